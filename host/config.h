@@ -1,0 +1,97 @@
+/*
+ * config.h - the daemon's configuration (libconfig), validated strictly.
+ *
+ * Every key is checked against a schema: an unknown key, a wrong type or an
+ * out-of-range value is an error naming file:line, so `tollgate check` can
+ * refuse a config before anything starts (exit 78, EX_CONFIG). Task
+ * settings are kept as libconfig settings and validated later against the
+ * plugin's declared settings (config_validate_task_settings), because only
+ * the loaded plugin knows what it accepts.
+ *
+ * Files in `include_dir` (sorted, "*.cfg") may each add `tasks`: drop-in
+ * snippets for packages and third-party plugins.
+ */
+#ifndef TG_HOST_CONFIG_H
+#define TG_HOST_CONFIG_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tollgate/tollgate.h>
+
+#define CONFIG_MAX_PLUGIN_DIRS 8
+#define CONFIG_MAX_FILES 32
+
+struct task_config {
+	const char *name;
+	const char *plugin;
+	bool required;
+	double weight;
+	int64_t interval_s;          /* 0: continuous */
+	config_setting_t *settings;  /* the `settings` group, or NULL */
+	const char *file;            /* where the task was declared */
+	int line;
+};
+
+struct config {
+	char *path;
+
+	/* keepa */
+	const char *keepa_endpoint;
+	const char *keepa_key_file;  /* NULL: only KEEPA_API_KEY */
+	int keepa_domain;
+	int keepa_connect_timeout_s;
+	int keepa_timeout_s;
+	int64_t keepa_max_response_bytes;
+	int keepa_max_retries;
+
+	/* tokens */
+	const char *tokens_policy;   /* "reserve" or "deficit" */
+	double tokens_reserve;
+	double tokens_margin;
+	double tokens_deepest_deficit;
+	double tokens_deficit_threshold;
+	double tokens_latency_target_s;
+	int tokens_cap_minutes;
+
+	/* storage */
+	const char *storage_backend; /* "sqlite" */
+	const char *storage_path;
+
+	const char *runtime_dir;
+	const char *plugin_path[CONFIG_MAX_PLUGIN_DIRS];
+	int nplugin_path;
+	const char *include_dir;
+
+	int log_level;
+	int log_progress_interval_s;
+	const char *status_socket;
+	const char *metrics_listen;  /* "" or NULL: off */
+
+	struct task_config *tasks;
+	int ntasks;
+
+	/* The parsed files; settings above point into them. */
+	config_t files[CONFIG_MAX_FILES];
+	int nfiles;
+};
+
+/* Read and validate path (and include_dir). On error returns TG_EINVAL and
+ * *errmsg is "file:line: what is wrong". config_release() is safe after any
+ * outcome. */
+int config_load(struct config *config, const char *path, char **errmsg);
+void config_release(struct config *config);
+
+/* Check a task's settings against what the plugin declares: unknown names
+ * and wrong types are errors with file:line. */
+int config_validate_task_settings(const struct task_config *task, const struct tg_setting *declared,
+                                  size_t ndeclared, char **errmsg);
+
+/* Find a task setting by name (NULL when not configured). */
+config_setting_t *config_task_setting(const struct task_config *task, const char *name);
+
+/* Printf into a new string (NULL on allocation failure). */
+char *config_strdupf(const char *fmt, ...) TG_PRINTF(1, 2);
+
+#endif
