@@ -1,0 +1,107 @@
+/*
+ * testplugin.c - one small plugin, built in variants (-DVARIANT_*) that each
+ * break the contract in one way, to prove the loader refuses each with its
+ * own clear line. VARIANT_GOOD is a correct plugin the runner tests drive.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tollgate/tollgate.h>
+
+struct state {
+	struct tg_task *task;
+	const struct tg_services *svc;
+	int64_t runs;
+};
+
+static int tp_init(struct tg_task *task, const struct tg_services *svc, void **out, char **errmsg)
+{
+#ifdef VARIANT_INIT_FAILS
+	(void)task;
+	(void)svc;
+	(void)out;
+	*errmsg = strdup("cannot reach the moon");
+	return TG_EINVAL;
+#else
+	struct state *st;
+	(void)errmsg;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return TG_ENOMEM;
+	st->task = task;
+	st->svc = svc;
+	*out = st;
+	return 0;
+#endif
+}
+
+__attribute__((unused)) /* VARIANT_NO_RUN leaves it out */
+/* Each run reports progress, so a test can count runs through the host. */
+static int tp_run(void *state, int64_t *idle_s, char **errmsg)
+{
+	struct state *st = state;
+	int64_t run_ms = 0;
+	(void)errmsg;
+
+	st->runs++;
+	st->svc->progress(st->task, st->runs, -1, "runs");
+	st->svc->setting_int(st->task, "run_ms", &run_ms);
+	if (run_ms > 0 && st->svc->sleep_ms(st->task, run_ms) == TG_ESTOPPED)
+		return TG_ESTOPPED;
+	st->svc->setting_int(st->task, "idle_s", idle_s);
+	return 0;
+}
+
+static void tp_destroy(void *state)
+{
+	free(state);
+}
+
+static const struct tg_cost costs[] = {
+	{"deal", "page", 5, 0, "one /deal page"},
+	{"product", "asin", 0, 1, "one product"},
+};
+
+static const struct tg_setting settings[] = {
+	{"run_ms", TG_SETTING_INT, "0", "how long each run lasts (a visible sleep)"},
+	{"idle_s", TG_SETTING_INT, "60", "idle time asked after a run"},
+};
+
+static const struct tg_plugin descriptor = {
+	.abi_major = TG_ABI_MAJOR,
+#ifdef VARIANT_NEWER_MINOR
+	.abi_minor = TG_ABI_MINOR + 1,
+#else
+	.abi_minor = TG_ABI_MINOR,
+#endif
+#ifdef VARIANT_SHORT_SIZE
+	.struct_size = 16,
+#else
+	.struct_size = sizeof(struct tg_plugin),
+#endif
+	.name = PLUGIN_NAME,
+	.version = "1.2.3",
+	.description = "a test plugin",
+	.costs = costs,
+	.ncosts = 2,
+	.settings = settings,
+	.nsettings = 2,
+	.init = tp_init,
+#ifndef VARIANT_NO_RUN
+	.run = tp_run,
+#endif
+	.destroy = tp_destroy,
+};
+
+#if defined(VARIANT_NO_ENTRY)
+TG_EXPORT const struct tg_plugin *not_the_entry(void);
+TG_EXPORT const struct tg_plugin *not_the_entry(void)
+#elif defined(VARIANT_ABI2)
+TG_EXPORT const struct tg_plugin *tollgate_plugin_v2(void);
+TG_EXPORT const struct tg_plugin *tollgate_plugin_v2(void)
+#else
+TG_EXPORT const struct tg_plugin *TG_PLUGIN_ENTRY(void)
+#endif
+{
+	return &descriptor;
+}
