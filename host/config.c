@@ -235,12 +235,14 @@ static void config_defaults(struct config *config)
 	config->tokens_deficit_threshold = 80;
 	config->tokens_latency_target_s = 600;
 	config->tokens_cap_minutes = 60;
+	config->tokens_minute_ms = 60000;
 	config->storage_backend = "sqlite";
 	config->storage_path = "/var/lib/tollgate/tollgate.db";
 	config->runtime_dir = "/run/tollgate";
 	config->log_level = TG_LOG_INFO;
 	config->log_progress_interval_s = 60;
 	config->status_socket = "/run/tollgate/status.sock";
+	config->status_stall_after_s = 900;
 	config->metrics_listen = "";
 }
 
@@ -257,10 +259,10 @@ static int valid_name(const char *s)
 static const char *const keepa_keys[] = {"endpoint",          "key_file",  "domain", "connect_timeout_s",
                                          "timeout_s",         "max_response_bytes",  "max_retries", NULL};
 static const char *const tokens_keys[] = {"policy",           "reserve",   "margin", "deepest_deficit",
-                                          "deficit_threshold", "latency_target_s",   "cap_minutes", NULL};
+                                          "deficit_threshold", "latency_target_s",   "cap_minutes", "minute_ms", NULL};
 static const char *const storage_keys[] = {"backend", "path", NULL};
 static const char *const log_keys[] = {"level", "progress_interval_s", NULL};
-static const char *const status_keys[] = {"socket", NULL};
+static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const task_keys[] = {"name", "plugin", "required", "weight", "schedule", "settings", NULL};
 static const char *const root_keys[] = {"keepa", "tokens", "storage", "runtime_dir", "plugin_path", "include_dir",
@@ -309,7 +311,8 @@ static int load_tokens(struct ctx *c, const config_setting_t *root)
 	    (rc = get_number(c, g, "deepest_deficit", &cf->tokens_deepest_deficit, 0, 1e6)) ||
 	    (rc = get_number(c, g, "deficit_threshold", &cf->tokens_deficit_threshold, 0, 1e6)) ||
 	    (rc = get_number(c, g, "latency_target_s", &cf->tokens_latency_target_s, 1, 86400)) ||
-	    (rc = get_int32(c, g, "cap_minutes", &cf->tokens_cap_minutes, 1, 1440)))
+	    (rc = get_int32(c, g, "cap_minutes", &cf->tokens_cap_minutes, 1, 1440)) ||
+	    (rc = get_int32(c, g, "minute_ms", &cf->tokens_minute_ms, 10, 60000)))
 		return rc;
 	if (strcmp(cf->tokens_policy, "reserve") != 0 && strcmp(cf->tokens_policy, "deficit") != 0)
 		return fail(c, config_setting_get_member(g, "policy"),
@@ -370,7 +373,8 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 	if ((rc = get_group(c, root, "status", &g)))
 		return rc;
 	if (g && ((rc = check_known_keys(c, g, status_keys)) ||
-	          (rc = get_string(c, g, "socket", &cf->status_socket, 0))))
+	          (rc = get_string(c, g, "socket", &cf->status_socket, 0)) ||
+	          (rc = get_int32(c, g, "stall_after_s", &cf->status_stall_after_s, 1, 7 * 86400))))
 		return rc;
 	if ((rc = get_group(c, root, "metrics", &g)))
 		return rc;

@@ -54,6 +54,7 @@ struct config {
 	double tokens_deficit_threshold;
 	double tokens_latency_target_s;
 	int tokens_cap_minutes;
+	int tokens_minute_ms;        /* length of a Keepa minute: 60000, less for the simulator */
 
 	/* storage */
 	const char *storage_backend; /* "sqlite" */
@@ -67,6 +68,7 @@ struct config {
 	int log_level;
 	int log_progress_interval_s;
 	const char *status_socket;
+	int status_stall_after_s;    /* no progress this long: stalled */
 	const char *metrics_listen;  /* "" or NULL: off */
 
 	struct task_config *tasks;

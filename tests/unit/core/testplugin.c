@@ -3,6 +3,7 @@
  * break the contract in one way, to prove the loader refuses each with its
  * own clear line. VARIANT_GOOD is a correct plugin the runner tests drive.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,9 @@ struct state {
 	struct tg_task *task;
 	const struct tg_services *svc;
 	int64_t runs;
+	/* Runs of this task in progress: a host that overlapped runs of one
+	 * task would make it exceed 1. */
+	atomic_int in_run;
 };
 
 static int tp_init(struct tg_task *task, const struct tg_services *svc, void **out, char **errmsg)
@@ -41,14 +45,27 @@ static int tp_run(void *state, int64_t *idle_s, char **errmsg)
 {
 	struct state *st = state;
 	int64_t run_ms = 0;
-	(void)errmsg;
+	bool fail = false;
 
+	if (atomic_fetch_add(&st->in_run, 1) != 0) {
+		atomic_fetch_sub(&st->in_run, 1);
+		*errmsg = strdup("overlap: run() entered while another run was in progress");
+		return TG_EINVAL;
+	}
 	st->runs++;
 	st->svc->progress(st->task, st->runs, -1, "runs");
 	st->svc->setting_int(st->task, "run_ms", &run_ms);
-	if (run_ms > 0 && st->svc->sleep_ms(st->task, run_ms) == TG_ESTOPPED)
+	if (run_ms > 0 && st->svc->sleep_ms(st->task, run_ms) == TG_ESTOPPED) {
+		atomic_fetch_sub(&st->in_run, 1);
 		return TG_ESTOPPED;
+	}
 	st->svc->setting_int(st->task, "idle_s", idle_s);
+	st->svc->setting_bool(st->task, "fail", &fail);
+	atomic_fetch_sub(&st->in_run, 1);
+	if (fail) {
+		*errmsg = strdup("the test asked this run to fail");
+		return TG_EIO;
+	}
 	return 0;
 }
 
@@ -65,6 +82,7 @@ static const struct tg_cost costs[] = {
 static const struct tg_setting settings[] = {
 	{"run_ms", TG_SETTING_INT, "0", "how long each run lasts (a visible sleep)"},
 	{"idle_s", TG_SETTING_INT, "60", "idle time asked after a run"},
+	{"fail", TG_SETTING_BOOL, "false", "every run fails with a message"},
 };
 
 static const struct tg_plugin descriptor = {
@@ -85,7 +103,7 @@ static const struct tg_plugin descriptor = {
 	.costs = costs,
 	.ncosts = 2,
 	.settings = settings,
-	.nsettings = 2,
+	.nsettings = 3,
 	.init = tp_init,
 #ifndef VARIANT_NO_RUN
 	.run = tp_run,

@@ -1,0 +1,339 @@
+/*
+ * daemon.c - build the running host from a config, start and stop it.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "keepa.h"
+#include "loader.h"
+#include "locks.h"
+#include "log.h"
+#include "services.h"
+#include "storage.h"
+#include "tokens.h"
+
+int64_t daemon_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t daemon_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int daemon_wait_until(struct daemon *d, int64_t deadline)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&d->stop_mu);
+	while (!atomic_load(&d->stopping)) {
+		int64_t now = daemon_mono_ms(), until;
+		struct timespec ts;
+		if (now >= deadline)
+			break;
+		/* Wake at least hourly so an unbounded wait needs no special case. */
+		until = deadline - now > 3600 * 1000 ? now + 3600 * 1000 : deadline;
+		ts.tv_sec = until / 1000;
+		ts.tv_nsec = (until % 1000) * 1000000;
+		pthread_cond_timedwait(&d->stop_cv, &d->stop_mu, &ts);
+	}
+	if (atomic_load(&d->stopping))
+		rc = TG_ESTOPPED;
+	pthread_mutex_unlock(&d->stop_mu);
+	return rc;
+}
+
+void daemon_request_stop(struct daemon *d)
+{
+	pthread_mutex_lock(&d->stop_mu);
+	atomic_store(&d->stopping, true);
+	pthread_cond_broadcast(&d->stop_cv);
+	pthread_mutex_unlock(&d->stop_mu);
+	if (d->tokens)
+		tokens_shutdown(d->tokens);
+}
+
+/* The scheduler asks for a free reading through the Keepa client. */
+static int sync_trampoline(void *ctx, struct tokens_envelope *env, char **errmsg)
+{
+	struct daemon *d = ctx;
+
+	if (!d->keepa) {
+		*errmsg = strdup("no Keepa client yet");
+		return TG_ENOTSUP;
+	}
+	return keepa_sync(d->keepa, env, errmsg);
+}
+
+static int make_dirs(const char *dir, mode_t mode)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return (mkdir(buf, mode) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+static int open_services(struct daemon *d, const struct daemon_options *opts, char **errmsg)
+{
+	struct config *cf = d->config;
+	struct tokens_config tc;
+	struct keepa_options ko = {0};
+	char *key = NULL, *dir;
+	int rc;
+
+	dir = strdup(cf->storage_path);
+	if (!dir)
+		return TG_ENOMEM;
+	if (strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
+		*errmsg = config_strdupf("cannot create the directory of storage.path %s: %s", cf->storage_path,
+		                         strerror(errno));
+		free(dir);
+		return TG_EIO;
+	}
+	free(dir);
+	if ((rc = storage_open(&d->storage, cf->storage_backend, cf->storage_path, errmsg)))
+		return rc;
+	if (make_dirs(cf->runtime_dir, 0750) != 0) {
+		*errmsg = config_strdupf("cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
+		return TG_EIO;
+	}
+	d->locks = calloc(1, sizeof(*d->locks));
+	if (!d->locks)
+		return TG_ENOMEM;
+	if ((rc = locks_init(d->locks, cf->runtime_dir, errmsg))) {
+		free(d->locks);
+		d->locks = NULL;
+		return rc;
+	}
+
+	tokens_config_default(&tc);
+	tc.policy = (enum tokens_policy)tokens_policy_parse(cf->tokens_policy);
+	tc.reserve = cf->tokens_reserve;
+	tc.margin = cf->tokens_margin;
+	tc.deepest_deficit = cf->tokens_deepest_deficit;
+	tc.deficit_threshold = cf->tokens_deficit_threshold;
+	tc.cap_minutes = cf->tokens_cap_minutes;
+	tc.latency_target_s = cf->tokens_latency_target_s;
+	if ((rc = tokens_new(&tc, NULL, sync_trampoline, d, &d->tokens, errmsg)))
+		return rc;
+
+	if (opts && opts->keepa_key) {
+		key = strdup(opts->keepa_key);
+		if (!key)
+			return TG_ENOMEM;
+	} else if ((rc = keepa_load_key(cf->keepa_key_file, &key, errmsg))) {
+		return rc;
+	}
+	ko.endpoint = cf->keepa_endpoint;
+	ko.key = key;
+	ko.domain = cf->keepa_domain;
+	ko.connect_timeout_s = cf->keepa_connect_timeout_s;
+	ko.timeout_s = cf->keepa_timeout_s;
+	ko.max_response_bytes = cf->keepa_max_response_bytes;
+	ko.max_retries = cf->keepa_max_retries;
+	ko.stop = &d->stopping;
+	rc = keepa_new(&ko, d->tokens, &d->keepa, errmsg);
+	/* keepa_new keeps its own copy; wipe ours. */
+	memset(key, 0, strlen(key));
+	free(key);
+	return rc;
+}
+
+/* Load the plugin of one task and check its settings. */
+static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
+{
+	struct config *cf = d->config;
+	char *err = NULL;
+	int rc;
+
+	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->cfg->plugin, &task->plugin, &err);
+	if (rc == 0)
+		rc = config_validate_task_settings(task->cfg, task->plugin.desc->settings, task->plugin.desc->nsettings,
+		                                   &err);
+	if (rc)
+		*errmsg = config_strdupf("%s:%d: task \"%s\": %s", task->cfg->file, task->cfg->line, task->cfg->name,
+		                         err ? err : "cannot load");
+	free(err);
+	return rc;
+}
+
+/* Give the task its class, connections, and call its plugin's init. */
+static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = tokens_add_class(d->tokens, task->cfg->name, task->cfg->weight);
+	if (rc < 0) {
+		*errmsg = config_strdupf("task \"%s\": cannot add a scheduler class", task->cfg->name);
+		return rc;
+	}
+	task->tokens_class = rc;
+	if ((rc = storage_connect(d->storage, &task->db, &err)) || (rc = keepa_conn_new(d->keepa, &task->keepa, &err)))
+		goto fail;
+	rc = task->plugin.desc->init(task, &services_table, &task->plugin_state, &err);
+	if (rc < 0)
+		goto fail;
+	task->initialized = true;
+	return 0;
+fail:
+	*errmsg = config_strdupf("%s:%d: task \"%s\" (%s): init failed: %s", task->cfg->file, task->cfg->line,
+	                         task->cfg->name, task->plugin.path ? task->plugin.path : task->cfg->plugin,
+	                         err ? err : "no message");
+	log_redact(*errmsg);
+	free(err);
+	return rc < 0 ? rc : TG_EINVAL;
+}
+
+int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->config = config;
+	d->started_ms = daemon_now_ms();
+	atomic_init(&d->stopping, false);
+	pthread_mutex_init(&d->stop_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->stop_cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	d->tasks = calloc((size_t)(config->ntasks ? config->ntasks : 1), sizeof(*d->tasks));
+	if (!d->tasks)
+		return TG_ENOMEM;
+	d->ntasks = config->ntasks;
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		t->daemon = d;
+		t->cfg = &config->tasks[i];
+		t->tokens_class = -1;
+		pthread_mutex_init(&t->mu, NULL);
+		t->state = TASK_STARTING;
+	}
+
+	/* Plugins first: a config naming a missing plugin fails before any
+	 * file or socket is touched. */
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		char *err = NULL;
+		if ((rc = load_task(d, t, &err)) == 0)
+			continue;
+		if (t->cfg->required) {
+			*errmsg = err;
+			return rc;
+		}
+		log_warn(NULL, "optional task skipped: %s", err);
+		task_set_error(t, err);
+		t->state = TASK_SKIPPED;
+		free(err);
+	}
+	if (opts && opts->check_only)
+		return 0;
+
+	if ((rc = open_services(d, opts, errmsg)))
+		return rc;
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		char *err = NULL;
+		if (t->state == TASK_SKIPPED)
+			continue;
+		if ((rc = init_task(d, t, &err)) == 0)
+			continue;
+		if (t->cfg->required) {
+			*errmsg = err;
+			return rc;
+		}
+		log_warn(NULL, "optional task skipped: %s", err);
+		task_set_error(t, err);
+		t->state = TASK_SKIPPED;
+		free(err);
+	}
+	return 0;
+}
+
+int daemon_start(struct daemon *d, char **errmsg)
+{
+	int started = 0;
+
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		int rc;
+		if (!t->initialized)
+			continue;
+		rc = pthread_create(&t->thread, NULL, runner_thread, t);
+		if (rc) {
+			*errmsg = config_strdupf("task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
+			daemon_request_stop(d);
+			return TG_EIO;
+		}
+		t->thread_started = true;
+		started++;
+	}
+	if (started == 0 && d->ntasks > 0) {
+		*errmsg = strdup("no task could start");
+		return TG_EINVAL;
+	}
+	return 0;
+}
+
+void daemon_join(struct daemon *d)
+{
+	daemon_request_stop(d);
+	for (int i = 0; i < d->ntasks; i++) {
+		if (d->tasks[i].thread_started) {
+			pthread_join(d->tasks[i].thread, NULL);
+			d->tasks[i].thread_started = false;
+		}
+	}
+}
+
+void daemon_close(struct daemon *d)
+{
+	daemon_join(d);
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		if (t->initialized)
+			t->plugin.desc->destroy(t->plugin_state);
+		if (t->keepa)
+			keepa_conn_free(t->keepa);
+		if (t->db)
+			storage_conn_free(t->db);
+		plugin_close(&t->plugin);
+		pthread_mutex_destroy(&t->mu);
+	}
+	free(d->tasks);
+	if (d->keepa)
+		keepa_free(d->keepa);
+	if (d->tokens)
+		tokens_free(d->tokens);
+	if (d->locks) {
+		locks_release(d->locks);
+		free(d->locks);
+	}
+	if (d->storage)
+		storage_free(d->storage);
+	pthread_cond_destroy(&d->stop_cv);
+	pthread_mutex_destroy(&d->stop_mu);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,67 @@
+/*
+ * daemon.h - the running host: configuration, shared services, tasks.
+ *
+ * daemon_open() builds everything from a loaded config: it opens storage,
+ * locks and the token scheduler, loads every task's plugin and calls its
+ * init (a required task that fails stops the start; an optional one is
+ * skipped with its reason). daemon_start() starts one thread per task;
+ * daemon_stop() makes every wait return at once and joins the threads.
+ */
+#ifndef TG_HOST_DAEMON_H
+#define TG_HOST_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "task.h"
+
+struct storage;
+struct locks;
+struct tokens;
+struct keepa;
+
+struct daemon {
+	struct config *config;
+	int64_t started_ms;
+
+	atomic_bool stopping;
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cv; /* CLOCK_MONOTONIC; broadcast at shutdown */
+
+	struct storage *storage;
+	struct locks *locks;
+	struct tokens *tokens;
+	struct keepa *keepa;
+
+	struct tg_task *tasks;
+	int ntasks;
+};
+
+/* Wall-clock Unix milliseconds and monotonic milliseconds. */
+int64_t daemon_now_ms(void);
+int64_t daemon_mono_ms(void);
+
+/* Options of daemon_open() that are not in the config file. */
+struct daemon_options {
+	bool check_only; /* load and init-check plugins only: no storage writes, no threads */
+	const char *keepa_key; /* overrides KEEPA_API_KEY / keepa.key_file (demo) */
+};
+
+int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg);
+int daemon_start(struct daemon *d, char **errmsg);
+/* Ask everything to stop; safe from any thread, idempotent. */
+void daemon_request_stop(struct daemon *d);
+/* Stop (if not yet) and join every task thread. */
+void daemon_join(struct daemon *d);
+void daemon_close(struct daemon *d);
+
+/* Wait until deadline (monotonic ms) or shutdown: 0, or TG_ESTOPPED. */
+int daemon_wait_until(struct daemon *d, int64_t mono_deadline_ms);
+
+/* The task thread (runner.c). */
+void *runner_thread(void *task);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * runloop.c - start the tasks, then wait for a signal while logging progress.
+ */
+#include "runloop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "log.h"
+
+void runloop_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void runloop_log_progress(struct daemon *d)
+{
+	int64_t now = daemon_now_ms();
+
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		char total[32] = "?";
+
+		pthread_mutex_lock(&t->mu);
+		if (t->progress_total >= 0)
+			snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
+		if (t->state != TASK_SKIPPED)
+			log_info(t->cfg->name,
+			         "progress: %lld of %s %s (+%lld since the last line), %s; last progress %s%lld s ago; "
+			         "runs %lld, failures %lld",
+			         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
+			         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
+			         t->last_progress_ms ? "" : "never, started ",
+			         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
+			         (long long)t->runs, (long long)t->failures);
+		t->progress_at_start = t->progress_done;
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+int runloop_run(struct daemon *d, const struct runloop_options *opts, char **errmsg)
+{
+	struct runloop_options defaults = {0};
+	sigset_t set;
+	int64_t start = daemon_mono_ms(), last_progress = start;
+	int64_t progress_ms = (int64_t)d->config->log_progress_interval_s * 1000;
+	int rc;
+
+	if (!opts)
+		opts = &defaults;
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		if (t->plugin.desc)
+			log_info(NULL, "task %s: plugin %s %s from %s, weight %g, %s%s", t->cfg->name,
+			         t->plugin.desc->name, t->plugin.desc->version, t->plugin.path, t->cfg->weight,
+			         t->cfg->interval_s ? "interval" : "continuous", t->state == TASK_SKIPPED ? " (skipped)" : "");
+	}
+	if ((rc = daemon_start(d, errmsg)))
+		return rc;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		int tick = opts->tick_ms > 0 ? opts->tick_ms : 1000;
+		struct timespec ts = {tick / 1000, (long)(tick % 1000) * 1000000L};
+		int64_t now;
+		int sig = sigtimedwait(&set, NULL, &ts);
+
+		if (sig == SIGHUP) {
+			log_info(NULL, "SIGHUP: configuration reload is not supported; restart to apply changes");
+		} else if (sig > 0) {
+			log_info(NULL, "signal %s: stopping", strsignal(sig));
+			break;
+		} else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+			log_error(NULL, "sigtimedwait: %s", strerror(errno));
+			break;
+		}
+		now = daemon_mono_ms();
+		if (opts->tick)
+			opts->tick(d, opts->ud);
+		if (now - last_progress >= progress_ms) {
+			runloop_log_progress(d);
+			last_progress = now;
+		}
+		if (opts->max_ms > 0 && now - start >= opts->max_ms)
+			break;
+	}
+	daemon_request_stop(d);
+	daemon_join(d);
+	return 0;
+}

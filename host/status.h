@@ -1,0 +1,40 @@
+/*
+ * status.h - what the daemon is doing, as one JSON document, with a verdict.
+ *
+ * The same snapshot feeds `tollgate status` (over the UNIX socket), the
+ * Prometheus endpoint and the demo's display. The verdict makes "healthy"
+ * impossible without progress: a task that has made no progress for longer
+ * than its schedule allows, while not legitimately waiting, is "stalled".
+ */
+#ifndef TG_HOST_STATUS_H
+#define TG_HOST_STATUS_H
+
+#include <stdint.h>
+
+struct daemon;
+struct cJSON;
+
+enum status_verdict { STATUS_OK = 0, STATUS_WARNING = 1, STATUS_CRITICAL = 2 };
+
+const char *status_verdict_name(enum status_verdict v);
+
+/* A new JSON document describing d now (caller frees with cJSON_Delete). */
+struct cJSON *status_snapshot(struct daemon *d);
+
+/* How long a task may go without progress before it is stalled. */
+int64_t status_stall_after_ms(const struct daemon *d, int task_index);
+
+/* The UNIX-socket server: one JSON document per connection. */
+struct status_server;
+int status_server_start(struct daemon *d, const char *path, struct status_server **out, char **errmsg);
+void status_server_stop(struct status_server *s);
+
+/* The Prometheus text exposition of a snapshot (caller frees). */
+char *status_prometheus(const struct cJSON *snapshot);
+
+/* The metrics HTTP endpoint (libmicrohttpd) on "host:port". */
+struct metrics_server;
+int metrics_server_start(struct daemon *d, const char *listen, struct metrics_server **out, char **errmsg);
+void metrics_server_stop(struct metrics_server *m);
+
+#endif

@@ -1,0 +1,200 @@
+"""Shared pieces of the end-to-end tests: the simulator, the daemon, configs.
+
+Everything runs on 127.0.0.1 only. Each helper bounds its waits, so a broken
+build fails a test instead of hanging CI.
+"""
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+TOLLGATE = os.environ.get("TOLLGATE", "build/host/tollgate")
+PLUGIN_DIRS = [d for d in os.environ.get("TOLLGATE_PLUGIN_DIRS", "").split(":") if d]
+
+# The seed operator's kind of query, loosened so a small catalog has deals.
+QUERY = {
+    "domainId": 1,
+    "priceTypes": [2],
+    "dateRange": 3,
+    "currentRange": [500, 45100],
+    "deltaPercentRange": [10, 100],
+    "isRangeEnabled": True,
+}
+
+
+def libconfig_value(v, indent="  "):
+    """A Python value as libconfig text (numbers stay numbers)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            return "[ " + ", ".join(repr(x) for x in v) + " ]"
+        return "( " + ", ".join(libconfig_value(x, indent) for x in v) + " )"
+    if isinstance(v, dict):
+        inner = "".join(f"{indent}  {k} = {libconfig_value(x, indent + '  ')};\n" for k, x in v.items())
+        return "{\n" + inner + indent + "}"
+    raise TypeError(v)
+
+
+class Sim:
+    """`tollgate sim` as a child process on a free loopback port."""
+
+    def __init__(self, *args, key="e2e-key"):
+        self.key = key
+        self.proc = subprocess.Popen([TOLLGATE, "sim", "--port", "0", "--key", key, *map(str, args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError(f"sim did not start: {line!r} {self.proc.stderr.read()!r}")
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def get(self, path, **params):
+        q = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}{path}{'?' + q if q else ''}", timeout=30) as r:
+            return json.loads(r.read())
+
+    def stats(self):
+        return self.get("/_sim/stats")
+
+    def truth(self, selection):
+        return self.get("/_sim/deals", selection=json.dumps(selection))
+
+    def control(self, **params):
+        return self.get("/_sim/control", **params)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Env:
+    """A directory with a config, a database and a runtime dir."""
+
+    def __init__(self, prefix="tg-e2e-"):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.dir, 0o755)
+        self.db = os.path.join(self.dir, "tollgate.db")
+        self.run = os.path.join(self.dir, "run")
+        self.socket = os.path.join(self.run, "status.sock")
+        self.cfg = os.path.join(self.dir, "tollgate.cfg")
+        self.log = os.path.join(self.dir, "daemon.log")
+
+    def write_config(self, sim, tasks, minute_ms=60000, extra="", tokens="", status=""):
+        text = f"""keepa: {{ endpoint = "{sim.url}"; domain = 1; timeout_s = 20; max_retries = 3; }};
+tokens: {{ policy = "reserve"; deepest_deficit = 100; latency_target_s = 30; minute_ms = {minute_ms}; {tokens} }};
+storage: {{ backend = "sqlite"; path = "{self.db}"; }};
+runtime_dir = "{self.run}";
+plugin_path = [ {", ".join(json.dumps(d) for d in PLUGIN_DIRS)} ];
+log: {{ level = "info"; progress_interval_s = 5; }};
+status: {{ socket = "{self.socket}"; {status} }};
+{extra}
+tasks = (
+"""
+        text += ",\n".join("  " + libconfig_value(t) for t in tasks) + "\n);\n"
+        with open(self.cfg, "w") as f:
+            f.write(text)
+        return self.cfg
+
+    def rows(self, sql, *args):
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+
+class Daemon:
+    """`tollgate run` with its log in a file."""
+
+    def __init__(self, env, key="e2e-key"):
+        self.env = env
+        self.logf = open(env.log, "a")
+        e = dict(os.environ, KEEPA_API_KEY=key)
+        self.proc = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, env=e)
+
+    def status(self):
+        r = subprocess.run([TOLLGATE, "status", "--json", "--socket", self.env.socket],
+                           capture_output=True, text=True, timeout=30)
+        if not r.stdout.strip():
+            return None, r.returncode
+        return json.loads(r.stdout), r.returncode
+
+    def task(self, name):
+        st, _ = self.status()
+        if not st:
+            return None
+        for t in st["tasks"]:
+            if t["name"] == name:
+                return t
+        return None
+
+    def wait_for(self, cond, timeout, what):
+        end = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n"
+                                     + self.log_text()[-3000:])
+            try:
+                last = cond()
+                if last:
+                    return last
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; log tail:\n"
+                             + self.log_text()[-3000:])
+
+    def log_text(self):
+        self.logf.flush()
+        with open(self.env.log) as f:
+            return f.read()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.logf.close()
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            t0 = time.monotonic()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("daemon did not stop on SIGTERM within %ss" % timeout)
+            self.stop_seconds = time.monotonic() - t0
+        if not self.logf.closed:
+            self.logf.close()
+        return self.proc.returncode
+
+
+def backfiller(query=QUERY, **settings):
+    return {"name": "backfiller", "plugin": "backfiller", "required": True, "weight": 1,
+            "schedule": "continuous", "settings": dict({"query": query}, **settings)}
+
+
+def upserter(query=QUERY, schedule=2, weight=2, **settings):
+    return {"name": "upserter", "plugin": "upserter", "required": True, "weight": weight,
+            "schedule": schedule, "settings": dict({"query": query}, **settings)}

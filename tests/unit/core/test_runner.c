@@ -1,0 +1,258 @@
+/*
+ * test_runner.c - task threads: interval tasks never overlap, continuous
+ * tasks idle as asked, failures back off without stopping the others,
+ * required and optional tasks at start-up, and shutdown that interrupts a
+ * long wait at once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#ifndef TESTPLUGIN_DIR
+#error "TESTPLUGIN_DIR must be defined by the build"
+#endif
+
+static char root[64];
+static char plugdir[128];
+
+static int setup(void **state)
+{
+	char cmd[512];
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/tg-runner-XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	chmod(root, 0755);
+	snprintf(plugdir, sizeof(plugdir), "%s/plugins", root);
+	mkdir(plugdir, 0755);
+	chmod(plugdir, 0755);
+	snprintf(cmd, sizeof(cmd),
+	         "install -m 0755 %s/testplugin_good.so %s/good.so && install -m 0755 %s/testplugin_initfails.so "
+	         "%s/initfails.so",
+	         TESTPLUGIN_DIR, plugdir, TESTPLUGIN_DIR, plugdir);
+	log_setup(TG_LOG_WARN, NULL);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write a config whose tasks are given as libconfig text and load it. */
+static int load(struct config *cf, const char *tasks, char **err)
+{
+	char path[256], text[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/test.cfg", root);
+	snprintf(text, sizeof(text),
+	         "keepa: { endpoint = \"http://127.0.0.1:9\"; };\n"
+	         "storage: { path = \"%s/db/test.db\"; };\n"
+	         "runtime_dir = \"%s/run\";\n"
+	         "plugin_path = [\"%s\"];\n"
+	         "tasks = ( %s );\n",
+	         root, root, plugdir, tasks);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return config_load(cf, path, err);
+}
+
+static const struct daemon_options opts = {.keepa_key = "test-key"};
+
+static int64_t progress_of(struct tg_task *t)
+{
+	int64_t v;
+	pthread_mutex_lock(&t->mu);
+	v = t->progress_done;
+	pthread_mutex_unlock(&t->mu);
+	return v;
+}
+
+/* Poll (bounded) until cond holds for task t; returns whether it did. */
+#define WAIT_FOR(cond, max_ms)                                                                                 \
+	({                                                                                                     \
+		int64_t _end = daemon_mono_ms() + (max_ms);                                                    \
+		while (!(cond) && daemon_mono_ms() < _end)                                                     \
+			usleep(10000);                                                                         \
+		(cond);                                                                                        \
+	})
+
+static void test_interval_no_overlap(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	(void)state;
+
+	/* Each run lasts 1.2 s, longer than the 1 s interval: the runs must
+	 * follow one another, never overlap (the plugin fails a run that
+	 * starts while another is in progress). */
+	assert_int_equal(load(&cf,
+	                      "{ name = \"slow\"; plugin = \"good\"; schedule = 1; "
+	                      "settings = { run_ms = 1200; }; }",
+	                      &err),
+	                 0);
+	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(progress_of(&d.tasks[0]) >= 3, 10000));
+	pthread_mutex_lock(&d.tasks[0].mu);
+	assert_int_equal(d.tasks[0].failures, 0); /* no "overlap" failure */
+	pthread_mutex_unlock(&d.tasks[0].mu);
+	daemon_close(&d);
+	config_release(&cf);
+}
+
+static void test_continuous_idle(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	(void)state;
+
+	/* idle_s = 0: run again at once; idle_s = 3600: one run, then idle. */
+	assert_int_equal(load(&cf,
+	                      "{ name = \"busy\"; plugin = \"good\"; settings = { idle_s = 0; }; },"
+	                      "{ name = \"lazy\"; plugin = \"good\"; settings = { idle_s = 3600; }; }",
+	                      &err),
+	                 0);
+	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(progress_of(&d.tasks[0]) >= 20, 10000));
+	assert_true(WAIT_FOR(d.tasks[1].state == TASK_IDLE, 5000));
+	assert_int_equal(progress_of(&d.tasks[1]), 1);
+	assert_true(d.tasks[1].state_until_ms > daemon_now_ms() + 3500 * 1000);
+	daemon_close(&d);
+	config_release(&cf);
+}
+
+static void test_failure_backoff_isolated(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	(void)state;
+
+	assert_int_equal(load(&cf,
+	                      "{ name = \"broken\"; plugin = \"good\"; settings = { fail = true; }; },"
+	                      "{ name = \"fine\"; plugin = \"good\"; settings = { idle_s = 0; }; }",
+	                      &err),
+	                 0);
+	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(d.tasks[0].state == TASK_BACKOFF, 5000));
+	pthread_mutex_lock(&d.tasks[0].mu);
+	assert_string_equal(d.tasks[0].last_error, "the test asked this run to fail");
+	assert_int_equal(d.tasks[0].failures, 1);
+	/* Back-off starts at 5 s (with up to 25% jitter), not a hot loop. */
+	assert_true(d.tasks[0].state_until_ms >= daemon_now_ms() + 3000);
+	pthread_mutex_unlock(&d.tasks[0].mu);
+	/* The other task is unaffected. */
+	int64_t before = progress_of(&d.tasks[1]);
+	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) > before + 10, 5000));
+	daemon_close(&d);
+	config_release(&cf);
+}
+
+static void test_required_and_optional(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	(void)state;
+
+	/* An optional task whose init fails is skipped; the rest run. */
+	assert_int_equal(load(&cf,
+	                      "{ name = \"moon\"; plugin = \"initfails\"; required = false; },"
+	                      "{ name = \"ghost\"; plugin = \"absent\"; required = false; },"
+	                      "{ name = \"fine\"; plugin = \"good\"; required = true; }",
+	                      &err),
+	                 0);
+	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal(d.tasks[0].state, TASK_SKIPPED);
+	assert_non_null(strstr(d.tasks[0].last_error, "init failed: cannot reach the moon"));
+	assert_int_equal(d.tasks[1].state, TASK_SKIPPED);
+	assert_non_null(strstr(d.tasks[1].last_error, "plugin \"absent\" not found"));
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(progress_of(&d.tasks[2]) >= 1, 5000));
+	daemon_close(&d);
+	config_release(&cf);
+
+	/* A required one stops the start, with the plugin's own message. */
+	assert_int_equal(load(&cf, "{ name = \"moon\"; plugin = \"initfails\"; required = true; }", &err), 0);
+	assert_true(daemon_open(&d, &cf, &opts, &err) < 0);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "task \"moon\""));
+	assert_non_null(strstr(err, "init failed: cannot reach the moon"));
+	assert_non_null(strstr(err, "test.cfg:5:"));
+	free(err);
+	err = NULL;
+	daemon_close(&d);
+	config_release(&cf);
+
+	assert_int_equal(load(&cf, "{ name = \"ghost\"; plugin = \"absent\"; required = true; }", &err), 0);
+	assert_true(daemon_open(&d, &cf, &opts, &err) < 0);
+	assert_non_null(strstr(err, "plugin \"absent\" not found"));
+	free(err);
+	daemon_close(&d);
+	config_release(&cf);
+}
+
+static void test_shutdown_interrupts_wait(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	int64_t t0, took;
+	(void)state;
+
+	/* A run that sleeps (visibly) for a minute, and an interval task
+	 * waiting an hour for its next run: both end at once on stop. */
+	assert_int_equal(load(&cf,
+	                      "{ name = \"sleeper\"; plugin = \"good\"; settings = { run_ms = 60000; }; },"
+	                      "{ name = \"hourly\"; plugin = \"good\"; schedule = 3600; }",
+	                      &err),
+	                 0);
+	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(d.tasks[0].state == TASK_SLEEPING && d.tasks[1].state == TASK_SLEEPING, 5000));
+	t0 = daemon_mono_ms();
+	daemon_request_stop(&d);
+	daemon_join(&d);
+	took = daemon_mono_ms() - t0;
+	print_message("stop took %lld ms\n", (long long)took);
+	assert_true(took < 1000);
+	assert_int_equal(d.tasks[0].state, TASK_STOPPED);
+	assert_int_equal(d.tasks[1].state, TASK_STOPPED);
+	daemon_close(&d);
+	config_release(&cf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_interval_no_overlap),
+		cmocka_unit_test(test_continuous_idle),
+		cmocka_unit_test(test_failure_backoff_isolated),
+		cmocka_unit_test(test_required_and_optional),
+		cmocka_unit_test(test_shutdown_interrupts_wait),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
