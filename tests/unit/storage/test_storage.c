@@ -720,7 +720,17 @@ static void *writer_main(void *arg)
 			/* Autocommit writes compete with the others' transactions. */
 			rc = storage_upsert(c, "items", row, 2, &err);
 		} else {
+			char *prev = NULL;
+
+			/* Read, then write: the pattern that deadlocks a deferred
+			 * transaction on its lock upgrade. */
 			rc = storage_begin(c, &err);
+			if (rc == 0) {
+				rc = storage_state_get(c, task, "page", &prev, &err);
+				free(prev);
+				if (rc == TG_ENOTFOUND)
+					rc = 0;
+			}
 			if (rc == 0)
 				rc = storage_upsert(c, "items", row, 2, &err);
 			if (rc == 0)
