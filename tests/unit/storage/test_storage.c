@@ -787,6 +787,63 @@ static void test_concurrent_writers(void **state)
 	free(v);
 }
 
+struct late_writer {
+	struct storage *st;
+	int rc;
+	char err[256];
+};
+
+static void *late_writer_main(void *arg)
+{
+	struct late_writer *w = arg;
+	struct storage_conn *c;
+	char *err = NULL;
+
+	w->rc = storage_connect(w->st, &c, &err);
+	if (w->rc == 0) {
+		w->rc = storage_upsert(c, "items", (struct tg_value[]){TG_VINT("id", 2), TG_VINT("price", 2)},
+		                       2, &err);
+		storage_conn_free(c);
+	}
+	if (err)
+		snprintf(w->err, sizeof(w->err), "%s", err);
+	free(err);
+	return NULL;
+}
+
+/* A transaction that reads its checkpoint and then writes must not fail
+ * because another connection wrote in between: begin takes the write lock
+ * at once, so the other writer waits instead (a deferred transaction would
+ * get SQLITE_BUSY on its lock upgrade). */
+static void test_read_then_write_transaction(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tg_column cols[] = {{"id", TG_INT, true}, {"price", TG_INT, false}};
+	const struct tg_table t = {"items", cols, 2};
+	struct late_writer w = {.st = f->st};
+	char *v = NULL, *err = NULL;
+	pthread_t th;
+	int n = 0;
+
+	declare_ok(f->conn, &t);
+	assert_int_equal(storage_state_set(f->conn, "t", "page", "0", NULL), 0);
+	assert_int_equal(storage_begin(f->conn, NULL), 0);
+	assert_int_equal(storage_state_get(f->conn, "t", "page", &v, NULL), 0);
+	free(v);
+	assert_int_equal(pthread_create(&th, NULL, late_writer_main, &w), 0);
+	usleep(100000); /* let the other writer try (it must wait) */
+	if (storage_upsert(f->conn, "items", (struct tg_value[]){TG_VINT("id", 1), TG_VINT("price", 1)}, 2,
+	                   &err))
+		fail_msg("upsert after read: %s", err);
+	assert_int_equal(storage_state_set(f->conn, "t", "page", "1", NULL), 0);
+	assert_int_equal(storage_commit(f->conn, NULL), 0);
+	pthread_join(th, NULL);
+	if (w.rc)
+		fail_msg("other writer: %d %s", w.rc, w.err);
+	assert_int_equal(storage_select(f->conn, "items", NULL, 0, NULL, -1, count_rows, &n, NULL), 0);
+	assert_int_equal(n, 2);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -820,6 +877,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_select_reentrant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_type_mismatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_then_write_transaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	};
 
