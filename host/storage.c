@@ -786,6 +786,8 @@ int storage_state_get(struct storage_conn *conn, const char *task, const char *k
 {
 	int rc;
 
+	if (!value)
+		return storage_error(errmsg, TG_EINVAL, "state get needs a place for the value");
 	*value = NULL;
 	rc = state_args_check(task, key, errmsg);
 	if (rc < 0)

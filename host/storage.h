@@ -81,7 +81,8 @@ int storage_upsert(struct storage_conn *conn, const char *table, const struct tg
 /* Call fn once with the row whose key is given (exactly the key columns),
  * or return TG_ENOTFOUND. fn receives every column of the table, in table
  * order, with .column set and TG_NULL for NULL cells; the values are valid
- * during the call only. A non-zero return of fn is returned. */
+ * during the call only. A non-zero return of fn is returned. fn may be NULL
+ * to test whether the row exists. */
 int storage_get(struct storage_conn *conn, const char *table, const struct tg_value *key, size_t nkey,
                 tg_row_fn fn, void *ud, char **errmsg);
 
@@ -90,12 +91,13 @@ int storage_remove(struct storage_conn *conn, const char *table, const struct tg
                    char **errmsg);
 
 /* Call fn for each row matching every filter, ordered by order_by ("col"
- * ascending, "-col" descending, NULL unordered), at most limit rows (< 0:
- * all). A TG_NULL filter value means IS NULL with TG_EQ, IS NOT NULL with
- * TG_NE, and is TG_EINVAL with other operators. Numbers of either kind may
- * be compared with numeric columns; text only with text. Iteration stops
- * when fn returns non-zero, and that value is returned; otherwise 0. fn may
- * use the same connection (e.g. upsert the row it was handed). */
+ * ascending, "-col" descending, NULL unordered; NULL cells sort first
+ * ascending), at most limit rows (< 0: all). A TG_NULL filter value means
+ * IS NULL with TG_EQ, IS NOT NULL with TG_NE, and is TG_EINVAL with other
+ * operators. Numbers of either kind may be compared with numeric columns;
+ * text only with text. Iteration stops when fn returns non-zero, and that
+ * value is returned; otherwise 0. fn may use the same connection (e.g.
+ * upsert the row it was handed). */
 int storage_select(struct storage_conn *conn, const char *table, const struct tg_filter *filters,
                    size_t nfilters, const char *order_by, int64_t limit, tg_row_fn fn, void *ud,
                    char **errmsg);

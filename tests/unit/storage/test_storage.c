@@ -161,6 +161,9 @@ static void test_declare_upsert_get(void **state)
 	assert_string_equal(get_deal(f->conn, "B000000001", &r),
 	                    "asin='B000000001'|price=10944|title='Kettle'|rating=4.5");
 	assert_string_equal(get_deal(f->conn, "B000000002", &r), "(none)");
+	/* Existence only. */
+	assert_int_equal(storage_get(f->conn, "deals", row, 1, NULL, NULL, NULL), 0);
+	assert_int_equal(storage_state_get(f->conn, "t", "k", NULL, NULL), TG_EINVAL);
 
 	/* Remove, and remove again (0 when there is no row). */
 	assert_int_equal(storage_remove(f->conn, "deals", row, 1, NULL), 0);
