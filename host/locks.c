@@ -92,6 +92,11 @@ int locks_init(struct locks *l, const char *runtime_dir, char **errmsg)
 	rc = make_dir(l->dir, errmsg);
 	if (rc < 0)
 		goto free_dir;
+	/* Say it now rather than at the first lock a task takes. */
+	if (access(l->dir, W_OK | X_OK) < 0) {
+		rc = locks_error(errmsg, TG_EIO, "locks: cannot write in %s: %s", l->dir, strerror(errno));
+		goto free_dir;
+	}
 	pthread_mutex_init(&l->mutex, NULL);
 	/* Time-outs are measured on the monotonic clock: a clock step must not
 	 * stretch or cut a wait. */
