@@ -401,7 +401,6 @@ static int migrate(struct storage_conn *conn, const struct tg_table *decl, const
 	for (size_t i = 0; i < decl->ncolumns; i++) {
 		const struct tg_column *dc = &decl->columns[i];
 		const struct storage_column *oc = column_find(old, dc->name);
-		struct storage_column add;
 
 		if (oc && oc->type != dc->type)
 			return storage_error(
@@ -415,7 +414,14 @@ static int migrate(struct storage_conn *conn, const struct tg_table *decl, const
 			    "column '%s' is declared as a key of table '%s' but is not one in the "
 			    "existing table: changing a table's key is not supported",
 			    dc->name, decl->name);
-		if (oc)
+	}
+	/* Everything is checked before the first change, so a refused
+	 * declaration changes nothing and logs no addition. */
+	for (size_t i = 0; i < decl->ncolumns; i++) {
+		const struct tg_column *dc = &decl->columns[i];
+		struct storage_column add;
+
+		if (column_find(old, dc->name))
 			continue;
 		add = (struct storage_column){.name = (char *)dc->name, .type = dc->type, .key = 0};
 		rc = conn->st->ops->add_column(conn->bconn, decl->name, &add, errmsg);
@@ -430,7 +436,7 @@ static int migrate(struct storage_conn *conn, const struct tg_table *decl, const
 int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char **errmsg)
 {
 	const struct storage_backend_ops *ops = conn->st->ops;
-	struct storage_table *old = NULL, *fresh = NULL;
+	struct storage_table *old = NULL, *fresh = NULL, *published;
 	int rc;
 
 	rc = declaration_check(decl, errmsg);
@@ -476,7 +482,7 @@ int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char
 	if (rc < 0)
 		goto free_fresh;
 	storage_table_free(old);
-	return registry_publish(conn->st, fresh, &old, errmsg);
+	return registry_publish(conn->st, fresh, &published, errmsg);
 
 free_fresh:
 	storage_table_free(fresh);

@@ -385,9 +385,11 @@ static void test_migration(void **state)
 		const struct tg_column other_key[] = {{"id", TG_INT, false}, {"a", TG_TEXT, true}};
 		const struct tg_column retyped[] = {{"id", TG_INT, true}, {"a", TG_INT, false}};
 		const struct tg_column retyped_key[] = {{"id", TG_TEXT, true}};
+		const struct tg_column new_then_retyped[] = {
+		    {"id", TG_INT, true}, {"c", TG_TEXT, false}, {"a", TG_INT, false}};
 		const struct tg_table bad[] = {
 		    {"items", more_key, 2}, {"items", new_key, 2},     {"items", other_key, 2},
-		    {"items", retyped, 2},  {"items", retyped_key, 1},
+		    {"items", retyped, 2},  {"items", retyped_key, 1}, {"items", new_then_retyped, 3},
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
