@@ -62,6 +62,8 @@ void daemon_request_stop(struct daemon *d)
 	pthread_mutex_unlock(&d->stop_mu);
 	if (d->tokens)
 		tokens_shutdown(d->tokens);
+	if (d->locks)
+		locks_interrupt(d->locks);
 }
 
 /* The scheduler asks for a free reading through the Keepa client. */
