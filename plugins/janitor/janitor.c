@@ -270,9 +270,11 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	if (s.malformed)
 		plog(&j->p, TG_LOG_WARN, "%" PRId64 " stale rows without domain, asin, price_type or checked_at skipped",
 		     s.malformed);
+	/* The select ordered the rows oldest first: keep the oldest, then
+	 * group them by domain (one /product call serves one domain). */
 	n = s.n < (size_t)j->max_rows ? s.n : (size_t)j->max_rows;
 	if (n)
-		qsort(s.rows, s.n, sizeof(*s.rows), due_cmp);
+		qsort(s.rows, n, sizeof(*s.rows), due_cmp);
 	/* Oldest first within each domain; one /product call per batch. */
 	for (i = 0; i < n && !rc; i = end) {
 		batch = product_batch_size(&j->p);
