@@ -35,11 +35,11 @@ struct backfiller {
 static const struct tg_cost costs[] = {COST_DEAL, COST_PRODUCT, COST_PRODUCT_OFFERS};
 
 static const struct tg_setting settings[] = {
-	SETTING_QUERY,
-	SETTINGS_PRODUCT,
-	SETTINGS_FEES,
-	{"rewalk_after_s", TG_SETTING_INT, "21600",
-	 "after a complete walk, stay idle this long before walking again (-1: never)"},
+    SETTING_QUERY,
+    SETTINGS_PRODUCT,
+    SETTINGS_FEES,
+    {"rewalk_after_s", TG_SETTING_INT, "21600",
+     "after a complete walk, stay idle this long before walking again (-1: never)"},
 };
 
 /* Where the walk stands. */
@@ -103,7 +103,8 @@ static int backfiller_init(struct tg_task *task, const struct tg_services *svc, 
 	if (!rc)
 		rc = fees_load(&b->p, &b->p.fees, errmsg);
 	if (!rc)
-		rc = setting_int_range(&b->p, "rewalk_after_s", -1, 10LL * 365 * 86400, &b->rewalk_after_s, errmsg);
+		rc = setting_int_range(&b->p, "rewalk_after_s", -1, 10LL * 365 * 86400, &b->rewalk_after_s,
+		                       errmsg);
 	if (!rc)
 		rc = selection_load(&b->sel, &b->p, 0, errmsg);
 	if (rc)
@@ -126,10 +127,11 @@ static void log_counts(struct backfiller *b, const char *what, const struct walk
 	const struct run_counts *c = &b->p.counts;
 
 	plog(&b->p, TG_LOG_INFO,
-	     "%s: %" PRId64 " deals walked; this run wrote %" PRId64 " rows (%" PRId64 " new), skipped %" PRId64
-	     " deals without asin, %" PRId64 " products missing, %" PRId64 " malformed, %" PRId64 " Keepa calls",
-	     what, w->count, c->written, c->inserted, c->deals_skipped, c->products_missing, c->products_malformed,
-	     c->keepa_calls);
+	     "%s: %" PRId64 " deals walked; this run wrote %" PRId64 " rows (%" PRId64
+	     " new), skipped %" PRId64 " deals without asin, %" PRId64 " products missing, %" PRId64
+	     " malformed, %" PRId64 " Keepa calls",
+	     what, w->count, c->written, c->inserted, c->deals_skipped, c->products_missing,
+	     c->products_malformed, c->keepa_calls);
 }
 
 /* Commit a checkpoint on its own (a page that had nothing left to do). */
@@ -153,7 +155,8 @@ static int walk_commit(struct backfiller *b, const struct walk *w, char **errmsg
 }
 
 /* Do the deals of one page from w->offset, chunk by chunk. */
-static int walk_page(struct backfiller *b, struct walk *w, cJSON *dr, bool last, int64_t expected, char **errmsg)
+static int walk_page(struct backfiller *b, struct walk *w, cJSON *dr, bool last, int64_t expected,
+                     char **errmsg)
 {
 	size_t len = (size_t)cJSON_GetArraySize(dr), i = 0;
 	cJSON **deals, *d;
@@ -162,8 +165,7 @@ static int walk_page(struct backfiller *b, struct walk *w, cJSON *dr, bool last,
 	deals = malloc((len ? len : 1) * sizeof(*deals));
 	if (!deals)
 		return err_set(errmsg, TG_ENOMEM, "out of memory");
-	cJSON_ArrayForEach(d, dr)
-		deals[i++] = d;
+	cJSON_ArrayForEach(d, dr) deals[i++] = d;
 
 	while ((size_t)w->offset < len) {
 		size_t off = (size_t)w->offset, k = product_batch_size(&b->p), end;
@@ -215,14 +217,18 @@ static int backfiller_run(void *state, int64_t *idle_s, char **errmsg)
 				*idle_s = wake - now;
 				return TG_OK;
 			}
-			plog(&b->p, TG_LOG_INFO, "walking the query again (%" PRId64 " deals last time)", w.count);
+			plog(&b->p, TG_LOG_INFO, "walking the query again (%" PRId64 " deals last time)",
+			     w.count);
 			memset(&w, 0, sizeof(w));
 		} else {
-			plog(&b->p, TG_LOG_INFO, "resuming the walk at page %" PRId64 ", offset %" PRId64
-			     " (%" PRId64 " deals done)", w.page, w.offset, w.count);
+			plog(&b->p, TG_LOG_INFO,
+			     "resuming the walk at page %" PRId64 ", offset %" PRId64 " (%" PRId64
+			     " deals done)",
+			     w.page, w.offset, w.count);
 		}
 	} else if (other) {
-		plog(&b->p, TG_LOG_INFO, "the query changed (fingerprint %s): starting a fresh walk", b->sel.fp);
+		plog(&b->p, TG_LOG_INFO, "the query changed (fingerprint %s): starting a fresh walk",
+		     b->sel.fp);
 	} else {
 		plog(&b->p, TG_LOG_INFO, "starting a walk of the query (fingerprint %s)", b->sel.fp);
 	}
@@ -256,8 +262,9 @@ static int backfiller_run(void *state, int64_t *idle_s, char **errmsg)
 
 			rc = walk_page(b, &w, dr, last, expected, errmsg);
 			if (!rc)
-				plog(&b->p, TG_LOG_INFO, "page %" PRId64 " done: %" PRId64 " deals of %s%" PRId64, page,
-				     w.count, expected >= 0 ? "~" : "", expected >= 0 ? expected : w.count);
+				plog(&b->p, TG_LOG_INFO,
+				     "page %" PRId64 " done: %" PRId64 " deals of %s%" PRId64, page, w.count,
+				     expected >= 0 ? "~" : "", expected >= 0 ? expected : w.count);
 		}
 		cJSON_Delete(resp);
 		if (rc)
@@ -284,19 +291,19 @@ static void backfiller_destroy(void *state)
 }
 
 static const struct tg_plugin plugin = {
-	.abi_major = TG_ABI_MAJOR,
-	.abi_minor = TG_ABI_MINOR,
-	.struct_size = sizeof(struct tg_plugin),
-	.name = "backfiller",
-	.version = "1.0.0",
-	.description = "walks every page of the deal query and stores each deal with its product",
-	.costs = costs,
-	.ncosts = sizeof(costs) / sizeof(costs[0]),
-	.settings = settings,
-	.nsettings = sizeof(settings) / sizeof(settings[0]),
-	.init = backfiller_init,
-	.run = backfiller_run,
-	.destroy = backfiller_destroy,
+    .abi_major = TG_ABI_MAJOR,
+    .abi_minor = TG_ABI_MINOR,
+    .struct_size = sizeof(struct tg_plugin),
+    .name = "backfiller",
+    .version = "1.0.0",
+    .description = "walks every page of the deal query and stores each deal with its product",
+    .costs = costs,
+    .ncosts = sizeof(costs) / sizeof(costs[0]),
+    .settings = settings,
+    .nsettings = sizeof(settings) / sizeof(settings[0]),
+    .init = backfiller_init,
+    .run = backfiller_run,
+    .destroy = backfiller_destroy,
 };
 
 TG_EXPORT const struct tg_plugin *TG_PLUGIN_ENTRY(void)

@@ -31,35 +31,52 @@ struct cJSON;
 #define KIND_PRODUCT_OFFERS "product_offers"
 #define KIND_REFRESH "refresh"
 
-#define COST_DEAL {KIND_DEAL, "page", 0, 5, "/deal: one page of up to 150 deals"}
-#define COST_PRODUCT {KIND_PRODUCT, "asin", 0, 1, "/product without offers: 1 per ASIN (stats, history free)"}
-#define COST_PRODUCT_OFFERS                                                                            \
-	{KIND_PRODUCT_OFFERS, "offer_page", 0, 6,                                                      \
-	 "/product with offers=N: 6 per page of 10 offers, ceil(N/10) pages per ASIN"}
-#define COST_REFRESH {KIND_REFRESH, "asin", 0, 1, "/product, light (stats only): 1 per ASIN"}
+#define COST_DEAL                                                                                            \
+	{                                                                                                    \
+		KIND_DEAL, "page", 0, 5, "/deal: one page of up to 150 deals"                                \
+	}
+#define COST_PRODUCT                                                                                         \
+	{                                                                                                    \
+		KIND_PRODUCT, "asin", 0, 1, "/product without offers: 1 per ASIN (stats, history free)"      \
+	}
+#define COST_PRODUCT_OFFERS                                                                                  \
+	{                                                                                                    \
+		KIND_PRODUCT_OFFERS, "offer_page", 0, 6,                                                     \
+		    "/product with offers=N: 6 per page of 10 offers, ceil(N/10) pages per ASIN"             \
+	}
+#define COST_REFRESH                                                                                         \
+	{                                                                                                    \
+		KIND_REFRESH, "asin", 0, 1, "/product, light (stats only): 1 per ASIN"                       \
+	}
 
 /* Settings shared by the deal-reading plugins. */
-#define SETTING_QUERY                                                                                  \
-	{"query", TG_SETTING_GROUP, NULL,                                                              \
-	 "the /deal selection, as Keepa names it (domainId, priceTypes, dateRange, ranges ...)"}
-#define SETTINGS_PRODUCT                                                                               \
-	{"stats_days", TG_SETTING_INT, "90", "/product stats window in days (free)"},                  \
-	    {"history", TG_SETTING_BOOL, "false", "/product history (csv arrays; free but large)"},   \
-	    {"offers", TG_SETTING_INT, "0", "/product offers=N (0 none, else 20..100; costs 6 per 10)"}
-#define SETTINGS_FEES                                                                                  \
+#define SETTING_QUERY                                                                                        \
+	{                                                                                                    \
+		"query", TG_SETTING_GROUP, NULL,                                                             \
+		    "the /deal selection, as Keepa names it (domainId, priceTypes, dateRange, ranges ...)"   \
+	}
+#define SETTINGS_PRODUCT                                                                                     \
+	{"stats_days", TG_SETTING_INT, "90", "/product stats window in days (free)"},                        \
+	    {"history", TG_SETTING_BOOL, "false", "/product history (csv arrays; free but large)"},          \
+	{                                                                                                    \
+		"offers", TG_SETTING_INT, "0", "/product offers=N (0 none, else 20..100; costs 6 per 10)"    \
+	}
+#define SETTINGS_FEES                                                                                        \
 	{"referral_pct", TG_SETTING_REAL, "15", "profit estimate: referral fee, percent of the sell price"}, \
-	    {"fulfilment_fee_cents", TG_SETTING_INT, "350", "profit estimate: fulfilment fee per item"},  \
-	    {"prep_fee_cents", TG_SETTING_INT, "0", "profit estimate: preparation cost per item"},        \
-	    {"shipping_cents", TG_SETTING_INT, "0", "profit estimate: inbound shipping per item"}
+	    {"fulfilment_fee_cents", TG_SETTING_INT, "350", "profit estimate: fulfilment fee per item"},     \
+	    {"prep_fee_cents", TG_SETTING_INT, "0", "profit estimate: preparation cost per item"},           \
+	{                                                                                                    \
+		"shipping_cents", TG_SETTING_INT, "0", "profit estimate: inbound shipping per item"          \
+	}
 
 /* How many ASINs one /product call may carry, and what each costs. */
 struct product_opts {
-	const char *kind;       /* KIND_PRODUCT, KIND_PRODUCT_OFFERS or KIND_REFRESH */
-	int64_t units_per_asin; /* units of kind per ASIN */
-	int64_t tokens_per_asin;/* the declared estimate, to size batches */
-	int64_t stats_days;     /* 0: no stats parameter */
+	const char *kind;        /* KIND_PRODUCT, KIND_PRODUCT_OFFERS or KIND_REFRESH */
+	int64_t units_per_asin;  /* units of kind per ASIN */
+	int64_t tokens_per_asin; /* the declared estimate, to size batches */
+	int64_t stats_days;      /* 0: no stats parameter */
 	bool history;
-	int64_t offers;         /* 0: none */
+	int64_t offers; /* 0: none */
 };
 
 /* What a run did, logged at its end. */
@@ -93,7 +110,8 @@ int fees_load(struct pctx *p, struct fees *fees, char **errmsg);
 int product_opts_load(struct pctx *p, char **errmsg);
 
 /* Read an integer setting that must lie in [min, max]. */
-int setting_int_range(struct pctx *p, const char *name, int64_t min, int64_t max, int64_t *out, char **errmsg);
+int setting_int_range(struct pctx *p, const char *name, int64_t min, int64_t max, int64_t *out,
+                      char **errmsg);
 
 /* How many ASINs one /product call should carry: the scheduler's budget
  * hint over the declared cost per ASIN, within 1 .. 100. */

@@ -10,39 +10,21 @@
 #include "json_util.h"
 
 static const struct tg_column deals_columns[] = {
-	{COL_DOMAIN, TG_INT, true},
-	{COL_ASIN, TG_TEXT, true},
-	{COL_TITLE, TG_TEXT, false},
-	{COL_ROOT_CATEGORY, TG_INT, false},
-	{COL_PRICE_TYPE, TG_INT, false},
-	{COL_DATE_RANGE, TG_INT, false},
-	{COL_CURRENT, TG_INT, false},
-	{COL_AVG, TG_INT, false},
-	{COL_DROP_PCT, TG_INT, false},
-	{COL_AMAZON, TG_INT, false},
-	{COL_NEW, TG_INT, false},
-	{COL_USED, TG_INT, false},
-	{COL_RANK, TG_INT, false},
-	{COL_RANK_AVG90, TG_INT, false},
-	{COL_RANK_DROPS30, TG_INT, false},
-	{COL_RANK_DROPS90, TG_INT, false},
-	{COL_OFFERS_NEW, TG_INT, false},
-	{COL_OFFERS_USED, TG_INT, false},
-	{COL_AMAZON_SELLS, TG_INT, false},
-	{COL_CREATED, TG_INT, false},
-	{COL_UPDATED, TG_INT, false},
-	{COL_FIRST_SEEN, TG_INT, false},
-	{COL_LAST_SEEN, TG_INT, false},
-	{COL_CHECKED, TG_INT, false},
-	{COL_REFRESHED, TG_INT, false},
-	{COL_WRITTEN_BY, TG_TEXT, false},
-	{COL_PROFIT, TG_INT, false},
+    {COL_DOMAIN, TG_INT, true},         {COL_ASIN, TG_TEXT, true},        {COL_TITLE, TG_TEXT, false},
+    {COL_ROOT_CATEGORY, TG_INT, false}, {COL_PRICE_TYPE, TG_INT, false},  {COL_DATE_RANGE, TG_INT, false},
+    {COL_CURRENT, TG_INT, false},       {COL_AVG, TG_INT, false},         {COL_DROP_PCT, TG_INT, false},
+    {COL_AMAZON, TG_INT, false},        {COL_NEW, TG_INT, false},         {COL_USED, TG_INT, false},
+    {COL_RANK, TG_INT, false},          {COL_RANK_AVG90, TG_INT, false},  {COL_RANK_DROPS30, TG_INT, false},
+    {COL_RANK_DROPS90, TG_INT, false},  {COL_OFFERS_NEW, TG_INT, false},  {COL_OFFERS_USED, TG_INT, false},
+    {COL_AMAZON_SELLS, TG_INT, false},  {COL_CREATED, TG_INT, false},     {COL_UPDATED, TG_INT, false},
+    {COL_FIRST_SEEN, TG_INT, false},    {COL_LAST_SEEN, TG_INT, false},   {COL_CHECKED, TG_INT, false},
+    {COL_REFRESHED, TG_INT, false},     {COL_WRITTEN_BY, TG_TEXT, false}, {COL_PROFIT, TG_INT, false},
 };
 
 const struct tg_table deals_table = {
-	.name = "deals",
-	.columns = deals_columns,
-	.ncolumns = sizeof(deals_columns) / sizeof(deals_columns[0]),
+    .name = "deals",
+    .columns = deals_columns,
+    .ncolumns = sizeof(deals_columns) / sizeof(deals_columns[0]),
 };
 
 /* Keepa's product csv/stats indices used here. */
@@ -107,7 +89,8 @@ int64_t product_current(const cJSON *product, int pt)
 	const cJSON *stats = cJSON_GetObjectItemCaseSensitive(product, "stats");
 	int64_t x;
 
-	if (!cJSON_IsObject(stats) || !json_index_int(cJSON_GetObjectItemCaseSensitive(stats, "current"), pt, &x))
+	if (!cJSON_IsObject(stats) ||
+	    !json_index_int(cJSON_GetObjectItemCaseSensitive(stats, "current"), pt, &x))
 		return -1;
 	return x < 0 ? -1 : x;
 }
@@ -189,10 +172,12 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const cJSON
 	row_add(row, TG_VINT(COL_PRICE_TYPE, ctx->price_type));
 	row_add(row, TG_VINT(COL_DATE_RANGE, ctx->date_range));
 
-	if (!json_index_int(cJSON_GetObjectItemCaseSensitive(deal, "current"), ctx->price_type, &cur) || cur < 0)
+	if (!json_index_int(cJSON_GetObjectItemCaseSensitive(deal, "current"), ctx->price_type, &cur) ||
+	    cur < 0)
 		cur = -1;
 	row_add_nonneg(row, COL_CURRENT, true, cur);
-	if (!json_index2_int(cJSON_GetObjectItemCaseSensitive(deal, "avg"), ctx->date_range, ctx->price_type, &avg) ||
+	if (!json_index2_int(cJSON_GetObjectItemCaseSensitive(deal, "avg"), ctx->date_range, ctx->price_type,
+	                     &avg) ||
 	    avg < 0)
 		avg = -1;
 	row_add_nonneg(row, COL_AVG, true, avg);

@@ -43,7 +43,8 @@ int deal_page_fetch(struct pctx *p, const struct selection *sel, int page, cJSON
 	}
 	counts = cJSON_GetObjectItemCaseSensitive(deals, "categoryCount");
 	if (cJSON_IsArray(counts) && cJSON_GetArraySize(counts) > 0) {
-		cJSON_ArrayForEach(c, counts) {
+		cJSON_ArrayForEach(c, counts)
+		{
 			if (!json_as_int(c, &x) || x < 0) {
 				sum = -1;
 				break;
@@ -77,7 +78,8 @@ static int set_take(struct product_set *set, cJSON *answer)
 		return TG_ENOMEM;
 	set->answers = answers;
 	set->answers[set->nanswers++] = answer;
-	cJSON_ArrayForEach(prod, products) {
+	cJSON_ArrayForEach(prod, products)
+	{
 		const char *asin = json_asin(prod);
 
 		if (!asin) {
@@ -99,8 +101,8 @@ static int set_take(struct product_set *set, cJSON *answer)
 }
 
 /* One /product call for asins[0..n), halving on TG_EOVERSIZE. */
-static int fetch_batch(struct pctx *p, int64_t domain, const char *const *asins, size_t n, struct product_set *set,
-                       char **errmsg)
+static int fetch_batch(struct pctx *p, int64_t domain, const char *const *asins, size_t n,
+                       struct product_set *set, char **errmsg)
 {
 	struct tg_keepa_param params[6];
 	struct tg_keepa_request req = {.kind = p->popts.kind, .path = "/product", .params = params};
@@ -162,8 +164,8 @@ static int fetch_batch(struct pctx *p, int64_t domain, const char *const *asins,
 	return TG_OK;
 }
 
-int products_fetch(struct pctx *p, int64_t domain, const char *const *asins, size_t n, struct product_set *set,
-                   char **errmsg)
+int products_fetch(struct pctx *p, int64_t domain, const char *const *asins, size_t n,
+                   struct product_set *set, char **errmsg)
 {
 	const char **uniq;
 	size_t nu = 0, i, batch;
@@ -218,15 +220,16 @@ static int row_exists_fn(void *ud, const struct tg_value *row, size_t n)
 	return 0;
 }
 
-int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, const cJSON *product, int64_t now)
+int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, const cJSON *product,
+               int64_t now)
 {
 	struct deal_ctx ctx = {
-		.domain = sel->domain,
-		.price_type = sel->price_type,
-		.date_range = sel->date_range,
-		.now_s = now,
-		.written_by = p->name,
-		.fees = &p->fees,
+	    .domain = sel->domain,
+	    .price_type = sel->price_type,
+	    .date_range = sel->date_range,
+	    .now_s = now,
+	    .written_by = p->name,
+	    .fees = &p->fees,
 	};
 	const char *asin = json_asin(deal);
 	struct tg_value key[2];
@@ -248,7 +251,8 @@ int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, c
 		return rc;
 	if (!product) {
 		p->counts.products_missing++;
-		plog(p, TG_LOG_WARN, "product %s: not in the /product answer; deal columns written only", asin);
+		plog(p, TG_LOG_WARN, "product %s: not in the /product answer; deal columns written only",
+		     asin);
 	} else if (!product_ok) {
 		p->counts.products_malformed++;
 		plog(p, TG_LOG_WARN, "product %s: no usable stats; deal columns written only", asin);
@@ -262,8 +266,8 @@ int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, c
 	return TG_OK;
 }
 
-int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deals, size_t n, const char *state_key,
-                 const char *state_value, char **errmsg)
+int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deals, size_t n,
+                 const char *state_key, const char *state_value, char **errmsg)
 {
 	struct product_set set = {0};
 	const char **asins;
@@ -285,7 +289,8 @@ int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deal
 		goto free_set;
 	if (set.malformed) {
 		p->counts.products_malformed += set.malformed;
-		plog(p, TG_LOG_WARN, "/product: %lld products without a valid asin skipped", (long long)set.malformed);
+		plog(p, TG_LOG_WARN, "/product: %lld products without a valid asin skipped",
+		     (long long)set.malformed);
 	}
 
 	now = now_s(p);

@@ -45,8 +45,8 @@ struct product_set {
  * is halved until it fits (one ASIN that is still oversize is an error).
  * An answer without a `products` array is an error.
  */
-int products_fetch(struct pctx *p, int64_t domain, const char *const *asins, size_t n, struct product_set *set,
-                   char **errmsg);
+int products_fetch(struct pctx *p, int64_t domain, const char *const *asins, size_t n,
+                   struct product_set *set, char **errmsg);
 
 /* The product of asin in set, or NULL. */
 const struct cJSON *product_set_find(const struct product_set *set, const char *asin);

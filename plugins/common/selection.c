@@ -15,10 +15,9 @@
 /* Members Keepa reads as numbers (or arrays of numbers): a string there is
  * silently misread by Keepa, so it is refused here. */
 static const char *const numeric_members[] = {
-	"domainId",          "priceTypes",     "dateRange",         "sortType",
-	"page",              "currentRange",   "deltaRange",        "deltaPercentRange",
-	"deltaLastRange",    "salesRankRange", "includeCategories", "excludeCategories",
-	"minRating",
+    "domainId",          "priceTypes",        "dateRange",         "sortType",       "page",
+    "currentRange",      "deltaRange",        "deltaPercentRange", "deltaLastRange", "salesRankRange",
+    "includeCategories", "excludeCategories", "minRating",
 };
 
 static int cmp_member(const void *a, const void *b)
@@ -68,9 +67,7 @@ static bool numbers_only(const cJSON *item)
 		return true;
 	if (!cJSON_IsArray(item))
 		return false;
-	cJSON_ArrayForEach(c, item)
-		if (!numbers_only(c))
-			return false;
+	cJSON_ArrayForEach(c, item) if (!numbers_only(c)) return false;
 	return true;
 }
 
@@ -113,9 +110,10 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, numeric_members[i]);
 
 		if (m && !numbers_only(m)) {
-			rc = err_set(errmsg, TG_ETYPE,
-			             "query.%s: must be a number or a list of numbers (Keepa misreads strings)",
-			             numeric_members[i]);
+			rc = err_set(
+			    errmsg, TG_ETYPE,
+			    "query.%s: must be a number or a list of numbers (Keepa misreads strings)",
+			    numeric_members[i]);
 			goto free_json;
 		}
 	}
@@ -126,7 +124,8 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 	pts = cJSON_GetObjectItemCaseSensitive(json, "priceTypes");
 	if (!cJSON_IsArray(pts) || cJSON_GetArraySize(pts) != 1 || !json_index_int(pts, 0, &x) || x < 0 ||
 	    x > 40) {
-		rc = err_set(errmsg, TG_EINVAL, "query.priceTypes: required, a list of exactly one price type");
+		rc = err_set(errmsg, TG_EINVAL,
+		             "query.priceTypes: required, a list of exactly one price type");
 		goto free_json;
 	}
 	sel->price_type = (int)x;
@@ -136,7 +135,8 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 			goto free_json;
 	}
 	if (!json_get_int(json, "dateRange", &x) || x < 0 || x > 3) {
-		rc = err_set(errmsg, TG_EINVAL, "query.dateRange: an enum 0 day, 1 week, 2 month, 3 ninety days");
+		rc = err_set(errmsg, TG_EINVAL,
+		             "query.dateRange: an enum 0 day, 1 week, 2 month, 3 ninety days");
 		goto free_json;
 	}
 	sel->date_range = (int)x;

@@ -36,13 +36,13 @@ struct janitor {
 static const struct tg_cost costs[] = {COST_REFRESH};
 
 static const struct tg_setting settings[] = {
-	{"refresh_after_h", TG_SETTING_INT, "24", "refresh rows not seen or refreshed for this many hours"},
-	{"max_age_h", TG_SETTING_INT, "72",
-	 "remove rows not qualifying whose last sighting or good refresh is older than this"},
-	{"max_rows_per_run", TG_SETTING_INT, "1000", "refresh at most this many rows per run"},
-	{"require_drop", TG_SETTING_BOOL, "true", "a refreshed row qualifies only while below its deal average"},
-	{"stats_days", TG_SETTING_INT, "90", "/product stats window in days (free)"},
-	SETTINGS_FEES,
+    {"refresh_after_h", TG_SETTING_INT, "24", "refresh rows not seen or refreshed for this many hours"},
+    {"max_age_h", TG_SETTING_INT, "72",
+     "remove rows not qualifying whose last sighting or good refresh is older than this"},
+    {"max_rows_per_run", TG_SETTING_INT, "1000", "refresh at most this many rows per run"},
+    {"require_drop", TG_SETTING_BOOL, "true", "a refreshed row qualifies only while below its deal average"},
+    {"stats_days", TG_SETTING_INT, "90", "/product stats window in days (free)"},
+    SETTINGS_FEES,
 };
 
 /* A row due for a refresh. */
@@ -146,8 +146,9 @@ static int janitor_init(struct tg_task *task, const struct tg_services *svc, voi
 	if (!rc)
 		rc = setting_int_range(&j->p, "max_age_h", 1, 24 * 3650, &j->max_age_h, errmsg);
 	if (!rc && j->max_age_h < j->refresh_after_h)
-		rc = err_set(errmsg, TG_EINVAL, "setting max_age_h (%" PRId64 ") must be >= refresh_after_h (%" PRId64
-		             ")", j->max_age_h, j->refresh_after_h);
+		rc = err_set(errmsg, TG_EINVAL,
+		             "setting max_age_h (%" PRId64 ") must be >= refresh_after_h (%" PRId64 ")",
+		             j->max_age_h, j->refresh_after_h);
 	if (!rc)
 		rc = setting_int_range(&j->p, "max_rows_per_run", 1, 10000000, &j->max_rows, errmsg);
 	if (!rc) {
@@ -219,7 +220,9 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 			rc = j->p.svc->remove(j->p.task, deals_table.name, key, 2);
 			t->dropped++;
 			j->p.svc->log(j->p.task, TG_LOG_DEBUG, "dropped %s: %s", d->asin,
-			              !prod ? "not returned by /product" : !usable ? "no usable stats" : "no longer a deal");
+			              !prod     ? "not returned by /product"
+			              : !usable ? "no usable stats"
+			                        : "no longer a deal");
 		} else {
 			rc = usable ? j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n)
 			            : j->p.svc->upsert(j->p.task, deals_table.name, key, 3);
@@ -268,7 +271,8 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	if (rc)
 		goto free_rows;
 	if (s.malformed)
-		plog(&j->p, TG_LOG_WARN, "%" PRId64 " stale rows without domain, asin, price_type or checked_at skipped",
+		plog(&j->p, TG_LOG_WARN,
+		     "%" PRId64 " stale rows without domain, asin, price_type or checked_at skipped",
 		     s.malformed);
 	/* The select ordered the rows oldest first: keep the oldest, then
 	 * group them by domain (one /product call serves one domain). */
@@ -286,7 +290,8 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	plog(&j->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
 	     "%s: %zu stale rows due, %zu checked; %" PRId64 " refreshed, %" PRId64 " dropped, %" PRId64
 	     " kept until max_age_h; %" PRId64 " Keepa calls",
-	     rc ? "run interrupted" : "run done", s.n, n, t.refreshed, t.dropped, t.waiting, j->p.counts.keepa_calls);
+	     rc ? "run interrupted" : "run done", s.n, n, t.refreshed, t.dropped, t.waiting,
+	     j->p.counts.keepa_calls);
 free_rows:
 	free(s.rows);
 	return rc;
@@ -298,19 +303,19 @@ static void janitor_destroy(void *state)
 }
 
 static const struct tg_plugin plugin = {
-	.abi_major = TG_ABI_MAJOR,
-	.abi_minor = TG_ABI_MINOR,
-	.struct_size = sizeof(struct tg_plugin),
-	.name = "janitor",
-	.version = "1.0.0",
-	.description = "refreshes stale deals with a light /product call and removes those no longer qualifying",
-	.costs = costs,
-	.ncosts = sizeof(costs) / sizeof(costs[0]),
-	.settings = settings,
-	.nsettings = sizeof(settings) / sizeof(settings[0]),
-	.init = janitor_init,
-	.run = janitor_run,
-	.destroy = janitor_destroy,
+    .abi_major = TG_ABI_MAJOR,
+    .abi_minor = TG_ABI_MINOR,
+    .struct_size = sizeof(struct tg_plugin),
+    .name = "janitor",
+    .version = "1.0.0",
+    .description = "refreshes stale deals with a light /product call and removes those no longer qualifying",
+    .costs = costs,
+    .ncosts = sizeof(costs) / sizeof(costs[0]),
+    .settings = settings,
+    .nsettings = sizeof(settings) / sizeof(settings[0]),
+    .init = janitor_init,
+    .run = janitor_run,
+    .destroy = janitor_destroy,
 };
 
 TG_EXPORT const struct tg_plugin *TG_PLUGIN_ENTRY(void)

@@ -39,14 +39,14 @@ struct upserter {
 static const struct tg_cost costs[] = {COST_DEAL, COST_PRODUCT, COST_PRODUCT_OFFERS};
 
 static const struct tg_setting settings[] = {
-	SETTING_QUERY,
-	SETTINGS_PRODUCT,
-	SETTINGS_FEES,
-	{"max_pages", TG_SETTING_INT, "67", "read at most this many /deal pages per run (Keepa serves 67)"},
-	{"first_run_pages", TG_SETTING_INT, "1",
-	 "without a watermark, read this many pages (older deals are the backfiller's)"},
-	{"watermark_field", TG_SETTING_STRING, "lastUpdate",
-	 "the deal time sortType 1 orders by: lastUpdate or creationDate"},
+    SETTING_QUERY,
+    SETTINGS_PRODUCT,
+    SETTINGS_FEES,
+    {"max_pages", TG_SETTING_INT, "67", "read at most this many /deal pages per run (Keepa serves 67)"},
+    {"first_run_pages", TG_SETTING_INT, "1",
+     "without a watermark, read this many pages (older deals are the backfiller's)"},
+    {"watermark_field", TG_SETTING_STRING, "lastUpdate",
+     "the deal time sortType 1 orders by: lastUpdate or creationDate"},
 };
 
 struct watermark {
@@ -173,13 +173,15 @@ static int upserter_init(struct tg_task *task, const struct tg_services *svc, vo
 	if (!rc)
 		rc = setting_int_range(&u->p, "max_pages", 1, DEAL_MAX_PAGES, &u->max_pages, errmsg);
 	if (!rc)
-		rc = setting_int_range(&u->p, "first_run_pages", 1, DEAL_MAX_PAGES, &u->first_run_pages, errmsg);
+		rc = setting_int_range(&u->p, "first_run_pages", 1, DEAL_MAX_PAGES, &u->first_run_pages,
+		                       errmsg);
 	if (!rc) {
 		rc = svc->setting_string(task, "watermark_field", &u->time_field);
 		if (rc)
 			err_set(errmsg, rc, "setting watermark_field: cannot read a string (%d)", rc);
 		else if (strcmp(u->time_field, "lastUpdate") && strcmp(u->time_field, "creationDate"))
-			rc = err_set(errmsg, TG_EINVAL, "setting watermark_field = \"%s\": lastUpdate or creationDate",
+			rc = err_set(errmsg, TG_EINVAL,
+			             "setting watermark_field = \"%s\": lastUpdate or creationDate",
 			             u->time_field);
 	}
 	if (!rc)
@@ -259,14 +261,16 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 		}
 		f->pages = pages;
 		f->pages[f->npages++] = resp;
-		cJSON_ArrayForEach(d, dr) {
+		cJSON_ArrayForEach(d, dr)
+		{
 			const char *asin = json_asin(d);
 			int64_t minute;
 
 			if (!asin || !json_get_int(d, u->time_field, &minute) || minute <= 0) {
 				f->skipped++;
-				plog(&u->p, TG_LOG_WARN, "page %" PRId64 ": deal without a valid asin or %s skipped",
-				     page, u->time_field);
+				plog(&u->p, TG_LOG_WARN,
+				     "page %" PRId64 ": deal without a valid asin or %s skipped", page,
+				     u->time_field);
 				continue;
 			}
 			if (wm->valid && minute < wm->minute) {
@@ -294,7 +298,8 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 	}
 	if (!reached && wm->valid)
 		plog(&u->p, TG_LOG_WARN,
-		     "the watermark was not reached within %" PRId64 " pages: older changes are the backfiller's",
+		     "the watermark was not reached within %" PRId64
+		     " pages: older changes are the backfiller's",
 		     limit);
 	return rc;
 }
@@ -365,8 +370,8 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	batch = f.npages;
 	plog(&u->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
 	     "%s: %zu pages read, %zu new or changed deals, %zu committed; wrote %" PRId64 " rows (%" PRId64
-	     " new), skipped %" PRId64 ", %" PRId64 " products missing, %" PRId64 " malformed; watermark %" PRId64
-	     " (%zu at that minute)",
+	     " new), skipped %" PRId64 ", %" PRId64 " products missing, %" PRId64
+	     " malformed; watermark %" PRId64 " (%zu at that minute)",
 	     rc ? "run interrupted" : "run done", batch, f.n, done, u->p.counts.written, u->p.counts.inserted,
 	     u->p.counts.deals_skipped, u->p.counts.products_missing, u->p.counts.products_malformed,
 	     wm.valid ? wm.minute : -1, wm.n);
@@ -389,19 +394,19 @@ static void upserter_destroy(void *state)
 }
 
 static const struct tg_plugin plugin = {
-	.abi_major = TG_ABI_MAJOR,
-	.abi_minor = TG_ABI_MINOR,
-	.struct_size = sizeof(struct tg_plugin),
-	.name = "upserter",
-	.version = "1.0.0",
-	.description = "keeps the deals table fresh from the newest deals, behind a committed watermark",
-	.costs = costs,
-	.ncosts = sizeof(costs) / sizeof(costs[0]),
-	.settings = settings,
-	.nsettings = sizeof(settings) / sizeof(settings[0]),
-	.init = upserter_init,
-	.run = upserter_run,
-	.destroy = upserter_destroy,
+    .abi_major = TG_ABI_MAJOR,
+    .abi_minor = TG_ABI_MINOR,
+    .struct_size = sizeof(struct tg_plugin),
+    .name = "upserter",
+    .version = "1.0.0",
+    .description = "keeps the deals table fresh from the newest deals, behind a committed watermark",
+    .costs = costs,
+    .ncosts = sizeof(costs) / sizeof(costs[0]),
+    .settings = settings,
+    .nsettings = sizeof(settings) / sizeof(settings[0]),
+    .init = upserter_init,
+    .run = upserter_run,
+    .destroy = upserter_destroy,
 };
 
 TG_EXPORT const struct tg_plugin *TG_PLUGIN_ENTRY(void)

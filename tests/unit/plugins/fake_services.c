@@ -287,8 +287,8 @@ static void values_check(const struct ftable *t, const struct tg_value *values, 
 				fail_msg("column %s named twice", values[i].column);
 		if (values[i].type != TG_NULL && values[i].type != t->cols[c].type &&
 		    !(t->cols[c].type == TG_REAL && values[i].type == TG_INT))
-			fail_msg("column %s.%s: type %d given for a column of type %d", t->name, values[i].column,
-			         values[i].type, t->cols[c].type);
+			fail_msg("column %s.%s: type %d given for a column of type %d", t->name,
+			         values[i].column, values[i].type, t->cols[c].type);
 		if (t->cols[c].key && values[i].type == TG_NULL)
 			fail_msg("key column %s.%s is NULL", t->name, values[i].column);
 	}
@@ -605,8 +605,8 @@ static int svc_upsert(struct tg_task *task, const char *table, const struct tg_v
 	return TG_OK;
 }
 
-static int svc_get(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey, tg_row_fn fn,
-                   void *ud)
+static int svc_get(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey,
+                   tg_row_fn fn, void *ud)
 {
 	struct ftable *t = table_need(F(task), table);
 	long r;
@@ -675,8 +675,8 @@ static int row_cmp(const void *a, const void *b)
 	return sort_desc ? -c : c;
 }
 
-static int svc_select(struct tg_task *task, const char *table, const struct tg_filter *filters, size_t nfilters,
-                      const char *order_by, int64_t limit, tg_row_fn fn, void *ud)
+static int svc_select(struct tg_task *task, const char *table, const struct tg_filter *filters,
+                      size_t nfilters, const char *order_by, int64_t limit, tg_row_fn fn, void *ud)
 {
 	struct ftable *t = table_need(F(task), table);
 	struct tg_value **sel = xcalloc(t->nrows, sizeof(*sel));
@@ -796,7 +796,8 @@ static int last_update_cmp(const void *a, const void *b)
 	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
 	const cJSON *ux = cJSON_GetObjectItemCaseSensitive(x, "lastUpdate");
 	const cJSON *uy = cJSON_GetObjectItemCaseSensitive(y, "lastUpdate");
-	double dx = cJSON_IsNumber(ux) ? ux->valuedouble : -1e18, dy = cJSON_IsNumber(uy) ? uy->valuedouble : -1e18;
+	double dx = cJSON_IsNumber(ux) ? ux->valuedouble : -1e18,
+	       dy = cJSON_IsNumber(uy) ? uy->valuedouble : -1e18;
 
 	return (dx < dy) - (dx > dy);
 }
@@ -805,14 +806,14 @@ static cJSON *answer_deals(struct fake *f, const cJSON *sel, int page, int sort)
 {
 	size_t n = (size_t)cJSON_GetArraySize(f->deals), i, from, to;
 	const cJSON **order = xcalloc(n, sizeof(*order));
-	cJSON *r = envelope(), *deals = cJSON_AddObjectToObject(r, "deals"), *dr = cJSON_AddArrayToObject(deals, "dr");
+	cJSON *r = envelope(), *deals = cJSON_AddObjectToObject(r, "deals"),
+	      *dr = cJSON_AddArrayToObject(deals, "dr");
 	const cJSON *d;
 	cJSON *counts;
 
 	(void)sel;
 	i = 0;
-	cJSON_ArrayForEach(d, f->deals)
-		order[i++] = d;
+	cJSON_ArrayForEach(d, f->deals) order[i++] = d;
 	if (sort == 1) {
 		/* Stable: mergesort-free insertion sort keeps insertion order on ties. */
 		for (i = 1; i < n; i++) {
@@ -846,9 +847,7 @@ static bool numbers_only(const cJSON *item)
 		return true;
 	if (!cJSON_IsArray(item))
 		return false;
-	cJSON_ArrayForEach(c, item)
-		if (!numbers_only(c))
-			return false;
+	cJSON_ArrayForEach(c, item) if (!numbers_only(c)) return false;
 	return true;
 }
 
@@ -986,32 +985,32 @@ struct fake *fake_new(const struct tg_plugin *plugin)
 
 	f->plugin = plugin;
 	f->svc = (struct tg_services){
-		.struct_size = sizeof(struct tg_services),
-		.log = svc_log,
-		.setting_int = svc_setting_int,
-		.setting_real = svc_setting_real,
-		.setting_bool = svc_setting_bool,
-		.setting_string = svc_setting_string,
-		.setting_json = svc_setting_json,
-		.now_ms = svc_now_ms,
-		.sleep_ms = svc_sleep_ms,
-		.should_stop = svc_should_stop,
-		.progress = svc_progress,
-		.lock = svc_lock,
-		.unlock = svc_unlock,
-		.table_declare = svc_table_declare,
-		.begin = svc_begin,
-		.commit = svc_commit,
-		.rollback = svc_rollback,
-		.upsert = svc_upsert,
-		.get = svc_get,
-		.remove = svc_remove,
-		.select = svc_select,
-		.state_get = svc_state_get,
-		.state_set = svc_state_set,
-		.keepa_call = svc_keepa_call,
-		.budget_hint = svc_budget_hint,
-		.free = svc_free,
+	    .struct_size = sizeof(struct tg_services),
+	    .log = svc_log,
+	    .setting_int = svc_setting_int,
+	    .setting_real = svc_setting_real,
+	    .setting_bool = svc_setting_bool,
+	    .setting_string = svc_setting_string,
+	    .setting_json = svc_setting_json,
+	    .now_ms = svc_now_ms,
+	    .sleep_ms = svc_sleep_ms,
+	    .should_stop = svc_should_stop,
+	    .progress = svc_progress,
+	    .lock = svc_lock,
+	    .unlock = svc_unlock,
+	    .table_declare = svc_table_declare,
+	    .begin = svc_begin,
+	    .commit = svc_commit,
+	    .rollback = svc_rollback,
+	    .upsert = svc_upsert,
+	    .get = svc_get,
+	    .remove = svc_remove,
+	    .select = svc_select,
+	    .state_get = svc_state_get,
+	    .state_set = svc_state_set,
+	    .keepa_call = svc_keepa_call,
+	    .budget_hint = svc_budget_hint,
+	    .free = svc_free,
 	};
 	f->now_ms = 1700000000000LL;
 	f->budget = 100;
@@ -1208,7 +1207,9 @@ char *fake_deal_json(const char *asin, int pt, int64_t current, int64_t avg, int
 
 		for (i = 0; i <= pt; i++) {
 			cJSON_AddItemToArray(a, cJSON_CreateNumber(i == pt ? (double)avg : -1));
-			cJSON_AddItemToArray(p, cJSON_CreateNumber(i == pt && avg > 0 ? (double)((avg - current) * 100 / avg) : -1));
+			cJSON_AddItemToArray(p, cJSON_CreateNumber(i == pt && avg > 0
+			                                               ? (double)((avg - current) * 100 / avg)
+			                                               : -1));
 		}
 		cJSON_AddItemToArray(av, a);
 		cJSON_AddItemToArray(dp, p);
@@ -1315,7 +1316,8 @@ size_t fake_nrows(struct fake *f, const char *table)
 	return t ? t->nrows : 0;
 }
 
-static struct tg_value *cell(struct fake *f, const char *table, int64_t domain, const char *asin, const char *column)
+static struct tg_value *cell(struct fake *f, const char *table, int64_t domain, const char *asin,
+                             const char *column)
 {
 	struct ftable *t = table_find(db_cur(f), table);
 	struct tg_value key[2] = {TG_VINT("domain", domain), TG_VTEXT("asin", asin)};
@@ -1347,7 +1349,8 @@ int fake_cell_int(struct fake *f, const char *table, int64_t domain, const char 
 	return 0;
 }
 
-const char *fake_cell_text(struct fake *f, const char *table, int64_t domain, const char *asin, const char *column)
+const char *fake_cell_text(struct fake *f, const char *table, int64_t domain, const char *asin,
+                           const char *column)
 {
 	struct tg_value *v = cell(f, table, domain, asin, column);
 

@@ -16,9 +16,9 @@
 #include "fake_services.h"
 
 /* The seed operator's query (used books, a week's range). */
-#define QUERY_USED_BOOKS                                                                               \
-	"{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"includeCategories\":[283155],"          \
-	"\"salesRankRange\":[10000,10000000],\"currentRange\":[2000,45100],"                          \
+#define QUERY_USED_BOOKS                                                                                     \
+	"{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"includeCategories\":[283155],"                 \
+	"\"salesRankRange\":[10000,10000000],\"currentRange\":[2000,45100],"                                 \
 	"\"deltaPercentRange\":[10,100],\"isRangeEnabled\":true}"
 
 /* 2023-11-14 22:13:20 UTC, a whole number of minutes after Keepa's epoch. */

@@ -254,7 +254,8 @@ static void test_malformed(void **st)
 	(void)st;
 	fake_keepa_add_deal(f, "{\"title\":\"no asin\",\"current\":[1,2,3]}");
 	fake_keepa_add_deal(f, "42");
-	fake_keepa_add_deal(f, "{\"asin\":\"BWRONGTYPE\",\"current\":\"cheap\",\"avg\":null,\"lastUpdate\":\"x\"}");
+	fake_keepa_add_deal(
+	    f, "{\"asin\":\"BWRONGTYPE\",\"current\":\"cheap\",\"avg\":null,\"lastUpdate\":\"x\"}");
 	fake_keepa_set_product(f, "BWRONGTYPE", "{\"asin\":\"BWRONGTYPE\",\"stats\":{\"current\":{}}}");
 	fake_keepa_add_deal(f, "{\"asin\":\"BNOSTATS01\",\"current\":[-1,-1,1999]}");
 	fake_keepa_set_product(f, "BNOSTATS01", "{\"asin\":\"BNOSTATS01\",\"title\":\"no stats\"}");
@@ -272,7 +273,8 @@ static void test_malformed(void **st)
 	assert_int_equal(fake_log_count(f, "deal without a valid asin skipped"), 2);
 	assert_int_equal(fake_log_count(f, "not in the /product answer"), 1);
 	assert_int_equal(fake_log_count(f, "no usable stats"), 2);
-	assert_int_equal(fake_log_count(f, "skipped 2 deals without asin, 1 products missing, 2 malformed"), 1);
+	assert_int_equal(fake_log_count(f, "skipped 2 deals without asin, 1 products missing, 2 malformed"),
+	                 1);
 	inst_stop(&in);
 	fake_free(f);
 }
@@ -354,19 +356,13 @@ static void test_init_errors(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_happy_path),
-		cmocka_unit_test(test_multi_page_walk),
-		cmocka_unit_test(test_resume_after_crash),
-		cmocka_unit_test(test_changed_query_fresh_walk),
-		cmocka_unit_test(test_idle_then_rewalk),
-		cmocka_unit_test(test_keepa_error_ends_run),
-		cmocka_unit_test(test_oversize_split),
-		cmocka_unit_test(test_offers_cost),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_empty_and_broken_pages),
-		cmocka_unit_test(test_page_exactly_full),
-		cmocka_unit_test(test_stop),
-		cmocka_unit_test(test_init_errors),
+	    cmocka_unit_test(test_happy_path),         cmocka_unit_test(test_multi_page_walk),
+	    cmocka_unit_test(test_resume_after_crash), cmocka_unit_test(test_changed_query_fresh_walk),
+	    cmocka_unit_test(test_idle_then_rewalk),   cmocka_unit_test(test_keepa_error_ends_run),
+	    cmocka_unit_test(test_oversize_split),     cmocka_unit_test(test_offers_cost),
+	    cmocka_unit_test(test_malformed),          cmocka_unit_test(test_empty_and_broken_pages),
+	    cmocka_unit_test(test_page_exactly_full),  cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_init_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

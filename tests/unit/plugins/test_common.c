@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "common.h"
 #include "deals.h"
@@ -49,7 +49,8 @@ static void test_keepa_time(void **st)
 
 static void test_profit(void **st)
 {
-	struct fees fees = {.referral_pct = 15, .fulfilment_cents = 350, .prep_cents = 20, .shipping_cents = 30};
+	struct fees fees = {
+	    .referral_pct = 15, .fulfilment_cents = 350, .prep_cents = 20, .shipping_cents = 30};
 	int64_t p = 0;
 
 	(void)st;
@@ -168,7 +169,8 @@ static void test_row_malformed(void **st)
 	cJSON_Delete(prod);
 
 	/* A product with stats but wrong-typed members: NULLs, still usable. */
-	prod = cJSON_Parse("{\"asin\":\"B000TEST02\",\"stats\":{\"current\":[\"a\",null,2.5],\"salesRankDrops30\":[]}}");
+	prod = cJSON_Parse(
+	    "{\"asin\":\"B000TEST02\",\"stats\":{\"current\":[\"a\",null,2.5],\"salesRankDrops30\":[]}}");
 	assert_int_equal(deal_row_build(&row, &ctx, deal, prod, true, &ok), TG_OK);
 	assert_true(ok);
 	assert_int_equal(ival(&row, COL_AMAZON), -777);
@@ -192,14 +194,26 @@ static void test_selection(void **st)
 	cJSON *j;
 
 	(void)st;
-	assert_int_equal(load(&a, "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"page\":3,"
-	                          "\"currentRange\":[2000,45100]}", 0, &err), TG_OK);
-	assert_int_equal(load(&b, "{\"currentRange\":[2000,45100],\"dateRange\":1,\"priceTypes\":[2],"
-	                          "\"domainId\":1}", 0, &err), TG_OK);
-	assert_int_equal(load(&c, "{\"currentRange\":[2000,45200],\"dateRange\":1,\"priceTypes\":[2],"
-	                          "\"domainId\":1}", 0, &err), TG_OK);
-	assert_int_equal(load(&d, "{\"currentRange\":[2000,45100],\"dateRange\":1,\"priceTypes\":[2],"
-	                          "\"domainId\":1}", 1, &err), TG_OK);
+	assert_int_equal(load(&a,
+	                      "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"page\":3,"
+	                      "\"currentRange\":[2000,45100]}",
+	                      0, &err),
+	                 TG_OK);
+	assert_int_equal(load(&b,
+	                      "{\"currentRange\":[2000,45100],\"dateRange\":1,\"priceTypes\":[2],"
+	                      "\"domainId\":1}",
+	                      0, &err),
+	                 TG_OK);
+	assert_int_equal(load(&c,
+	                      "{\"currentRange\":[2000,45200],\"dateRange\":1,\"priceTypes\":[2],"
+	                      "\"domainId\":1}",
+	                      0, &err),
+	                 TG_OK);
+	assert_int_equal(load(&d,
+	                      "{\"currentRange\":[2000,45100],\"dateRange\":1,\"priceTypes\":[2],"
+	                      "\"domainId\":1}",
+	                      1, &err),
+	                 TG_OK);
 	/* Member order and page do not matter; values and the sort do. */
 	assert_string_equal(a.fp, b.fp);
 	assert_string_not_equal(a.fp, c.fp);
@@ -231,14 +245,14 @@ static void test_selection(void **st)
 static void test_selection_rejects(void **st)
 {
 	const char *bad[] = {
-		"{\"priceTypes\":[2]}",                                  /* no domainId */
-		"{\"domainId\":1}",                                      /* no priceTypes */
-		"{\"domainId\":1,\"priceTypes\":[1,2]}",                 /* two price types */
-		"{\"domainId\":\"1\",\"priceTypes\":[2]}",               /* a string */
-		"{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}",   /* the seed's mistake */
-		"{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":30}",  /* a day count */
-		"[1,2]",
+	    "{\"priceTypes\":[2]}",                    /* no domainId */
+	    "{\"domainId\":1}",                        /* no priceTypes */
+	    "{\"domainId\":1,\"priceTypes\":[1,2]}",   /* two price types */
+	    "{\"domainId\":\"1\",\"priceTypes\":[2]}", /* a string */
+	    "{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}",  /* the seed's mistake */
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":30}", /* a day count */
+	    "[1,2]",
 	};
 	struct selection s;
 	size_t i;
@@ -257,9 +271,9 @@ static void test_selection_rejects(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keepa_time),        cmocka_unit_test(test_profit),
-		cmocka_unit_test(test_row_full),          cmocka_unit_test(test_row_malformed),
-		cmocka_unit_test(test_selection),         cmocka_unit_test(test_selection_rejects),
+	    cmocka_unit_test(test_keepa_time), cmocka_unit_test(test_profit),
+	    cmocka_unit_test(test_row_full),   cmocka_unit_test(test_row_malformed),
+	    cmocka_unit_test(test_selection),  cmocka_unit_test(test_selection_rejects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,12 +10,12 @@
 
 #include <tollgate/tollgate.h>
 
-#define CHECK(cond)                                                                                    \
-	do {                                                                                           \
-		if (!(cond)) {                                                                         \
-			fprintf(stderr, "%s: check failed: %s\n", path, #cond);                        \
-			return 1;                                                                      \
-		}                                                                                      \
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (!(cond)) {                                                                               \
+			fprintf(stderr, "%s: check failed: %s\n", path, #cond);                              \
+			return 1;                                                                            \
+		}                                                                                            \
 	} while (0)
 
 int main(int argc, char **argv)

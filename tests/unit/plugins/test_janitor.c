@@ -10,12 +10,17 @@ const struct tg_plugin *tollgate_plugin_v1(void);
 static void put_row(struct fake *f, int64_t domain, const char *asin, int64_t checked_at)
 {
 	struct tg_value v[] = {
-		TG_VINT("domain", domain),           TG_VTEXT("asin", asin),
-		TG_VINT("price_type", 2),            TG_VINT("date_range", 1),
-		TG_VINT("current_cents", 2500),      TG_VINT("avg_cents", 4000),
-		TG_VINT("used_cents", 2500),         TG_VINT("first_seen", checked_at),
-		TG_VINT("last_seen", checked_at),    TG_VINT("checked_at", checked_at),
-		TG_VTEXT("written_by", "backfiller"),
+	    TG_VINT("domain", domain),
+	    TG_VTEXT("asin", asin),
+	    TG_VINT("price_type", 2),
+	    TG_VINT("date_range", 1),
+	    TG_VINT("current_cents", 2500),
+	    TG_VINT("avg_cents", 4000),
+	    TG_VINT("used_cents", 2500),
+	    TG_VINT("first_seen", checked_at),
+	    TG_VINT("last_seen", checked_at),
+	    TG_VINT("checked_at", checked_at),
+	    TG_VTEXT("written_by", "backfiller"),
 	};
 
 	fake_put_row(f, "deals", v, sizeof(v) / sizeof(v[0]));
@@ -55,8 +60,8 @@ static void test_refresh_before_drop(void **st)
 	put_product(f, "BFRESH0001", 2000);
 	put_product(f, "BSTALEOK01", 2400);
 	put_product(f, "BOLDOK0001", 3000);
-	put_product(f, "BOLDOOS001", -1);     /* no longer offered */
-	put_product(f, "BSTALEBAD1", 4500);   /* no longer below its average */
+	put_product(f, "BOLDOOS001", -1);   /* no longer offered */
+	put_product(f, "BSTALEBAD1", 4500); /* no longer below its average */
 
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	for (i = 0; i < fake_ncalls(f); i++)
@@ -190,11 +195,9 @@ static void test_init_rejects_ages(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refresh_before_drop),
-		cmocka_unit_test(test_keepa_error_drops_nothing),
-		cmocka_unit_test(test_malformed_product),
-		cmocka_unit_test(test_batches_by_domain_and_limit),
-		cmocka_unit_test(test_init_rejects_ages),
+	    cmocka_unit_test(test_refresh_before_drop), cmocka_unit_test(test_keepa_error_drops_nothing),
+	    cmocka_unit_test(test_malformed_product),   cmocka_unit_test(test_batches_by_domain_and_limit),
+	    cmocka_unit_test(test_init_rejects_ages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

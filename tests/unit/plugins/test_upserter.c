@@ -306,16 +306,16 @@ static void test_stop(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_happy_path),
-		cmocka_unit_test(test_stops_at_watermark),
-		cmocka_unit_test(test_same_minute_across_runs),
-		cmocka_unit_test(test_error_mid_run_keeps_committed_watermark),
-		cmocka_unit_test(test_same_minute_chunk_boundary),
-		cmocka_unit_test(test_changed_deal),
-		cmocka_unit_test(test_keepa_error_on_page),
-		cmocka_unit_test(test_query_change_resets_watermark),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_happy_path),
+	    cmocka_unit_test(test_stops_at_watermark),
+	    cmocka_unit_test(test_same_minute_across_runs),
+	    cmocka_unit_test(test_error_mid_run_keeps_committed_watermark),
+	    cmocka_unit_test(test_same_minute_chunk_boundary),
+	    cmocka_unit_test(test_changed_deal),
+	    cmocka_unit_test(test_keepa_error_on_page),
+	    cmocka_unit_test(test_query_change_resets_watermark),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_stop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
