@@ -3,6 +3,8 @@
  */
 #include "plugin_test.h"
 
+#include "selection.h"
+
 const struct tg_plugin *tollgate_plugin_v1(void);
 
 static struct fake *world(int ndeals, int64_t budget)
@@ -314,6 +316,46 @@ static void test_page_exactly_full(void **st)
 	fake_free(f);
 }
 
+/* The fingerprint the plugin computes for query. */
+static void query_fp(const char *query, char fp[17])
+{
+	struct selection sel;
+
+	assert_int_equal(selection_from_json(&sel, cJSON_Parse(query), 0, NULL), TG_OK);
+	memcpy(fp, sel.fp, 17);
+	selection_release(&sel);
+}
+
+static void test_keepa_cap_last_page(void **st)
+{
+	struct fake *f = world(0, 100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	char fp[17], state[128];
+	int i;
+
+	(void)st;
+	/* 10,050 deals match; Keepa serves 10,000: page 66 holds the last 100. */
+	for (i = 0; i < 10050; i++) {
+		char asin[16], *d;
+
+		asin_of(asin, i);
+		d = fake_deal_json(asin, 2, 2500, 4000, T0_KM - i);
+		fake_keepa_add_deal(f, d);
+		free(d);
+	}
+	query_fp(QUERY_USED_BOOKS, fp);
+	snprintf(state, sizeof(state), "v1 %s walk 66 0 9900", fp);
+	fake_set_state(f, "walk", state);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "66");
+	assert_int_equal(fake_nrows(f, "deals"), 100);
+	assert_true(fake_has_row(f, "deals", 1, "B000009999"));
+	assert_non_null(strstr(fake_state(f, "walk"), " done "));
+	assert_int_equal(fake_progress_done(f), 10000);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 static void test_stop(void **st)
 {
 	struct fake *f = world(300, 50);
@@ -356,12 +398,19 @@ static void test_init_errors(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_happy_path),         cmocka_unit_test(test_multi_page_walk),
-	    cmocka_unit_test(test_resume_after_crash), cmocka_unit_test(test_changed_query_fresh_walk),
-	    cmocka_unit_test(test_idle_then_rewalk),   cmocka_unit_test(test_keepa_error_ends_run),
-	    cmocka_unit_test(test_oversize_split),     cmocka_unit_test(test_offers_cost),
-	    cmocka_unit_test(test_malformed),          cmocka_unit_test(test_empty_and_broken_pages),
-	    cmocka_unit_test(test_page_exactly_full),  cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_happy_path),
+	    cmocka_unit_test(test_multi_page_walk),
+	    cmocka_unit_test(test_resume_after_crash),
+	    cmocka_unit_test(test_changed_query_fresh_walk),
+	    cmocka_unit_test(test_idle_then_rewalk),
+	    cmocka_unit_test(test_keepa_error_ends_run),
+	    cmocka_unit_test(test_oversize_split),
+	    cmocka_unit_test(test_offers_cost),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_empty_and_broken_pages),
+	    cmocka_unit_test(test_page_exactly_full),
+	    cmocka_unit_test(test_keepa_cap_last_page),
+	    cmocka_unit_test(test_stop),
 	    cmocka_unit_test(test_init_errors),
 	};
 
