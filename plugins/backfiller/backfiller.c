@@ -48,18 +48,22 @@ struct walk {
 	int64_t page, offset, count, finished_s;
 };
 
-/* Parse the checkpoint; false when absent, malformed or of another query. */
-static bool walk_load(struct backfiller *b, struct walk *w, bool *other_query)
+/* Read the checkpoint: *found tells whether it holds a walk of this query;
+ * *other_query whether it belongs to another one. A storage error is
+ * returned, never read as "no checkpoint". */
+static int walk_load(struct backfiller *b, struct walk *w, bool *found, bool *other_query)
 {
 	char *value = NULL, fp[17], what[8];
 	long long a, c, d = 0;
-	int n;
-	bool ok = false;
+	int n, rc;
 
-	*other_query = false;
+	*found = *other_query = false;
 	memset(w, 0, sizeof(*w));
-	if (b->p.svc->state_get(b->p.task, STATE_KEY, &value) != TG_OK || !value)
-		return false;
+	rc = b->p.svc->state_get(b->p.task, STATE_KEY, &value);
+	if (rc == TG_ENOTFOUND || (rc == TG_OK && !value))
+		return TG_OK;
+	if (rc)
+		return rc;
 	n = sscanf(value, "v1 %16s %7s %lld %lld %lld", fp, what, &a, &c, &d);
 	if (n >= 2 && strcmp(fp, b->sel.fp) != 0) {
 		*other_query = true;
@@ -67,17 +71,17 @@ static bool walk_load(struct backfiller *b, struct walk *w, bool *other_query)
 		w->done = true;
 		w->finished_s = a;
 		w->count = c;
-		ok = true;
+		*found = true;
 	} else if (n == 5 && !strcmp(what, "walk") && a >= 0 && a < DEAL_MAX_PAGES && c >= 0 && d >= 0) {
 		w->page = a;
 		w->offset = c;
 		w->count = d;
-		ok = true;
+		*found = true;
 	} else {
 		plog(&b->p, TG_LOG_WARN, "checkpoint \"%s\" unreadable: starting a fresh walk", value);
 	}
-	free(value);
-	return ok;
+	b->p.svc->free(value);
+	return TG_OK;
 }
 
 static void walk_format(char *buf, size_t len, const char *fp, const struct walk *w)
@@ -91,9 +95,13 @@ static void walk_format(char *buf, size_t len, const char *fp, const struct walk
 
 static int backfiller_init(struct tg_task *task, const struct tg_services *svc, void **state, char **errmsg)
 {
-	struct backfiller *b = calloc(1, sizeof(*b));
+	struct backfiller *b;
 	int rc;
 
+	rc = services_check(svc, errmsg);
+	if (rc)
+		return rc;
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		return err_set(errmsg, TG_ENOMEM, "out of memory");
 	b->p.task = task;
@@ -188,7 +196,12 @@ static int walk_page(struct backfiller *b, struct walk *w, cJSON *dr, bool last,
 		if (rc)
 			break;
 		*w = next;
-		b->p.svc->progress(b->p.task, w->count, w->done ? w->count : expected, "deals");
+		/* An announced total below what is done is no estimate. */
+		b->p.svc->progress(b->p.task, w->count,
+		                   w->done                ? w->count
+		                   : expected >= w->count ? expected
+		                                          : -1,
+		                   "deals");
 		if (w->done || w->offset == 0)
 			break;
 	}
@@ -200,12 +213,15 @@ static int backfiller_run(void *state, int64_t *idle_s, char **errmsg)
 {
 	struct backfiller *b = state;
 	struct walk w;
-	bool other;
+	bool found, other;
 	int64_t expected = -1;
-	int rc = TG_OK;
+	int rc;
 
 	memset(&b->p.counts, 0, sizeof(b->p.counts));
-	if (walk_load(b, &w, &other)) {
+	rc = walk_load(b, &w, &found, &other);
+	if (rc)
+		return err_set(errmsg, rc, "storage: cannot read the checkpoint (%d)", rc);
+	if (found) {
 		if (w.done) {
 			int64_t wake = w.finished_s + b->rewalk_after_s, now = now_s(&b->p);
 

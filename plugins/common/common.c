@@ -26,6 +26,14 @@ int err_set(char **errmsg, int code, const char *fmt, ...)
 	return code;
 }
 
+int services_check(const struct tg_services *svc, char **errmsg)
+{
+	if (!svc || !TG_SERVICES_HAS(svc, free))
+		return err_set(errmsg, TG_ENOTSUP,
+		               "the host's services table is older than this plugin (ABI 1.0)");
+	return TG_OK;
+}
+
 int64_t now_s(struct pctx *p)
 {
 	int64_t ms = p->svc->now_ms(p->task);

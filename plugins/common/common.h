@@ -102,6 +102,10 @@ struct pctx {
 /* Set *errmsg (when errmsg is not NULL) to a malloc()ed message; returns code. */
 int err_set(char **errmsg, int code, const char *fmt, ...) TG_PRINTF(3, 4);
 
+/* Check that the host's services table has every member the plugins use
+ * (all of ABI 1.0); TG_ENOTSUP otherwise. */
+int services_check(const struct tg_services *svc, char **errmsg);
+
 /* Read the fee settings. */
 int fees_load(struct pctx *p, struct fees *fees, char **errmsg);
 

@@ -133,9 +133,13 @@ static int due_cmp(const void *a, const void *b)
 
 static int janitor_init(struct tg_task *task, const struct tg_services *svc, void **state, char **errmsg)
 {
-	struct janitor *j = calloc(1, sizeof(*j));
+	struct janitor *j;
 	int rc;
 
+	rc = services_check(svc, errmsg);
+	if (rc)
+		return rc;
+	j = calloc(1, sizeof(*j));
 	if (!j)
 		return err_set(errmsg, TG_ENOMEM, "out of memory");
 	j->p.task = task;

@@ -125,11 +125,15 @@ static int wm_load(struct upserter *u, struct watermark *wm)
 	int rc = TG_OK;
 
 	memset(wm, 0, sizeof(*wm));
-	if (u->p.svc->state_get(u->p.task, STATE_KEY, &value) != TG_OK || !value) {
+	rc = u->p.svc->state_get(u->p.task, STATE_KEY, &value);
+	if (rc == TG_ENOTFOUND || (rc == TG_OK && !value)) {
 		plog(&u->p, TG_LOG_INFO, "no watermark yet: reading the newest %" PRId64 " page(s)",
 		     u->first_run_pages);
 		return TG_OK;
 	}
+	/* A storage error is not "no watermark": that would skip deals. */
+	if (rc)
+		return rc;
 	tok = strtok_r(value, " ", &save);
 	fp = strtok_r(NULL, " ", &save);
 	minute = strtok_r(NULL, " ", &save);
@@ -153,15 +157,19 @@ static int wm_load(struct upserter *u, struct watermark *wm)
 		for (tok = strtok_r(list, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
 			rc = wm_add(wm, tok);
 free_value:
-	free(value);
+	u->p.svc->free(value);
 	return rc;
 }
 
 static int upserter_init(struct tg_task *task, const struct tg_services *svc, void **state, char **errmsg)
 {
-	struct upserter *u = calloc(1, sizeof(*u));
+	struct upserter *u;
 	int rc;
 
+	rc = services_check(svc, errmsg);
+	if (rc)
+		return rc;
+	u = calloc(1, sizeof(*u));
 	if (!u)
 		return err_set(errmsg, TG_ENOMEM, "out of memory");
 	u->p.task = task;
@@ -317,7 +325,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	memset(&u->p.counts, 0, sizeof(u->p.counts));
 	rc = wm_load(u, &wm);
 	if (rc) {
-		err_set(errmsg, rc, "out of memory");
+		err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
 		goto release_wm;
 	}
 	rc = feed_read(u, &wm, &f, errmsg);

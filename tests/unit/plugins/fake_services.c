@@ -66,6 +66,7 @@ struct fake {
 	size_t nraw;
 	double max_cost;
 	int64_t upserts, fail_upsert;
+	int fail_state_get;
 
 	struct fake_call *calls;
 	size_t ncalls;
@@ -717,6 +718,12 @@ static int svc_state_get(struct tg_task *task, const char *key, char **value)
 {
 	struct fstate *s = state_find(db_cur(F(task)), key);
 
+	if (F(task)->fail_state_get) {
+		int rc = F(task)->fail_state_get;
+
+		F(task)->fail_state_get = 0;
+		return rc;
+	}
 	if (!s)
 		return TG_ENOTFOUND;
 	*value = xstrdup(s->value);
@@ -1183,6 +1190,11 @@ void fake_keepa_raw_page(struct fake *f, int page, const char *json)
 void fake_fail_upsert(struct fake *f, int64_t n)
 {
 	f->fail_upsert = n;
+}
+
+void fake_fail_state_get(struct fake *f, int code)
+{
+	f->fail_state_get = code;
 }
 
 void fake_keepa_max_cost(struct fake *f, double max_tokens)

@@ -100,6 +100,8 @@ bool fake_has_row(struct fake *f, const char *table, int64_t domain, const char 
 void fake_put_row(struct fake *f, const char *table, const struct tg_value *values, size_t n);
 /* The n-th upsert() (1-based, counting all) fails with TG_ESTORAGE. */
 void fake_fail_upsert(struct fake *f, int64_t n);
+/* The next state_get() fails with code. */
+void fake_fail_state_get(struct fake *f, int code);
 /* A committed state value, or NULL (borrowed). */
 const char *fake_state(struct fake *f, const char *key);
 void fake_set_state(struct fake *f, const char *key, const char *value);

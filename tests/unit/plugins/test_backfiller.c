@@ -370,6 +370,22 @@ static void test_stop(void **st)
 	fake_free(f);
 }
 
+static void test_state_error_fails_the_run(void **st)
+{
+	struct fake *f = world(20, 100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	char *err = NULL;
+
+	(void)st;
+	fake_fail_state_get(f, TG_ESTORAGE);
+	assert_int_equal(inst_run(&in, NULL, &err), TG_ESTORAGE);
+	assert_non_null(strstr(err, "checkpoint"));
+	free(err);
+	assert_int_equal(fake_ncalls(f), 0);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 static void test_init_errors(void **st)
 {
 	struct fake *f = fake_new(tollgate_plugin_v1());
@@ -411,6 +427,7 @@ int main(void)
 	    cmocka_unit_test(test_page_exactly_full),
 	    cmocka_unit_test(test_keepa_cap_last_page),
 	    cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_state_error_fails_the_run),
 	    cmocka_unit_test(test_init_errors),
 	};
 

@@ -288,6 +288,26 @@ static void test_malformed(void **st)
 	fake_free(f);
 }
 
+static void test_state_error_is_not_an_empty_watermark(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	int i;
+
+	(void)st;
+	for (i = 0; i < 300; i++)
+		add_deal(f, i, T0_KM - i);
+	fake_set_state(f, "watermark", "v1 0 0 -");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK); /* unreadable fp: reset */
+	fake_fail_state_get(f, TG_ESTORAGE);
+	add_deal(f, 1000, T0_KM + 1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_ESTORAGE);
+	assert_int_equal(fake_count_calls(f, "/deal"), 1); /* nothing read, nothing moved */
+	assert_wm(f, T0_KM, "B000000000");
+	inst_stop(&in);
+	fake_free(f);
+}
+
 static void test_stop(void **st)
 {
 	struct fake *f = world(100);
@@ -315,6 +335,7 @@ int main(void)
 	    cmocka_unit_test(test_keepa_error_on_page),
 	    cmocka_unit_test(test_query_change_resets_watermark),
 	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_state_error_is_not_an_empty_watermark),
 	    cmocka_unit_test(test_stop),
 	};
 
