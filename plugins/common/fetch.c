@@ -255,7 +255,7 @@ int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, c
 		     asin);
 	} else if (!product_ok) {
 		p->counts.products_malformed++;
-		plog(p, TG_LOG_WARN, "product %s: no usable stats; deal columns written only", asin);
+		plog(p, TG_LOG_DEBUG, "product %s: no usable stats; deal columns written only", asin);
 	}
 	rc = p->svc->upsert(p->task, deals_table.name, row.v, row.n);
 	if (rc < 0)
@@ -269,6 +269,7 @@ int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, c
 int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deals, size_t n,
                  const char *state_key, const char *state_value, char **errmsg)
 {
+	struct run_counts before = p->counts;
 	struct product_set set = {0};
 	const char **asins;
 	size_t na = 0, i;
@@ -304,7 +305,7 @@ int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deal
 
 		if (!asin) {
 			p->counts.deals_skipped++;
-			plog(p, TG_LOG_WARN, "deal without a valid asin skipped");
+			plog(p, TG_LOG_DEBUG, "deal without a valid asin skipped");
 			continue;
 		}
 		rc = deal_store(p, sel, deals[i], product_set_find(&set, asin), now);
@@ -325,6 +326,15 @@ int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deal
 		err_set(errmsg, rc, "storage: commit failed (%d)", rc);
 		goto rollback;
 	}
+	/* One line per chunk, not per item: a bad feed must not flood the log. */
+	if (p->counts.deals_skipped != before.deals_skipped ||
+	    p->counts.products_missing != before.products_missing ||
+	    p->counts.products_malformed != before.products_malformed)
+		plog(p, TG_LOG_WARN,
+		     "chunk of %zu deals: %lld without asin, %lld products missing, %lld malformed", n,
+		     (long long)(p->counts.deals_skipped - before.deals_skipped),
+		     (long long)(p->counts.products_missing - before.products_missing),
+		     (long long)(p->counts.products_malformed - before.products_malformed));
 	goto free_set;
 
 rollback:

@@ -258,6 +258,7 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 
 	for (page = 0; page < limit && !reached; page++) {
 		cJSON *resp, *dr, *d, **pages;
+		int64_t skipped_before = f->skipped;
 
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
 		if (rc)
@@ -276,7 +277,7 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 
 			if (!asin || !json_get_int(d, u->time_field, &minute) || minute <= 0) {
 				f->skipped++;
-				plog(&u->p, TG_LOG_WARN,
+				plog(&u->p, TG_LOG_DEBUG,
 				     "page %" PRId64 ": deal without a valid asin or %s skipped", page,
 				     u->time_field);
 				continue;
@@ -301,6 +302,10 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 			f->c[f->n] = (struct cand){d, asin, minute, f->n};
 			f->n++;
 		}
+		if (f->skipped != skipped_before)
+			plog(&u->p, TG_LOG_WARN,
+			     "page %" PRId64 ": %" PRId64 " deals without a valid asin or %s skipped", page,
+			     f->skipped - skipped_before, u->time_field);
 		if (cJSON_GetArraySize(dr) < DEAL_PAGE_SIZE)
 			reached = true;
 	}

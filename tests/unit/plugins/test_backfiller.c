@@ -273,6 +273,9 @@ static void test_malformed(void **st)
 	assert_int_equal(cell_int(f, "BNOPRODUCT", "sales_rank"), CELL_NULL);
 	assert_int_equal(cell_int(f, "B000000000", "sales_rank"), 50000);
 	assert_int_equal(fake_log_count(f, "deal without a valid asin skipped"), 2);
+	/* One warning for the chunk, the details at debug level. */
+	assert_int_equal(
+	    fake_log_count(f, "chunk of 8 deals: 2 without asin, 1 products missing, 2 malformed"), 1);
 	assert_int_equal(fake_log_count(f, "not in the /product answer"), 1);
 	assert_int_equal(fake_log_count(f, "no usable stats"), 2);
 	assert_int_equal(fake_log_count(f, "skipped 2 deals without asin, 1 products missing, 2 malformed"),
