@@ -323,7 +323,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	struct watermark wm;
 	struct feed f = {0};
 	cJSON **chunk = NULL;
-	size_t i, batch, done = 0;
+	size_t i, done = 0;
 	int rc;
 
 	(void)idle_s;
@@ -380,14 +380,13 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 		done = end;
 		u->p.svc->progress(u->p.task, (int64_t)done, (int64_t)f.n, "deals");
 	}
-	batch = f.npages;
 	plog(&u->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
 	     "%s: %zu pages read, %zu new or changed deals, %zu committed; wrote %" PRId64 " rows (%" PRId64
 	     " new), skipped %" PRId64 ", %" PRId64 " products missing, %" PRId64
 	     " malformed; watermark %" PRId64 " (%zu at that minute)",
-	     rc ? "run interrupted" : "run done", batch, f.n, done, u->p.counts.written, u->p.counts.inserted,
-	     u->p.counts.deals_skipped, u->p.counts.products_missing, u->p.counts.products_malformed,
-	     wm.valid ? wm.minute : -1, wm.n);
+	     rc ? "run interrupted" : "run done", f.npages, f.n, done, u->p.counts.written,
+	     u->p.counts.inserted, u->p.counts.deals_skipped, u->p.counts.products_missing,
+	     u->p.counts.products_malformed, wm.valid ? wm.minute : -1, wm.n);
 	free(chunk);
 release_feed:
 	feed_release(&f);
