@@ -1,0 +1,144 @@
+/*
+ * deals.h - the one declaration of the `deals` table and the derivation of a
+ * row from a Keepa Deal and its Product.
+ *
+ * Compiled into each shipped plugin (never a library of its own). Every value
+ * is converted here, once, at the edge: prices stay integers in cents, Keepa
+ * minutes become UTC Unix seconds, and a missing or negative Keepa value
+ * becomes NULL, never text or a sentinel.
+ */
+#ifndef TG_PLUGINS_DEALS_H
+#define TG_PLUGINS_DEALS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tollgate/tollgate.h>
+
+struct cJSON;
+
+/* The table every shipped plugin writes: key (domain, asin). */
+extern const struct tg_table deals_table;
+
+/* Column names, so no plugin spells one twice. */
+#define COL_DOMAIN "domain"
+#define COL_ASIN "asin"
+#define COL_TITLE "title"
+#define COL_ROOT_CATEGORY "root_category"
+#define COL_PRICE_TYPE "price_type"
+#define COL_DATE_RANGE "date_range"
+#define COL_CURRENT "current_cents"
+#define COL_AVG "avg_cents"
+#define COL_DROP_PCT "drop_pct"
+#define COL_AMAZON "amazon_cents"
+#define COL_NEW "new_cents"
+#define COL_USED "used_cents"
+#define COL_RANK "sales_rank"
+#define COL_RANK_AVG90 "sales_rank_avg90"
+#define COL_RANK_DROPS30 "sales_rank_drops30"
+#define COL_RANK_DROPS90 "sales_rank_drops90"
+#define COL_OFFERS_NEW "offers_new"
+#define COL_OFFERS_USED "offers_used"
+#define COL_AMAZON_SELLS "amazon_sells"
+#define COL_CREATED "deal_created_at"
+#define COL_UPDATED "deal_updated_at"
+#define COL_FIRST_SEEN "first_seen"
+#define COL_LAST_SEEN "last_seen"
+#define COL_CHECKED "checked_at"
+#define COL_REFRESHED "refreshed_at"
+#define COL_WRITTEN_BY "written_by"
+#define COL_PROFIT "est_profit_cents"
+
+/* Keepa time: minutes since 2011-01-01 00:00 UTC. */
+#define KEEPA_EPOCH_OFFSET_MIN 21564000LL
+
+/* Keepa minutes to Unix seconds (UTC); the documented
+ * unix_ms = (km + 21564000) * 60000, divided by 1000. */
+static inline int64_t keepa_minutes_to_unix_s(int64_t km)
+{
+	return (km + KEEPA_EPOCH_OFFSET_MIN) * 60;
+}
+
+/* Unix seconds to Keepa minutes (rounded down). */
+static inline int64_t unix_s_to_keepa_minutes(int64_t s)
+{
+	return (s >= 0 ? s / 60 : -((-s + 59) / 60)) - KEEPA_EPOCH_OFFSET_MIN;
+}
+
+/* The fees of the profit estimate (settings referral_pct,
+ * fulfilment_fee_cents, prep_fee_cents, shipping_cents). */
+struct fees {
+	double referral_pct;
+	int64_t fulfilment_cents;
+	int64_t prep_cents;
+	int64_t shipping_cents;
+};
+
+/*
+ * The estimated profit of buying at buy_cents and selling again at
+ * sell_cents (the deal's average price for its date range, i.e. the price the
+ * item normally sells at):
+ *
+ *   profit = sell - buy - round(sell * referral_pct / 100)
+ *                 - fulfilment - prep - shipping
+ *
+ * Returns false (profit unknown, stored as NULL) when either price is
+ * missing (negative).
+ */
+bool profit_estimate(const struct fees *fees, int64_t buy_cents, int64_t sell_cents, int64_t *profit);
+
+/* True when Keepa price type pt is a price in cents (not a sales rank, an
+ * offer count, a rating or a review count), so a profit makes sense. */
+bool price_type_is_price(int pt);
+
+/* What the derivation needs besides the JSON. */
+struct deal_ctx {
+	int64_t domain;
+	int price_type;
+	int date_range;
+	int64_t now_s;          /* last_seen / checked_at / first_seen */
+	const char *written_by; /* the plugin's name */
+	const struct fees *fees;
+};
+
+/* Room for every column. */
+#define DEAL_ROW_MAX 32
+
+/* One row ready for upsert(); text values point into the JSON (and the
+ * written_by string), so the row lives no longer than they do. */
+struct deal_row {
+	struct tg_value v[DEAL_ROW_MAX];
+	size_t n;
+};
+
+/* A valid ASIN of a deal or product: a non-empty string of at most 20
+ * letters and digits. Returns NULL otherwise. */
+const char *json_asin(const struct cJSON *obj);
+
+/*
+ * Build the row for deal (a /deal `dr` element) and its product (a /product
+ * `products` element, or NULL when Keepa did not return it). The deal's own
+ * columns are always named; the product's columns only when product is a
+ * usable object (an object with a `stats` object): otherwise they are left
+ * out, so the upsert keeps what an earlier fetch stored. first_seen is
+ * named only when with_first_seen is true (the row does not exist yet).
+ * Returns 0, or TG_EINVAL when the deal has no valid ASIN. *product_ok
+ * tells whether the product's columns were included.
+ */
+int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const struct cJSON *deal,
+                   const struct cJSON *product, bool with_first_seen, bool *product_ok);
+
+/*
+ * The columns a refresh of a stored row updates from a product alone
+ * (janitor): the product columns, the current value of the row's price type
+ * and, from the stored average, the drop and the profit, and refreshed_at.
+ * checked_at is named only when mark_checked is true. Returns 0, or TG_EINVAL when the
+ * product is unusable.
+ */
+int deal_row_refresh(struct deal_row *row, const struct deal_ctx *ctx, const char *asin, int64_t avg_cents,
+                     const struct cJSON *product, bool mark_checked);
+
+/* The current value of price type pt in product.stats.current, or -1. */
+int64_t product_current(const struct cJSON *product, int pt);
+
+#endif

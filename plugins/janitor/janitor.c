@@ -1,0 +1,328 @@
+/*
+ * janitor - keeps the deals table honest without deleting deals the feeds
+ * merely stopped returning: a stale row is refreshed with a light /product
+ * call before anything is dropped.
+ *
+ * A row is stale when checked_at (set to now whenever a feed wrote the row
+ * or a refresh found it still qualifying) is older than refresh_after_h. A
+ * stale row is due for a refresh unless it was refreshed (refreshed_at)
+ * within refresh_after_h, or when it is older than max_age_h. A refreshed
+ * row qualifies when the product came back with usable stats, is still
+ * offered at the deal's price type (stats.current of that type is not -1)
+ * and, with require_drop, is still below the deal's average price. Then
+ * the row's product columns are updated and checked_at moves to now. A row
+ * that does not qualify is removed when checked_at is older than
+ * max_age_h; otherwise only refreshed_at (and the product columns, when
+ * usable) is written and it waits for the next refresh. Every removal thus
+ * follows a refresh in the same run.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <tollgate/tollgate.h>
+
+#include "common.h"
+#include "fetch.h"
+
+struct janitor {
+	struct pctx p;
+	int64_t refresh_after_h, max_age_h, max_rows;
+	bool require_drop;
+};
+
+static const struct tg_cost costs[] = {COST_REFRESH};
+
+static const struct tg_setting settings[] = {
+    {"refresh_after_h", TG_SETTING_INT, "24", "refresh rows not seen or refreshed for this many hours"},
+    {"max_age_h", TG_SETTING_INT, "72",
+     "remove rows not qualifying whose last sighting or good refresh is older than this"},
+    {"max_rows_per_run", TG_SETTING_INT, "1000", "refresh at most this many rows per run"},
+    {"require_drop", TG_SETTING_BOOL, "true", "a refreshed row qualifies only while below its deal average"},
+    {"stats_days", TG_SETTING_INT, "90", "/product stats window in days (free)"},
+    SETTINGS_FEES,
+};
+
+/* A row due for a refresh. */
+struct due {
+	int64_t domain;
+	char asin[24];
+	int price_type;
+	int64_t avg; /* -1 when unknown */
+	int64_t checked_at;
+};
+
+struct scan {
+	struct due *rows;
+	size_t n, cap;
+	int64_t cutoff_refresh, cutoff_drop;
+	int64_t malformed;
+	int oom;
+};
+
+static const struct tg_value *col(const struct tg_value *row, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(row[i].column, name))
+			return &row[i];
+	return NULL;
+}
+
+static bool col_int(const struct tg_value *row, size_t n, const char *name, int64_t *out)
+{
+	const struct tg_value *v = col(row, n, name);
+
+	if (!v || v->type != TG_INT)
+		return false;
+	*out = v->v.i;
+	return true;
+}
+
+static int scan_row(void *ud, const struct tg_value *row, size_t n)
+{
+	struct scan *s = ud;
+	const struct tg_value *asin = col(row, n, COL_ASIN);
+	int64_t domain, pt, checked, refreshed, avg;
+	struct due *d;
+
+	if (!asin || asin->type != TG_TEXT || strlen(asin->v.s) >= sizeof(d->asin) ||
+	    !col_int(row, n, COL_DOMAIN, &domain) || !col_int(row, n, COL_PRICE_TYPE, &pt) ||
+	    !col_int(row, n, COL_CHECKED, &checked)) {
+		s->malformed++;
+		return 0;
+	}
+	/* Refreshed lately without qualifying: wait, unless it is past the
+	 * age limit and due for its last refresh. */
+	if (col_int(row, n, COL_REFRESHED, &refreshed) && refreshed >= s->cutoff_refresh &&
+	    checked >= s->cutoff_drop)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		struct due *r = realloc(s->rows, cap * sizeof(*r));
+
+		if (!r) {
+			s->oom = 1;
+			return 1;
+		}
+		s->rows = r;
+		s->cap = cap;
+	}
+	d = &s->rows[s->n++];
+	d->domain = domain;
+	snprintf(d->asin, sizeof(d->asin), "%s", asin->v.s);
+	d->price_type = (int)pt;
+	d->avg = col_int(row, n, COL_AVG, &avg) && avg >= 0 ? avg : -1;
+	d->checked_at = checked;
+	return 0;
+}
+
+static int due_cmp(const void *a, const void *b)
+{
+	const struct due *x = a, *y = b;
+
+	if (x->domain != y->domain)
+		return x->domain < y->domain ? -1 : 1;
+	if (x->checked_at != y->checked_at)
+		return x->checked_at < y->checked_at ? -1 : 1;
+	return strcmp(x->asin, y->asin);
+}
+
+static int janitor_init(struct tg_task *task, const struct tg_services *svc, void **state, char **errmsg)
+{
+	struct janitor *j;
+	int rc;
+
+	rc = services_check(svc, errmsg);
+	if (rc)
+		return rc;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return err_set(errmsg, TG_ENOMEM, "out of memory");
+	j->p.task = task;
+	j->p.svc = svc;
+	j->p.name = "janitor";
+	j->p.popts = (struct product_opts){.kind = KIND_REFRESH, .units_per_asin = 1, .tokens_per_asin = 1};
+	rc = setting_int_range(&j->p, "refresh_after_h", 1, 24 * 3650, &j->refresh_after_h, errmsg);
+	if (!rc)
+		rc = setting_int_range(&j->p, "max_age_h", 1, 24 * 3650, &j->max_age_h, errmsg);
+	if (!rc && j->max_age_h < j->refresh_after_h)
+		rc = err_set(errmsg, TG_EINVAL,
+		             "setting max_age_h (%" PRId64 ") must be >= refresh_after_h (%" PRId64 ")",
+		             j->max_age_h, j->refresh_after_h);
+	if (!rc)
+		rc = setting_int_range(&j->p, "max_rows_per_run", 1, 10000000, &j->max_rows, errmsg);
+	if (!rc) {
+		rc = svc->setting_bool(task, "require_drop", &j->require_drop);
+		if (rc)
+			err_set(errmsg, rc, "setting require_drop: cannot read a boolean (%d)", rc);
+	}
+	if (!rc)
+		rc = setting_int_range(&j->p, "stats_days", 1, 3650, &j->p.popts.stats_days, errmsg);
+	if (!rc)
+		rc = fees_load(&j->p, &j->p.fees, errmsg);
+	if (!rc)
+		rc = svc->table_declare(task, &deals_table, errmsg);
+	if (rc) {
+		free(j);
+		return rc;
+	}
+	*state = j;
+	return TG_OK;
+}
+
+struct tally {
+	int64_t refreshed, dropped, waiting;
+};
+
+/* Refresh rows[0..n) (one domain), then write the outcome in one transaction. */
+static int refresh_batch(struct janitor *j, struct scan *s, const struct due *rows, size_t n, struct tally *t,
+                         char **errmsg)
+{
+	struct product_set set = {0};
+	const char **asins;
+	int64_t now = now_s(&j->p);
+	size_t i;
+	int rc;
+
+	asins = malloc(n * sizeof(*asins));
+	if (!asins)
+		return err_set(errmsg, TG_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++)
+		asins[i] = rows[i].asin;
+	rc = products_fetch(&j->p, rows[0].domain, asins, n, &set, errmsg);
+	if (rc)
+		goto free_set;
+	rc = j->p.svc->begin(j->p.task);
+	if (rc) {
+		err_set(errmsg, rc, "storage: cannot begin (%d)", rc);
+		goto free_set;
+	}
+	for (i = 0; i < n && !rc; i++) {
+		const struct due *d = &rows[i];
+		const cJSON *prod = product_set_find(&set, d->asin);
+		struct deal_ctx ctx = {.domain = d->domain,
+		                       .price_type = d->price_type,
+		                       .now_s = now,
+		                       .written_by = j->p.name,
+		                       .fees = &j->p.fees};
+		struct tg_value key[3] = {TG_VINT(COL_DOMAIN, d->domain), TG_VTEXT(COL_ASIN, d->asin),
+		                          TG_VINT(COL_REFRESHED, now)};
+		struct deal_row row;
+		int64_t cur = prod ? product_current(prod, d->price_type) : -1;
+		bool usable = prod && deal_row_refresh(&row, &ctx, d->asin, d->avg, prod, false) == TG_OK;
+		bool qualifies = usable && cur >= 0 && (!j->require_drop || d->avg < 0 || cur < d->avg);
+
+		if (qualifies) {
+			deal_row_refresh(&row, &ctx, d->asin, d->avg, prod, true);
+			rc = j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n);
+			t->refreshed++;
+		} else if (d->checked_at < s->cutoff_drop) {
+			rc = j->p.svc->remove(j->p.task, deals_table.name, key, 2);
+			t->dropped++;
+			j->p.svc->log(j->p.task, TG_LOG_DEBUG, "dropped %s: %s", d->asin,
+			              !prod     ? "not returned by /product"
+			              : !usable ? "no usable stats"
+			                        : "no longer a deal");
+		} else {
+			rc = usable ? j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n)
+			            : j->p.svc->upsert(j->p.task, deals_table.name, key, 3);
+			t->waiting++;
+		}
+	}
+	if (rc) {
+		err_set(errmsg, rc, "storage: cannot write the refresh (%d)", rc);
+		goto rollback;
+	}
+	rc = j->p.svc->commit(j->p.task);
+	if (rc) {
+		err_set(errmsg, rc, "storage: commit failed (%d)", rc);
+		goto rollback;
+	}
+	goto free_set;
+
+rollback:
+	j->p.svc->rollback(j->p.task);
+free_set:
+	product_set_release(&set);
+	free(asins);
+	return rc;
+}
+
+static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
+{
+	struct janitor *j = state;
+	struct scan s = {0};
+	struct tally t = {0};
+	struct tg_filter stale;
+	int64_t now = now_s(&j->p);
+	size_t i, n, batch, end;
+	int rc;
+
+	(void)idle_s;
+	memset(&j->p.counts, 0, sizeof(j->p.counts));
+	s.cutoff_refresh = now - j->refresh_after_h * 3600;
+	s.cutoff_drop = now - j->max_age_h * 3600;
+	stale = (struct tg_filter){TG_LT, TG_VINT(COL_CHECKED, s.cutoff_refresh)};
+	rc = j->p.svc->select(j->p.task, deals_table.name, &stale, 1, COL_CHECKED, -1, scan_row, &s);
+	if (s.oom)
+		rc = err_set(errmsg, TG_ENOMEM, "out of memory");
+	else if (rc < 0)
+		err_set(errmsg, rc, "storage: cannot select stale rows (%d)", rc);
+	if (rc)
+		goto free_rows;
+	if (s.malformed)
+		plog(&j->p, TG_LOG_WARN,
+		     "%" PRId64 " stale rows without domain, asin, price_type or checked_at skipped",
+		     s.malformed);
+	/* The select ordered the rows oldest first: keep the oldest, then
+	 * group them by domain (one /product call serves one domain). */
+	n = s.n < (size_t)j->max_rows ? s.n : (size_t)j->max_rows;
+	if (n)
+		qsort(s.rows, n, sizeof(*s.rows), due_cmp);
+	/* Oldest first within each domain; one /product call per batch. */
+	for (i = 0; i < n && !rc; i = end) {
+		batch = product_batch_size(&j->p);
+		for (end = i + 1; end < n && end - i < batch && s.rows[end].domain == s.rows[i].domain; end++)
+			;
+		rc = refresh_batch(j, &s, s.rows + i, end - i, &t, errmsg);
+		j->p.svc->progress(j->p.task, (int64_t)(rc ? i : end), (int64_t)n, "rows");
+	}
+	plog(&j->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
+	     "%s: %zu stale rows due, %zu checked; %" PRId64 " refreshed, %" PRId64 " dropped, %" PRId64
+	     " kept until max_age_h; %" PRId64 " Keepa calls",
+	     rc ? "run interrupted" : "run done", s.n, n, t.refreshed, t.dropped, t.waiting,
+	     j->p.counts.keepa_calls);
+free_rows:
+	free(s.rows);
+	return rc;
+}
+
+static void janitor_destroy(void *state)
+{
+	free(state);
+}
+
+static const struct tg_plugin plugin = {
+    .abi_major = TG_ABI_MAJOR,
+    .abi_minor = TG_ABI_MINOR,
+    .struct_size = sizeof(struct tg_plugin),
+    .name = "janitor",
+    .version = "1.0.0",
+    .description = "refreshes stale deals with a light /product call and removes those no longer qualifying",
+    .costs = costs,
+    .ncosts = sizeof(costs) / sizeof(costs[0]),
+    .settings = settings,
+    .nsettings = sizeof(settings) / sizeof(settings[0]),
+    .init = janitor_init,
+    .run = janitor_run,
+    .destroy = janitor_destroy,
+};
+
+TG_EXPORT const struct tg_plugin *TG_PLUGIN_ENTRY(void)
+{
+	return &plugin;
+}

@@ -1,0 +1,204 @@
+/*
+ * test_janitor.c - refresh before drop, against the fake.
+ */
+#include "plugin_test.h"
+
+const struct tg_plugin *tollgate_plugin_v1(void);
+
+#define H 3600
+
+static void put_row(struct fake *f, int64_t domain, const char *asin, int64_t checked_at)
+{
+	struct tg_value v[] = {
+	    TG_VINT("domain", domain),
+	    TG_VTEXT("asin", asin),
+	    TG_VINT("price_type", 2),
+	    TG_VINT("date_range", 1),
+	    TG_VINT("current_cents", 2500),
+	    TG_VINT("avg_cents", 4000),
+	    TG_VINT("used_cents", 2500),
+	    TG_VINT("first_seen", checked_at),
+	    TG_VINT("last_seen", checked_at),
+	    TG_VINT("checked_at", checked_at),
+	    TG_VTEXT("written_by", "backfiller"),
+	};
+
+	fake_put_row(f, "deals", v, sizeof(v) / sizeof(v[0]));
+}
+
+/* A product whose used price is `used` (-1: no used offer). */
+static void put_product(struct fake *f, const char *asin, int64_t used)
+{
+	char *p = fake_product_json(asin, -1, 5000, used, 70000);
+
+	fake_keepa_set_product(f, asin, p);
+	free(p);
+}
+
+static struct fake *world(struct inst *in)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+
+	fake_set_now(f, T0_S);
+	*in = inst_start(f, tollgate_plugin_v1()); /* declares the table */
+	return f;
+}
+
+static void test_refresh_before_drop(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+	size_t i;
+
+	(void)st;
+	put_row(f, 1, "BFRESH0001", T0_S - 1 * H);
+	put_row(f, 1, "BSTALEOK01", T0_S - 25 * H);
+	put_row(f, 1, "BOLDOK0001", T0_S - 80 * H);
+	put_row(f, 1, "BOLDOOS001", T0_S - 80 * H);
+	put_row(f, 1, "BOLDGONE01", T0_S - 80 * H);
+	put_row(f, 1, "BSTALEBAD1", T0_S - 25 * H);
+	put_product(f, "BFRESH0001", 2000);
+	put_product(f, "BSTALEOK01", 2400);
+	put_product(f, "BOLDOK0001", 3000);
+	put_product(f, "BOLDOOS001", -1);   /* no longer offered */
+	put_product(f, "BSTALEBAD1", 4500); /* no longer below its average */
+
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	for (i = 0; i < fake_ncalls(f); i++)
+		assert_string_equal(fake_call(f, i)->kind, "refresh");
+	assert_int_equal(fake_product_asks(f, "BFRESH0001"), 0);
+	assert_int_equal(fake_product_asks(f, "BSTALEOK01"), 1);
+	assert_int_equal(fake_product_asks(f, "BOLDOK0001"), 1);
+	assert_int_equal(fake_product_asks(f, "BOLDOOS001"), 1); /* refreshed, then dropped */
+	assert_int_equal(fake_product_asks(f, "BOLDGONE01"), 1);
+	assert_int_equal(fake_product_asks(f, "BSTALEBAD1"), 1);
+	assert_false(fake_has_row(f, "deals", 1, "BOLDOOS001"));
+	assert_false(fake_has_row(f, "deals", 1, "BOLDGONE01"));
+	assert_int_equal(fake_nrows(f, "deals"), 4);
+	/* A stable deal the feeds stopped returning is kept, and refreshed. */
+	assert_int_equal(cell_int(f, "BOLDOK0001", "checked_at"), T0_S);
+	assert_int_equal(cell_int(f, "BOLDOK0001", "used_cents"), 3000);
+	assert_int_equal(cell_int(f, "BOLDOK0001", "current_cents"), 3000);
+	assert_int_equal(cell_int(f, "BOLDOK0001", "drop_pct"), 25);
+	assert_int_equal(cell_int(f, "BOLDOK0001", "last_seen"), T0_S - 80 * H); /* not seen by a feed */
+	assert_int_equal(cell_int(f, "BSTALEOK01", "checked_at"), T0_S);
+	/* Not qualifying but young: kept, refreshed_at set, checked_at not. */
+	assert_int_equal(cell_int(f, "BSTALEBAD1", "checked_at"), T0_S - 25 * H);
+	assert_int_equal(cell_int(f, "BSTALEBAD1", "refreshed_at"), T0_S);
+	assert_int_equal(cell_int(f, "BSTALEBAD1", "used_cents"), 4500);
+	assert_int_equal(cell_int(f, "BFRESH0001", "refreshed_at"), CELL_NULL);
+	assert_int_equal(fake_log_count(f, "2 refreshed, 2 dropped, 1 kept"), 1);
+
+	/* At once again: nothing is due (no refresh loop on waiting rows). */
+	i = fake_ncalls(f);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_ncalls(f), i);
+
+	/* Two days later the waiting row is past max_age_h: refreshed, dropped. */
+	fake_advance(f, 48 * H);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "BSTALEBAD1"), 2);
+	assert_false(fake_has_row(f, "deals", 1, "BSTALEBAD1"));
+	assert_int_equal(fake_product_asks(f, "BFRESH0001"), 1);
+	assert_int_equal(cell_int(f, "BFRESH0001", "checked_at"), T0_S + 48 * H);
+	assert_int_equal(fake_nrows(f, "deals"), 3);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_keepa_error_drops_nothing(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+	char *err = NULL;
+
+	(void)st;
+	put_row(f, 1, "BOLDGONE01", T0_S - 80 * H);
+	put_row(f, 1, "BOLDGONE02", T0_S - 90 * H);
+	fake_keepa_fail_call(f, 1, TG_EKEEPA, "HTTP 500");
+	assert_int_equal(inst_run(&in, NULL, &err), TG_EKEEPA);
+	assert_non_null(strstr(err, "HTTP 500"));
+	free(err);
+	assert_int_equal(fake_nrows(f, "deals"), 2);
+	assert_int_equal(fake_log_count(f, "run interrupted"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_malformed_product(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+
+	(void)st;
+	put_row(f, 1, "BOLDBAD001", T0_S - 80 * H);
+	put_row(f, 1, "BYOUNGBAD1", T0_S - 30 * H);
+	fake_keepa_set_product(f, "BOLDBAD001", "{\"asin\":\"BOLDBAD001\",\"stats\":\"broken\"}");
+	fake_keepa_set_product(f, "BYOUNGBAD1", "{\"asin\":\"BYOUNGBAD1\",\"stats\":{\"current\":[1,2]}}");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_false(fake_has_row(f, "deals", 1, "BOLDBAD001"));
+	assert_true(fake_has_row(f, "deals", 1, "BYOUNGBAD1"));
+	assert_int_equal(cell_int(f, "BYOUNGBAD1", "refreshed_at"), T0_S);
+	assert_int_equal(cell_int(f, "BYOUNGBAD1", "used_cents"), CELL_NULL);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_batches_by_domain_and_limit(void **st)
+{
+	struct inst in;
+	struct fake *f;
+	char asin[16];
+	int i;
+
+	(void)st;
+	f = fake_new(tollgate_plugin_v1());
+	fake_set_now(f, T0_S);
+	fake_set_int(f, "max_rows_per_run", 5);
+	fake_set_budget(f, 2);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 8; i++) {
+		asin_of(asin, i);
+		put_row(f, i < 2 ? 3 : 1, asin, T0_S - (38 - i) * H);
+		put_product(f, asin, 2000);
+	}
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	/* The five oldest (B0..B4), one domain per call, two per call:
+	 * domain 1 B2+B3 and B4, domain 3 B0+B1. */
+	assert_int_equal(fake_count_calls(f, "/product"), 3);
+	for (i = 0; i < 8; i++) {
+		asin_of(asin, i);
+		assert_int_equal(fake_product_asks(f, asin), i < 5 ? 1 : 0);
+	}
+	assert_int_equal(fake_call(f, 0)->units, 2);
+	assert_int_equal(fake_progress_done(f), 5);
+	assert_int_equal(fake_progress_total(f), 5);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_init_rejects_ages(void **st)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+	void *state = NULL;
+	char *err = NULL;
+
+	(void)st;
+	fake_set_int(f, "refresh_after_h", 48);
+	fake_set_int(f, "max_age_h", 24);
+	assert_int_equal(tollgate_plugin_v1()->init(fake_task(f), fake_services(f), &state, &err), TG_EINVAL);
+	assert_non_null(strstr(err, "max_age_h"));
+	free(err);
+	fake_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_refresh_before_drop), cmocka_unit_test(test_keepa_error_drops_nothing),
+	    cmocka_unit_test(test_malformed_product),   cmocka_unit_test(test_batches_by_domain_and_limit),
+	    cmocka_unit_test(test_init_rejects_ages),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

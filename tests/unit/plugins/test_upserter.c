@@ -1,0 +1,343 @@
+/*
+ * test_upserter.c - the upserter and its watermark against the fake.
+ */
+#include "plugin_test.h"
+
+const struct tg_plugin *tollgate_plugin_v1(void);
+
+static struct fake *world(int64_t budget)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+
+	fake_set_json(f, "query", QUERY_USED_BOOKS);
+	fake_set_now(f, T0_S);
+	fake_set_budget(f, budget);
+	return f;
+}
+
+/* The committed watermark is (minute, list). */
+static void assert_wm(struct fake *f, int64_t minute, const char *list)
+{
+	const char *s = fake_state(f, "watermark");
+	char fp[32], l[4096];
+	long long m;
+
+	assert_non_null(s);
+	assert_int_equal(sscanf(s, "v1 %31s %lld %4095s", fp, &m, l), 3);
+	assert_int_equal(m, minute);
+	assert_string_equal(l, list);
+}
+
+static void assert_asks(struct fake *f, int from, int to, size_t n)
+{
+	char asin[16];
+	int i;
+
+	for (i = from; i <= to; i++) {
+		asin_of(asin, i);
+		if (fake_product_asks(f, asin) != n)
+			fail_msg("%s asked %zu times, expected %zu", asin, fake_product_asks(f, asin), n);
+	}
+}
+
+static void test_happy_path(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	int i;
+
+	(void)st;
+	for (i = 4; i >= 0; i--)
+		add_deal(f, i, T0_KM - 10 * i);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_call(f, 0)->sort, 1); /* by deal age, never sortType 4 */
+	assert_int_equal(fake_nrows(f, "deals"), 5);
+	assert_wm(f, T0_KM, "B000000000");
+	assert_string_equal(fake_cell_text(f, "deals", 1, "B000000002", "written_by"), "upserter");
+	assert_int_equal(cell_int(f, "B000000002", "deal_updated_at"), T0_S - 20 * 60);
+	assert_int_equal(fake_progress_done(f), 5);
+	assert_int_equal(fake_log_count(f, "run done"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_stops_at_watermark(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	int i;
+
+	(void)st;
+	for (i = 0; i < 400; i++)
+		add_deal(f, i, T0_KM - 1 - i);
+	/* Without a watermark: first_run_pages (1) page only. */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0");
+	assert_int_equal(fake_nrows(f, "deals"), 150);
+	assert_wm(f, T0_KM - 1, "B000000000");
+
+	/* Ten newer deals: page 0 reaches the watermark. */
+	for (i = 1000; i < 1010; i++)
+		add_deal(f, i, T0_KM + (i - 1000));
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,0");
+	assert_int_equal(fake_nrows(f, "deals"), 160);
+	assert_asks(f, 1000, 1009, 1);
+	assert_asks(f, 0, 149, 1);
+	assert_wm(f, T0_KM + 9, "B000001009");
+
+	/* 200 newer: two pages are needed, and no more. */
+	for (i = 2000; i < 2200; i++)
+		add_deal(f, i, T0_KM + 100 + (i - 2000));
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,0,0,1");
+	assert_asks(f, 2000, 2199, 1);
+	assert_asks(f, 1000, 1009, 1);
+	assert_int_equal(fake_nrows(f, "deals"), 360);
+
+	/* Nothing new: one page, no product call. */
+	i = (int)fake_count_calls(f, "/product");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_count_calls(f, "/product"), i);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_same_minute_across_runs(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	const int64_t M = T0_KM;
+
+	(void)st;
+	add_deal(f, 1, M);
+	add_deal(f, 2, M);
+	add_deal(f, 3, M - 1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_wm(f, M, "B000000001,B000000002");
+
+	/* A deal of the same minute shows up late, and a newer one. */
+	add_deal(f, 4, M);
+	add_deal(f, 5, M + 1);
+	inst_stop(&in);
+	in = inst_start(f, tollgate_plugin_v1()); /* restarts change nothing */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_asks(f, 1, 5, 1); /* none lost, none repeated */
+	assert_int_equal(fake_nrows(f, "deals"), 5);
+	assert_wm(f, M + 1, "B000000005");
+
+	/* Nothing new. */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_asks(f, 1, 5, 1);
+	assert_int_equal(fake_count_calls(f, "/product"), 2);
+
+	/* Another deal at the watermark's minute. */
+	add_deal(f, 6, M + 1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_asks(f, 1, 6, 1);
+	assert_wm(f, M + 1, "B000000005,B000000006");
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_error_mid_run_keeps_committed_watermark(void **st)
+{
+	struct fake *f = world(3);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	char *err = NULL;
+	int i;
+
+	(void)st;
+	add_deal(f, 0, T0_KM);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK); /* calls 1, 2 */
+	for (i = 1; i <= 10; i++)
+		add_deal(f, i, T0_KM + i);
+	/* Run 2: deal (3), products of B1-3 (4), B4-6 (5) fails. */
+	fake_keepa_fail_call(f, 5, TG_ENETWORK, "timed out after 3 retries");
+	assert_int_equal(inst_run(&in, NULL, &err), TG_ENETWORK);
+	assert_non_null(strstr(err, "timed out"));
+	free(err);
+	inst_stop(&in);
+	fake_crash(f);
+	/* Oldest first: the watermark covers exactly what was committed. */
+	assert_int_equal(fake_nrows(f, "deals"), 4);
+	assert_wm(f, T0_KM + 3, "B000000003");
+
+	in = inst_start(f, tollgate_plugin_v1());
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_nrows(f, "deals"), 11);
+	assert_asks(f, 0, 10, 1);
+	assert_wm(f, T0_KM + 10, "B000000010");
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_same_minute_chunk_boundary(void **st)
+{
+	struct fake *f = world(1); /* one ASIN per chunk */
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+
+	(void)st;
+	add_deal(f, 3, T0_KM);
+	add_deal(f, 1, T0_KM);
+	add_deal(f, 2, T0_KM);
+	/* deal (1), B1 (2), B2 (3) fails with the storage failing on B2 too. */
+	fake_keepa_fail_call(f, 3, TG_EKEEPA, "HTTP 500");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_EKEEPA);
+	assert_wm(f, T0_KM, "B000000001");
+	fake_fail_upsert(f, 2); /* B2's row: rolled back with its watermark */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_ESTORAGE);
+	assert_wm(f, T0_KM, "B000000001");
+	assert_false(fake_has_row(f, "deals", 1, "B000000002"));
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_wm(f, T0_KM, "B000000001,B000000002,B000000003");
+	assert_asks(f, 1, 1, 1);
+	assert_asks(f, 3, 3, 1);
+	assert_int_equal(fake_nrows(f, "deals"), 3);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_changed_deal(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	char *d;
+
+	(void)st;
+	add_deal(f, 0, T0_KM - 2);
+	add_deal(f, 1, T0_KM - 1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	fake_advance(f, 600);
+	/* Deal 0 is updated: a new price and lastUpdate. */
+	fake_keepa_clear_deals(f);
+	add_deal(f, 1, T0_KM - 1);
+	d = fake_deal_json("B000000000", 2, 1999, 4000, T0_KM + 9);
+	fake_keepa_add_deal(f, d);
+	free(d);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_asks(f, 0, 0, 2);
+	assert_asks(f, 1, 1, 1);
+	assert_int_equal(cell_int(f, "B000000000", "current_cents"), 1999);
+	assert_int_equal(cell_int(f, "B000000000", "deal_updated_at"), T0_S + 9 * 60);
+	assert_int_equal(cell_int(f, "B000000000", "first_seen"), T0_S);
+	assert_int_equal(cell_int(f, "B000000000", "last_seen"), T0_S + 600);
+	assert_int_equal(cell_int(f, "B000000001", "last_seen"), T0_S);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_keepa_error_on_page(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	char *before, *err = NULL;
+
+	(void)st;
+	add_deal(f, 0, T0_KM);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	before = strdup(fake_state(f, "watermark"));
+	add_deal(f, 1, T0_KM + 1);
+	fake_keepa_fail_call(f, 3, TG_EKEEPA, "HTTP 402: payment required");
+	assert_int_equal(inst_run(&in, NULL, &err), TG_EKEEPA);
+	assert_non_null(strstr(err, "payment required"));
+	free(err);
+	assert_string_equal(fake_state(f, "watermark"), before);
+	free(before);
+	assert_false(fake_has_row(f, "deals", 1, "B000000001"));
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_query_change_resets_watermark(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in;
+
+	(void)st;
+	fake_set_state(f, "watermark", "v1 0123456789abcdef 99999999 B000000000");
+	add_deal(f, 0, T0_KM);
+	in = inst_start(f, tollgate_plugin_v1());
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "the query changed"), 1);
+	assert_int_equal(fake_nrows(f, "deals"), 1);
+	assert_wm(f, T0_KM, "B000000000");
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_malformed(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+
+	(void)st;
+	add_deal(f, 0, T0_KM);
+	fake_keepa_add_deal(f, "{\"asin\":\"BNOTIME001\",\"current\":[-1,-1,1999]}");
+	fake_keepa_add_deal(f, "{\"lastUpdate\":7000000}");
+	fake_keepa_add_deal(f, "null");
+	fake_keepa_add_deal(f, "{\"asin\":\"BNOPRODUCT\",\"current\":[-1,-1,1999],\"lastUpdate\":7000000}");
+	fake_keepa_set_product(f, "B000000000", "{\"asin\":\"B000000000\",\"stats\":{\"current\":\"x\"}}");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_nrows(f, "deals"), 2);
+	assert_int_equal(cell_int(f, "BNOPRODUCT", "current_cents"), 1999);
+	assert_int_equal(cell_int(f, "B000000000", "used_cents"), CELL_NULL);
+	assert_int_equal(fake_log_count(f, "deal without a valid asin or lastUpdate skipped"), 3);
+	assert_int_equal(fake_log_count(f, "skipped 3, 1 products missing"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_state_error_is_not_an_empty_watermark(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	int i;
+
+	(void)st;
+	for (i = 0; i < 300; i++)
+		add_deal(f, i, T0_KM - i);
+	fake_set_state(f, "watermark", "v1 0 0 -");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK); /* unreadable fp: reset */
+	fake_fail_state_get(f, TG_ESTORAGE);
+	add_deal(f, 1000, T0_KM + 1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_ESTORAGE);
+	assert_int_equal(fake_count_calls(f, "/deal"), 1); /* nothing read, nothing moved */
+	assert_wm(f, T0_KM, "B000000000");
+	inst_stop(&in);
+	fake_free(f);
+}
+
+static void test_stop(void **st)
+{
+	struct fake *f = world(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+
+	(void)st;
+	add_deal(f, 0, T0_KM);
+	fake_stop_after_calls(f, 1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_ESTOPPED);
+	assert_null(fake_state(f, "watermark"));
+	assert_int_equal(fake_nrows(f, "deals"), 0);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_happy_path),
+	    cmocka_unit_test(test_stops_at_watermark),
+	    cmocka_unit_test(test_same_minute_across_runs),
+	    cmocka_unit_test(test_error_mid_run_keeps_committed_watermark),
+	    cmocka_unit_test(test_same_minute_chunk_boundary),
+	    cmocka_unit_test(test_changed_deal),
+	    cmocka_unit_test(test_keepa_error_on_page),
+	    cmocka_unit_test(test_query_change_resets_watermark),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_state_error_is_not_an_empty_watermark),
+	    cmocka_unit_test(test_stop),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
