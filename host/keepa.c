@@ -54,6 +54,10 @@ struct body {
 
 struct keepa_conn {
 	struct keepa *k;
+	/* The multi handle owns the connection pool; driving the transfer
+	 * through it lets us look at the stop flag every STOP_POLL_MS (an
+	 * idle easy transfer calls its progress function only once a second). */
+	CURLM *multi;
 	CURL *curl;
 	struct body body;
 	char errbuf[CURL_ERROR_SIZE];
@@ -316,8 +320,15 @@ int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg)
 		set_err(errmsg, "out of memory");
 		return TG_ENOMEM;
 	}
+	c->multi = curl_multi_init();
+	if (!c->multi) {
+		free(c);
+		set_err(errmsg, "curl_multi_init failed");
+		return TG_ENOMEM;
+	}
 	c->curl = curl_easy_init();
 	if (!c->curl) {
+		curl_multi_cleanup(c->multi);
 		free(c);
 		set_err(errmsg, "curl_easy_init failed");
 		return TG_ENOMEM;
@@ -336,6 +347,7 @@ void keepa_conn_free(struct keepa_conn *c)
 	if (!c)
 		return;
 	curl_easy_cleanup(c->curl);
+	curl_multi_cleanup(c->multi);
 	free(c->body.data);
 	free(c->name);
 	free(c);
@@ -425,6 +437,58 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
 	return stopping(k) ? 1 : 0;
+}
+
+/* Run the transfer set up on c->curl to its end, or until the stop flag
+ * is raised (CURLE_ABORTED_BY_CALLBACK). */
+static CURLcode perform(struct keepa_conn *c)
+{
+	CURLcode cc = CURLE_OK;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, queued;
+	bool done = false;
+
+	mc = curl_multi_add_handle(c->multi, c->curl);
+	if (mc != CURLM_OK) {
+		snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
+		return CURLE_FAILED_INIT;
+	}
+	while (!done) {
+		mc = curl_multi_perform(c->multi, &running);
+		if (mc != CURLM_OK) {
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+		while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == c->curl) {
+				cc = msg->data.result;
+				done = true;
+			}
+		}
+		if (done)
+			break;
+		if (!running) {
+			/* Finished without a DONE message: should not happen. */
+			cc = CURLE_RECV_ERROR;
+			break;
+		}
+		if (stopping(c->k)) {
+			cc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		mc = curl_multi_poll(c->multi, NULL, 0, STOP_POLL_MS, NULL);
+		if (mc != CURLM_OK) {
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	/* Removing an unfinished transfer closes its connection; a finished
+	 * one leaves it in the multi handle's pool for the next call. */
+	curl_multi_remove_handle(c->multi, c->curl);
+	return cc;
 }
 
 /* Append "&name=value" (URL-encoded) to f. */
@@ -574,7 +638,7 @@ static int http_exchange(struct keepa_conn *c, const char *url, const char *json
 	}
 
 	t0 = mono_ms();
-	res->cc = stopping(k) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(e);
+	res->cc = stopping(k) ? CURLE_ABORTED_BY_CALLBACK : perform(c);
 	res->ms = mono_ms() - t0;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
@@ -696,10 +760,16 @@ static enum outcome classify(struct keepa_conn *c, const struct http_result *res
 		snprintf(msg, msgsize, "HTTP 429 without a token envelope");
 		return OUT_RETRY;
 	}
-	if (res->status >= 500 || (res->status < 400 && res->status != 200)) {
+	if (res->status >= 500 || res->status == 408) {
 		snprintf(msg, msgsize, "HTTP %ld%s%s", res->status, has_error ? ": " : "",
 		         has_error ? kerr : "");
 		return OUT_RETRY;
+	}
+	if (res->status != 200 && res->status < 400) {
+		/* Keepa answers 200 or an error; a redirect (never followed)
+		 * or another 2xx would come back the same on a retry. */
+		snprintf(msg, msgsize, "unexpected HTTP %ld", res->status);
+		return OUT_FATAL;
 	}
 	if (res->status >= 400) {
 		snprintf(msg, msgsize, "HTTP %ld: %s", res->status,
@@ -742,6 +812,11 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 	if (!req || !path_ok(req->path) || !req->kind || (req->nparams && !req->params)) {
 		set_err(errmsg, "bad Keepa request: the path must be like \"/product\"");
 		rc = TG_EINVAL;
+		goto out_stats;
+	}
+	if (stopping(k)) {
+		set_err(errmsg, "%s: stopped", req->path);
+		rc = TG_ESTOPPED;
 		goto out_stats;
 	}
 	if (!k->tokens) {

@@ -148,6 +148,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 static void record(struct ss *s, struct MHD_Connection *conn, const char *url, const char *method,
                    struct pending *p)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct ss_request *r;
 	char *query = NULL;
 	size_t qsize = 0;
@@ -167,6 +168,9 @@ static void record(struct ss *s, struct MHD_Connection *conn, const char *url, c
 	    dup_or_null(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
 	r->user_agent = dup_or_null(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent"));
 	r->body = strdup(p->body ? p->body : "");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		r->client_port = ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

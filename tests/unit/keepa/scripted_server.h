@@ -37,7 +37,8 @@ struct ss_request {
 	char *content_type; /* NULL when absent */
 	char *accept_encoding;
 	char *user_agent;
-	char *body; /* upload data, "" when none */
+	char *body;      /* upload data, "" when none */
+	int client_port; /* the source port of the client: same port, same connection */
 };
 
 struct ss;

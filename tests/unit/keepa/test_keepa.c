@@ -582,6 +582,87 @@ static void post_deal_json(void **state)
 	fx_down(&f);
 }
 
+static void keepalive_reused(void **state)
+{
+	struct fx f;
+	struct ss_answer a = {
+	    .status = 200, .tokens_left = 70, .refill_in = 30000, .refill_rate = 20, .consumed = 1};
+	struct keepa_conn *other = NULL;
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	fx_up(&f);
+	ss_set_default(f.ss, &a);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(call(&f, &product_req, &doc, &err), 0);
+		cJSON_Delete(doc);
+	}
+	assert_int_equal(keepa_conn_new(f.k, &other, &err), 0);
+	assert_int_equal(keepa_call(f.k, other, f.cls, 1.0, &product_req, &doc, &err), 0);
+	cJSON_Delete(doc);
+	/* One connection per keepa_conn, kept alive between calls. */
+	assert_true(ss_request(f.ss, 0)->client_port > 0);
+	assert_int_equal(ss_request(f.ss, 1)->client_port, ss_request(f.ss, 0)->client_port);
+	assert_int_equal(ss_request(f.ss, 2)->client_port, ss_request(f.ss, 0)->client_port);
+	assert_int_not_equal(ss_request(f.ss, 3)->client_port, ss_request(f.ss, 0)->client_port);
+	keepa_conn_free(other);
+	fx_down(&f);
+}
+
+static void slow_answer_times_out(void **state)
+{
+	struct fx f;
+	struct keepa_options o = {.timeout_s = 1, .max_retries = -1};
+	struct ss_answer slow = {
+	    .status = 200, .tokens_left = 70, .refill_in = 1000, .refill_rate = 20, .hang_ms = 5000};
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	fx_up_opts(&f, &o);
+	ss_push(f.ss, &slow);
+	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ENETWORK);
+	if (!strstr(err, "Timeout") || !strstr(err, "after 1 attempt)"))
+		fail_msg("unexpected message: %s", err);
+	assert_int_equal(ss_count(f.ss), 1);
+	free(err);
+	fx_down(&f);
+}
+
+static void redirect_not_followed(void **state)
+{
+	struct fx f;
+	struct ss_answer moved = {.status = 302, .body = ""};
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	fx_up(&f);
+	ss_set_default(f.ss, &moved);
+	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ENETWORK);
+	assert_non_null(strstr(err, "unexpected HTTP 302"));
+	assert_int_equal(ss_count(f.ss), 1);
+	free(err);
+	fx_down(&f);
+}
+
+static void stop_before_call(void **state)
+{
+	struct fx f;
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	fx_up(&f);
+	atomic_store(&f.stop, true);
+	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ESTOPPED);
+	assert_int_equal(ss_count(f.ss), 0);
+	assert_int_equal(ss_token_count(f.ss), 0);
+	free(err);
+	fx_down(&f);
+}
+
 struct stopper {
 	atomic_bool *flag;
 	int after_ms;
@@ -938,6 +1019,10 @@ int main(void)
 	    cmocka_unit_test(size_cap),
 	    cmocka_unit_test(gzip_decoded),
 	    cmocka_unit_test(post_deal_json),
+	    cmocka_unit_test(keepalive_reused),
+	    cmocka_unit_test(slow_answer_times_out),
+	    cmocka_unit_test(redirect_not_followed),
+	    cmocka_unit_test(stop_before_call),
 	    cmocka_unit_test(stop_aborts_hanging_request),
 	    cmocka_unit_test(stop_aborts_backoff),
 	    cmocka_unit_test(endpoint_rules),
