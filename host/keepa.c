@@ -705,6 +705,22 @@ static int wait_interruptible(struct keepa *k, int64_t ms)
 	}
 }
 
+/* A guard, not pacing: the scheduler times every resend after a 429 from
+ * the envelope. Should a server keep answering 429 at once anyway (an
+ * envelope that promises tokens it does not grant), resends from the third
+ * on wait one more second each, up to a minute, so the loop cannot spin. */
+static int wait_after_429s(struct keepa_conn *c, int n429, const char *shown)
+{
+	int64_t ms = (int64_t)(n429 - 2) * 1000;
+
+	if (ms > 60000)
+		ms = 60000;
+	log_warn(c->name,
+	         "%s: HTTP 429 %d times in a row although the scheduler waited; resending in %lld ms", shown,
+	         n429, (long long)ms);
+	return wait_interruptible(c->k, ms);
+}
+
 /* How an exchange ended, as keepa_call acts on it. */
 enum outcome {
 	OUT_OK,      /* 200, JSON object, no error: the answer */
@@ -806,29 +822,30 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 	const char *method;
 	char *url = NULL, *shown = NULL;
 	char msg[1024];
-	int attempt = 0, rc;
+	char *err = NULL;
+	int attempt = 0, n429 = 0, rc;
 
 	*response = NULL;
 	if (!req || !path_ok(req->path) || !req->kind || (req->nparams && !req->params)) {
-		set_err(errmsg, "bad Keepa request: the path must be like \"/product\"");
+		set_err(&err, "bad Keepa request: the path must be like \"/product\"");
 		rc = TG_EINVAL;
 		goto out_stats;
 	}
 	if (stopping(k)) {
-		set_err(errmsg, "%s: stopped", req->path);
+		set_err(&err, "%s: stopped", req->path);
 		rc = TG_ESTOPPED;
 		goto out_stats;
 	}
 	if (!k->tokens) {
-		set_err(errmsg, "keepa_call: no token scheduler attached");
+		set_err(&err, "keepa_call: no token scheduler attached");
 		rc = TG_EINVAL;
 		goto out_stats;
 	}
 	method = req->json_body ? "POST" : "GET";
 	rc = build_urls(c, req->path, req->params, req->nparams, true, &url, &shown);
 	if (rc < 0) {
-		set_err(errmsg, rc == TG_EINVAL ? "bad Keepa request: a parameter has no name or is \"key\""
-		                                : "out of memory");
+		set_err(&err, rc == TG_EINVAL ? "bad Keepa request: a parameter has no name or is \"key\""
+		                              : "out of memory");
 		goto out_stats;
 	}
 
@@ -840,17 +857,16 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		cJSON *doc;
 		int64_t delay;
 
-		rc =
-		    tokens_acquire(k->tokens, cls, req->kind, req->units, declared_estimate, &ticket, errmsg);
+		rc = tokens_acquire(k->tokens, cls, req->kind, req->units, declared_estimate, &ticket, &err);
 		if (rc < 0) {
-			if (errmsg && *errmsg)
-				log_redact(*errmsg);
+			if (err)
+				log_redact(err);
 			goto out_urls;
 		}
 		rc = http_exchange(c, url, req->json_body, &res);
 		if (rc < 0) {
 			tokens_release_unknown(k->tokens, ticket);
-			set_err(errmsg, "%s %s: out of memory", method, req->path);
+			set_err(&err, "%s %s: out of memory", method, req->path);
 			goto out_urls;
 		}
 		out = classify(c, &res, &doc, &env, &kind, msg, sizeof(msg));
@@ -866,27 +882,37 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 			rc = 0;
 			goto out_urls;
 		case OUT_429:
-			/* The ticket stays the sticky head: acquire waits for the
-			 * refill and sends the same call again. */
-			tokens_release_429(k->tokens, ticket, &env);
+			/* The ticket goes back as the sticky head: acquire waits
+			 * for the refill and sends the same call again. */
 			cJSON_Delete(doc);
+			if ((++n429 > 2 && wait_after_429s(c, n429, shown) < 0) || stopping(k)) {
+				/* Shutting down: close the call instead of queueing
+				 * it again (a queued ticket could only be withdrawn
+				 * by a tokens_acquire() that might block). */
+				tokens_release_unknown(k->tokens, ticket);
+				set_err(&err, "%s %s: stopped while waiting after HTTP 429", method,
+				        req->path);
+				rc = TG_ESTOPPED;
+				goto out_urls;
+			}
+			tokens_release_429(k->tokens, ticket, &env);
 			continue;
 		case OUT_KEEPA:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
-			set_err(errmsg, "%s", msg);
+			set_err(&err, "%s", msg);
 			rc = TG_EKEEPA;
 			goto out_urls;
 		case OUT_FATAL:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
-			set_err(errmsg, "%s %s: %s", method, req->path, msg);
+			set_err(&err, "%s %s: %s", method, req->path, msg);
 			rc = TG_ENETWORK;
 			goto out_urls;
 		case OUT_STOPPED:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
-			set_err(errmsg, "%s %s: stopped", method, req->path);
+			set_err(&err, "%s %s: stopped", method, req->path);
 			rc = TG_ESTOPPED;
 			goto out_urls;
 		case OUT_RETRY:
@@ -897,7 +923,7 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		}
 
 		if (attempt >= k->max_retries) {
-			set_err(errmsg, "%s %s: %s (after %d attempt%s)", method, req->path, msg, attempt + 1,
+			set_err(&err, "%s %s: %s (after %d attempt%s)", method, req->path, msg, attempt + 1,
 			        attempt ? "s" : "");
 			rc = TG_ENETWORK;
 			goto out_urls;
@@ -910,7 +936,7 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		log_warn(c->name, "%s %s: %s; retry %d of %d in %lld ms", method, req->path, msg, attempt,
 		         k->max_retries, (long long)delay);
 		if (wait_interruptible(k, delay) < 0) {
-			set_err(errmsg, "%s %s: stopped while backing off after %s", method, req->path, msg);
+			set_err(&err, "%s %s: stopped while backing off after %s", method, req->path, msg);
 			rc = TG_ESTOPPED;
 			goto out_urls;
 		}
@@ -920,7 +946,13 @@ out_urls:
 	free_url(url);
 	free(shown);
 out_stats:
-	stats_note_call(k, rc, errmsg ? *errmsg : NULL);
+	stats_note_call(k, rc, err);
+	if (errmsg) {
+		free(*errmsg);
+		*errmsg = err;
+	} else {
+		free(err);
+	}
 	return rc;
 }
 

@@ -303,6 +303,56 @@ static void rate_limited_429_waited_out(void **state)
 	fx_down(&f);
 }
 
+/* Raise the stop flag later, and shut the scheduler down as the daemon does. */
+struct stopper {
+	atomic_bool *flag;
+	int after_ms;
+	struct tokens *tokens;
+};
+
+static void *stop_later(void *arg)
+{
+	struct stopper *s = arg;
+	struct timespec ts = {s->after_ms / 1000, (long)(s->after_ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	atomic_store(s->flag, true);
+	if (s->tokens)
+		tokens_shutdown(s->tokens);
+	return NULL;
+}
+
+/* A 429 whose envelope the scheduler cannot use (older than its last
+ * reading, here) leaves its estimate unchanged, so it would resend at once,
+ * forever: the client slows the loop down. */
+static void repeated_429_does_not_spin(void **state)
+{
+	struct fx f;
+	struct ss_answer liar = {.status = 429,
+	                         .body = "{\"timestamp\":1000,\"tokensLeft\":0,\"refillIn\":10,"
+	                                 "\"refillRate\":20,\"tokensConsumed\":0}"};
+	struct stopper s;
+	pthread_t th;
+	cJSON *doc = NULL;
+	char *err = NULL;
+	int n;
+
+	(void)state;
+	fx_up(&f);
+	ss_set_default(f.ss, &liar);
+	s = (struct stopper){&f.stop, 1500, f.t};
+	pthread_create(&th, NULL, stop_later, &s);
+	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ESTOPPED);
+	pthread_join(th, NULL);
+	assert_non_null(strstr(err, "HTTP 429"));
+	free(err);
+	/* Three resends at once, then one more after a second; not hundreds. */
+	n = ss_count(f.ss);
+	if (n < 3 || n > 6)
+		fail_msg("%d requests", n);
+	fx_down(&f);
+}
+
 static void server_errors_then_ok(void **state)
 {
 	struct fx f;
@@ -663,21 +713,6 @@ static void stop_before_call(void **state)
 	fx_down(&f);
 }
 
-struct stopper {
-	atomic_bool *flag;
-	int after_ms;
-};
-
-static void *stop_later(void *arg)
-{
-	struct stopper *s = arg;
-	struct timespec ts = {s->after_ms / 1000, (long)(s->after_ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-	atomic_store(s->flag, true);
-	return NULL;
-}
-
 static void stop_aborts_hanging_request(void **state)
 {
 	struct fx f;
@@ -691,7 +726,7 @@ static void stop_aborts_hanging_request(void **state)
 	(void)state;
 	fx_up(&f);
 	ss_push(f.ss, &hang);
-	s = (struct stopper){&f.stop, 200};
+	s = (struct stopper){&f.stop, 200, f.t};
 	pthread_create(&th, NULL, stop_later, &s);
 	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ESTOPPED);
 	/* The server was still holding the answer: the client gave up first. */
@@ -717,7 +752,7 @@ static void stop_aborts_backoff(void **state)
 	(void)state;
 	fx_up_opts(&f, &o);
 	ss_set_default(f.ss, &bad);
-	s = (struct stopper){&f.stop, 200};
+	s = (struct stopper){&f.stop, 200, f.t};
 	pthread_create(&th, NULL, stop_later, &s);
 	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ESTOPPED);
 	assert_non_null(strstr(err, "stopped while backing off"));
@@ -1008,6 +1043,7 @@ int main(void)
 	    cmocka_unit_test(ok_reconciles_scheduler),
 	    cmocka_unit_test(domain_param_and_encoding),
 	    cmocka_unit_test(rate_limited_429_waited_out),
+	    cmocka_unit_test(repeated_429_does_not_spin),
 	    cmocka_unit_test(server_errors_then_ok),
 	    cmocka_unit_test(server_error_forever),
 	    cmocka_unit_test(garbage_body),
