@@ -3,9 +3,8 @@
  * Keepa. The key file is read in keepa_key.c, the envelope parsed in
  * keepa_envelope.c.
  */
-#include "keepa.h"
+#include "keepa_priv.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -14,66 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "keepa_envelope.h"
 #include "log.h"
-
-/* How often waits look at the stop flag. */
-#define STOP_POLL_MS 50
-
-struct keepa {
-	char *endpoint; /* without a trailing '/' */
-	char *key;
-	char *key_esc; /* URL-encoded, as it appears in URLs */
-	bool https;
-	int domain;
-	long connect_timeout_s, timeout_s;
-	int64_t max_bytes;
-	int max_retries;
-	int backoff_base_ms, backoff_cap_ms;
-	const atomic_bool *stop;
-	char user_agent[64];
-
-	struct tokens *tokens;
-
-	pthread_mutex_t lock; /* guards stats */
-	struct keepa_stats stats;
-
-	pthread_mutex_t sync_lock; /* guards sync_conn */
-	struct keepa_conn *sync_conn;
-};
-
-/* A response body, growing up to a cap (curl's dynbuf idea). */
-struct body {
-	char *data;
-	size_t len, alloc, max;
-	bool overflow;
-};
-
-struct keepa_conn {
-	struct keepa *k;
-	/* The multi handle owns the connection pool; driving the transfer
-	 * through it lets us look at the stop flag every STOP_POLL_MS (an
-	 * idle easy transfer calls its progress function only once a second). */
-	CURLM *multi;
-	CURL *curl;
-	struct body body;
-	char errbuf[CURL_ERROR_SIZE];
-	char *name;
-	uint64_t rng;
-};
-
-/* What one HTTP exchange gave. */
-struct http_result {
-	long status;   /* 0: no HTTP answer */
-	CURLcode cc;   /* CURLE_OK or why the transfer failed */
-	bool stopped;  /* aborted by the stop flag */
-	bool overflow; /* aborted by the size cap */
-	int64_t ms;    /* wall time of the exchange */
-	char cause[CURL_ERROR_SIZE + 64];
-};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -83,8 +26,7 @@ static void curl_init_once(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void set_err(char **errmsg, const char *fmt, ...) TG_PRINTF(2, 3);
-static void set_err(char **errmsg, const char *fmt, ...)
+void keepa_set_err(char **errmsg, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -102,100 +44,12 @@ static void set_err(char **errmsg, const char *fmt, ...)
 		log_redact(*errmsg);
 }
 
-static bool stopping(const struct keepa *k)
-{
-	return k->stop && atomic_load(k->stop);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t real_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---------------------------------------------------------------- endpoint */
-
-static bool host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	char buf[64];
-	size_t len = strlen(host);
-
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	/* curl returns IPv6 hosts in brackets. */
-	if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof(buf)) {
-		memcpy(buf, host + 1, len - 2);
-		buf[len - 2] = '\0';
-		if (inet_pton(AF_INET6, buf, &a6) == 1)
-			return IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-	return false;
-}
-
-/* Accept https anywhere and http only to loopback; no credentials, query or
- * fragment. On success *https tells which. */
-static int check_endpoint(const char *endpoint, bool *https, char **errmsg)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *part = NULL;
-	int rc = TG_EINVAL;
-
-	if (!u) {
-		set_err(errmsg, "out of memory");
-		return TG_ENOMEM;
-	}
-	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK) {
-		set_err(errmsg, "keepa.endpoint \"%s\" is not a URL", endpoint);
-		goto out_url;
-	}
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		set_err(errmsg, "keepa.endpoint \"%s\" has no scheme or host", endpoint);
-		goto out_parts;
-	}
-	if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-		set_err(errmsg, "keepa.endpoint must not carry credentials, a query or a fragment");
-		goto out_parts;
-	}
-	if (strcasecmp(scheme, "https") == 0) {
-		*https = true;
-		rc = 0;
-	} else if (strcasecmp(scheme, "http") == 0) {
-		if (!host_is_loopback(host)) {
-			set_err(errmsg,
-			        "keepa.endpoint: plain http is accepted only for loopback hosts "
-			        "(127.0.0.0/8, ::1, localhost), not \"%s\"; use https",
-			        host);
-			goto out_parts;
-		}
-		*https = false;
-		rc = 0;
-	} else {
-		set_err(errmsg, "keepa.endpoint: scheme \"%s\" is not http or https", scheme);
-	}
-out_parts:
-	curl_free(part);
-	curl_free(scheme);
-	curl_free(host);
-out_url:
-	curl_url_cleanup(u);
-	return rc;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -209,23 +63,23 @@ int keepa_new(const struct keepa_options *opts, struct tokens *tokens, struct ke
 	*out = NULL;
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK) {
-		set_err(errmsg, "libcurl initialisation failed: %s", curl_easy_strerror(curl_init_rc));
+		keepa_set_err(errmsg, "libcurl initialisation failed: %s", curl_easy_strerror(curl_init_rc));
 		return TG_EIO;
 	}
 	if (!opts || !opts->endpoint || !*opts->endpoint) {
-		set_err(errmsg, "keepa.endpoint is not set");
+		keepa_set_err(errmsg, "keepa.endpoint is not set");
 		return TG_EINVAL;
 	}
 	if (!opts->key || !*opts->key) {
-		set_err(errmsg, "no Keepa key");
+		keepa_set_err(errmsg, "no Keepa key");
 		return TG_EINVAL;
 	}
 	k = calloc(1, sizeof(*k));
 	if (!k) {
-		set_err(errmsg, "out of memory");
+		keepa_set_err(errmsg, "out of memory");
 		return TG_ENOMEM;
 	}
-	rc = check_endpoint(opts->endpoint, &k->https, errmsg);
+	rc = keepa_check_endpoint(opts->endpoint, &k->https, errmsg);
 	if (rc < 0)
 		goto out_free;
 
@@ -234,7 +88,7 @@ int keepa_new(const struct keepa_options *opts, struct tokens *tokens, struct ke
 	k->key = strdup(opts->key);
 	k->key_esc = curl_easy_escape(NULL, opts->key, 0);
 	if (!k->endpoint || !k->key || !k->key_esc) {
-		set_err(errmsg, "out of memory");
+		keepa_set_err(errmsg, "out of memory");
 		goto out_strings;
 	}
 	len = strlen(k->endpoint);
@@ -260,12 +114,12 @@ int keepa_new(const struct keepa_options *opts, struct tokens *tokens, struct ke
 	snprintf(k->user_agent, sizeof(k->user_agent), "tollgate/%s", TG_VERSION);
 
 	if (pthread_mutex_init(&k->lock, NULL) != 0) {
-		set_err(errmsg, "pthread_mutex_init failed");
+		keepa_set_err(errmsg, "pthread_mutex_init failed");
 		rc = TG_EIO;
 		goto out_strings;
 	}
 	if (pthread_mutex_init(&k->sync_lock, NULL) != 0) {
-		set_err(errmsg, "pthread_mutex_init failed");
+		keepa_set_err(errmsg, "pthread_mutex_init failed");
 		rc = TG_EIO;
 		goto out_lock;
 	}
@@ -317,20 +171,20 @@ int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg)
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		set_err(errmsg, "out of memory");
+		keepa_set_err(errmsg, "out of memory");
 		return TG_ENOMEM;
 	}
 	c->multi = curl_multi_init();
 	if (!c->multi) {
 		free(c);
-		set_err(errmsg, "curl_multi_init failed");
+		keepa_set_err(errmsg, "curl_multi_init failed");
 		return TG_ENOMEM;
 	}
 	c->curl = curl_easy_init();
 	if (!c->curl) {
 		curl_multi_cleanup(c->multi);
 		free(c);
-		set_err(errmsg, "curl_easy_init failed");
+		keepa_set_err(errmsg, "curl_easy_init failed");
 		return TG_ENOMEM;
 	}
 	c->k = k;
@@ -359,28 +213,6 @@ void keepa_conn_set_name(struct keepa_conn *c, const char *name)
 	c->name = name ? strdup(name) : NULL;
 }
 
-/* ---------------------------------------------------------------- stats */
-
-static void stats_note_status(struct keepa *k, const struct http_result *res, size_t bytes)
-{
-	pthread_mutex_lock(&k->lock);
-	k->stats.requests++;
-	k->stats.bytes_in += bytes;
-	if (res->status == 0)
-		k->stats.network_errors++;
-	else if (res->status == 429)
-		k->stats.status_429++;
-	else if (res->status >= 200 && res->status < 300)
-		k->stats.status_2xx++;
-	else if (res->status >= 400 && res->status < 500)
-		k->stats.status_4xx++;
-	else if (res->status >= 500 && res->status < 600)
-		k->stats.status_5xx++;
-	else
-		k->stats.status_other++;
-	pthread_mutex_unlock(&k->lock);
-}
-
 static void stats_note_call(struct keepa *k, int rc, const char *errmsg)
 {
 	pthread_mutex_lock(&k->lock);
@@ -399,264 +231,6 @@ void keepa_stats(struct keepa *k, struct keepa_stats *out)
 	pthread_mutex_lock(&k->lock);
 	*out = k->stats;
 	pthread_mutex_unlock(&k->lock);
-}
-
-/* ---------------------------------------------------------------- HTTP */
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t n = size * nmemb;
-
-	if (n > b->max - b->len) {
-		/* Returning short makes curl abort with CURLE_WRITE_ERROR. */
-		b->overflow = true;
-		return 0;
-	}
-	if (b->len + n + 1 > b->alloc) {
-		size_t want = b->alloc ? b->alloc : 16384;
-		char *p;
-
-		while (want < b->len + n + 1)
-			want *= 2;
-		p = realloc(b->data, want);
-		if (!p)
-			return 0;
-		b->data = p;
-		b->alloc = want;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-	const struct keepa *k = ud;
-
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return stopping(k) ? 1 : 0;
-}
-
-/* Run the transfer set up on c->curl to its end, or until the stop flag
- * is raised (CURLE_ABORTED_BY_CALLBACK). */
-static CURLcode perform(struct keepa_conn *c)
-{
-	CURLcode cc = CURLE_OK;
-	CURLMcode mc;
-	CURLMsg *msg;
-	int running = 1, queued;
-	bool done = false;
-
-	mc = curl_multi_add_handle(c->multi, c->curl);
-	if (mc != CURLM_OK) {
-		snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
-		return CURLE_FAILED_INIT;
-	}
-	while (!done) {
-		mc = curl_multi_perform(c->multi, &running);
-		if (mc != CURLM_OK) {
-			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
-			cc = CURLE_FAILED_INIT;
-			break;
-		}
-		while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
-			if (msg->msg == CURLMSG_DONE && msg->easy_handle == c->curl) {
-				cc = msg->data.result;
-				done = true;
-			}
-		}
-		if (done)
-			break;
-		if (!running) {
-			/* Finished without a DONE message: should not happen. */
-			cc = CURLE_RECV_ERROR;
-			break;
-		}
-		if (stopping(c->k)) {
-			cc = CURLE_ABORTED_BY_CALLBACK;
-			break;
-		}
-		mc = curl_multi_poll(c->multi, NULL, 0, STOP_POLL_MS, NULL);
-		if (mc != CURLM_OK) {
-			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
-			cc = CURLE_FAILED_INIT;
-			break;
-		}
-	}
-	/* Removing an unfinished transfer closes its connection; a finished
-	 * one leaves it in the multi handle's pool for the next call. */
-	curl_multi_remove_handle(c->multi, c->curl);
-	return cc;
-}
-
-/* Append "&name=value" (URL-encoded) to f. */
-static int put_param(FILE *f, CURL *curl, const char *name, const char *value)
-{
-	char *n = curl_easy_escape(curl, name, 0);
-	char *v = curl_easy_escape(curl, value ? value : "", 0);
-	int rc = 0;
-
-	if (!n || !v)
-		rc = TG_ENOMEM;
-	else
-		fprintf(f, "&%s=%s", n, v);
-	curl_free(n);
-	curl_free(v);
-	return rc;
-}
-
-/* Paths are fixed strings of the plugins ("/deal"), never data: refuse
- * anything that could change the URL's meaning. */
-static bool path_ok(const char *path)
-{
-	if (!path || path[0] != '/')
-		return false;
-	for (const char *p = path; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '/' || *p == '_' || *p == '-' || *p == '.'))
-			return false;
-	return strstr(path, "..") == NULL;
-}
-
-/* Build the URL twice: for the wire, with the key, and for logs, with the
- * key masked. add_domain: append the default domain unless a param names
- * one. */
-static int build_urls(struct keepa_conn *c, const char *path, const struct tg_keepa_param *params,
-                      size_t nparams, bool add_domain, char **url, char **shown)
-{
-	struct keepa *k = c->k;
-	char *buf[2] = {NULL, NULL};
-	size_t size[2];
-	int rc = 0;
-
-	*url = *shown = NULL;
-	for (int i = 0; i < 2 && rc == 0; i++) {
-		FILE *f = open_memstream(&buf[i], &size[i]);
-		bool named_domain = false;
-
-		if (!f) {
-			rc = TG_ENOMEM;
-			break;
-		}
-		fprintf(f, "%s%s?key=%s", k->endpoint, path, i == 0 ? k->key_esc : "***");
-		for (size_t p = 0; p < nparams && rc == 0; p++) {
-			if (!params[p].name || !*params[p].name) {
-				rc = TG_EINVAL;
-				break;
-			}
-			if (strcmp(params[p].name, "domain") == 0)
-				named_domain = true;
-			/* A plugin never sees the key and cannot set one. */
-			if (strcmp(params[p].name, "key") == 0) {
-				rc = TG_EINVAL;
-				break;
-			}
-		}
-		if (rc == 0 && add_domain && !named_domain)
-			fprintf(f, "&domain=%d", k->domain);
-		for (size_t p = 0; p < nparams && rc == 0; p++)
-			rc = put_param(f, c->curl, params[p].name, params[p].value);
-		if (fclose(f) != 0 && rc == 0)
-			rc = TG_ENOMEM;
-	}
-	if (rc < 0) {
-		if (buf[0])
-			explicit_bzero(buf[0], strlen(buf[0]));
-		free(buf[0]);
-		free(buf[1]);
-		return rc;
-	}
-	*url = buf[0];
-	*shown = buf[1];
-	return 0;
-}
-
-static void free_url(char *url)
-{
-	if (url)
-		explicit_bzero(url, strlen(url));
-	free(url);
-}
-
-/* One HTTP exchange on c. Returns < 0 only for local failures; whatever the
- * network did is in *res, and the body in c->body. */
-static int http_exchange(struct keepa_conn *c, const char *url, const char *json_body,
-                         struct http_result *res)
-{
-	struct keepa *k = c->k;
-	struct curl_slist *headers = NULL, *h;
-	CURL *e = c->curl;
-	int64_t t0;
-
-	memset(res, 0, sizeof(*res));
-	c->body.len = 0;
-	c->body.overflow = false;
-	if (c->body.data)
-		c->body.data[0] = '\0';
-	c->errbuf[0] = '\0';
-
-	/* Reset clears the previous request's options but keeps the live
-	 * connection, the DNS cache and the TLS session: keep-alive reuse. */
-	curl_easy_reset(e);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, k->https ? "https" : "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_USERAGENT, k->user_agent);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, k->connect_timeout_s);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, k->timeout_s);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)k->max_bytes);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->body);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e, CURLOPT_XFERINFODATA, k);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-	if (json_body) {
-		h = curl_slist_append(headers, "Content-Type: application/json");
-		if (!h)
-			return TG_ENOMEM;
-		headers = h;
-		/* No "Expect: 100-continue" round trip for larger bodies. */
-		h = curl_slist_append(headers, "Expect:");
-		if (!h) {
-			curl_slist_free_all(headers);
-			return TG_ENOMEM;
-		}
-		headers = h;
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, json_body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json_body));
-	} else {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	}
-
-	t0 = mono_ms();
-	res->cc = stopping(k) ? CURLE_ABORTED_BY_CALLBACK : perform(c);
-	res->ms = mono_ms() - t0;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
-
-	res->overflow = c->body.overflow || res->cc == CURLE_FILESIZE_EXCEEDED;
-	res->stopped = res->cc == CURLE_ABORTED_BY_CALLBACK && stopping(k);
-	if (res->cc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res->status);
-	if (res->overflow)
-		snprintf(res->cause, sizeof(res->cause), "answer larger than the cap of %lld bytes",
-		         (long long)k->max_bytes);
-	else if (res->stopped)
-		snprintf(res->cause, sizeof(res->cause), "stopped");
-	else if (res->cc != CURLE_OK)
-		snprintf(res->cause, sizeof(res->cause), "%s%s%s", curl_easy_strerror(res->cc),
-		         c->errbuf[0] ? ": " : "", c->errbuf);
-	stats_note_status(k, res, c->body.len);
-	return 0;
 }
 
 /* ---------------------------------------------------------------- one call */
@@ -682,22 +256,22 @@ static int64_t backoff_ms(struct keepa_conn *c, int n)
 	return (int64_t)(next_random(c) % (uint64_t)(ceiling + 1));
 }
 
-/* Wait ms milliseconds, looking at the stop flag every STOP_POLL_MS.
+/* Wait ms milliseconds, looking at the stop flag every KEEPA_STOP_POLL_MS.
  * TG_ESTOPPED when it was raised. */
 static int wait_interruptible(struct keepa *k, int64_t ms)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = keepa_mono_ms() + ms;
 
 	for (;;) {
-		int64_t left = end - mono_ms();
+		int64_t left = end - keepa_mono_ms();
 		struct timespec ts;
 
-		if (stopping(k))
+		if (keepa_stopping(k))
 			return TG_ESTOPPED;
 		if (left <= 0)
 			return 0;
-		if (left > STOP_POLL_MS)
-			left = STOP_POLL_MS;
+		if (left > KEEPA_STOP_POLL_MS)
+			left = KEEPA_STOP_POLL_MS;
 		ts.tv_sec = left / 1000;
 		ts.tv_nsec = (long)(left % 1000) * 1000000L;
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -733,7 +307,7 @@ enum outcome {
 
 /* Classify the exchange; *doc receives the parsed body when it is a JSON
  * object, *env and *kind its envelope, msg a description for errors. */
-static enum outcome classify(struct keepa_conn *c, const struct http_result *res, cJSON **doc,
+static enum outcome classify(struct keepa_conn *c, const struct keepa_http_result *res, cJSON **doc,
                              struct tokens_envelope *env, enum keepa_envelope_kind *kind, char *msg,
                              size_t msgsize)
 {
@@ -826,31 +400,32 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 	int attempt = 0, n429 = 0, rc;
 
 	*response = NULL;
-	if (!req || !path_ok(req->path) || !req->kind || (req->nparams && !req->params)) {
-		set_err(&err, "bad Keepa request: the path must be like \"/product\"");
+	if (!req || !keepa_path_ok(req->path) || !req->kind || (req->nparams && !req->params)) {
+		keepa_set_err(&err, "bad Keepa request: the path must be like \"/product\"");
 		rc = TG_EINVAL;
 		goto out_stats;
 	}
-	if (stopping(k)) {
-		set_err(&err, "%s: stopped", req->path);
+	if (keepa_stopping(k)) {
+		keepa_set_err(&err, "%s: stopped", req->path);
 		rc = TG_ESTOPPED;
 		goto out_stats;
 	}
 	if (!k->tokens) {
-		set_err(&err, "keepa_call: no token scheduler attached");
+		keepa_set_err(&err, "keepa_call: no token scheduler attached");
 		rc = TG_EINVAL;
 		goto out_stats;
 	}
 	method = req->json_body ? "POST" : "GET";
-	rc = build_urls(c, req->path, req->params, req->nparams, true, &url, &shown);
+	rc = keepa_build_urls(c, req->path, req->params, req->nparams, true, &url, &shown);
 	if (rc < 0) {
-		set_err(&err, rc == TG_EINVAL ? "bad Keepa request: a parameter has no name or is \"key\""
-		                              : "out of memory");
+		keepa_set_err(&err, rc == TG_EINVAL
+		                        ? "bad Keepa request: a parameter has no name or is \"key\""
+		                        : "out of memory");
 		goto out_stats;
 	}
 
 	for (;;) {
-		struct http_result res;
+		struct keepa_http_result res;
 		struct tokens_envelope env;
 		enum keepa_envelope_kind kind;
 		enum outcome out;
@@ -863,10 +438,10 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 				log_redact(err);
 			goto out_urls;
 		}
-		rc = http_exchange(c, url, req->json_body, &res);
+		rc = keepa_http_exchange(c, url, req->json_body, &res);
 		if (rc < 0) {
 			tokens_release_unknown(k->tokens, ticket);
-			set_err(&err, "%s %s: out of memory", method, req->path);
+			keepa_set_err(&err, "%s %s: out of memory", method, req->path);
 			goto out_urls;
 		}
 		out = classify(c, &res, &doc, &env, &kind, msg, sizeof(msg));
@@ -885,13 +460,13 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 			/* The ticket goes back as the sticky head: acquire waits
 			 * for the refill and sends the same call again. */
 			cJSON_Delete(doc);
-			if ((++n429 > 2 && wait_after_429s(c, n429, shown) < 0) || stopping(k)) {
+			if ((++n429 > 2 && wait_after_429s(c, n429, shown) < 0) || keepa_stopping(k)) {
 				/* Shutting down: close the call instead of queueing
 				 * it again (a queued ticket could only be withdrawn
 				 * by a tokens_acquire() that might block). */
 				tokens_release_unknown(k->tokens, ticket);
-				set_err(&err, "%s %s: stopped while waiting after HTTP 429", method,
-				        req->path);
+				keepa_set_err(&err, "%s %s: stopped while waiting after HTTP 429", method,
+				              req->path);
 				rc = TG_ESTOPPED;
 				goto out_urls;
 			}
@@ -900,19 +475,19 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		case OUT_KEEPA:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
-			set_err(&err, "%s", msg);
+			keepa_set_err(&err, "%s", msg);
 			rc = TG_EKEEPA;
 			goto out_urls;
 		case OUT_FATAL:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
-			set_err(&err, "%s %s: %s", method, req->path, msg);
+			keepa_set_err(&err, "%s %s: %s", method, req->path, msg);
 			rc = TG_ENETWORK;
 			goto out_urls;
 		case OUT_STOPPED:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
-			set_err(&err, "%s %s: stopped", method, req->path);
+			keepa_set_err(&err, "%s %s: stopped", method, req->path);
 			rc = TG_ESTOPPED;
 			goto out_urls;
 		case OUT_RETRY:
@@ -923,8 +498,8 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		}
 
 		if (attempt >= k->max_retries) {
-			set_err(&err, "%s %s: %s (after %d attempt%s)", method, req->path, msg, attempt + 1,
-			        attempt ? "s" : "");
+			keepa_set_err(&err, "%s %s: %s (after %d attempt%s)", method, req->path, msg,
+			              attempt + 1, attempt ? "s" : "");
 			rc = TG_ENETWORK;
 			goto out_urls;
 		}
@@ -936,14 +511,15 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		log_warn(c->name, "%s %s: %s; retry %d of %d in %lld ms", method, req->path, msg, attempt,
 		         k->max_retries, (long long)delay);
 		if (wait_interruptible(k, delay) < 0) {
-			set_err(&err, "%s %s: stopped while backing off after %s", method, req->path, msg);
+			keepa_set_err(&err, "%s %s: stopped while backing off after %s", method, req->path,
+			              msg);
 			rc = TG_ESTOPPED;
 			goto out_urls;
 		}
 	}
 
 out_urls:
-	free_url(url);
+	keepa_free_url(url);
 	free(shown);
 out_stats:
 	stats_note_call(k, rc, err);
@@ -959,7 +535,7 @@ out_stats:
 int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 {
 	struct keepa *k = keepa;
-	struct http_result res;
+	struct keepa_http_result res;
 	enum keepa_envelope_kind kind;
 	enum outcome out;
 	char *url = NULL, *shown = NULL;
@@ -974,14 +550,14 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 		if (rc < 0)
 			goto out_unlock;
 	}
-	rc = build_urls(k->sync_conn, "/token", NULL, 0, false, &url, &shown);
+	rc = keepa_build_urls(k->sync_conn, "/token", NULL, 0, false, &url, &shown);
 	if (rc < 0) {
-		set_err(errmsg, "out of memory");
+		keepa_set_err(errmsg, "out of memory");
 		goto out_unlock;
 	}
-	rc = http_exchange(k->sync_conn, url, NULL, &res);
+	rc = keepa_http_exchange(k->sync_conn, url, NULL, &res);
 	if (rc < 0) {
-		set_err(errmsg, "GET /token: out of memory");
+		keepa_set_err(errmsg, "GET /token: out of memory");
 		goto out_urls;
 	}
 	out = classify(k->sync_conn, &res, &doc, env, &kind, msg, sizeof(msg));
@@ -996,23 +572,24 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 		if (kind == KEEPA_ENVELOPE_READING) {
 			rc = 0;
 		} else {
-			set_err(errmsg, "GET /token: HTTP %ld %s", res.status,
-			        kind == KEEPA_ENVELOPE_ZERO ? "with all-zero token fields (is the key valid?)"
-			                                    : "without token fields");
+			keepa_set_err(errmsg, "GET /token: HTTP %ld %s", res.status,
+			              kind == KEEPA_ENVELOPE_ZERO
+			                  ? "with all-zero token fields (is the key valid?)"
+			                  : "without token fields");
 			rc = TG_EKEEPA;
 		}
 		break;
 	case OUT_KEEPA:
-		set_err(errmsg, "GET /token: %s", msg);
+		keepa_set_err(errmsg, "GET /token: %s", msg);
 		rc = TG_EKEEPA;
 		break;
 	case OUT_STOPPED:
-		set_err(errmsg, "GET /token: stopped");
+		keepa_set_err(errmsg, "GET /token: stopped");
 		rc = TG_ESTOPPED;
 		break;
 	case OUT_RETRY:
 	case OUT_FATAL:
-		set_err(errmsg, "GET /token: %s", msg);
+		keepa_set_err(errmsg, "GET /token: %s", msg);
 		rc = TG_ENETWORK;
 		break;
 	}
@@ -1020,7 +597,7 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 		memset(env, 0, sizeof(*env));
 	cJSON_Delete(doc);
 out_urls:
-	free_url(url);
+	keepa_free_url(url);
 	free(shown);
 out_unlock:
 	pthread_mutex_unlock(&k->sync_lock);
