@@ -541,23 +541,24 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 	char *url = NULL, *shown = NULL;
 	char msg[1024];
 	cJSON *doc = NULL;
+	char *err = NULL;
 	int rc;
 
 	memset(env, 0, sizeof(*env));
 	pthread_mutex_lock(&k->sync_lock);
 	if (!k->sync_conn) {
-		rc = keepa_conn_new(k, &k->sync_conn, errmsg);
+		rc = keepa_conn_new(k, &k->sync_conn, &err);
 		if (rc < 0)
 			goto out_unlock;
 	}
 	rc = keepa_build_urls(k->sync_conn, "/token", NULL, 0, false, &url, &shown);
 	if (rc < 0) {
-		keepa_set_err(errmsg, "out of memory");
+		keepa_set_err(&err, "out of memory");
 		goto out_unlock;
 	}
 	rc = keepa_http_exchange(k->sync_conn, url, NULL, &res);
 	if (rc < 0) {
-		keepa_set_err(errmsg, "GET /token: out of memory");
+		keepa_set_err(&err, "GET /token: out of memory");
 		goto out_urls;
 	}
 	out = classify(k->sync_conn, &res, &doc, env, &kind, msg, sizeof(msg));
@@ -572,7 +573,7 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 		if (kind == KEEPA_ENVELOPE_READING) {
 			rc = 0;
 		} else {
-			keepa_set_err(errmsg, "GET /token: HTTP %ld %s", res.status,
+			keepa_set_err(&err, "GET /token: HTTP %ld %s", res.status,
 			              kind == KEEPA_ENVELOPE_ZERO
 			                  ? "with all-zero token fields (is the key valid?)"
 			                  : "without token fields");
@@ -580,16 +581,16 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 		}
 		break;
 	case OUT_KEEPA:
-		keepa_set_err(errmsg, "GET /token: %s", msg);
+		keepa_set_err(&err, "GET /token: %s", msg);
 		rc = TG_EKEEPA;
 		break;
 	case OUT_STOPPED:
-		keepa_set_err(errmsg, "GET /token: stopped");
+		keepa_set_err(&err, "GET /token: stopped");
 		rc = TG_ESTOPPED;
 		break;
 	case OUT_RETRY:
 	case OUT_FATAL:
-		keepa_set_err(errmsg, "GET /token: %s", msg);
+		keepa_set_err(&err, "GET /token: %s", msg);
 		rc = TG_ENETWORK;
 		break;
 	}
@@ -603,9 +604,14 @@ out_unlock:
 	pthread_mutex_unlock(&k->sync_lock);
 	if (rc < 0) {
 		pthread_mutex_lock(&k->lock);
-		snprintf(k->stats.last_error, sizeof(k->stats.last_error), "%s",
-		         errmsg && *errmsg ? *errmsg : "");
+		snprintf(k->stats.last_error, sizeof(k->stats.last_error), "%s", err ? err : "");
 		pthread_mutex_unlock(&k->lock);
+	}
+	if (errmsg) {
+		free(*errmsg);
+		*errmsg = err;
+	} else {
+		free(err);
 	}
 	return rc;
 }
