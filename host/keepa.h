@@ -16,6 +16,10 @@
  * Thread model: one struct keepa per key, shared by every task thread; one
  * struct keepa_conn (a CURL easy handle that keeps its connection alive) per
  * task thread. keepa_call() may run concurrently on different connections.
+ *
+ * Start-up: keepa_new(opts, NULL) -> tokens_new(..., keepa_sync, keepa) ->
+ * keepa_set_tokens(). Shut-down: raise *stop and tokens_shutdown(), join the
+ * task threads, keepa_conn_free() each connection, keepa_free(), tokens_free().
  */
 #ifndef TG_HOST_KEEPA_H
 #define TG_HOST_KEEPA_H
@@ -52,7 +56,8 @@ struct keepa_options {
 	int64_t max_response_bytes; /* decoded body cap; 0: default */
 	int max_retries;            /* retries after the first attempt; < 0: none, 0: default */
 	/* Shutdown flag (may be NULL): aborts transfers and back-off waits
-	 * within about 100 ms. */
+	 * within 50 ms. A call waiting in tokens_acquire() is released by
+	 * tokens_shutdown(), not by this flag: set both at shutdown. */
 	const atomic_bool *stop;
 	/* Back-off for 5xx and network errors: the n-th retry waits a uniformly
 	 * random time in [0, min(cap, base * 2^(n-1))]. 0: default. */
