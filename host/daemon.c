@@ -66,18 +66,6 @@ void daemon_request_stop(struct daemon *d)
 		locks_interrupt(d->locks);
 }
 
-/* The scheduler asks for a free reading through the Keepa client. */
-static int sync_trampoline(void *ctx, struct tokens_envelope *env, char **errmsg)
-{
-	struct daemon *d = ctx;
-
-	if (!d->keepa) {
-		*errmsg = strdup("no Keepa client yet");
-		return TG_ENOTSUP;
-	}
-	return keepa_sync(d->keepa, env, errmsg);
-}
-
 static int make_dirs(const char *dir, mode_t mode)
 {
 	char buf[4096];
@@ -127,17 +115,6 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 		return rc;
 	}
 
-	tokens_config_default(&tc);
-	tc.policy = (enum tokens_policy)tokens_policy_parse(cf->tokens_policy);
-	tc.reserve = cf->tokens_reserve;
-	tc.margin = cf->tokens_margin;
-	tc.deepest_deficit = cf->tokens_deepest_deficit;
-	tc.deficit_threshold = cf->tokens_deficit_threshold;
-	tc.cap_minutes = cf->tokens_cap_minutes;
-	tc.latency_target_s = cf->tokens_latency_target_s;
-	if ((rc = tokens_new(&tc, NULL, sync_trampoline, d, &d->tokens, errmsg)))
-		return rc;
-
 	if (opts && opts->keepa_key) {
 		key = strdup(opts->keepa_key);
 		if (!key)
@@ -153,11 +130,51 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	ko.max_response_bytes = cf->keepa_max_response_bytes;
 	ko.max_retries = cf->keepa_max_retries;
 	ko.stop = &d->stopping;
-	rc = keepa_new(&ko, d->tokens, &d->keepa, errmsg);
+	rc = keepa_new(&ko, NULL, &d->keepa, errmsg);
 	/* keepa_new keeps its own copy; wipe ours. */
 	memset(key, 0, strlen(key));
 	free(key);
-	return rc;
+	if (rc)
+		return rc;
+
+	tokens_config_default(&tc);
+	tc.policy = (enum tokens_policy)tokens_policy_parse(cf->tokens_policy);
+	tc.reserve = cf->tokens_reserve;
+	tc.margin = cf->tokens_margin;
+	tc.deepest_deficit = cf->tokens_deepest_deficit;
+	tc.deficit_threshold = cf->tokens_deficit_threshold;
+	tc.cap_minutes = cf->tokens_cap_minutes;
+	tc.latency_target_s = cf->tokens_latency_target_s;
+	/* minute_ms: see the tokens merge */
+	if ((rc = tokens_new(&tc, NULL, keepa_sync, d->keepa, &d->tokens, errmsg)))
+		return rc;
+	keepa_set_tokens(d->keepa, d->tokens);
+	return 0;
+}
+
+/* One free /token call before any task starts: a bad key or an expired plan
+ * stops the start with Keepa's own message instead of every task waiting
+ * forever for a reading. A network failure is not fatal - Keepa may be back
+ * in a minute, and the scheduler keeps asking. */
+static int first_reading(struct daemon *d, char **errmsg)
+{
+	struct tokens_envelope env;
+	char *err = NULL;
+	int rc = keepa_sync(d->keepa, &env, &err);
+
+	if (rc == 0) {
+		tokens_observe(d->tokens, &env);
+		log_info(NULL, "Keepa: %lld tokens, %lld per minute", (long long)env.tokens_left,
+		         (long long)env.refill_rate);
+	} else if (rc == TG_EKEEPA) {
+		*errmsg = config_strdupf("Keepa refused the key: %s", err ? err : "no message");
+		free(err);
+		return rc;
+	} else {
+		log_warn(NULL, "Keepa is not answering yet (%s); tasks will wait for it", err ? err : "no message");
+	}
+	free(err);
+	return 0;
 }
 
 /* Load the plugin of one task and check its settings. */
@@ -192,6 +209,7 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 	task->tokens_class = rc;
 	if ((rc = storage_connect(d->storage, &task->db, &err)) || (rc = keepa_conn_new(d->keepa, &task->keepa, &err)))
 		goto fail;
+	keepa_conn_set_name(task->keepa, task->cfg->name);
 	rc = task->plugin.desc->init(task, &services_table, &task->plugin_state, &err);
 	if (rc < 0)
 		goto fail;
@@ -253,7 +271,7 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 	if (opts && opts->check_only)
 		return 0;
 
-	if ((rc = open_services(d, opts, errmsg)))
+	if ((rc = open_services(d, opts, errmsg)) || (rc = first_reading(d, errmsg)))
 		return rc;
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];

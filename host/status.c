@@ -70,10 +70,10 @@ static enum status_verdict judge_task(struct daemon *d, int i, const struct toke
 	reason[0] = '\0';
 	switch (t->state) {
 	case TASK_SKIPPED:
-		snprintf(reason, len, "skipped: %s", t->last_error);
+		snprintf(reason, len, "skipped: %.400s", t->last_error);
 		return t->cfg->required ? STATUS_CRITICAL : STATUS_WARNING;
 	case TASK_BACKOFF:
-		snprintf(reason, len, "%lld failed run(s) in a row: %s", (long long)t->consecutive_failures,
+		snprintf(reason, len, "%lld failed run(s) in a row: %.400s", (long long)t->consecutive_failures,
 		         t->last_error);
 		return t->consecutive_failures >= 3 ? STATUS_CRITICAL : STATUS_WARNING;
 	case TASK_DONE:
