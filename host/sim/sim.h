@@ -75,7 +75,8 @@
  *   GET /_sim/deals?selection=JSON -> {"timestamp", "keepaMinute",
  *       "totalMatched" (before the 10,000 cap), "count",
  *       "deals": {dr: [all matches, sorted, up to 10,000], categoryIds, ...}}
- *       (page is ignored; validation as /deal, 400 on error)
+ *       (page is ignored; validation as /deal, 400 on error; add summary=1
+ *       to leave "dr" out when only the counts matter)
  *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1 -> as /_sim/stats
  *       rate/cap change the plan from now on (pending refills are applied
  *       first); tokens sets the balance; restart=1 refills the bucket to its

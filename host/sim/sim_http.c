@@ -474,6 +474,10 @@ static enum MHD_Result handle_sim(struct sim *sim, struct MHD_Connection *c, str
 				cJSON_AddNumberToObject(root, "totalMatched", (double)matched);
 				cJSON_AddNumberToObject(root, "count",
 				                        cJSON_GetArraySize(cJSON_GetObjectItem(deals, "dr")));
+				/* summary=1 leaves the deals out, for big result sets. */
+				const char *summary = arg(c, "summary");
+				if (summary && strcmp(summary, "1") == 0)
+					cJSON_DeleteItemFromObject(deals, "dr");
 				cJSON_AddItemToObject(root, "deals", deals);
 			} else {
 				cJSON_Delete(deals);

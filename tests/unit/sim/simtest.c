@@ -19,8 +19,8 @@ struct sim_options test_options(void)
 	struct sim_options o = sim_options_default();
 	o.start_unix_ms = TEST_START_MS;
 	o.minute_ms = 600000;
-	o.products = 3000;
-	o.history_days = 365;
+	o.products = 1500;
+	o.history_days = 200;
 	return o;
 }
 
@@ -223,4 +223,18 @@ void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+const cJSON **items(const cJSON *a, int *n)
+{
+	*n = cJSON_GetArraySize(a);
+	const cJSON **v = calloc((size_t)*n + 1, sizeof(*v));
+	assert_non_null(v);
+	int i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, a)
+	{
+		v[i++] = it;
+	}
+	return v;
 }
