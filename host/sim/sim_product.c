@@ -180,6 +180,9 @@ int64_t sim_product_answer(const struct sim_catalog *cat, const struct sim_produ
 			cJSON *csv = cJSON_AddArrayToObject(o, "csv");
 			for (int t = 0; t < SIM_NTYPES; t++) {
 				const struct sim_series *s = type_series(p, t, req->buybox);
+				/* A type without any data is null, as on Keepa. */
+				if (s && sim_series_at(s, now) < 0)
+					s = NULL;
 				cJSON_AddItemToArray(csv, s ? csv_series(s, now, req->days,
 				                                           t == SIM_TYPE_BUYBOX ? p->ship : -1)
 				                            : cJSON_CreateNull());
