@@ -92,21 +92,21 @@
 #define SIM_AUTO INT_MIN
 
 struct sim_options {
-	uint16_t port;        /* 0: pick a free port (read it with sim_port()) */
-	const char *key;      /* the accepted access key (default "simkey") */
-	int rate;             /* tokens per minute (default 20) */
-	int minute_ms;        /* real ms per Keepa minute (default 60000) */
-	int cap;              /* bucket cap; SIM_AUTO: 60 * rate */
-	int start_tokens;     /* initial balance; SIM_AUTO: cap (may be <= 0) */
-	uint64_t seed;        /* catalog and fault seed (default 1) */
-	int products;         /* catalog size (default 2000) */
-	int history_days;     /* depth of the csv histories (default 365) */
-	double p500;          /* probability of an HTTP 500 (not charged) */
-	double phang;         /* probability the request hangs, then closes */
-	double pgarbage;      /* probability of a truncated body (charged) */
-	double perror;        /* probability of a 200 with an in-body error */
-	int latency_ms;       /* added real latency per API answer (default 0) */
-	int hang_ms;          /* how long a hang lasts (default 120000) */
+	uint16_t port;         /* 0: pick a free port (read it with sim_port()) */
+	const char *key;       /* the accepted access key (default "simkey") */
+	int rate;              /* tokens per minute (default 20) */
+	int minute_ms;         /* real ms per Keepa minute (default 60000) */
+	int cap;               /* bucket cap; SIM_AUTO: 60 * rate */
+	int start_tokens;      /* initial balance; SIM_AUTO: cap (may be <= 0) */
+	uint64_t seed;         /* catalog and fault seed (default 1) */
+	int products;          /* catalog size (default 2000) */
+	int history_days;      /* depth of the csv histories (default 365) */
+	double p500;           /* probability of an HTTP 500 (not charged) */
+	double phang;          /* probability the request hangs, then closes */
+	double pgarbage;       /* probability of a truncated body (charged) */
+	double perror;         /* probability of a 200 with an in-body error */
+	int latency_ms;        /* added real latency per API answer (default 0) */
+	int hang_ms;           /* how long a hang lasts (default 120000) */
 	int64_t start_unix_ms; /* virtual start; 0: now, floored to a minute */
 };
 

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <zlib.h>
 
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <tollgate/tollgate.h>
 
@@ -117,7 +117,8 @@ static void add_envelope(struct sim *sim, struct reply *r, int64_t elapsed, int6
 	bool zero = r->zero_envelope;
 	cJSON_AddNumberToObject(o, "timestamp", (double)virtual_unix_ms(sim, elapsed));
 	cJSON_AddNumberToObject(o, "tokensLeft", zero ? 0 : (double)sim->bucket.balance);
-	cJSON_AddNumberToObject(o, "refillIn", zero ? 0 : (double)sim_bucket_refill_in(&sim->bucket, elapsed));
+	cJSON_AddNumberToObject(o, "refillIn",
+	                        zero ? 0 : (double)sim_bucket_refill_in(&sim->bucket, elapsed));
 	cJSON_AddNumberToObject(o, "refillRate", zero ? 0 : sim->bucket.rate);
 	cJSON_AddNumberToObject(o, "tokenFlowReduction", 0.0);
 	cJSON_AddNumberToObject(o, "tokensConsumed", zero ? 0 : (double)r->consumed);
@@ -169,7 +170,8 @@ static int domain_arg(struct MHD_Connection *c, int *out, char *msg, size_t msgl
 	if (r < 0)
 		return -1;
 	if (r == 0 || !valid_domain(v)) {
-		snprintf(msg, msglen, "%s", r == 0 ? "parameter 'domain' is required" : "'domain' is not a Keepa domain");
+		snprintf(msg, msglen, "%s",
+		         r == 0 ? "parameter 'domain' is required" : "'domain' is not a Keepa domain");
 		return -1;
 	}
 	*out = (int)v;
@@ -181,7 +183,9 @@ static int domain_arg(struct MHD_Connection *c, int *out, char *msg, size_t msgl
 static int split_csv(char *s, char **out, int max)
 {
 	int n = 0;
-	for (char *tok = strtok(s, ","); tok && n <= max; tok = strtok(NULL, ","))
+	char *save = NULL;
+	/* strtok_r: connections are parsed in parallel, outside the lock. */
+	for (char *tok = strtok_r(s, ",", &save); tok && n <= max; tok = strtok_r(NULL, ",", &save))
 		if (*tok)
 			out[n++] = tok;
 	return n;
@@ -261,7 +265,8 @@ static int api_parse(struct MHD_Connection *c, struct conn *cc, struct api_req *
 		return -1;
 	}
 	if (q->nids > MAX_ASINS) {
-		snprintf(msg, msglen, "at most %d %s per request", MAX_ASINS, q->path == P_PRODUCT ? "ASINs" : "sellers");
+		snprintf(msg, msglen, "at most %d %s per request", MAX_ASINS,
+		         q->path == P_PRODUCT ? "ASINs" : "sellers");
 		return -1;
 	}
 	if (q->path == P_SELLER)
@@ -418,7 +423,8 @@ static cJSON *stats_json(struct sim *sim, int64_t elapsed)
 	return o;
 }
 
-static enum MHD_Result handle_sim(struct sim *sim, struct MHD_Connection *c, struct conn *cc, const char *path)
+static enum MHD_Result handle_sim(struct sim *sim, struct MHD_Connection *c, struct conn *cc,
+                                  const char *path)
 {
 	char msg[512];
 	cJSON *root = NULL;
@@ -530,8 +536,8 @@ static enum fault draw_fault(struct sim *sim)
 	return F_NONE;
 }
 
-static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, struct conn *cc, const char *path,
-                                  const char *method)
+static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, struct conn *cc,
+                                  const char *path, const char *method)
 {
 	int64_t t0 = mono_ms();
 	struct reply r = {.status = 200, .envelope = true};
@@ -690,7 +696,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return handle_api(sim, c, cc, path, method);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct conn *cc = *con_cls;
 	(void)cls;
@@ -708,17 +715,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 struct sim_options sim_options_default(void)
 {
 	return (struct sim_options){
-		.port = 0,
-		.key = "simkey",
-		.rate = 20,
-		.minute_ms = 60000,
-		.cap = SIM_AUTO,
-		.start_tokens = SIM_AUTO,
-		.seed = 1,
-		.products = 2000,
-		.history_days = 365,
-		.latency_ms = 0,
-		.hang_ms = 120000,
+	    .port = 0,
+	    .key = "simkey",
+	    .rate = 20,
+	    .minute_ms = 60000,
+	    .cap = SIM_AUTO,
+	    .start_tokens = SIM_AUTO,
+	    .seed = 1,
+	    .products = 2000,
+	    .history_days = 365,
+	    .latency_ms = 0,
+	    .hang_ms = 120000,
 	};
 }
 
@@ -745,8 +752,10 @@ int sim_start(const struct sim_options *opts, struct sim **out, char **errmsg)
 		return bad_option(errmsg, "latency and hang times must be >= 0");
 
 	struct sim *sim = calloc(1, sizeof(*sim));
-	if (!sim)
-		return bad_option(errmsg, "out of memory"), TG_ENOMEM;
+	if (!sim) {
+		bad_option(errmsg, "out of memory");
+		return TG_ENOMEM;
+	}
 	sim->opt = *o;
 	sim->key = strdup(o->key);
 	if (!sim->key) {
@@ -777,9 +786,10 @@ int sim_start(const struct sim_options *opts, struct sim **out, char **errmsg)
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons(o->port);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sim->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, o->port,
-	                               NULL, NULL, on_request, sim, MHD_OPTION_SOCK_ADDR, &addr,
-	                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, sim, MHD_OPTION_END);
+	sim->daemon =
+	    MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+	                     o->port, NULL, NULL, on_request, sim, MHD_OPTION_SOCK_ADDR, &addr,
+	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, sim, MHD_OPTION_END);
 	if (!sim->daemon) {
 		ret = TG_EIO;
 		if (errmsg) {

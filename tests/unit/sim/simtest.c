@@ -1,8 +1,8 @@
 /*
  * simtest.c - see simtest.h.
  */
-#include <stdarg.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +139,8 @@ char *urlenc(const char *s)
 	assert_non_null(out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c))
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-_.~", c))
 			*o++ = (char)c;
 		else
 			o += sprintf(o, "%%%02X", c);
@@ -188,8 +189,9 @@ long long jidx2(const cJSON *o, const char *name, int i, int j)
 
 bool has_envelope(const cJSON *o)
 {
-	static const char *const f[] = {"timestamp", "tokensLeft", "refillIn", "refillRate", "tokenFlowReduction",
-	                                "tokensConsumed", "processingTimeInMs"};
+	static const char *const f[] = {"timestamp",         "tokensLeft",         "refillIn",
+	                                "refillRate",        "tokenFlowReduction", "tokensConsumed",
+	                                "processingTimeInMs"};
 	for (size_t i = 0; i < sizeof(f) / sizeof(*f); i++)
 		if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, f[i])))
 			return false;

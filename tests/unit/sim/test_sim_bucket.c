@@ -174,7 +174,8 @@ static void test_bad_key_all_zero(void **state)
 	o.products = 300;
 	struct sim *sim = test_sim_start(&o);
 	uint16_t port = sim_port(sim);
-	const char *paths[] = {"/token?key=wrongsecret", "/token", "/product?key=wrongsecret&domain=1&asin=X"};
+	const char *paths[] = {"/token?key=wrongsecret", "/token",
+	                       "/product?key=wrongsecret&domain=1&asin=X"};
 	for (size_t i = 0; i < 3; i++) {
 		cJSON *j = get_json(port, 400, "%s", paths[i]);
 		assert_true(has_envelope(j));
@@ -249,15 +250,15 @@ static void test_trailing_slash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_token_envelope),
-		cmocka_unit_test(test_deficit_rule),
-		cmocka_unit_test(test_balance_zero_is_refused),
-		cmocka_unit_test(test_refill_per_minute),
-		cmocka_unit_test(test_cap),
-		cmocka_unit_test(test_bad_key_all_zero),
-		cmocka_unit_test(test_unknown_path_404),
-		cmocka_unit_test(test_gzip),
-		cmocka_unit_test(test_trailing_slash),
+	    cmocka_unit_test(test_token_envelope),
+	    cmocka_unit_test(test_deficit_rule),
+	    cmocka_unit_test(test_balance_zero_is_refused),
+	    cmocka_unit_test(test_refill_per_minute),
+	    cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_bad_key_all_zero),
+	    cmocka_unit_test(test_unknown_path_404),
+	    cmocka_unit_test(test_gzip),
+	    cmocka_unit_test(test_trailing_slash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

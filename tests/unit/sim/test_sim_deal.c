@@ -60,20 +60,20 @@ static void test_deal_validation(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"{\"domainId\":1,\"priceTypes\":[0,1]}",              /* two price types */
-		"{\"domainId\":1,\"priceTypes\":[]}",                 /* none */
-		"{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}", /* the seed's dateRange 4 */
-		"{\"domainId\":\"1\",\"priceTypes\":[2]}",            /* string where a number belongs */
-		"{\"domainId\":1,\"priceTypes\":[\"2\"]}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"page\":\"0\"}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"isRangeEnabled\":\"true\"}",
-		"{\"priceTypes\":[2]}", /* domainId is required */
-		"{\"domainId\":7,\"priceTypes\":[2]}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"sortType\":0}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"sortType\":5}",
-		"{\"domainId\":1,\"priceTypes\":[2],\"page\":-1}",
-		"not json",
+	    "{\"domainId\":1,\"priceTypes\":[0,1]}",               /* two price types */
+	    "{\"domainId\":1,\"priceTypes\":[]}",                  /* none */
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}", /* the seed's dateRange 4 */
+	    "{\"domainId\":\"1\",\"priceTypes\":[2]}",             /* string where a number belongs */
+	    "{\"domainId\":1,\"priceTypes\":[\"2\"]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":\"0\"}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"isRangeEnabled\":\"true\"}",
+	    "{\"priceTypes\":[2]}", /* domainId is required */
+	    "{\"domainId\":7,\"priceTypes\":[2]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"sortType\":0}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"sortType\":5}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":-1}",
+	    "not json",
 	};
 	long long before = balance();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
@@ -110,9 +110,9 @@ static void test_deal_cost_and_shape(void **state)
 	const cJSON *dr = dr_of(j);
 	assert_int_equal(cJSON_GetArraySize(dr), 150);
 	const cJSON *d = cJSON_GetArrayItem(dr, 0);
-	static const char *const fields[] = {"asin", "parentAsin", "title", "rootCat", "categories", "image",
-	                                     "current", "delta", "deltaPercent", "avg", "creationDate",
-	                                     "lastUpdate", "currentSince", "deltaLast"};
+	static const char *const fields[] = {
+	    "asin",  "parentAsin",   "title", "rootCat",      "categories", "image",        "current",
+	    "delta", "deltaPercent", "avg",   "creationDate", "lastUpdate", "currentSince", "deltaLast"};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++)
 		assert_non_null(cJSON_GetObjectItem(d, fields[i]));
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "avg")), 4);
@@ -184,8 +184,9 @@ static void test_deal_pagination(void **state)
 		int n = cJSON_GetArraySize(dr);
 		assert_int_equal(n, total - page * 150 < 150 ? total - page * 150 : 150);
 		for (int i = 0; i < n; i++)
-			assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(dr, i), "asin")->valuestring,
-			                    cJSON_GetObjectItem(truth[page * 150 + i], "asin")->valuestring);
+			assert_string_equal(
+			    cJSON_GetObjectItem(cJSON_GetArrayItem(dr, i), "asin")->valuestring,
+			    cJSON_GetObjectItem(truth[page * 150 + i], "asin")->valuestring);
 		cJSON_Delete(j);
 	}
 	char fmt[512];
@@ -212,7 +213,8 @@ static void test_deal_cap_10000(void **state)
 	assert_int_equal(jnum(all, "count"), 10000);
 	cJSON_Delete(all);
 	/* 66 full pages, then 100, then nothing. */
-	char *p = deal_path("/deal?key=simkey", "{\"domainId\":1,\"priceTypes\":[3],\"dateRange\":3,\"page\":66}");
+	char *p =
+	    deal_path("/deal?key=simkey", "{\"domainId\":1,\"priceTypes\":[3],\"dateRange\":3,\"page\":66}");
 	cJSON *j = get_json(port, 200, "%s", p);
 	assert_int_equal(cJSON_GetArraySize(dr_of(j)), 100);
 	cJSON_Delete(j);
@@ -249,7 +251,8 @@ static void test_deal_sort_orders(void **state)
 	for (size_t s = 0; s < sizeof(sorts) / sizeof(*sorts); s++) {
 		int sort = sorts[s];
 		char sel[256];
-		snprintf(sel, sizeof(sel), "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"sortType\":%d}", sort);
+		snprintf(sel, sizeof(sel),
+		         "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"sortType\":%d}", sort);
 		cJSON *all = all_deals(sel);
 		int n;
 		const cJSON **dr = items(dr_of(all), &n);
@@ -305,7 +308,8 @@ static void test_deal_filters(void **state)
 	for (int i = 0; i < n; i++) {
 		const cJSON *d = dr[i];
 		assert_int_equal(jnum(d, "rootCat"), 283155);
-		long long cur = jidx(d, "current", 2), rank = jidx(d, "current", 3), pct = jidx2(d, "deltaPercent", 2, 2);
+		long long cur = jidx(d, "current", 2), rank = jidx(d, "current", 3),
+		          pct = jidx2(d, "deltaPercent", 2, 2);
 		assert_true(cur >= 2000 && cur <= 45100);
 		assert_true(rank >= 10000 && rank <= 10000000);
 		assert_true(pct >= 10 && pct <= 100);
@@ -317,7 +321,8 @@ static void test_deal_filters(void **state)
 	const char *off = "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":2,\"includeCategories\":[283155],"
 	                  "\"salesRankRange\":[10000,10000000],\"currentRange\":[2000,45100],"
 	                  "\"deltaPercentRange\":[10,100]}";
-	const char *books = "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":2,\"includeCategories\":[283155]}";
+	const char *books =
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":2,\"includeCategories\":[283155]}";
 	int n_off = count_of(off), n_books = count_of(books);
 	assert_int_equal(n_off, n_books);
 	assert_true(n_books > n);
@@ -333,7 +338,8 @@ static void test_deal_filters(void **state)
 	free(dr);
 	cJSON_Delete(all);
 	const char *everything = "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":2}";
-	const char *not_books = "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":2,\"excludeCategories\":[283155]}";
+	const char *not_books =
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":2,\"excludeCategories\":[283155]}";
 	int n_all = count_of(everything), n_not = count_of(not_books);
 	assert_true(n_not > 0 && n_books > 0);
 	assert_int_equal(n_all, n_not + n_books);
@@ -420,14 +426,10 @@ static void test_deals_change_over_minutes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_deal_validation),
-		cmocka_unit_test(test_deal_cost_and_shape),
-		cmocka_unit_test(test_deal_pagination),
-		cmocka_unit_test(test_deal_cap_10000),
-		cmocka_unit_test(test_deal_sort_orders),
-		cmocka_unit_test(test_deal_filters),
-		cmocka_unit_test(test_deal_matches_product),
-		cmocka_unit_test(test_deals_change_over_minutes),
+	    cmocka_unit_test(test_deal_validation),      cmocka_unit_test(test_deal_cost_and_shape),
+	    cmocka_unit_test(test_deal_pagination),      cmocka_unit_test(test_deal_cap_10000),
+	    cmocka_unit_test(test_deal_sort_orders),     cmocka_unit_test(test_deal_filters),
+	    cmocka_unit_test(test_deal_matches_product), cmocka_unit_test(test_deals_change_over_minutes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -265,15 +265,11 @@ static void test_sim_deals_shape(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fault_500),
-		cmocka_unit_test(test_fault_in_body_error),
-		cmocka_unit_test(test_fault_garbage),
-		cmocka_unit_test(test_fault_hang),
-		cmocka_unit_test(test_fault_determinism),
-		cmocka_unit_test(test_latency),
-		cmocka_unit_test(test_sim_stats),
-		cmocka_unit_test(test_sim_control),
-		cmocka_unit_test(test_sim_deals_shape),
+	    cmocka_unit_test(test_fault_500),         cmocka_unit_test(test_fault_in_body_error),
+	    cmocka_unit_test(test_fault_garbage),     cmocka_unit_test(test_fault_hang),
+	    cmocka_unit_test(test_fault_determinism), cmocka_unit_test(test_latency),
+	    cmocka_unit_test(test_sim_stats),         cmocka_unit_test(test_sim_control),
+	    cmocka_unit_test(test_sim_deals_shape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

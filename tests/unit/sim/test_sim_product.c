@@ -63,7 +63,8 @@ static void test_product_cost_per_product(void **state)
 	char first[11];
 	memcpy(first, asins, 10);
 	first[10] = '\0';
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(products(j), 0), "asin")->valuestring, first);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(products(j), 0), "asin")->valuestring,
+	                    first);
 	cJSON_Delete(j);
 
 	/* Unknown ASINs are neither returned nor charged. */
@@ -124,7 +125,8 @@ static void test_product_buybox_cost(void **state)
 	cJSON_Delete(j);
 	j = get_json(port, 200, "/product?key=simkey&domain=1&asin=%s", asins);
 	assert_int_equal(jnum(j, "tokensConsumed"), 4);
-	assert_true(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(products(j), 0), "csv"), 18)));
+	assert_true(cJSON_IsNull(
+	    cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(products(j), 0), "csv"), 18)));
 	cJSON_Delete(j);
 	free(asins);
 }
@@ -303,7 +305,8 @@ static void test_product_history_and_days(void **state)
 		assert_true(p.n >= 2);
 		assert_true(p.t[1] > cut);
 		assert_int_equal(p.v[p.n - 1], jidx(cJSON_GetObjectItem(prod, "stats"), "current", 3));
-		assert_int_equal(w_avg(window(&p, now, 30)), jidx(cJSON_GetObjectItem(prod, "stats"), "avg30", 3));
+		assert_int_equal(w_avg(window(&p, now, 30)),
+		                 jidx(cJSON_GetObjectItem(prod, "stats"), "avg30", 3));
 	}
 	cJSON_Delete(j);
 	free(asins);
@@ -313,13 +316,13 @@ static void test_product_validation(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"/product?key=simkey&asin=0000000000",             /* no domain */
-		"/product?key=simkey&domain=7&asin=0000000000",    /* not a domain */
-		"/product?key=simkey&domain=1",                    /* no asin */
-		"/product?key=simkey&domain=1&asin=X&stats=abc",
-		"/product?key=simkey&domain=1&asin=X&history=2",
-		"/product?key=simkey&domain=1&code=0123456789012",
-		"/seller?key=simkey&domain=1",
+	    "/product?key=simkey&asin=0000000000",          /* no domain */
+	    "/product?key=simkey&domain=7&asin=0000000000", /* not a domain */
+	    "/product?key=simkey&domain=1",                 /* no asin */
+	    "/product?key=simkey&domain=1&asin=X&stats=abc",
+	    "/product?key=simkey&domain=1&asin=X&history=2",
+	    "/product?key=simkey&domain=1&code=0123456789012",
+	    "/seller?key=simkey&domain=1",
 	};
 	long long before = balance();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
@@ -359,8 +362,9 @@ static void test_seller(void **state)
 /* The payload without the envelope, as text. */
 static char *payload(cJSON *j)
 {
-	static const char *const env[] = {"timestamp", "tokensLeft", "refillIn", "refillRate", "tokenFlowReduction",
-	                                  "tokensConsumed", "processingTimeInMs"};
+	static const char *const env[] = {"timestamp",         "tokensLeft",         "refillIn",
+	                                  "refillRate",        "tokenFlowReduction", "tokensConsumed",
+	                                  "processingTimeInMs"};
 	for (size_t i = 0; i < sizeof(env) / sizeof(*env); i++)
 		cJSON_DeleteItemFromObject(j, env[i]);
 	return cJSON_PrintUnformatted(j);
@@ -379,8 +383,10 @@ static void test_determinism(void **state)
 	char *asins_b = known_asins(sim_port(b), 30), *asins_c = known_asins(sim_port(c), 30);
 	assert_string_equal(asins, asins_b);
 	assert_string_not_equal(asins, asins_c);
-	cJSON *ja = get_json(sim_port(a), 200, "/product?key=simkey&domain=1&asin=%s&stats=90&offers=20", asins);
-	cJSON *jb = get_json(sim_port(b), 200, "/product?key=simkey&domain=1&asin=%s&stats=90&offers=20", asins);
+	cJSON *ja =
+	    get_json(sim_port(a), 200, "/product?key=simkey&domain=1&asin=%s&stats=90&offers=20", asins);
+	cJSON *jb =
+	    get_json(sim_port(b), 200, "/product?key=simkey&domain=1&asin=%s&stats=90&offers=20", asins);
 	char *pa = payload(ja), *pb = payload(jb);
 	assert_string_equal(pa, pb);
 	assert_true(strlen(pa) > 10000);
@@ -388,7 +394,8 @@ static void test_determinism(void **state)
 	free(pb);
 	cJSON_Delete(ja);
 	cJSON_Delete(jb);
-	char *da = deal_path("/_sim/deals", "{\"domainId\":1,\"priceTypes\":[1],\"dateRange\":2,\"sortType\":2}");
+	char *da =
+	    deal_path("/_sim/deals", "{\"domainId\":1,\"priceTypes\":[1],\"dateRange\":2,\"sortType\":2}");
 	ja = get_json(sim_port(a), 200, "%s", da);
 	jb = get_json(sim_port(b), 200, "%s", da);
 	pa = cJSON_PrintUnformatted(cJSON_GetObjectItem(ja, "deals"));
@@ -410,15 +417,15 @@ static void test_determinism(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_product_cost_per_product),
-		cmocka_unit_test(test_product_offers_cost),
-		cmocka_unit_test(test_product_buybox_cost),
-		cmocka_unit_test(test_product_asin_limit),
-		cmocka_unit_test(test_product_csv_stats_consistency),
-		cmocka_unit_test(test_product_history_and_days),
-		cmocka_unit_test(test_product_validation),
-		cmocka_unit_test(test_seller),
-		cmocka_unit_test(test_determinism),
+	    cmocka_unit_test(test_product_cost_per_product),
+	    cmocka_unit_test(test_product_offers_cost),
+	    cmocka_unit_test(test_product_buybox_cost),
+	    cmocka_unit_test(test_product_asin_limit),
+	    cmocka_unit_test(test_product_csv_stats_consistency),
+	    cmocka_unit_test(test_product_history_and_days),
+	    cmocka_unit_test(test_product_validation),
+	    cmocka_unit_test(test_seller),
+	    cmocka_unit_test(test_determinism),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
