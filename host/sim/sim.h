@@ -67,6 +67,38 @@
  * and 18 buy box as [t, price, shipping] triples (only with buybox=1; its
  * stats are on the price part).
  *
+ * Requests (key as a query parameter; paths with or without a trailing /):
+ *   /token        free, envelope only, never refused with 429.
+ *   /deal         GET selection=<url-encoded JSON> or POST the JSON body; 5 per
+ *                 request (one page of up to 150, `page` 0-based, at most
+ *                 10,000 results). domainId and exactly one priceTypes entry
+ *                 are required; dateRange 0..3 (default 1); sortType 1..4 or
+ *                 -2..-4 (default 1: creationDate newest first; 2 delta,
+ *                 3 sales rank ascending, 4 deltaPercent, largest first, ties
+ *                 by asin); a string where a number or boolean belongs is 400.
+ *                 Range filters apply only with isRangeEnabled: true (the
+ *                 salesRankRange on current[3]); include/excludeCategories on
+ *                 rootCat; minRating, isLowest, hasReviews,
+ *                 mustHaveAmazonOffer, mustNotHaveAmazonOffer are applied;
+ *                 other documented booleans are type-checked and ignored.
+ *   /product      domain, asin (CSV, 1..100, duplicates count once); 1 per
+ *                 product found, or with offers=20..100 6 per page of 10
+ *                 offers found (at least one page); buybox=1 +2, stock=1 +2,
+ *                 rating=1 +1, update=0 +1 when refreshed in the last hour.
+ *                 stats=<days> only (no start,end), history=0 gives csv null,
+ *                 days=N trims csv; `code` is not simulated (400).
+ *   /seller       domain, seller (CSV, 1..100); 1 per seller found.
+ * Unknown ASINs and sellers are neither returned nor charged. Any other path
+ * is 404 with the all-zero envelope, as is a bad or missing key (400).
+ *
+ * Faults (fault flags): one uniform draw per API request from a PRNG seeded
+ * by `seed`, in arrival order (so a sequential client sees the same faults
+ * for the same seed), after the key check: p500 -> 500 with the envelope,
+ * nothing charged; phang -> no answer for hang_ms, then the connection is
+ * closed; pgarbage -> the request runs and is charged, then the body is cut
+ * in half; perror -> 200 with the envelope and an `error`, no payload,
+ * nothing charged. latency_ms delays every API answer.
+ *
  * Ground truth for tests, under /_sim/ (no key, no cost, never counted):
  *   GET /_sim/stats -> {"timestamp", "keepaMinute", "tokensLeft", "refillIn",
  *       "rate", "cap", "minuteMs", "tokensConsumedTotal", "served429",
