@@ -249,6 +249,7 @@ static void test_trailing_slash(void **state)
 
 int main(void)
 {
+	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_token_envelope),
 	    cmocka_unit_test(test_deficit_rule),
@@ -260,5 +261,6 @@ int main(void)
 	    cmocka_unit_test(test_gzip),
 	    cmocka_unit_test(test_trailing_slash),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

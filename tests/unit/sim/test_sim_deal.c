@@ -56,27 +56,11 @@ static const cJSON *dr_of(const cJSON *j)
 	return dr;
 }
 
-static void test_deal_validation(void **state)
+/* Every selection must be refused with 400, on GET and POST, uncharged. */
+static void expect_refused(const char *const *bad, size_t n)
 {
-	(void)state;
-	static const char *const bad[] = {
-	    "{\"domainId\":1,\"priceTypes\":[0,1]}",               /* two price types */
-	    "{\"domainId\":1,\"priceTypes\":[]}",                  /* none */
-	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}", /* the seed's dateRange 4 */
-	    "{\"domainId\":\"1\",\"priceTypes\":[2]}",             /* string where a number belongs */
-	    "{\"domainId\":1,\"priceTypes\":[\"2\"]}",
-	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":\"0\"}",
-	    "{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
-	    "{\"domainId\":1,\"priceTypes\":[2],\"isRangeEnabled\":\"true\"}",
-	    "{\"priceTypes\":[2]}", /* domainId is required */
-	    "{\"domainId\":7,\"priceTypes\":[2]}",
-	    "{\"domainId\":1,\"priceTypes\":[2],\"sortType\":0}",
-	    "{\"domainId\":1,\"priceTypes\":[2],\"sortType\":5}",
-	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":-1}",
-	    "not json",
-	};
 	long long before = balance();
-	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+	for (size_t i = 0; i < n; i++) {
 		char *p = deal_path("/deal?key=simkey", bad[i]);
 		cJSON *j = get_json(port, 400, "%s", p);
 		assert_true(has_envelope(j));
@@ -90,6 +74,72 @@ static void test_deal_validation(void **state)
 		http_res_free(&res);
 	}
 	assert_int_equal(balance(), before);
+}
+
+static void test_deal_two_price_types(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "{\"domainId\":1,\"priceTypes\":[0,1]}",
+	    "{\"domainId\":1,\"priceTypes\":[]}",
+	    "{\"domainId\":1}",
+	};
+	expect_refused(bad, sizeof(bad) / sizeof(*bad));
+}
+
+static void test_deal_date_range_4(void **state)
+{
+	(void)state;
+	/* The seed's operator sent dateRange 4, outside the documented enum. */
+	static const char *const bad[] = {
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":30}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":-1}",
+	};
+	expect_refused(bad, sizeof(bad) / sizeof(*bad));
+	/* 0..3 are accepted. */
+	for (int r = 0; r < 4; r++) {
+		char sel[128];
+		snprintf(sel, sizeof(sel), "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":%d}", r);
+		char *p = deal_path("/deal?key=simkey", sel);
+		cJSON *j = get_json(port, 200, "%s", p);
+		cJSON_Delete(j);
+		free(p);
+	}
+}
+
+static void test_deal_string_for_number(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "{\"domainId\":\"1\",\"priceTypes\":[2]}",
+	    "{\"domainId\":1,\"priceTypes\":[\"2\"]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":\"0\"}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":\"1\"}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"includeCategories\":[\"283155\"]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"isRangeEnabled\":\"true\"}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":1.5}",
+	};
+	expect_refused(bad, sizeof(bad) / sizeof(*bad));
+}
+
+static void test_deal_other_validation(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "{\"priceTypes\":[2]}", /* domainId is required */
+	    "{\"domainId\":7,\"priceTypes\":[2]}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"sortType\":0}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"sortType\":5}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"page\":-1}",
+	    "{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[1]}",
+	    "[1,2]",
+	    "not json",
+	};
+	expect_refused(bad, sizeof(bad) / sizeof(*bad));
+	cJSON *j = get_json(port, 400, "/deal?key=simkey");
+	cJSON_Delete(j);
 }
 
 static void test_deal_cost_and_shape(void **state)
@@ -425,11 +475,20 @@ static void test_deals_change_over_minutes(void **state)
 
 int main(void)
 {
+	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_deal_validation),      cmocka_unit_test(test_deal_cost_and_shape),
-	    cmocka_unit_test(test_deal_pagination),      cmocka_unit_test(test_deal_cap_10000),
-	    cmocka_unit_test(test_deal_sort_orders),     cmocka_unit_test(test_deal_filters),
-	    cmocka_unit_test(test_deal_matches_product), cmocka_unit_test(test_deals_change_over_minutes),
+	    cmocka_unit_test(test_deal_two_price_types),
+	    cmocka_unit_test(test_deal_date_range_4),
+	    cmocka_unit_test(test_deal_string_for_number),
+	    cmocka_unit_test(test_deal_other_validation),
+	    cmocka_unit_test(test_deal_cost_and_shape),
+	    cmocka_unit_test(test_deal_pagination),
+	    cmocka_unit_test(test_deal_cap_10000),
+	    cmocka_unit_test(test_deal_sort_orders),
+	    cmocka_unit_test(test_deal_filters),
+	    cmocka_unit_test(test_deal_matches_product),
+	    cmocka_unit_test(test_deals_change_over_minutes),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

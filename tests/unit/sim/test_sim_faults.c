@@ -264,6 +264,7 @@ static void test_sim_deals_shape(void **state)
 
 int main(void)
 {
+	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fault_500),         cmocka_unit_test(test_fault_in_body_error),
 	    cmocka_unit_test(test_fault_garbage),     cmocka_unit_test(test_fault_hang),
@@ -271,5 +272,6 @@ int main(void)
 	    cmocka_unit_test(test_sim_stats),         cmocka_unit_test(test_sim_control),
 	    cmocka_unit_test(test_sim_deals_shape),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

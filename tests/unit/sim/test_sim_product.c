@@ -416,6 +416,7 @@ static void test_determinism(void **state)
 
 int main(void)
 {
+	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_product_cost_per_product),
 	    cmocka_unit_test(test_product_offers_cost),
@@ -427,5 +428,6 @@ int main(void)
 	    cmocka_unit_test(test_seller),
 	    cmocka_unit_test(test_determinism),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
