@@ -27,8 +27,7 @@ struct reply {
 	int status;
 	cJSON *root;
 	int64_t consumed;
-	bool envelope;      /* add a reading of the bucket */
-	bool zero_envelope; /* add the all-zero envelope (bad key, 404) */
+	bool zero_envelope; /* the all-zero envelope (bad key, 404), not a reading */
 	enum fault fault;
 };
 
@@ -360,7 +359,7 @@ static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, str
                                   const char *path, const char *method)
 {
 	int64_t t0 = mono_ms();
-	struct reply r = {.status = 200, .envelope = true};
+	struct reply r = {.status = 200};
 	struct api_req q = {.path = route(path)};
 	char msg[512];
 
