@@ -102,17 +102,25 @@
  * Ground truth for tests, under /_sim/ (no key, no cost, never counted):
  *   GET /_sim/stats -> {"timestamp", "keepaMinute", "tokensLeft", "refillIn",
  *       "rate", "cap", "minuteMs", "tokensConsumedTotal", "served429",
- *       "refills", "requestsTotal", "requests": {"/deal": {"200": n, ...}},
+ *       "refills", "outsideConsumed", "requestsTotal",
+ *       "requests": {"/deal": {"200": n, ...}, ..., "other": {"404": n}},
  *       "faults": {"500": n, "hang": n, "garbage": n, "error": n}}
  *   GET /_sim/deals?selection=JSON -> {"timestamp", "keepaMinute",
  *       "totalMatched" (before the 10,000 cap), "count",
  *       "deals": {dr: [all matches, sorted, up to 10,000], categoryIds, ...}}
  *       (page is ignored; validation as /deal, 400 on error; add summary=1
  *       to leave "dr" out when only the counts matter)
- *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1 -> as /_sim/stats
- *       rate/cap change the plan from now on (pending refills are applied
- *       first); tokens sets the balance; restart=1 refills the bucket to its
- *       start balance (start_tokens, else cap) and restarts the refill phase.
+ *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1&consume=N
+ *       -> as /_sim/stats, after applying, in this order: rate/cap change the
+ *       plan from now on (pending refills are applied first); tokens sets the
+ *       balance; restart=1 refills the bucket to its start balance
+ *       (start_tokens, else the cap) and restarts the refill phase; consume=N
+ *       spends N tokens as an unseen client on the same key would (counted
+ *       in outsideConsumed, not in tokensConsumedTotal). Parameters are read
+ *       from the query string only; a bad value is 400 {"error": "..."}.
+ * "tokensConsumedTotal" counts API charges only; "requestsTotal" and
+ * "requests" count API requests (hangs included in the total only); /_sim/
+ * traffic is never counted. Statuses counted: 200 400 404 405 429 500.
  */
 #ifndef TG_HOST_SIM_H
 #define TG_HOST_SIM_H

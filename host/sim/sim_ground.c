@@ -26,6 +26,7 @@ static cJSON *stats_json(struct sim *sim, int64_t elapsed)
 	cJSON_AddNumberToObject(o, "minuteMs", sim->opt.minute_ms);
 	cJSON_AddNumberToObject(o, "tokensConsumedTotal", (double)sim->bucket.consumed_total);
 	cJSON_AddNumberToObject(o, "served429", (double)sim->bucket.served_429);
+	cJSON_AddNumberToObject(o, "outsideConsumed", (double)sim->bucket.outside_consumed);
 	cJSON_AddNumberToObject(o, "refills", (double)sim->bucket.refills);
 	cJSON_AddNumberToObject(o, "requestsTotal", (double)sim->requests_total);
 	cJSON *req = cJSON_AddObjectToObject(o, "requests");
@@ -78,6 +79,11 @@ enum MHD_Result sim_ground_handle(struct sim *sim, struct MHD_Connection *c, str
 			sim->bucket.balance = v;
 		if (r >= 0 && (r = sim_int_arg(c, "restart", 0, 1, &v, msg, sizeof(msg))) > 0 && v)
 			sim_bucket_restart(&sim->bucket, el);
+		/* Another client on the same key spends tokens we did not send. */
+		if (r >= 0 && (r = sim_int_arg(c, "consume", 0, 1000000000, &v, msg, sizeof(msg))) > 0) {
+			sim->bucket.balance -= v;
+			sim->bucket.outside_consumed += v;
+		}
 		if (r < 0) {
 			status = 400;
 			root = cJSON_CreateObject();

@@ -131,6 +131,7 @@ struct sim_bucket {
 	int64_t refills;  /* ticks since start, all epochs */
 	int64_t consumed_total;
 	int64_t served_429;
+	int64_t outside_consumed; /* /_sim/control?consume=N */
 };
 
 void sim_bucket_init(struct sim_bucket *b, int rate, int cap, int start_tokens, int minute_ms,

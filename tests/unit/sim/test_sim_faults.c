@@ -224,8 +224,14 @@ static void test_sim_control(void **state)
 	cJSON_Delete(j);
 	j = get_json(port, 400, "/_sim/control?rate=abc");
 	cJSON_Delete(j);
+	/* An unseen consumer on the same key. */
+	j = get_json(port, 200, "/_sim/control?consume=30");
+	assert_int_equal(jnum(j, "tokensLeft"), 70);
+	assert_int_equal(jnum(j, "outsideConsumed"), 30);
+	assert_int_equal(jnum(j, "tokensConsumedTotal"), 0);
+	cJSON_Delete(j);
 	j = get_json(port, 200, "/product?key=simkey&domain=1&asin=%s", asins);
-	assert_int_equal(jnum(j, "tokensLeft"), 98);
+	assert_int_equal(jnum(j, "tokensLeft"), 68);
 	cJSON_Delete(j);
 	free(asins);
 	sim_stop(sim);
