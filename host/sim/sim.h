@@ -67,19 +67,60 @@
  * and 18 buy box as [t, price, shipping] triples (only with buybox=1; its
  * stats are on the price part).
  *
+ * Requests (key as a query parameter; paths with or without a trailing /):
+ *   /token        free, envelope only, never refused with 429.
+ *   /deal         GET selection=<url-encoded JSON> or POST the JSON body; 5 per
+ *                 request (one page of up to 150, `page` 0-based, at most
+ *                 10,000 results). domainId and exactly one priceTypes entry
+ *                 are required; dateRange 0..3 (default 1); sortType 1..4 or
+ *                 -2..-4 (default 1: creationDate newest first; 2 delta,
+ *                 3 sales rank ascending, 4 deltaPercent, largest first, ties
+ *                 by asin); a string where a number or boolean belongs is 400.
+ *                 Range filters apply only with isRangeEnabled: true (the
+ *                 salesRankRange on current[3]); include/excludeCategories on
+ *                 rootCat; minRating, isLowest, hasReviews,
+ *                 mustHaveAmazonOffer, mustNotHaveAmazonOffer are applied;
+ *                 other documented booleans are type-checked and ignored.
+ *   /product      domain, asin (CSV, 1..100, duplicates count once); 1 per
+ *                 product found, or with offers=20..100 6 per page of 10
+ *                 offers found (at least one page); buybox=1 +2, stock=1 +2,
+ *                 rating=1 +1, update=0 +1 when refreshed in the last hour.
+ *                 stats=<days> only (no start,end), history=0 gives csv null,
+ *                 days=N trims csv; `code` is not simulated (400).
+ *   /seller       domain, seller (CSV, 1..100); 1 per seller found.
+ * Unknown ASINs and sellers are neither returned nor charged. Any other path
+ * is 404 with the all-zero envelope, as is a bad or missing key (400).
+ *
+ * Faults (fault flags): one uniform draw per API request from a PRNG seeded
+ * by `seed`, in arrival order (so a sequential client sees the same faults
+ * for the same seed), after the key check: p500 -> 500 with the envelope,
+ * nothing charged; phang -> no answer for hang_ms, then the connection is
+ * closed; pgarbage -> the request runs and is charged, then the body is cut
+ * in half; perror -> 200 with the envelope and an `error`, no payload,
+ * nothing charged. latency_ms delays every API answer.
+ *
  * Ground truth for tests, under /_sim/ (no key, no cost, never counted):
  *   GET /_sim/stats -> {"timestamp", "keepaMinute", "tokensLeft", "refillIn",
  *       "rate", "cap", "minuteMs", "tokensConsumedTotal", "served429",
- *       "refills", "requestsTotal", "requests": {"/deal": {"200": n, ...}},
+ *       "refills", "outsideConsumed", "requestsTotal",
+ *       "requests": {"/deal": {"200": n, ...}, ..., "other": {"404": n}},
  *       "faults": {"500": n, "hang": n, "garbage": n, "error": n}}
  *   GET /_sim/deals?selection=JSON -> {"timestamp", "keepaMinute",
  *       "totalMatched" (before the 10,000 cap), "count",
  *       "deals": {dr: [all matches, sorted, up to 10,000], categoryIds, ...}}
- *       (page is ignored; validation as /deal, 400 on error)
- *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1 -> as /_sim/stats
- *       rate/cap change the plan from now on (pending refills are applied
- *       first); tokens sets the balance; restart=1 refills the bucket to its
- *       start balance (start_tokens, else cap) and restarts the refill phase.
+ *       (page is ignored; validation as /deal, 400 on error; add summary=1
+ *       to leave "dr" out when only the counts matter)
+ *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1&consume=N
+ *       -> as /_sim/stats, after applying, in this order: rate/cap change the
+ *       plan from now on (pending refills are applied first); tokens sets the
+ *       balance; restart=1 refills the bucket to its start balance
+ *       (start_tokens, else the cap) and restarts the refill phase; consume=N
+ *       spends N tokens as an unseen client on the same key would (counted
+ *       in outsideConsumed, not in tokensConsumedTotal). Parameters are read
+ *       from the query string only; a bad value is 400 {"error": "..."}.
+ * "tokensConsumedTotal" counts API charges only; "requestsTotal" and
+ * "requests" count API requests (hangs included in the total only); /_sim/
+ * traffic is never counted. Statuses counted: 200 400 404 405 429 500.
  */
 #ifndef TG_HOST_SIM_H
 #define TG_HOST_SIM_H
@@ -91,21 +132,21 @@
 #define SIM_AUTO INT_MIN
 
 struct sim_options {
-	uint16_t port;        /* 0: pick a free port (read it with sim_port()) */
-	const char *key;      /* the accepted access key (default "simkey") */
-	int rate;             /* tokens per minute (default 20) */
-	int minute_ms;        /* real ms per Keepa minute (default 60000) */
-	int cap;              /* bucket cap; SIM_AUTO: 60 * rate */
-	int start_tokens;     /* initial balance; SIM_AUTO: cap (may be <= 0) */
-	uint64_t seed;        /* catalog and fault seed (default 1) */
-	int products;         /* catalog size (default 2000) */
-	int history_days;     /* depth of the csv histories (default 365) */
-	double p500;          /* probability of an HTTP 500 (not charged) */
-	double phang;         /* probability the request hangs, then closes */
-	double pgarbage;      /* probability of a truncated body (charged) */
-	double perror;        /* probability of a 200 with an in-body error */
-	int latency_ms;       /* added real latency per API answer (default 0) */
-	int hang_ms;          /* how long a hang lasts (default 120000) */
+	uint16_t port;         /* 0: pick a free port (read it with sim_port()) */
+	const char *key;       /* the accepted access key (default "simkey") */
+	int rate;              /* tokens per minute (default 20) */
+	int minute_ms;         /* real ms per Keepa minute (default 60000) */
+	int cap;               /* bucket cap; SIM_AUTO: 60 * rate */
+	int start_tokens;      /* initial balance; SIM_AUTO: cap (may be <= 0) */
+	uint64_t seed;         /* catalog and fault seed (default 1) */
+	int products;          /* catalog size (default 2000) */
+	int history_days;      /* depth of the csv histories (default 365) */
+	double p500;           /* probability of an HTTP 500 (not charged) */
+	double phang;          /* probability the request hangs, then closes */
+	double pgarbage;       /* probability of a truncated body (charged) */
+	double perror;         /* probability of a 200 with an in-body error */
+	int latency_ms;        /* added real latency per API answer (default 0) */
+	int hang_ms;           /* how long a hang lasts (default 120000) */
 	int64_t start_unix_ms; /* virtual start; 0: now, floored to a minute */
 };
 

@@ -17,6 +17,7 @@ void sim_bucket_init(struct sim_bucket *b, int rate, int cap, int start_tokens, 
 	b->refills = 0;
 	b->consumed_total = 0;
 	b->served_429 = 0;
+	b->outside_consumed = 0;
 }
 
 void sim_bucket_update(struct sim_bucket *b, int64_t now_ms)

@@ -18,14 +18,9 @@
 #include "sim_int.h"
 
 const struct sim_category sim_categories[SIM_MAX_CATEGORIES] = {
-	{283155, "Books"},
-	{172282, "Electronics"},
-	{1055398, "Home & Kitchen"},
-	{165793011, "Toys & Games"},
-	{3375251, "Sports & Outdoors"},
-	{2625373, "Movies & TV"},
-	{5174, "CDs & Vinyl"},
-	{468642, "Video Games"},
+    {283155, "Books"},           {172282, "Electronics"},        {1055398, "Home & Kitchen"},
+    {165793011, "Toys & Games"}, {3375251, "Sports & Outdoors"}, {2625373, "Movies & TV"},
+    {5174, "CDs & Vinyl"},       {468642, "Video Games"},
 };
 const int sim_ncategories = sizeof(sim_categories) / sizeof(sim_categories[0]);
 
@@ -39,12 +34,14 @@ int sim_type_series(int type)
 	return -1;
 }
 
-static const char *const words_a[] = {"Quiet", "Red", "Hidden", "Last", "Golden", "Small", "Broken", "Wild",
-                                      "Silent", "Modern", "Ancient", "Bright", "Lost", "Little", "Great", "Dark"};
-static const char *const words_b[] = {"River", "Garden", "Kitchen", "Machine", "Kingdom", "Winter", "Harbor",
-                                      "Engine", "Forest", "Signal", "Lantern", "Circuit", "Mountain", "Library"};
-static const char *const kinds[] = {"Novel", "Headphones", "Pan Set", "Puzzle", "Yoga Mat", "Blu-ray", "Vinyl",
-                                    "Game"};
+static const char *const words_a[] = {"Quiet",  "Red",    "Hidden", "Last",   "Golden",  "Small",
+                                      "Broken", "Wild",   "Silent", "Modern", "Ancient", "Bright",
+                                      "Lost",   "Little", "Great",  "Dark"};
+static const char *const words_b[] = {"River",   "Garden",  "Kitchen",  "Machine", "Kingdom",
+                                      "Winter",  "Harbor",  "Engine",   "Forest",  "Signal",
+                                      "Lantern", "Circuit", "Mountain", "Library"};
+static const char *const kinds[] = {"Novel",    "Headphones", "Pan Set", "Puzzle",
+                                    "Yoga Mat", "Blu-ray",    "Vinyl",   "Game"};
 
 static int series_push(struct sim_series *s, int32_t t, int32_t v)
 {
@@ -97,7 +94,8 @@ static int product_refresh(struct sim_product *p, int32_t t)
 	struct sim_series *rank = &p->s[SIM_S_RANK];
 	double base = rank->v[0], cur = series_last(rank);
 	double noise = (sim_rng_unit(&p->rng) + sim_rng_unit(&p->rng) + sim_rng_unit(&p->rng) +
-	                sim_rng_unit(&p->rng) - 2.0) * 0.6;
+	                sim_rng_unit(&p->rng) - 2.0) *
+	               0.6;
 	double lr = log(cur) + 0.15 * (log(base) - log(cur)) + noise;
 	int64_t r = (int64_t)exp(lr);
 	if (r < 1)
@@ -173,7 +171,8 @@ static int product_init(struct sim_product *p, uint64_t seed, uint32_t idx, int3
 	p->cats[1] = p->cats[0] * 10 + (int32_t)sim_rng_range(r, 1, 9);
 	snprintf(p->title, sizeof(p->title), "The %s %s %s, Edition %u",
 	         words_a[sim_rng_range(r, 0, sizeof(words_a) / sizeof(*words_a) - 1)],
-	         words_b[sim_rng_range(r, 0, sizeof(words_b) / sizeof(*words_b) - 1)], kinds[cat_idx], idx + 1);
+	         words_b[sim_rng_range(r, 0, sizeof(words_b) / sizeof(*words_b) - 1)], kinds[cat_idx],
+	         idx + 1);
 	char img[12];
 	encode36(img, sim_rng_next(r) % 2821109907456ULL * 1000 + idx % 1000, 11);
 	snprintf(p->image, sizeof(p->image), "%.11sL.jpg", img);
@@ -181,7 +180,8 @@ static int product_init(struct sim_product *p, uint64_t seed, uint32_t idx, int3
 	double price = log_uniform(r, 300, 50000);
 	p->base[0] = sim_rng_unit(r) < (book ? 0.5 : 0.6) ? price99(price) : -1;
 	p->base[1] = price99(price * (0.85 + 0.25 * sim_rng_unit(r)));
-	p->base[2] = sim_rng_unit(r) < (book ? 0.95 : 0.8) ? price99(price * (0.3 + 0.55 * sim_rng_unit(r))) : -1;
+	p->base[2] =
+	    sim_rng_unit(r) < (book ? 0.95 : 0.8) ? price99(price * (0.3 + 0.55 * sim_rng_unit(r))) : -1;
 	p->ship = sim_rng_unit(r) < 0.5 ? 0 : 399;
 	p->interval = (int32_t)sim_rng_range(r, 120, 1440);
 	p->noffers = (int32_t)sim_rng_range(r, 0, 45);
@@ -203,11 +203,10 @@ static int product_init(struct sim_product *p, uint64_t seed, uint32_t idx, int3
 	return ret;
 }
 
-static const struct sim_catalog *sort_cat;
-
-static int cmp_asin(const void *a, const void *b)
+static int cmp_asin(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_cat->p[*(const uint32_t *)a].asin, sort_cat->p[*(const uint32_t *)b].asin);
+	const struct sim_catalog *cat = arg;
+	return strcmp(cat->p[*(const uint32_t *)a].asin, cat->p[*(const uint32_t *)b].asin);
 }
 
 int sim_catalog_init(struct sim_catalog *cat, uint64_t seed, int nproducts, int history_days,
@@ -240,14 +239,13 @@ int sim_catalog_init(struct sim_catalog *cat, uint64_t seed, int nproducts, int 
 	}
 	for (uint32_t i = 0; i < cat->n; i++) {
 		struct sim_rng fr = {seed ^ ((uint64_t)i << 20) ^ 0xf1257ULL};
-		int32_t first = start_kmin - history_days * SIM_DAY + (int32_t)sim_rng_range(&fr, 0, SIM_DAY - 1);
+		int32_t first =
+		    start_kmin - history_days * SIM_DAY + (int32_t)sim_rng_range(&fr, 0, SIM_DAY - 1);
 		if (product_init(&cat->p[i], seed, i, first))
 			goto err_alloc;
 		cat->by_asin[i] = i;
 	}
-	sort_cat = cat;
-	qsort(cat->by_asin, cat->n, sizeof(*cat->by_asin), cmp_asin);
-	sort_cat = NULL;
+	qsort_r(cat->by_asin, cat->n, sizeof(*cat->by_asin), cmp_asin, cat);
 	cat->now_kmin = INT32_MIN;
 	if (sim_catalog_advance(cat, start_kmin))
 		goto err_alloc;
@@ -338,11 +336,10 @@ int32_t sim_series_current(const struct sim_series *s, int32_t now)
 
 /* Walk the segments of the window [now + 1 - days * 1440, now + 1) from the
  * newest back, calling fn(value, minutes, index). */
-#define WINDOW_FOR_EACH(s, now, days, j, len)                                                                  \
-	for (int64_t j = sim_series_at((s), (now)), _end = (int64_t)(now) + 1,                                 \
-	             _a = (int64_t)(now) + 1 - (int64_t)(days) * SIM_DAY, len = 0;                              \
-	     j >= 0 && _end > _a;                                                                               \
-	     _end = (s)->t[j], j--)                                                                              \
+#define WINDOW_FOR_EACH(s, now, days, j, len)                                                                \
+	for (int64_t j = sim_series_at((s), (now)), _end = (int64_t)(now) + 1,                               \
+	             _a = (int64_t)(now) + 1 - (int64_t)(days)*SIM_DAY, len = 0;                             \
+	     j >= 0 && _end > _a; _end = (s)->t[j], j--)                                                     \
 		if ((len = _end - ((s)->t[j] > _a ? (s)->t[j] : _a)) > 0)
 
 int32_t sim_series_avg(const struct sim_series *s, int32_t now, int days)

@@ -29,7 +29,8 @@ static int fail(char **errmsg, const char *fmt, const char *what)
 
 static bool is_integer(const cJSON *it)
 {
-	return cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) && fabs(it->valuedouble) < 9e15;
+	return cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) &&
+	       fabs(it->valuedouble) < 9e15;
 }
 
 /* 1 when present and valid, 0 when absent, -1 on error. */
@@ -104,9 +105,9 @@ static bool valid_domain(int64_t d)
 int sim_selection_parse(struct sim_selection *sel, const char *json, char **errmsg)
 {
 	/* Booleans Keepa documents that the simulator accepts without modelling. */
-	static const char *const ignored_bools[] = {"isLowest90", "isLowestOffer", "isOutOfStock", "isBackInStock",
-	                                            "filterErotic", "singleVariation", "isPrimeExclusive",
-	                                            "isHighest", "isRisers"};
+	static const char *const ignored_bools[] = {"isLowest90",       "isLowestOffer", "isOutOfStock",
+	                                            "isBackInStock",    "filterErotic",  "singleVariation",
+	                                            "isPrimeExclusive", "isHighest",     "isRisers"};
 	int64_t v;
 	int r;
 
@@ -250,7 +251,8 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 	return c ? c : strcmp(a->asin, b->asin);
 }
 
-static bool row_build(const struct sim_product *p, const struct sim_selection *sel, int32_t now, struct row *r)
+static bool row_build(const struct sim_product *p, const struct sim_selection *sel, int32_t now,
+                      struct row *r)
 {
 	int k = sim_type_series(sel->price_type);
 	if (k < 0)
@@ -347,8 +349,8 @@ static cJSON *deal_json(const struct sim_product *p, int price_type, int32_t now
 	return o;
 }
 
-int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *sel, int32_t now, bool all_pages,
-                   cJSON *deals, int64_t *matched)
+int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *sel, int32_t now,
+                   bool all_pages, cJSON *deals, int64_t *matched)
 {
 	int ret = TG_ENOMEM;
 	struct row *rows = malloc(cat->n * sizeof(*rows));

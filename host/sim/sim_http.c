@@ -1,92 +1,35 @@
 /*
- * sim_http.c - the simulator's HTTP face: routing, the key, the token
- * envelope and the deficit rule, fault injection, gzip, and the /_sim/
- * ground-truth endpoints. One lock serialises the bucket and the catalog, so
- * the check of the balance and the charge are one atomic step.
+ * sim_http.c - the simulator's API face: routing, the key, the token
+ * envelope and the deficit rule, fault injection and gzip. One lock
+ * serialises the bucket and the catalog, so the check of the balance and the
+ * charge are one atomic step.
  */
 #include <errno.h>
-#include <microhttpd.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <zlib.h>
-
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <tollgate/tollgate.h>
 
-#include "sim.h"
-#include "sim_int.h"
+#include "sim_server.h"
 
 #define MAX_BODY (1 << 20)
 #define MAX_ASINS 100
 
-enum path_id { P_TOKEN, P_DEAL, P_PRODUCT, P_SELLER, P_OTHER, NPATHS };
-static const char *const path_names[NPATHS] = {"/token", "/deal", "/product", "/seller", "other"};
-static const int statuses[] = {200, 400, 404, 405, 429, 500};
-#define NSTATUS (int)(sizeof(statuses) / sizeof(statuses[0]))
-enum fault { F_NONE, F_500, F_HANG, F_GARBAGE, F_ERROR, NFAULTS };
-static const char *const fault_names[NFAULTS] = {"none", "500", "hang", "garbage", "error"};
-
-struct sim {
-	struct sim_options opt;
-	char *key;
-	bool auto_start; /* start_tokens follows the cap */
-	struct MHD_Daemon *daemon;
-	uint16_t port;
-	pthread_mutex_t lock;
-	struct sim_catalog cat;
-	struct sim_bucket bucket;
-	struct sim_rng fault_rng;
-	int64_t mono0;
-	atomic_bool stopping;
-	int64_t requests_total;
-	int64_t counts[NPATHS][NSTATUS];
-	int64_t faults[NFAULTS];
-};
-
-struct conn {
-	char *body;
-	size_t len;
-	bool too_big;
-};
+const char *const sim_path_names[NPATHS] = {"/token", "/deal", "/product", "/seller", "other"};
+const int sim_statuses[NSTATUS] = {200, 400, 404, 405, 429, 500};
+const char *const sim_fault_names[NFAULTS] = {"none", "500", "hang", "garbage", "error"};
 
 /* One answer being built. */
 struct reply {
 	int status;
 	cJSON *root;
 	int64_t consumed;
-	bool envelope;      /* add a reading of the bucket */
-	bool zero_envelope; /* add the all-zero envelope (bad key, 404) */
+	bool zero_envelope; /* the all-zero envelope (bad key, 404), not a reading */
 	enum fault fault;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t elapsed_ms(const struct sim *sim)
-{
-	return mono_ms() - sim->mono0;
-}
-
-static int64_t virtual_unix_ms(const struct sim *sim, int64_t elapsed)
-{
-	return sim->opt.start_unix_ms + elapsed * 60000 / sim->opt.minute_ms;
-}
-
-static int32_t keepa_minute(int64_t unix_ms)
-{
-	return (int32_t)(unix_ms / 60000 - SIM_KEEPA_EPOCH_MIN);
-}
 
 /* Sleep up to ms, returning early when the server stops. */
 static void nap(struct sim *sim, int64_t ms)
@@ -117,7 +60,8 @@ static void add_envelope(struct sim *sim, struct reply *r, int64_t elapsed, int6
 	bool zero = r->zero_envelope;
 	cJSON_AddNumberToObject(o, "timestamp", (double)virtual_unix_ms(sim, elapsed));
 	cJSON_AddNumberToObject(o, "tokensLeft", zero ? 0 : (double)sim->bucket.balance);
-	cJSON_AddNumberToObject(o, "refillIn", zero ? 0 : (double)sim_bucket_refill_in(&sim->bucket, elapsed));
+	cJSON_AddNumberToObject(o, "refillIn",
+	                        zero ? 0 : (double)sim_bucket_refill_in(&sim->bucket, elapsed));
 	cJSON_AddNumberToObject(o, "refillRate", zero ? 0 : sim->bucket.rate);
 	cJSON_AddNumberToObject(o, "tokenFlowReduction", 0.0);
 	cJSON_AddNumberToObject(o, "tokensConsumed", zero ? 0 : (double)r->consumed);
@@ -128,22 +72,22 @@ static void count(struct sim *sim, enum path_id p, int status)
 {
 	sim->requests_total++;
 	for (int i = 0; i < NSTATUS; i++)
-		if (statuses[i] == status)
+		if (sim_statuses[i] == status)
 			sim->counts[p][i]++;
 }
 
 /* -------------------------------------------------------- parameter reading */
 
-static const char *arg(struct MHD_Connection *c, const char *name)
+const char *sim_arg(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* Strict integer: 1 when present, 0 absent, -1 malformed or out of range. */
-static int int_arg(struct MHD_Connection *c, const char *name, long long lo, long long hi, long long *out,
-                   char *msg, size_t msglen)
+int sim_int_arg(struct MHD_Connection *c, const char *name, long long lo, long long hi, long long *out,
+                char *msg, size_t msglen)
 {
-	const char *s = arg(c, name);
+	const char *s = sim_arg(c, name);
 	if (!s)
 		return 0;
 	char *end;
@@ -165,11 +109,12 @@ static bool valid_domain(long long d)
 static int domain_arg(struct MHD_Connection *c, int *out, char *msg, size_t msglen)
 {
 	long long v;
-	int r = int_arg(c, "domain", 1, 12, &v, msg, msglen);
+	int r = sim_int_arg(c, "domain", 1, 12, &v, msg, msglen);
 	if (r < 0)
 		return -1;
 	if (r == 0 || !valid_domain(v)) {
-		snprintf(msg, msglen, "%s", r == 0 ? "parameter 'domain' is required" : "'domain' is not a Keepa domain");
+		snprintf(msg, msglen, "%s",
+		         r == 0 ? "parameter 'domain' is required" : "'domain' is not a Keepa domain");
 		return -1;
 	}
 	*out = (int)v;
@@ -181,7 +126,9 @@ static int domain_arg(struct MHD_Connection *c, int *out, char *msg, size_t msgl
 static int split_csv(char *s, char **out, int max)
 {
 	int n = 0;
-	for (char *tok = strtok(s, ","); tok && n <= max; tok = strtok(NULL, ","))
+	char *save = NULL;
+	/* strtok_r: connections are parsed in parallel, outside the lock. */
+	for (char *tok = strtok_r(s, ",", &save); tok && n <= max; tok = strtok_r(NULL, ",", &save))
 		if (*tok)
 			out[n++] = tok;
 	return n;
@@ -230,7 +177,7 @@ static int api_parse(struct MHD_Connection *c, struct conn *cc, struct api_req *
 	case P_TOKEN:
 		return 0;
 	case P_DEAL: {
-		const char *json = cc->len ? cc->body : arg(c, "selection");
+		const char *json = cc->len ? cc->body : sim_arg(c, "selection");
 		if (sim_selection_parse(&q->sel, json, &err)) {
 			snprintf(msg, msglen, "invalid selection: %s", err ? err : "?");
 			free(err);
@@ -242,16 +189,16 @@ static int api_parse(struct MHD_Connection *c, struct conn *cc, struct api_req *
 	case P_PRODUCT:
 		if (domain_arg(c, &q->prod.domain, msg, msglen))
 			return -1;
-		if (arg(c, "code")) {
+		if (sim_arg(c, "code")) {
 			snprintf(msg, msglen, "the simulator does not look up 'code'; use 'asin'");
 			return -1;
 		}
-		list = arg(c, "asin");
+		list = sim_arg(c, "asin");
 		break;
 	case P_SELLER:
 		if (domain_arg(c, &q->domain, msg, msglen))
 			return -1;
-		list = arg(c, "seller");
+		list = sim_arg(c, "seller");
 		break;
 	default:
 		return -1;
@@ -261,7 +208,8 @@ static int api_parse(struct MHD_Connection *c, struct conn *cc, struct api_req *
 		return -1;
 	}
 	if (q->nids > MAX_ASINS) {
-		snprintf(msg, msglen, "at most %d %s per request", MAX_ASINS, q->path == P_PRODUCT ? "ASINs" : "sellers");
+		snprintf(msg, msglen, "at most %d %s per request", MAX_ASINS,
+		         q->path == P_PRODUCT ? "ASINs" : "sellers");
 		return -1;
 	}
 	if (q->path == P_SELLER)
@@ -271,29 +219,29 @@ static int api_parse(struct MHD_Connection *c, struct conn *cc, struct api_req *
 	p->nasins = q->nids;
 	p->history = true;
 	p->update = INT32_MIN;
-	if ((r = int_arg(c, "stats", 1, 36500, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "stats", 1, 36500, &v, msg, msglen)) < 0)
 		return -1;
 	p->stats_days = r ? (int)v : 0;
-	if ((r = int_arg(c, "history", 0, 1, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "history", 0, 1, &v, msg, msglen)) < 0)
 		return -1;
 	if (r)
 		p->history = v;
-	if ((r = int_arg(c, "days", 1, 36500, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "days", 1, 36500, &v, msg, msglen)) < 0)
 		return -1;
 	p->days = r ? (int)v : 0;
-	if ((r = int_arg(c, "offers", 20, 100, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "offers", 20, 100, &v, msg, msglen)) < 0)
 		return -1;
 	p->offers = r ? (int)v : 0;
-	if ((r = int_arg(c, "buybox", 0, 1, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "buybox", 0, 1, &v, msg, msglen)) < 0)
 		return -1;
 	p->buybox = r && v;
-	if ((r = int_arg(c, "stock", 0, 1, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "stock", 0, 1, &v, msg, msglen)) < 0)
 		return -1;
 	p->stock = r && v;
-	if ((r = int_arg(c, "rating", 0, 1, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "rating", 0, 1, &v, msg, msglen)) < 0)
 		return -1;
 	p->rating = r && v;
-	if ((r = int_arg(c, "update", -1, 1000000, &v, msg, msglen)) < 0)
+	if ((r = sim_int_arg(c, "update", -1, 1000000, &v, msg, msglen)) < 0)
 		return -1;
 	if (r)
 		p->update = (int)v;
@@ -372,7 +320,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, int status, char *bod
 	return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, cJSON *root)
+enum MHD_Result sim_send_json(struct MHD_Connection *c, int status, cJSON *root)
 {
 	char *body = cJSON_PrintUnformatted(root);
 	if (!body)
@@ -380,131 +328,12 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, cJSON *ro
 	return send_body(c, status, body, strlen(body), true);
 }
 
-/* ---------------------------------------------------------------- /_sim/ */
-
-static cJSON *stats_json(struct sim *sim, int64_t elapsed)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	int64_t vms = virtual_unix_ms(sim, elapsed);
-	cJSON_AddNumberToObject(o, "timestamp", (double)vms);
-	cJSON_AddNumberToObject(o, "keepaMinute", keepa_minute(vms));
-	cJSON_AddNumberToObject(o, "tokensLeft", (double)sim->bucket.balance);
-	cJSON_AddNumberToObject(o, "refillIn", (double)sim_bucket_refill_in(&sim->bucket, elapsed));
-	cJSON_AddNumberToObject(o, "rate", sim->bucket.rate);
-	cJSON_AddNumberToObject(o, "cap", sim->bucket.cap);
-	cJSON_AddNumberToObject(o, "minuteMs", sim->opt.minute_ms);
-	cJSON_AddNumberToObject(o, "tokensConsumedTotal", (double)sim->bucket.consumed_total);
-	cJSON_AddNumberToObject(o, "served429", (double)sim->bucket.served_429);
-	cJSON_AddNumberToObject(o, "refills", (double)sim->bucket.refills);
-	cJSON_AddNumberToObject(o, "requestsTotal", (double)sim->requests_total);
-	cJSON *req = cJSON_AddObjectToObject(o, "requests");
-	for (int p = 0; p < NPATHS; p++) {
-		cJSON *po = NULL;
-		for (int s = 0; s < NSTATUS; s++) {
-			if (!sim->counts[p][s])
-				continue;
-			if (!po)
-				po = cJSON_AddObjectToObject(req, path_names[p]);
-			char code[8];
-			snprintf(code, sizeof(code), "%d", statuses[s]);
-			cJSON_AddNumberToObject(po, code, (double)sim->counts[p][s]);
-		}
-	}
-	cJSON *f = cJSON_AddObjectToObject(o, "faults");
-	for (int i = F_500; i < NFAULTS; i++)
-		cJSON_AddNumberToObject(f, fault_names[i], (double)sim->faults[i]);
-	return o;
-}
-
-static enum MHD_Result handle_sim(struct sim *sim, struct MHD_Connection *c, struct conn *cc, const char *path)
-{
-	char msg[512];
-	cJSON *root = NULL;
-	int status = 200;
-	long long v;
-
-	pthread_mutex_lock(&sim->lock);
-	int64_t el = elapsed_ms(sim);
-	sim_bucket_update(&sim->bucket, el);
-	int32_t now = keepa_minute(virtual_unix_ms(sim, el));
-	if (sim_catalog_advance(&sim->cat, now))
-		goto err_unlock;
-	if (strcmp(path, "/_sim/stats") == 0) {
-		root = stats_json(sim, el);
-	} else if (strcmp(path, "/_sim/control") == 0) {
-		int r;
-		msg[0] = '\0';
-		if ((r = int_arg(c, "rate", 0, 10000000, &v, msg, sizeof(msg))) > 0)
-			sim_bucket_set_rate(&sim->bucket, (int)v, el);
-		if (r >= 0 && (r = int_arg(c, "cap", 1, 1000000000, &v, msg, sizeof(msg))) > 0) {
-			sim->bucket.cap = (int)v;
-			if (sim->auto_start)
-				sim->bucket.start_tokens = (int)v;
-		}
-		if (r >= 0 && (r = int_arg(c, "tokens", -1000000000, 1000000000, &v, msg, sizeof(msg))) > 0)
-			sim->bucket.balance = v;
-		if (r >= 0 && (r = int_arg(c, "restart", 0, 1, &v, msg, sizeof(msg))) > 0 && v)
-			sim_bucket_restart(&sim->bucket, el);
-		if (r < 0) {
-			status = 400;
-			root = cJSON_CreateObject();
-			cJSON_AddStringToObject(root, "error", msg);
-		} else {
-			root = stats_json(sim, el);
-		}
-	} else if (strcmp(path, "/_sim/deals") == 0) {
-		struct sim_selection sel;
-		char *err = NULL;
-		int64_t matched = 0;
-		root = cJSON_CreateObject();
-		if (!root)
-			goto err_unlock;
-		if (sim_selection_parse(&sel, cc->len ? cc->body : arg(c, "selection"), &err)) {
-			status = 400;
-			cJSON_AddStringToObject(root, "error", err ? err : "invalid selection");
-			free(err);
-		} else {
-			cJSON *deals = cJSON_CreateObject();
-			if (deals && sim_deal_query(&sim->cat, &sel, now, true, deals, &matched) == 0) {
-				int64_t vms = virtual_unix_ms(sim, el);
-				cJSON_AddNumberToObject(root, "timestamp", (double)vms);
-				cJSON_AddNumberToObject(root, "keepaMinute", keepa_minute(vms));
-				cJSON_AddNumberToObject(root, "totalMatched", (double)matched);
-				cJSON_AddNumberToObject(root, "count",
-				                        cJSON_GetArraySize(cJSON_GetObjectItem(deals, "dr")));
-				cJSON_AddItemToObject(root, "deals", deals);
-			} else {
-				cJSON_Delete(deals);
-				status = 500;
-			}
-			sim_selection_release(&sel);
-		}
-	} else {
-		status = 404;
-		root = cJSON_CreateObject();
-		cJSON_AddStringToObject(root, "error", "unknown /_sim/ endpoint");
-	}
-	pthread_mutex_unlock(&sim->lock);
-	if (!root)
-		return MHD_NO;
-	enum MHD_Result ret = send_json(c, status, root);
-	cJSON_Delete(root);
-	return ret;
-
-err_unlock:
-	pthread_mutex_unlock(&sim->lock);
-	cJSON_Delete(root);
-	return MHD_NO;
-}
-
 /* ------------------------------------------------------------ the API side */
 
 static enum path_id route(const char *path)
 {
 	for (int p = 0; p < P_OTHER; p++)
-		if (strcmp(path, path_names[p]) == 0)
+		if (strcmp(path, sim_path_names[p]) == 0)
 			return (enum path_id)p;
 	return P_OTHER;
 }
@@ -526,11 +355,11 @@ static enum fault draw_fault(struct sim *sim)
 	return F_NONE;
 }
 
-static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, struct conn *cc, const char *path,
-                                  const char *method)
+static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, struct conn *cc,
+                                  const char *path, const char *method)
 {
 	int64_t t0 = mono_ms();
-	struct reply r = {.status = 200, .envelope = true};
+	struct reply r = {.status = 200};
 	struct api_req q = {.path = route(path)};
 	char msg[512];
 
@@ -543,7 +372,7 @@ static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, str
 		set_error(&r, 404, "notFound", "unknown path");
 		goto answer;
 	}
-	const char *key = arg(c, "key");
+	const char *key = sim_arg(c, "key");
 	if (!key || strcmp(key, sim->key) != 0) {
 		/* The key is never echoed, right or wrong. */
 		r.zero_envelope = true;
@@ -644,9 +473,9 @@ answer:
 	return send_body(c, r.status, body, len, true);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_size,
-                                  void **con_cls)
+enum MHD_Result sim_http_on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_size,
+                                    void **con_cls)
 {
 	struct sim *sim = cls;
 	struct conn *cc = *con_cls;
@@ -682,11 +511,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	while (n > 1 && path[n - 1] == '/')
 		path[--n] = '\0';
 	if (strncmp(path, "/_sim/", 6) == 0)
-		return handle_sim(sim, c, cc, path);
+		return sim_ground_handle(sim, c, cc, path);
 	return handle_api(sim, c, cc, path, method);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+void sim_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
 {
 	struct conn *cc = *con_cls;
 	(void)cls;
@@ -697,122 +527,4 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		free(cc);
 		*con_cls = NULL;
 	}
-}
-
-/* ---------------------------------------------------------------- lifecycle */
-
-struct sim_options sim_options_default(void)
-{
-	return (struct sim_options){
-		.port = 0,
-		.key = "simkey",
-		.rate = 20,
-		.minute_ms = 60000,
-		.cap = SIM_AUTO,
-		.start_tokens = SIM_AUTO,
-		.seed = 1,
-		.products = 2000,
-		.history_days = 365,
-		.latency_ms = 0,
-		.hang_ms = 120000,
-	};
-}
-
-static int bad_option(char **errmsg, const char *msg)
-{
-	if (errmsg)
-		*errmsg = strdup(msg);
-	return TG_EINVAL;
-}
-
-int sim_start(const struct sim_options *opts, struct sim **out, char **errmsg)
-{
-	int ret;
-	const struct sim_options *o = opts;
-
-	if (!o->key || !*o->key)
-		return bad_option(errmsg, "the key must not be empty");
-	if (o->rate < 0 || o->minute_ms < 1 || (o->cap != SIM_AUTO && o->cap < 1))
-		return bad_option(errmsg, "rate must be >= 0, minute-ms >= 1 and cap >= 1");
-	if (o->p500 < 0 || o->phang < 0 || o->pgarbage < 0 || o->perror < 0 ||
-	    o->p500 + o->phang + o->pgarbage + o->perror > 1.0 + 1e-9)
-		return bad_option(errmsg, "fault probabilities must be >= 0 and add up to at most 1");
-	if (o->latency_ms < 0 || o->hang_ms < 0)
-		return bad_option(errmsg, "latency and hang times must be >= 0");
-
-	struct sim *sim = calloc(1, sizeof(*sim));
-	if (!sim)
-		return bad_option(errmsg, "out of memory"), TG_ENOMEM;
-	sim->opt = *o;
-	sim->key = strdup(o->key);
-	if (!sim->key) {
-		ret = TG_ENOMEM;
-		goto err_sim;
-	}
-	sim->opt.key = sim->key;
-	if (sim->opt.start_unix_ms == 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		sim->opt.start_unix_ms = ((int64_t)ts.tv_sec / 60) * 60000;
-	}
-	int cap = o->cap == SIM_AUTO ? 60 * o->rate : o->cap;
-	if (cap < 1)
-		cap = 1;
-	sim->auto_start = o->start_tokens == SIM_AUTO;
-	sim->fault_rng.s = o->seed ^ 0xfa17fa17fa17ULL;
-	ret = sim_catalog_init(&sim->cat, o->seed, o->products, o->history_days,
-	                       keepa_minute(sim->opt.start_unix_ms), errmsg);
-	if (ret)
-		goto err_key;
-	pthread_mutex_init(&sim->lock, NULL);
-	sim->mono0 = mono_ms();
-	sim_bucket_init(&sim->bucket, o->rate, cap, sim->auto_start ? cap : o->start_tokens, o->minute_ms, 0);
-
-	struct sockaddr_in addr;
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons(o->port);
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sim->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, o->port,
-	                               NULL, NULL, on_request, sim, MHD_OPTION_SOCK_ADDR, &addr,
-	                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, sim, MHD_OPTION_END);
-	if (!sim->daemon) {
-		ret = TG_EIO;
-		if (errmsg) {
-			char buf[128];
-			snprintf(buf, sizeof(buf), "cannot listen on 127.0.0.1:%u", (unsigned)o->port);
-			*errmsg = strdup(buf);
-		}
-		goto err_catalog;
-	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(sim->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	sim->port = info ? info->port : o->port;
-	*out = sim;
-	return 0;
-
-err_catalog:
-	pthread_mutex_destroy(&sim->lock);
-	sim_catalog_release(&sim->cat);
-err_key:
-	free(sim->key);
-err_sim:
-	free(sim);
-	return ret;
-}
-
-uint16_t sim_port(const struct sim *sim)
-{
-	return sim->port;
-}
-
-void sim_stop(struct sim *sim)
-{
-	if (!sim)
-		return;
-	atomic_store(&sim->stopping, true);
-	MHD_stop_daemon(sim->daemon);
-	pthread_mutex_destroy(&sim->lock);
-	sim_catalog_release(&sim->cat);
-	free(sim->key);
-	free(sim);
 }

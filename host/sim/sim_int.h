@@ -65,11 +65,11 @@ struct sim_product {
 	char image[20];
 	int32_t root_cat;
 	int32_t cats[2];
-	int32_t base[3];   /* typical Amazon/New/Used price; -1: never offered */
-	int32_t ship;      /* buy box shipping (cents) */
-	int32_t interval;  /* mean minutes between refreshes */
-	int32_t next_t;    /* Keepa minute of the next refresh */
-	int32_t noffers;   /* marketplace offers (for offers=N) */
+	int32_t base[3];    /* typical Amazon/New/Used price; -1: never offered */
+	int32_t ship;       /* buy box shipping (cents) */
+	int32_t interval;   /* mean minutes between refreshes */
+	int32_t next_t;     /* Keepa minute of the next refresh */
+	int32_t noffers;    /* marketplace offers (for offers=N) */
 	struct sim_rng rng; /* the product's own stream: its future */
 	struct sim_series s[SIM_NSERIES];
 };
@@ -131,9 +131,11 @@ struct sim_bucket {
 	int64_t refills;  /* ticks since start, all epochs */
 	int64_t consumed_total;
 	int64_t served_429;
+	int64_t outside_consumed; /* /_sim/control?consume=N */
 };
 
-void sim_bucket_init(struct sim_bucket *b, int rate, int cap, int start_tokens, int minute_ms, int64_t now_ms);
+void sim_bucket_init(struct sim_bucket *b, int rate, int cap, int start_tokens, int minute_ms,
+                     int64_t now_ms);
 void sim_bucket_update(struct sim_bucket *b, int64_t now_ms);
 int64_t sim_bucket_refill_in(const struct sim_bucket *b, int64_t now_ms);
 void sim_bucket_set_rate(struct sim_bucket *b, int rate, int64_t now_ms);
@@ -166,8 +168,8 @@ void sim_selection_release(struct sim_selection *sel);
 /* Run the query at Keepa minute now and fill `deals` (an object) with dr,
  * categoryIds, categoryNames, categoryCount. all_pages ignores `page` and
  * returns every match up to the cap. *matched receives the uncapped count. */
-int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *sel, int32_t now, bool all_pages,
-                   cJSON *deals, int64_t *matched);
+int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *sel, int32_t now,
+                   bool all_pages, cJSON *deals, int64_t *matched);
 
 /* --------------------------------------------------------------- product */
 
@@ -177,10 +179,10 @@ struct sim_product_req {
 	int nasins;
 	int stats_days; /* 0: no stats */
 	bool history;
-	int days;       /* 0: full history */
-	int offers;     /* 0: none */
+	int days;   /* 0: full history */
+	int offers; /* 0: none */
 	bool buybox, stock, rating;
-	int update;     /* INT32_MIN: not given */
+	int update; /* INT32_MIN: not given */
 };
 
 /* Build the "products" array; returns the cost. */

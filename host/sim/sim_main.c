@@ -13,25 +13,24 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: tollgate sim [options]\n"
-	        "Serve a simulated Keepa API on 127.0.0.1 (see host/sim/sim.h for the model).\n"
-	        "  --port N           port, 0 picks a free one (default 0)\n"
-	        "  --key KEY          the accepted access key (default simkey)\n"
-	        "  --rate N           tokens per minute (default 20)\n"
-	        "  --minute-ms N      real ms per Keepa minute (default 60000; 200 = 300x faster)\n"
-	        "  --cap N            bucket cap (default 60 x rate)\n"
-	        "  --start-tokens N   initial balance (default: the cap)\n"
-	        "  --seed N           catalog and fault seed (default 1)\n"
-	        "  --products N       catalog size (default 2000)\n"
-	        "  --history-days N   depth of the price histories (default 365)\n"
-	        "  --start-unix-ms N  virtual start time (default: now, floored to a minute)\n"
-	        "  --p500 P           probability of an HTTP 500\n"
-	        "  --phang P          probability a request hangs (--hang-ms, default 120000)\n"
-	        "  --pgarbage P       probability of a truncated body (charged)\n"
-	        "  --perror P         probability of a 200 with an in-body error\n"
-	        "  --latency-ms N     added latency per answer\n"
-	        "  --help             this text\n");
+	fprintf(out, "usage: tollgate sim [options]\n"
+	             "Serve a simulated Keepa API on 127.0.0.1 (see host/sim/sim.h for the model).\n"
+	             "  --port N           port, 0 picks a free one (default 0)\n"
+	             "  --key KEY          the accepted access key (default simkey)\n"
+	             "  --rate N           tokens per minute (default 20)\n"
+	             "  --minute-ms N      real ms per Keepa minute (default 60000; 200 = 300x faster)\n"
+	             "  --cap N            bucket cap (default 60 x rate)\n"
+	             "  --start-tokens N   initial balance (default: the cap)\n"
+	             "  --seed N           catalog and fault seed (default 1)\n"
+	             "  --products N       catalog size (default 2000)\n"
+	             "  --history-days N   depth of the price histories (default 365)\n"
+	             "  --start-unix-ms N  virtual start time (default: now, floored to a minute)\n"
+	             "  --p500 P           probability of an HTTP 500\n"
+	             "  --phang P          probability a request hangs (--hang-ms, default 120000)\n"
+	             "  --pgarbage P       probability of a truncated body (charged)\n"
+	             "  --perror P         probability of a 200 with an in-body error\n"
+	             "  --latency-ms N     added latency per answer\n"
+	             "  --help             this text\n");
 }
 
 static int parse_ll(const char *s, long long lo, long long hi, long long *out)
@@ -57,27 +56,44 @@ static int parse_prob(const char *s, double *out)
 
 int sim_main(int argc, char **argv)
 {
-	enum { O_PORT = 256, O_KEY, O_RATE, O_MINUTE, O_CAP, O_START_TOKENS, O_SEED, O_PRODUCTS, O_HISTORY, O_START,
-	       O_P500, O_PHANG, O_PGARBAGE, O_PERROR, O_LATENCY, O_HANG, O_HELP };
+	enum {
+		O_PORT = 256,
+		O_KEY,
+		O_RATE,
+		O_MINUTE,
+		O_CAP,
+		O_START_TOKENS,
+		O_SEED,
+		O_PRODUCTS,
+		O_HISTORY,
+		O_START,
+		O_P500,
+		O_PHANG,
+		O_PGARBAGE,
+		O_PERROR,
+		O_LATENCY,
+		O_HANG,
+		O_HELP
+	};
 	static const struct option longopts[] = {
-		{"port", required_argument, NULL, O_PORT},
-		{"key", required_argument, NULL, O_KEY},
-		{"rate", required_argument, NULL, O_RATE},
-		{"minute-ms", required_argument, NULL, O_MINUTE},
-		{"cap", required_argument, NULL, O_CAP},
-		{"start-tokens", required_argument, NULL, O_START_TOKENS},
-		{"seed", required_argument, NULL, O_SEED},
-		{"products", required_argument, NULL, O_PRODUCTS},
-		{"history-days", required_argument, NULL, O_HISTORY},
-		{"start-unix-ms", required_argument, NULL, O_START},
-		{"p500", required_argument, NULL, O_P500},
-		{"phang", required_argument, NULL, O_PHANG},
-		{"pgarbage", required_argument, NULL, O_PGARBAGE},
-		{"perror", required_argument, NULL, O_PERROR},
-		{"latency-ms", required_argument, NULL, O_LATENCY},
-		{"hang-ms", required_argument, NULL, O_HANG},
-		{"help", no_argument, NULL, O_HELP},
-		{NULL, 0, NULL, 0},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"key", required_argument, NULL, O_KEY},
+	    {"rate", required_argument, NULL, O_RATE},
+	    {"minute-ms", required_argument, NULL, O_MINUTE},
+	    {"cap", required_argument, NULL, O_CAP},
+	    {"start-tokens", required_argument, NULL, O_START_TOKENS},
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"products", required_argument, NULL, O_PRODUCTS},
+	    {"history-days", required_argument, NULL, O_HISTORY},
+	    {"start-unix-ms", required_argument, NULL, O_START},
+	    {"p500", required_argument, NULL, O_P500},
+	    {"phang", required_argument, NULL, O_PHANG},
+	    {"pgarbage", required_argument, NULL, O_PGARBAGE},
+	    {"perror", required_argument, NULL, O_PERROR},
+	    {"latency-ms", required_argument, NULL, O_LATENCY},
+	    {"hang-ms", required_argument, NULL, O_HANG},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	struct sim_options o = sim_options_default();
 	long long v;

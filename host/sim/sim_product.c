@@ -114,7 +114,8 @@ static cJSON *offers_json(const struct sim_catalog *cat, const struct sim_produc
 	if (!a)
 		return NULL;
 	struct sim_rng r = {hash_str(p->asin) ^ cat->seed};
-	int32_t newp = sim_series_current(&p->s[SIM_S_NEW], now), used = sim_series_current(&p->s[SIM_S_USED], now);
+	int32_t newp = sim_series_current(&p->s[SIM_S_NEW], now),
+	        used = sim_series_current(&p->s[SIM_S_USED], now);
 	for (int i = 0; i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
 		if (!o)
@@ -180,8 +181,11 @@ int64_t sim_product_answer(const struct sim_catalog *cat, const struct sim_produ
 			cJSON *csv = cJSON_AddArrayToObject(o, "csv");
 			for (int t = 0; t < SIM_NTYPES; t++) {
 				const struct sim_series *s = type_series(p, t, req->buybox);
+				/* A type without any data is null, as on Keepa. */
+				if (s && sim_series_at(s, now) < 0)
+					s = NULL;
 				cJSON_AddItemToArray(csv, s ? csv_series(s, now, req->days,
-				                                           t == SIM_TYPE_BUYBOX ? p->ship : -1)
+				                                         t == SIM_TYPE_BUYBOX ? p->ship : -1)
 				                            : cJSON_CreateNull());
 			}
 		} else {
@@ -216,7 +220,8 @@ int64_t sim_seller_answer(const struct sim_catalog *cat, int domain, char **ids,
 		cJSON_AddNumberToObject(o, "domainId", domain);
 		cJSON_AddNumberToObject(o, "currentRating", (double)sim_rng_range(&r, 60, 100));
 		cJSON_AddNumberToObject(o, "currentRatingCount", (double)sim_rng_range(&r, 10, 90000));
-		cJSON_AddNumberToObject(o, "trackedSince", cat->start_kmin - (int32_t)sim_rng_range(&r, 30, 3000) * SIM_DAY);
+		cJSON_AddNumberToObject(o, "trackedSince",
+		                        cat->start_kmin - (int32_t)sim_rng_range(&r, 30, 3000) * SIM_DAY);
 		cJSON_AddNumberToObject(o, "lastUpdate", now);
 	}
 	return cost;

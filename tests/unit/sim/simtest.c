@@ -1,8 +1,8 @@
 /*
  * simtest.c - see simtest.h.
  */
-#include <stdarg.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +19,8 @@ struct sim_options test_options(void)
 	struct sim_options o = sim_options_default();
 	o.start_unix_ms = TEST_START_MS;
 	o.minute_ms = 600000;
-	o.products = 3000;
-	o.history_days = 365;
+	o.products = 1500;
+	o.history_days = 200;
 	return o;
 }
 
@@ -139,7 +139,8 @@ char *urlenc(const char *s)
 	assert_non_null(out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c))
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-_.~", c))
 			*o++ = (char)c;
 		else
 			o += sprintf(o, "%%%02X", c);
@@ -188,8 +189,9 @@ long long jidx2(const cJSON *o, const char *name, int i, int j)
 
 bool has_envelope(const cJSON *o)
 {
-	static const char *const f[] = {"timestamp", "tokensLeft", "refillIn", "refillRate", "tokenFlowReduction",
-	                                "tokensConsumed", "processingTimeInMs"};
+	static const char *const f[] = {"timestamp",         "tokensLeft",         "refillIn",
+	                                "refillRate",        "tokenFlowReduction", "tokensConsumed",
+	                                "processingTimeInMs"};
 	for (size_t i = 0; i < sizeof(f) / sizeof(*f); i++)
 		if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, f[i])))
 			return false;
@@ -223,4 +225,18 @@ void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+const cJSON **items(const cJSON *a, int *n)
+{
+	*n = cJSON_GetArraySize(a);
+	const cJSON **v = calloc((size_t)*n + 1, sizeof(*v));
+	assert_non_null(v);
+	int i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, a)
+	{
+		v[i++] = it;
+	}
+	return v;
 }

@@ -53,5 +53,8 @@ long long env_minute(const cJSON *o);
 /* n known ASINs (from /_sim/deals, broad query), comma-joined, malloc'd. */
 char *known_asins(uint16_t port, int n);
 void sleep_ms(long ms);
+/* The items of a JSON array as a malloc'd vector (cJSON_GetArrayItem is
+ * linear, so loops over big arrays index this instead). */
+const cJSON **items(const cJSON *a, int *n);
 
 #endif

@@ -17,6 +17,7 @@ static void test_token_envelope(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	struct sim *sim = test_sim_start(&o);
 	cJSON *j = get_json(sim_port(sim), 200, "/token?key=simkey");
 	assert_true(has_envelope(j));
@@ -34,6 +35,7 @@ static void test_deficit_rule(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	o.start_tokens = 3;
 	struct sim *sim = test_sim_start(&o);
 	uint16_t port = sim_port(sim);
@@ -72,6 +74,7 @@ static void test_balance_zero_is_refused(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	o.start_tokens = 0;
 	struct sim *sim = test_sim_start(&o);
 	char *p = deal_path("/deal?key=simkey", "{\"domainId\":1,\"priceTypes\":[0]}");
@@ -113,6 +116,7 @@ static void test_refill_per_minute(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	o.minute_ms = 100;
 	o.rate = 7;
 	o.cap = 100000;
@@ -149,6 +153,7 @@ static void test_cap(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	o.minute_ms = 50;
 	o.rate = 100;
 	o.cap = 250;
@@ -166,9 +171,11 @@ static void test_bad_key_all_zero(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	struct sim *sim = test_sim_start(&o);
 	uint16_t port = sim_port(sim);
-	const char *paths[] = {"/token?key=wrongsecret", "/token", "/product?key=wrongsecret&domain=1&asin=X"};
+	const char *paths[] = {"/token?key=wrongsecret", "/token",
+	                       "/product?key=wrongsecret&domain=1&asin=X"};
 	for (size_t i = 0; i < 3; i++) {
 		cJSON *j = get_json(port, 400, "%s", paths[i]);
 		assert_true(has_envelope(j));
@@ -194,6 +201,7 @@ static void test_unknown_path_404(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	struct sim *sim = test_sim_start(&o);
 	cJSON *j = get_json(sim_port(sim), 404, "/nothing?key=simkey");
 	assert_non_null(cJSON_GetObjectItem(j, "error"));
@@ -207,6 +215,7 @@ static void test_gzip(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	struct sim *sim = test_sim_start(&o);
 	struct http_res res;
 	http_get(sim_port(sim), "/token?key=simkey", true, 0, &res);
@@ -226,6 +235,7 @@ static void test_trailing_slash(void **state)
 {
 	(void)state;
 	struct sim_options o = test_options();
+	o.products = 300;
 	struct sim *sim = test_sim_start(&o);
 	char *asins = known_asins(sim_port(sim), 2);
 	cJSON *j = get_json(sim_port(sim), 200, "/product/?key=simkey&domain=1&asin=%s", asins);
@@ -239,16 +249,18 @@ static void test_trailing_slash(void **state)
 
 int main(void)
 {
+	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_token_envelope),
-		cmocka_unit_test(test_deficit_rule),
-		cmocka_unit_test(test_balance_zero_is_refused),
-		cmocka_unit_test(test_refill_per_minute),
-		cmocka_unit_test(test_cap),
-		cmocka_unit_test(test_bad_key_all_zero),
-		cmocka_unit_test(test_unknown_path_404),
-		cmocka_unit_test(test_gzip),
-		cmocka_unit_test(test_trailing_slash),
+	    cmocka_unit_test(test_token_envelope),
+	    cmocka_unit_test(test_deficit_rule),
+	    cmocka_unit_test(test_balance_zero_is_refused),
+	    cmocka_unit_test(test_refill_per_minute),
+	    cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_bad_key_all_zero),
+	    cmocka_unit_test(test_unknown_path_404),
+	    cmocka_unit_test(test_gzip),
+	    cmocka_unit_test(test_trailing_slash),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
