@@ -71,8 +71,11 @@ void *runner_thread(void *arg)
 	struct daemon *d = task->daemon;
 	const struct tg_plugin *p = task->plugin.desc;
 
-	log_info(task->cfg->name, "started: plugin %s %s, %s%s", p->name, p->version,
-	         task->cfg->interval_s ? "every " : "continuous", "");
+	if (task->cfg->interval_s)
+		log_info(task->cfg->name, "started: plugin %s %s, every %lld s", p->name, p->version,
+		         (long long)task->cfg->interval_s);
+	else
+		log_info(task->cfg->name, "started: plugin %s %s, continuous", p->name, p->version);
 	while (!atomic_load(&d->stopping)) {
 		int64_t idle_s = 60, start_mono = daemon_mono_ms();
 		char *err = NULL;

@@ -110,13 +110,14 @@
  *       "deals": {dr: [all matches, sorted, up to 10,000], categoryIds, ...}}
  *       (page is ignored; validation as /deal, 400 on error; add summary=1
  *       to leave "dr" out when only the counts matter)
- *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1&consume=N
+ *   GET|POST /_sim/control?rate=N&cap=N&tokens=N&restart=1&consume=N&hang_pct=P
  *       -> as /_sim/stats, after applying, in this order: rate/cap change the
  *       plan from now on (pending refills are applied first); tokens sets the
  *       balance; restart=1 refills the bucket to its start balance
  *       (start_tokens, else the cap) and restarts the refill phase; consume=N
  *       spends N tokens as an unseen client on the same key would (counted
- *       in outsideConsumed, not in tokensConsumedTotal). Parameters are read
+ *       in outsideConsumed, not in tokensConsumedTotal); hang_pct=P makes P
+ *       percent of later API requests hang (like --phang). Parameters are read
  *       from the query string only; a bad value is 400 {"error": "..."}.
  * "tokensConsumedTotal" counts API charges only; "requestsTotal" and
  * "requests" count API requests (hangs included in the total only); /_sim/

@@ -84,6 +84,16 @@ enum MHD_Result sim_ground_handle(struct sim *sim, struct MHD_Connection *c, str
 			sim->bucket.balance -= v;
 			sim->bucket.outside_consumed += v;
 		}
+		/* Make every later API request hang (percent), so tests can
+		 * stall a daemon that started normally. */
+		if (r >= 0 && (r = sim_int_arg(c, "hang_pct", 0, 100, &v, msg, sizeof(msg))) > 0) {
+			if (sim->opt.p500 + sim->opt.pgarbage + sim->opt.perror + (double)v / 100.0 > 1.0 + 1e-9) {
+				r = -1;
+				snprintf(msg, sizeof(msg), "hang_pct: fault probabilities would exceed 1");
+			} else {
+				sim->opt.phang = (double)v / 100.0;
+			}
+		}
 		if (r < 0) {
 			status = 400;
 			root = cJSON_CreateObject();

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""End-to-end: what the system shows about itself.
+
+- `status --json` against a running daemon returns every documented field;
+- a task held in a token wait shows as waiting, with its numbers;
+- a task whose progress stops turns the verdict to stalled, exit status 2;
+- the metrics endpoint is valid Prometheus text (a strict parser below);
+- the Keepa key never appears in the log, the status or the metrics;
+- SIGTERM stops the daemon within a second even while tasks wait;
+- `tollgate demo --seconds 10` exits 0 with deals stored and a summary.
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import TOLLGATE, Daemon, Env, Sim, backfiller, upserter  # noqa: E402
+
+MARKER = "SECRET-MARKER-KEY-d41d8cd98f00b204e9800998ecf8427e"
+
+TOP_FIELDS = {"version", "pid", "uptime_s", "tokens", "plugins", "tasks", "verdict", "exit_status", "reason"}
+TOKEN_FIELDS = {"have_reading", "estimate", "last_reading", "last_reading_age_s", "rate_per_min", "cap",
+                "utilization_1h", "deepest_deficit", "outside_per_min", "wasted", "our_429", "policy"}
+TASK_FIELDS = {"name", "plugin", "plugin_version", "required", "weight", "schedule", "state", "progress_done",
+               "progress_total", "progress_unit", "last_progress_ms", "last_progress_age_s",
+               "throughput_per_min", "runs", "failures", "last_error", "verdict", "reason", "tokens"}
+TASK_TOKEN_FIELDS = {"consumed", "calls_ok", "calls_429", "calls_error", "queued", "wait_p50_s", "wait_max_s",
+                     "cost_estimated", "cost_actual", "cost_estimate_error", "budget_hint"}
+WAIT_FIELDS = {"kind", "cost", "target", "estimate", "eta_s", "waited_s"}
+
+# Prometheus text format 0.0.4, strictly: HELP/TYPE lines, then samples of
+# that family, names and labels well formed, values floats.
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*"'
+SAMPLE = re.compile(rf"^({NAME})(\{{{LABEL}(?:,{LABEL})*\}})? (-?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|NaN|[+-]Inf))$")
+
+
+def parse_prometheus(text):
+    families, samples, current = {}, [], None
+    assert text.endswith("\n"), "exposition must end with a newline"
+    for n, line in enumerate(text.split("\n")[:-1], 1):
+        if line.startswith("# HELP "):
+            name = line.split(" ", 3)[2]
+            assert re.fullmatch(NAME, name), f"line {n}: bad name {name}"
+            assert name not in families, f"line {n}: family {name} repeated"
+            families[name] = None
+            current = name
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert name == current, f"line {n}: TYPE for {name} after HELP for {current}"
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), f"line {n}: type {kind}"
+            families[name] = kind
+        else:
+            m = SAMPLE.match(line)
+            assert m, f"line {n}: not a valid sample: {line!r}"
+            assert m.group(1) == current, f"line {n}: sample {m.group(1)} outside its family {current}"
+            if families[current] == "counter":
+                assert m.group(1).endswith("_total"), f"line {n}: counter without _total"
+                assert float(m.group(3)) >= 0
+            samples.append((m.group(1), m.group(2) or "", float(m.group(3))))
+    return families, samples
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Status(unittest.TestCase):
+    def setUp(self):
+        self.sims, self.daemons = [], []
+
+    def tearDown(self):
+        for d in self.daemons:
+            try:
+                d.stop()
+            except AssertionError:
+                pass
+        for s in self.sims:
+            s.stop()
+
+    def start(self, sim_args, tasks, key="e2e-key", **cfg):
+        sim = Sim(*sim_args, key=key)
+        self.sims.append(sim)
+        env = Env()
+        env.write_config(sim, tasks, **cfg)
+        d = Daemon(env, key=key)
+        self.daemons.append(d)
+        return sim, env, d
+
+    def test_fields_metrics_and_secrecy(self):
+        port = free_port()
+        sim, env, d = self.start(["--rate", 500, "--minute-ms", 200, "--products", 1500],
+                                 [backfiller(), upserter(schedule=2)], key=MARKER, minute_ms=200,
+                                 extra=f'metrics: {{ listen = "127.0.0.1:{port}"; }};')
+        d.wait_for(lambda: d.task("backfiller")["progress_done"] > 0, 60, "progress")
+        st, rc = d.status()
+        self.assertTrue(TOP_FIELDS <= set(st), TOP_FIELDS - set(st))
+        self.assertTrue(TOKEN_FIELDS <= set(st["tokens"]), TOKEN_FIELDS - set(st["tokens"]))
+        for t in st["tasks"]:
+            self.assertTrue(TASK_FIELDS <= set(t), TASK_FIELDS - set(t))
+            self.assertTrue(TASK_TOKEN_FIELDS <= set(t["tokens"]), TASK_TOKEN_FIELDS - set(t["tokens"]))
+        self.assertEqual({p["name"] for p in st["plugins"]}, {"backfiller", "upserter"})
+        self.assertTrue(all(p["version"] for p in st["plugins"]))
+        self.assertEqual(st["verdict"], "ok", st["reason"])
+        self.assertEqual(rc, 0)
+        human = subprocess.run([TOLLGATE, "status", "--socket", env.socket], capture_output=True, text=True)
+        self.assertEqual(human.returncode, 0)
+        self.assertIn("backfiller", human.stdout)
+        self.assertIn("verdict: ok", human.stdout)
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            self.assertTrue(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+            text = r.read().decode()
+        families, samples = parse_prometheus(text)
+        for name in ("tollgate_tokens_consumed_total", "tollgate_calls_total", "tollgate_tokens_estimate",
+                     "tollgate_task_last_progress_age_seconds", "tollgate_verdict"):
+            self.assertIn(name, families)
+        consumed = [v for n, lab, v in samples if n == "tollgate_tokens_consumed_total" and 'task="backfiller"' in lab]
+        self.assertEqual(len(consumed), 1)
+        self.assertGreater(consumed[0], 0)
+
+        self.assertEqual(d.stop(), 0)
+        for what, text_ in (("log", d.log_text()), ("status", human.stdout + str(st)), ("metrics", text)):
+            self.assertNotIn(MARKER, text_, f"the key leaked into the {what}")
+        self.assertNotIn(MARKER[:20], d.log_text())
+
+    def test_waiting_for_tokens_is_visible(self):
+        # An empty bucket refilled by 1 token a real minute: the backfiller's
+        # first page (5 tokens) waits, and status says so with its numbers.
+        sim, env, d = self.start(["--rate", 1, "--start-tokens", 0, "--products", 500],
+                                 [backfiller()])
+        t = d.wait_for(lambda: (lambda x: x if x["state"] == "waiting_for_tokens" else None)(d.task("backfiller")),
+                       30, "the backfiller to wait for tokens")
+        w = t["waiting"]
+        self.assertTrue(WAIT_FIELDS <= set(w), WAIT_FIELDS - set(w))
+        self.assertEqual(w["kind"], "deal")
+        self.assertGreaterEqual(w["cost"], 5)
+        self.assertLess(w["estimate"], w["target"])
+        self.assertGreater(w["eta_s"], 0)
+        human = subprocess.run([TOLLGATE, "status", "--socket", env.socket], capture_output=True, text=True)
+        self.assertIn("waiting for tokens: deal costs", human.stdout)
+        # And SIGTERM ends the wait at once.
+        self.assertEqual(d.stop(), 0)
+        self.assertLess(d.stop_seconds, 1.0)
+        self.assertRegex(d.log_text(), r"wait.*deal.*cost.*target.*estimate")
+
+    def test_stalled_task_is_critical(self):
+        # The daemon starts normally; then every request hangs: the
+        # backfiller is in flight, not waiting for tokens, and makes no
+        # progress - after stall_after_s that is critical, exit status 2.
+        sim, env, d = self.start(["--rate", 500, "--minute-ms", 200, "--products", 3000, "--start-tokens", 0],
+                                 [backfiller()], minute_ms=200, status="stall_after_s = 2;")
+        d.wait_for(lambda: d.task("backfiller")["progress_done"] > 0, 60, "first progress")
+        sim.control(hang_pct=100)
+        st = d.wait_for(lambda: (lambda s: s if s and s["verdict"] == "critical" else None)(d.status()[0]),
+                        30, "the verdict to turn critical")
+        _, rc = d.status()
+        self.assertEqual(rc, 2)
+        bf = [t for t in st["tasks"] if t["name"] == "backfiller"][0]
+        self.assertEqual(bf["verdict"], "critical")
+        self.assertIn("stalled", bf["reason"])
+        self.assertEqual(d.stop(), 0)
+
+    def test_no_daemon_is_critical(self):
+        r = subprocess.run([TOLLGATE, "status", "--socket", "/nonexistent/tollgate.sock"], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("CRITICAL", r.stderr)
+
+    def test_demo(self):
+        env = Env()
+        r = subprocess.run([TOLLGATE, "demo", "--seconds", "10", "--dir", env.dir], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("== summary", r.stdout)
+        self.assertIn("the ten best deals", r.stdout)
+        stored = int(re.search(r"deals stored: (\d+)", r.stdout).group(1))
+        self.assertGreater(stored, 0)
+        self.assertEqual(env.rows("select count(*) from deals")[0][0], stored)
+        self.assertRegex(r.stdout, r"our 429s 0")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
