@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "status.h"
 
 void runloop_block_signals(void)
 {
@@ -52,6 +53,8 @@ void runloop_log_progress(struct daemon *d)
 int runloop_run(struct daemon *d, const struct runloop_options *opts, char **errmsg)
 {
 	struct runloop_options defaults = {0};
+	struct status_server *status = NULL;
+	struct metrics_server *metrics = NULL;
 	sigset_t set;
 	int64_t start = daemon_mono_ms(), last_progress = start;
 	int64_t progress_ms = (int64_t)d->config->log_progress_interval_s * 1000;
@@ -66,8 +69,21 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 			         t->plugin.desc->name, t->plugin.desc->version, t->plugin.path, t->cfg->weight,
 			         t->cfg->interval_s ? "interval" : "continuous", t->state == TASK_SKIPPED ? " (skipped)" : "");
 	}
-	if ((rc = daemon_start(d, errmsg)))
+	if (d->config->status_socket && d->config->status_socket[0] &&
+	    (rc = status_server_start(d, d->config->status_socket, &status, errmsg)))
 		return rc;
+	if (d->config->metrics_listen && d->config->metrics_listen[0]) {
+		if ((rc = metrics_server_start(d, d->config->metrics_listen, &metrics, errmsg))) {
+			status_server_stop(status);
+			return rc;
+		}
+		log_info(NULL, "metrics on http://%s/metrics", d->config->metrics_listen);
+	}
+	if ((rc = daemon_start(d, errmsg))) {
+		metrics_server_stop(metrics);
+		status_server_stop(status);
+		return rc;
+	}
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -100,5 +116,8 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 	}
 	daemon_request_stop(d);
 	daemon_join(d);
+	runloop_log_progress(d);
+	metrics_server_stop(metrics);
+	status_server_stop(status);
 	return 0;
 }

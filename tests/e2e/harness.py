@@ -83,6 +83,8 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 class Env:
@@ -165,7 +167,8 @@ class Daemon:
                              + self.log_text()[-3000:])
 
     def log_text(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.env.log) as f:
             return f.read()
 
