@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "daemon.h"
 #include "loader.h"
 
 static const char *setting_type_word(enum tg_setting_type t)
@@ -48,12 +49,13 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		struct plugin p;
 		char *err = NULL;
 
-		rc = loader_find(cf.plugin_path, cf.nplugin_path, t->plugin, &p, &err);
-		if (rc == 0)
-			rc = config_validate_task_settings(t, p.desc->settings, p.desc->nsettings, &err);
+		char *located = NULL;
+
+		rc = task_plugin_load(&cf, t, &p, &located);
 		if (rc) {
-			fprintf(stderr, "%s:%d: task \"%s\": %s%s\n", t->file, t->line, t->name, err ? err : "error",
+			fprintf(stderr, "%s%s\n", located ? located : "error",
 			        t->required ? "" : " (optional: it would be skipped)");
+			free(located);
 			if (t->required)
 				failed++;
 			else

@@ -38,7 +38,9 @@ int cmd_run(const struct cli_options *opts, int argc, char **argv)
 		free(err);
 		daemon_close(&d);
 		config_release(&cf);
-		return rc == TG_EINVAL || rc == TG_ENOTFOUND ? EXIT_CONFIG : EXIT_UNAVAILABLE;
+		/* A bad key or plugin is the configuration's fault; anything else
+		 * (storage, network) may pass by itself. */
+		return rc == TG_EINVAL || rc == TG_ENOTFOUND || rc == TG_EKEEPA ? EXIT_CONFIG : EXIT_UNAVAILABLE;
 	}
 	rc = runloop_run(&d, NULL, &err);
 	if (rc) {

@@ -177,22 +177,29 @@ static int first_reading(struct daemon *d, char **errmsg)
 	return 0;
 }
 
-/* Load the plugin of one task and check its settings. */
-static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
+int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg)
 {
-	struct config *cf = d->config;
 	char *err = NULL;
 	int rc;
 
-	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->cfg->plugin, &task->plugin, &err);
-	if (rc == 0)
-		rc = config_validate_task_settings(task->cfg, task->plugin.desc->settings, task->plugin.desc->nsettings,
-		                                   &err);
-	if (rc)
-		*errmsg = config_strdupf("%s:%d: task \"%s\": %s", task->cfg->file, task->cfg->line, task->cfg->name,
+	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->plugin, out, &err);
+	if (rc) {
+		/* The loader names the file; say which task asked for it. */
+		*errmsg = config_strdupf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
 		                         err ? err : "cannot load");
-	free(err);
+		free(err);
+		return rc;
+	}
+	/* Settings errors already carry file:line and the task. */
+	rc = config_validate_task_settings(task, out->desc->settings, out->desc->nsettings, errmsg);
+	if (rc)
+		plugin_close(out);
 	return rc;
+}
+
+static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
+{
+	return task_plugin_load(d->config, task->cfg, &task->plugin, errmsg);
 }
 
 /* Give the task its class, connections, and call its plugin's init. */

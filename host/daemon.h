@@ -61,6 +61,11 @@ void daemon_close(struct daemon *d);
 /* Wait until deadline (monotonic ms) or shutdown: 0, or TG_ESTOPPED. */
 int daemon_wait_until(struct daemon *d, int64_t mono_deadline_ms);
 
+/* Load a task's plugin and check its settings against the plugin's
+ * declarations; errors name file:line and the task. */
+struct plugin;
+int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg);
+
 /* The task thread (runner.c). */
 void *runner_thread(void *task);
 

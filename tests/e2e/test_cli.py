@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""The command line: exit codes (sysexits), check, plugins, run's refusals."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import PLUGIN_DIRS, TOLLGATE, Env, Sim, backfiller  # noqa: E402
+
+SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def tg(*args, env=None):
+    return subprocess.run([TOLLGATE, *args], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **(env or {})))
+
+
+def plugin_args():
+    out = []
+    for d in PLUGIN_DIRS:
+        out += ["--plugin-dir", d]
+    return out
+
+
+class Cli(unittest.TestCase):
+    def test_version_and_help(self):
+        r = tg("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^tollgate \d+\.\d+\.\d+ \(plugin ABI 1\.0\)")
+        r = tg("--help")
+        self.assertEqual(r.returncode, 0)
+        for cmd in ("run", "check", "plugins", "status", "sim", "demo"):
+            self.assertIn(cmd, r.stdout)
+        self.assertEqual(tg("frobnicate").returncode, 64)
+        self.assertEqual(tg("--bogus").returncode, 64)
+        self.assertEqual(tg().returncode, 64)
+
+    def test_check_shipped_config(self):
+        r = tg("--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(), "check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for task in ("backfiller", "upserter", "janitor"):
+            self.assertRegex(r.stdout, rf"task {task}\s+plugin {task} ")
+        self.assertIn("check ok", r.stdout)
+
+    def test_check_demo_config(self):
+        r = tg("--config", os.path.join(SRC, "conf", "demo.cfg"), *plugin_args(), "check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_check_refuses_broken_config(self):
+        bad = os.path.join(SRC, "tests", "unit", "core", "configs", "task_unknown_key.cfg")
+        r = tg("--config", bad, "check")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("task_unknown_key.cfg:2: unknown key 'tasks[0].priority'", r.stderr)
+
+    def test_check_missing_required_plugin(self):
+        env = Env()
+        with open(env.cfg, "w") as f:
+            f.write('plugin_path = ["%s"];\ntasks = (\n { name = "x"; plugin = "nope"; required = true; }\n);\n'
+                    % PLUGIN_DIRS[0])
+        r = tg("--config", env.cfg, "check")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("tollgate.cfg:3: task \"x\": plugin \"nope\" not found", r.stderr)
+        # Optional: a warning, and the check passes.
+        with open(env.cfg, "w") as f:
+            f.write('plugin_path = ["%s"];\ntasks = (\n { name = "x"; plugin = "nope"; }\n);\n' % PLUGIN_DIRS[0])
+        r = tg("--config", env.cfg, "check")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("optional: it would be skipped", r.stderr)
+
+    def test_check_bad_setting(self):
+        env = Env()
+        with open(env.cfg, "w") as f:
+            f.write('plugin_path = ["%s"];\ntasks = ( { name = "b"; plugin = "backfiller"; required = true;\n'
+                    '  settings = { rewalk_after_s = "soon"; }; } );\n' % PLUGIN_DIRS[0])
+        r = tg("--config", env.cfg, "check")
+        self.assertEqual(r.returncode, 78)
+        self.assertEqual(r.stderr.count("tollgate.cfg:"), 1, r.stderr)
+        self.assertIn("tollgate.cfg:3: task \"b\": setting 'rewalk_after_s' must be an integer, not a string",
+                      r.stderr)
+
+    def test_plugins_lists_costs_and_settings(self):
+        r = tg(*plugin_args(), "plugins")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("3 plugin(s)", r.stdout)
+        self.assertRegex(r.stdout, r"backfiller \S+ \(ABI 1\.0\)")
+        self.assertRegex(r.stdout, r"deal\s+5 per page")
+        self.assertRegex(r.stdout, r"product\s+1 per asin")
+        self.assertIn("rewalk_after_s", r.stdout)
+
+    def test_run_refuses_bad_key_and_missing_key(self):
+        sim = Sim("--products", 200, key="right-key")
+        try:
+            env = Env()
+            env.write_config(sim, [backfiller()])
+            r = subprocess.run([TOLLGATE, "--config", env.cfg, "run"], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, KEEPA_API_KEY="wrong-key"))
+            self.assertEqual(r.returncode, 78, r.stderr)
+            self.assertIn("Keepa refused the key", r.stderr)
+            self.assertNotIn("wrong-key", r.stderr)
+            e = dict(os.environ)
+            e.pop("KEEPA_API_KEY", None)
+            r = subprocess.run([TOLLGATE, "--config", env.cfg, "run"], capture_output=True, text=True, timeout=60,
+                               env=e)
+            self.assertEqual(r.returncode, 78, r.stderr)
+        finally:
+            sim.stop()
+
+    def test_key_file_readable_by_others_refused(self):
+        sim = Sim("--products", 200, key="file-key")
+        try:
+            env = Env()
+            key = os.path.join(env.dir, "keepa.key")
+            with open(key, "w") as f:
+                f.write("file-key\n")
+            os.chmod(key, 0o644)
+            env.write_config(sim, [backfiller()])
+            with open(env.cfg) as f:
+                text = f.read().replace("domain = 1;", f'domain = 1; key_file = "{key}";', 1)
+            with open(env.cfg, "w") as f:
+                f.write(text)
+            e = dict(os.environ)
+            e.pop("KEEPA_API_KEY", None)
+            r = subprocess.run([TOLLGATE, "--config", env.cfg, "run"], capture_output=True, text=True, timeout=60,
+                               env=e)
+            self.assertEqual(r.returncode, 78)
+            self.assertIn(key, r.stderr)
+            os.chmod(key, 0o600)
+            p = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, env=e)
+            try:
+                line = ""
+                for line in p.stdout:
+                    if "started" in line or "cannot start" in line:
+                        break
+                self.assertIn("started", line)
+            finally:
+                p.terminate()
+                p.wait(10)
+                p.stdout.close()
+            self.assertEqual(p.returncode, 0)
+        finally:
+            sim.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
