@@ -286,10 +286,15 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	static char plugin_dirs[3][3100];
 	int seconds = 30, rc = EXIT_SOFTWARE, verbose = 0;
 
+	/* A catalog large enough that the walk outlasts the demo, and a bucket
+	 * that starts nearly empty: the scheduler has to share a scarce budget
+	 * between a backlogged backfiller and a punctual upserter, which is
+	 * the whole point of the exercise. */
 	so.key = "demo-key";
 	so.rate = 60;
 	so.minute_ms = 500;
-	so.products = 3000;
+	so.products = 12000;
+	so.start_tokens = 100;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
 			seconds = atoi(argv[++i]);
@@ -301,11 +306,13 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 			so.minute_ms = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
 			so.seed = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--products") == 0 && i + 1 < argc)
+			so.products = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--verbose") == 0)
 			verbose = 1;
 		else {
 			fprintf(stderr, "usage: tollgate demo [--seconds N] [--dir DIR] [--rate TOKENS_PER_MIN] "
-			                "[--minute-ms MS] [--seed N] [--verbose]\n");
+			                "[--minute-ms MS] [--seed N] [--products N] [--verbose]\n");
 			return EXIT_USAGE;
 		}
 	}
