@@ -439,6 +439,7 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 	struct tokens_ticket *t;
 	double cost, target, est;
 	int64_t eta;
+	bool alone;
 
 	out->ticket = NULL;
 	out->until_ms = INT64_MAX;
@@ -473,7 +474,11 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 		t->cost = cost;
 	target = core_target(core, t->cost, now);
 	tokens_core_est(core, now, &est);
-	if (now >= core->hold_until && est >= target - EPS && est > EPS) {
+	/* A call that may take the balance to zero or below goes alone: a call
+	 * still on the wire could otherwise reach the server after it and be
+	 * refused. */
+	alone = est - t->cost <= EPS;
+	if (now >= core->hold_until && est >= target - EPS && est > EPS && (!alone || core->n_in_flight == 0)) {
 		dispatch(core, t, now);
 		out->action = TOKENS_DISPATCH;
 		out->ticket = t;
@@ -481,6 +486,10 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 	}
 	eta = core_eta(core, target, now);
 	out->action = TOKENS_WAIT;
+	/* Waiting for calls on the wire to answer: their completion polls
+	 * again. */
+	if (eta >= 0 && eta <= now && alone && core->n_in_flight > 0)
+		eta = -1;
 	out->until_ms = eta < 0 ? now + MINUTE_MS : eta;
 	if (out->until_ms < core->hold_until)
 		out->until_ms = core->hold_until;
@@ -516,7 +525,11 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 
 	if (envelope_empty(env))
 		return false;
-	if (core->have_reading && env->timestamp_ms < core->last_ts)
+	/* Replies are ordered by the server's clock. Two readings of the same
+	 * millisecond cannot be ordered: the lower one may include a charge
+	 * the other does not, so keep the lower. */
+	if (core->have_reading && (env->timestamp_ms < core->last_ts ||
+	                           (env->timestamp_ms == core->last_ts && env->tokens_left >= core->last_left)))
 		return false;
 	if (rate < 0)
 		rate = 0;
@@ -526,7 +539,12 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 
 		if (raw - (double)env->tokens_consumed > core->cap && quiet)
 			core->wasted += raw - (double)env->tokens_consumed - core->cap;
-		if (quiet && dispatch_ms >= core->base_local && expected - (double)env->tokens_left >= 1)
+		/* Without anyone else on the key, the balance is at least the
+		 * prediction minus this call's cost and everything that may have
+		 * been charged since (calls on the wire, unconfirmed ones). Less
+		 * than that was taken by someone we cannot see. */
+		expected -= core->in_flight + unconfirmed_sum(core);
+		if (expected - (double)env->tokens_left >= 1)
 			outside_record(core, expected - (double)env->tokens_left, now);
 	} else {
 		core->first_reading_local = now;
@@ -535,6 +553,7 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 	core->last_ts = env->timestamp_ms;
 	core->base_local = now;
 	core->base_left = (double)env->tokens_left;
+	core->last_left = env->tokens_left;
 	core->next_tick = now + (env->refill_in_ms > 0 && env->refill_in_ms <= MINUTE_MS ? env->refill_in_ms
 	                                                                                : MINUTE_MS);
 	core->rate = rate;

@@ -74,6 +74,7 @@ struct tokens_core {
 	int64_t last_ts;     /* server timestamp */
 	int64_t base_local;  /* local time it was taken */
 	double base_left;
+	int64_t last_left;   /* tokensLeft of that reading, as read */
 	int64_t next_tick;   /* local time of the first refill after it */
 	double rate, cap;    /* net tokens/min, bucket */
 	int completions_since_base;
