@@ -320,9 +320,9 @@ double core_target(const struct tokens_core *core, double cost, int64_t now)
 		t = (cost < core->cap - cfg->reserve ? cost : core->cap - cfg->reserve) + cfg->margin;
 	}
 	/* Leave room for a consumer we cannot see, as large as its largest
-	 * recent bite. */
+	 * bite in the last hour (at most a tenth of the bucket). */
 	if (now - core->outside_burst_ms <= TOKENS_MINUTES * MINUTE_MS)
-		t += core->outside_burst;
+		t += core->outside_burst < core->cap / 10 ? core->outside_burst : core->cap / 10;
 	if (t > core->cap)
 		t = core->cap;
 	return t;
