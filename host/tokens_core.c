@@ -68,8 +68,9 @@ int tokens_core_new(const struct tokens_config *cfg, struct tokens_core **out, c
 	}
 	if (cfg->reserve < 0 || cfg->margin < 0 || cfg->deepest_deficit < 0 || cfg->cap_minutes <= 0 ||
 	    cfg->latency_target_s <= 0 || cfg->deficit_threshold <= 0 || cfg->margin > cfg->reserve + EPS) {
-		set_errmsg(errmsg, "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
-		                   "latency target and deficit threshold > 0, and margin <= reserve");
+		set_errmsg(errmsg,
+		           "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
+		           "latency target and deficit threshold > 0, and margin <= reserve");
 		return TG_EINVAL;
 	}
 	core = calloc(1, sizeof(*core));
@@ -105,8 +106,8 @@ int tokens_core_add_class(struct tokens_core *core, const char *name, double wei
 {
 	struct tokens_class *c;
 
-	if (!name || !*name || strlen(name) >= TOKENS_NAME_MAX || !(weight > 0) || core->ncls >= TOKENS_MAX_CLASSES ||
-	    tokens_core_find_class(core, name) >= 0)
+	if (!name || !*name || strlen(name) >= TOKENS_NAME_MAX || !(weight > 0) ||
+	    core->ncls >= TOKENS_MAX_CLASSES || tokens_core_find_class(core, name) >= 0)
 		return TG_EINVAL;
 	c = &core->cls[core->ncls];
 	memset(c, 0, sizeof(*c));
@@ -157,7 +158,8 @@ static void ring_remove(struct tokens_core *core, int ci)
 	core->cls[ci].in_ring = false;
 	for (pos = 0; pos < core->nring && core->ring[pos] != ci; pos++)
 		;
-	memmove(&core->ring[pos], &core->ring[pos + 1], (size_t)(core->nring - pos - 1) * sizeof(core->ring[0]));
+	memmove(&core->ring[pos], &core->ring[pos + 1],
+	        (size_t)(core->nring - pos - 1) * sizeof(core->ring[0]));
 	core->nring--;
 	if (pos < core->cursor)
 		core->cursor--;
@@ -373,8 +375,10 @@ int tokens_core_submit(struct tokens_core *core, int cls, const char *kind, int6
 
 		if (cost > limit + EPS) {
 			set_errmsg(errmsg,
-			           "a %s call of %lld units is estimated at %.0f tokens, more than the bucket can ever "
-			           "fund (%.0f = cap %.0f - reserve %.0f + deepest deficit %.0f): split it into calls "
+			           "a %s call of %lld units is estimated at %.0f tokens, more than the "
+			           "bucket can ever "
+			           "fund (%.0f = cap %.0f - reserve %.0f + deepest deficit %.0f): split it "
+			           "into calls "
 			           "of at most %.0f tokens",
 			           kind, (long long)units, cost, limit, core->cap, core->cfg.reserve,
 			           core->cfg.deepest_deficit, limit);
@@ -478,7 +482,8 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 	 * still on the wire could otherwise reach the server after it and be
 	 * refused. */
 	alone = est - t->cost <= EPS;
-	if (now >= core->hold_until && est >= target - EPS && est > EPS && (!alone || core->n_in_flight == 0)) {
+	if (now >= core->hold_until && est >= target - EPS && est > EPS &&
+	    (!alone || core->n_in_flight == 0)) {
 		dispatch(core, t, now);
 		out->action = TOKENS_DISPATCH;
 		out->ticket = t;
@@ -495,10 +500,11 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 		out->until_ms = core->hold_until;
 	if (!t->wait_logged) {
 		t->wait_logged = true;
-		log_info(core->cls[t->cls].name,
-		         "waiting for tokens: %s call, cost %.0f, target %.0f, estimate %.0f, runs in %s%llds",
-		         t->kind >= 0 ? core->cls[t->cls].kinds[t->kind].name : "?", t->cost, target, est,
-		         eta < 0 ? "> " : "", (long long)((out->until_ms - now + 999) / 1000));
+		log_info(
+		    core->cls[t->cls].name,
+		    "waiting for tokens: %s call, cost %.0f, target %.0f, estimate %.0f, runs in %s%llds",
+		    t->kind >= 0 ? core->cls[t->cls].kinds[t->kind].name : "?", t->cost, target, est,
+		    eta < 0 ? "> " : "", (long long)((out->until_ms - now + 999) / 1000));
 	}
 }
 
@@ -506,8 +512,8 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 
 static bool envelope_empty(const struct tokens_envelope *e)
 {
-	return e->tokens_left == 0 && e->refill_in_ms == 0 && e->refill_rate == 0 && e->tokens_consumed == 0 &&
-	       e->token_flow_reduction == 0;
+	return e->tokens_left == 0 && e->refill_in_ms == 0 && e->refill_rate == 0 &&
+	       e->tokens_consumed == 0 && e->token_flow_reduction == 0;
 }
 
 /*
@@ -528,8 +534,9 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 	/* Replies are ordered by the server's clock. Two readings of the same
 	 * millisecond cannot be ordered: the lower one may include a charge
 	 * the other does not, so keep the lower. */
-	if (core->have_reading && (env->timestamp_ms < core->last_ts ||
-	                           (env->timestamp_ms == core->last_ts && env->tokens_left >= core->last_left)))
+	if (core->have_reading &&
+	    (env->timestamp_ms < core->last_ts ||
+	     (env->timestamp_ms == core->last_ts && env->tokens_left >= core->last_left)))
 		return false;
 	if (rate < 0)
 		rate = 0;
@@ -554,8 +561,8 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 	core->base_local = now;
 	core->base_left = (double)env->tokens_left;
 	core->last_left = env->tokens_left;
-	core->next_tick = now + (env->refill_in_ms > 0 && env->refill_in_ms <= MINUTE_MS ? env->refill_in_ms
-	                                                                                : MINUTE_MS);
+	core->next_tick =
+	    now + (env->refill_in_ms > 0 && env->refill_in_ms <= MINUTE_MS ? env->refill_in_ms : MINUTE_MS);
 	core->rate = rate;
 	core->cap = core->cfg.cap_minutes * rate;
 	core->completions_since_base = 0;
@@ -582,8 +589,8 @@ static bool quiet_since_base(const struct tokens_core *core)
 	return core->n_in_flight == 0 && core->completions_since_base == 0 && core->nunconf == 0;
 }
 
-void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t, const struct tokens_envelope *env,
-                          int64_t now)
+void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t,
+                          const struct tokens_envelope *env, int64_t now)
 {
 	struct tokens_class *c = &core->cls[t->cls];
 
@@ -603,8 +610,8 @@ void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t, con
 	free(t);
 }
 
-void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t, const struct tokens_envelope *env,
-                              int64_t now)
+void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
+                              const struct tokens_envelope *env, int64_t now)
 {
 	struct tokens_class *c = &core->cls[t->cls];
 	struct tokens_ticket *h = core->head;

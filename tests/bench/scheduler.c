@@ -16,18 +16,20 @@ static void print_json(const struct sim_scenario *sc, enum sim_policy p, const s
 {
 	bool tg = p == SIM_TOLLGATE_RESERVE || p == SIM_TOLLGATE_DEFICIT;
 
-	printf("{\"scenario\":\"%s\",\"policy\":\"%s\",\"utilization\":%.4f,\"our_429\":%llu,\"other_429\":%llu,"
-	       "\"min_balance\":%lld,",
-	       sc->name, sim_policy_name(p), r->utilization, (unsigned long long)r->our_429,
-	       (unsigned long long)r->other_429, (long long)r->min_balance);
+	printf(
+	    "{\"scenario\":\"%s\",\"policy\":\"%s\",\"utilization\":%.4f,\"our_429\":%llu,\"other_429\":%llu,"
+	    "\"min_balance\":%lld,",
+	    sc->name, sim_policy_name(p), r->utilization, (unsigned long long)r->our_429,
+	    (unsigned long long)r->other_429, (long long)r->min_balance);
 	if (tg)
 		printf("\"est_above_truth\":%llu,", (unsigned long long)r->est_above_truth);
 	else
 		printf("\"est_above_truth\":null,");
 	printf("\"tasks\":{");
 	for (int i = 0; i < sc->ntasks; i++)
-		printf("%s\"%s\":{\"tokens_per_min\":%.3f,\"wait_p50_s\":%.1f,\"wait_max_s\":%.1f}", i ? "," : "",
-		       sc->tasks[i].name, r->task[i].tokens / r->minutes, r->task[i].wait_p50_s, r->task[i].wait_max_s);
+		printf("%s\"%s\":{\"tokens_per_min\":%.3f,\"wait_p50_s\":%.1f,\"wait_max_s\":%.1f}",
+		       i ? "," : "", sc->tasks[i].name, r->task[i].tokens / r->minutes, r->task[i].wait_p50_s,
+		       r->task[i].wait_max_s);
 	printf("}}\n");
 }
 
@@ -63,7 +65,8 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--table] [--hours H] [--seed N] [--scenario X]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--table] [--hours H] [--seed N] [--scenario X]\n",
+			        argv[0]);
 			return 64;
 		}
 	}
@@ -72,8 +75,8 @@ int main(int argc, char **argv)
 	if (table) {
 		printf("%.0f virtual hours, seed %llu. tok/min, p50 and max wait (s) per task.\n", hours,
 		       (unsigned long long)seed);
-		printf("%-3s %-17s %5s %5s %5s %6s %5s | task       tok/min     p50     max\n", "sc", "policy", "util",
-		       "o429", "x429", "minbal", "est>");
+		printf("%-3s %-17s %5s %5s %5s %6s %5s | task       tok/min     p50     max\n", "sc",
+		       "policy", "util", "o429", "x429", "minbal", "est>");
 	}
 	for (int s = 0; s < sim_nscenarios; s++) {
 		if (only && strcmp(only, sim_scenarios[s].name) != 0)
@@ -82,8 +85,8 @@ int main(int argc, char **argv)
 			struct sim_result r;
 
 			if (sim_run(&sim_scenarios[s], (enum sim_policy)p, seed, hours, &r) < 0) {
-				fprintf(stderr, "scenario %s, policy %s: the simulation failed\n", sim_scenarios[s].name,
-				        sim_policy_name((enum sim_policy)p));
+				fprintf(stderr, "scenario %s, policy %s: the simulation failed\n",
+				        sim_scenarios[s].name, sim_policy_name((enum sim_policy)p));
 				return 1;
 			}
 			if (table)

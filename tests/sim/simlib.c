@@ -22,22 +22,86 @@
 /* Scenarios of docs/token-scheduler.md. Units cost one token each as
  * declared; actual_per_unit is what the server charges. */
 const struct sim_scenario sim_scenarios[] = {
-	{"A", "5/min; upserter 5 every minute; backfiller backlogged, 150 per call", 5, 0, 0, 0, 0, 0, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
-	{"B", "as A, weights upserter 3 : backfiller 1", 5, 0, 0, 0, 0, 0, 2,
-	 {{"upserter", 3, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
-	{"C", "20/min; upserter 8 every minute; backfiller 150 per call", 20, 0, 0, 0, 0, 0, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 8, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
-	{"D", "as C plus an unseen consumer of 8 tokens every 5 minutes (1.6/min)", 20, 0, 0, 0, 8, 5 * MIN_MS, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 8, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
-	{"E", "5/min; upserter 5 every minute; backfiller call costs 400 (> cap 300)", 5, 0, 0, 0, 0, 0, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 400, 1, 0, 0}}},
-	{"F", "as A, plan upgrade 5 -> 25/min half-way", 5, 25, 0.5, 0, 0, 0, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
-	{"G", "as C, actual costs 4x the declared estimate", 20, 0, 0, 0, 0, 0, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 8, 4, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 4, 0, 0}}},
-	{"H", "as C, restart half-way (all scheduler state lost)", 20, 0, 0, 0.5, 0, 0, 2,
-	 {{"upserter", 1, SIM_PERIODIC, 8, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
+    {"A",
+     "5/min; upserter 5 every minute; backfiller backlogged, 150 per call",
+     5,
+     0,
+     0,
+     0,
+     0,
+     0,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
+    {"B",
+     "as A, weights upserter 3 : backfiller 1",
+     5,
+     0,
+     0,
+     0,
+     0,
+     0,
+     2,
+     {{"upserter", 3, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
+    {"C",
+     "20/min; upserter 8 every minute; backfiller 150 per call",
+     20,
+     0,
+     0,
+     0,
+     0,
+     0,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 8, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
+    {"D",
+     "as C plus an unseen consumer of 8 tokens every 5 minutes (1.6/min)",
+     20,
+     0,
+     0,
+     0,
+     8,
+     5 * MIN_MS,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 8, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
+    {"E",
+     "5/min; upserter 5 every minute; backfiller call costs 400 (> cap 300)",
+     5,
+     0,
+     0,
+     0,
+     0,
+     0,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 400, 1, 0, 0}}},
+    {"F",
+     "as A, plan upgrade 5 -> 25/min half-way",
+     5,
+     25,
+     0.5,
+     0,
+     0,
+     0,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 5, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
+    {"G",
+     "as C, actual costs 4x the declared estimate",
+     20,
+     0,
+     0,
+     0,
+     0,
+     0,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 8, 4, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 4, 0, 0}}},
+    {"H",
+     "as C, restart half-way (all scheduler state lost)",
+     20,
+     0,
+     0,
+     0.5,
+     0,
+     0,
+     2,
+     {{"upserter", 1, SIM_PERIODIC, 8, 1, MIN_MS, 60}, {"backfiller", 1, SIM_BACKLOGGED, 150, 1, 0, 0}}},
 };
 const int sim_nscenarios = (int)(sizeof(sim_scenarios) / sizeof(sim_scenarios[0]));
 
@@ -83,7 +147,7 @@ struct req {
 	struct call *call;
 	int task;
 	int64_t actual;
-	int64_t arrive_ms, resp_ms;
+	int64_t sent_ms, arrive_ms, resp_ms;
 	bool is429;
 	struct tokens_envelope env;
 };
@@ -132,6 +196,7 @@ struct sim {
 	struct front_rec *fronts;
 	size_t nfronts, capfronts;
 	struct sim_result *res;
+	int64_t learned_at;
 	int err;
 };
 
@@ -161,10 +226,18 @@ static void push_double(double **arr, size_t *n, size_t *cap, double v)
 	(*arr)[(*n)++] = v;
 }
 
-static bool all_answered(const struct sim *s)
+/* Costs are learned once every task had an answer and no call sent before
+ * that is still on the wire. */
+static bool all_answered(struct sim *s)
 {
-	for (int i = 0; i < s->ntasks; i++)
-		if (!s->task[i].answered)
+	if (s->learned_at == INT64_MAX) {
+		for (int i = 0; i < s->ntasks; i++)
+			if (!s->task[i].answered)
+				return false;
+		s->learned_at = s->now;
+	}
+	for (int i = 0; i < MAX_REQ; i++)
+		if (s->reqs[i].used && s->reqs[i].kind == REQ_CALL && s->reqs[i].sent_ms < s->learned_at)
 			return false;
 	return true;
 }
@@ -221,6 +294,8 @@ static void server_arrive(struct sim *s, struct req *r)
 	if (s->balance <= 0) {
 		r->is429 = true;
 		s->res->our_429++;
+		if (all_answered(s))
+			s->res->our_429_learned++;
 		if (getenv("SIM_DEBUG"))
 			fprintf(stderr, "t=%lld 429 task %d balance %lld\n", (long long)s->now, r->task,
 			        (long long)s->balance);
@@ -245,8 +320,10 @@ static struct req *new_req(struct sim *s, enum req_kind kind)
 			memset(r, 0, sizeof(*r));
 			r->used = true;
 			r->kind = kind;
+			r->sent_ms = s->now;
 			r->arrive_ms = s->now + rnd_range(&s->rng, 50, 300);
-			r->resp_ms = r->arrive_ms + rnd_range(&s->rng, 100, 1500) + rnd_range(&s->rng, 50, 300);
+			r->resp_ms =
+			    r->arrive_ms + rnd_range(&s->rng, 100, 1500) + rnd_range(&s->rng, 50, 300);
 			return r;
 		}
 	}
@@ -280,8 +357,8 @@ static void submit(struct sim *s, int ti)
 		int rc;
 
 		for (;;) {
-			rc = tokens_core_submit(s->core, ts->cls, ts->cfg->name, c->units, (double)c->units, s->now,
-			                        &c->ticket, NULL);
+			rc = tokens_core_submit(s->core, ts->cls, ts->cfg->name, c->units, (double)c->units,
+			                        s->now, &c->ticket, NULL);
 			if (rc != TG_EOVERSIZE || c->units <= 1)
 				break;
 			/* What a task does with TG_EOVERSIZE: split the call. */
@@ -319,7 +396,7 @@ static void send_call(struct sim *s, struct call *c, double cost, double target)
 				abort();
 		}
 		s->fronts[s->nfronts++] =
-			(struct front_rec){c->task, (double)(s->now - c->front_ms) / 1000.0, cost, target};
+		    (struct front_rec){c->task, (double)(s->now - c->front_ms) / 1000.0, cost, target};
 	}
 	if (ts->nfifo > 0 && ts->fifo[0] == c)
 		fifo_pop_front(s, ts);
@@ -372,7 +449,8 @@ static void response(struct sim *s, struct req *r)
 	} else if (r->is429) {
 		/* The seed's tasks retry a refused call at their next check. */
 		s->task[c->task].inflight = false;
-		memmove(&s->task[c->task].fifo[1], &s->task[c->task].fifo[0], (size_t)s->task[c->task].nfifo * sizeof(c));
+		memmove(&s->task[c->task].fifo[1], &s->task[c->task].fifo[0],
+		        (size_t)s->task[c->task].nfifo * sizeof(c));
 		s->task[c->task].fifo[0] = c;
 		s->task[c->task].nfifo++;
 		return;
@@ -392,9 +470,10 @@ static void host_step(struct sim *s)
 		if (p.action == TOKENS_DISPATCH) {
 			struct call *c = tokens_ticket_user(p.ticket);
 			double cost = tokens_ticket_cost(p.ticket);
-			double target = s->policy == SIM_TOLLGATE_DEFICIT
-			                        ? fmax(SEED_THRESHOLD, cost - s->cfg.deepest_deficit + s->cfg.margin)
-			                        : cost + s->cfg.margin;
+			double target =
+			    s->policy == SIM_TOLLGATE_DEFICIT
+			        ? fmax(SEED_THRESHOLD, cost - s->cfg.deepest_deficit + s->cfg.margin)
+			        : cost + s->cfg.margin;
 
 			if (getenv("SIM_DEBUG")) {
 				double est = 0;
@@ -514,7 +593,8 @@ static void finish(struct sim *s)
 
 		for (int j = 0; j < s->ntasks; j++)
 			if (j != f->task)
-				others += (ceil(f->cost / ti->weight) + 1) * s->sc->tasks[j].weight + 2 * s->task[j].max_cost;
+				others += (ceil(f->cost / ti->weight) + 1) * s->sc->tasks[j].weight +
+				          2 * s->task[j].max_cost;
 		bound = 60.0 * (others + cmax + f->target + d) / r + 180.0;
 		if (f->wait_s > res->task[f->task].front_max_s)
 			res->task[f->task].front_max_s = f->wait_s;
@@ -562,6 +642,7 @@ int sim_run(const struct sim_scenario *sc, enum sim_policy policy, uint64_t seed
 	s->outside_next = sc->outside_period_ms ? rnd_range(&s->rng, 0, sc->outside_period_ms) : INT64_MAX;
 	s->up_at = INT64_MAX;
 	s->core_wake = INT64_MAX;
+	s->learned_at = INT64_MAX;
 	tokens_config_default(&s->cfg);
 	if (policy == SIM_TOLLGATE_DEFICIT)
 		s->cfg.policy = TOKENS_POLICY_DEFICIT;
@@ -571,7 +652,8 @@ int sim_run(const struct sim_scenario *sc, enum sim_policy policy, uint64_t seed
 
 		ts->cfg = &sc->tasks[i];
 		ts->units_now = ts->cfg->units;
-		ts->next_arrival = ts->cfg->mode == SIM_PERIODIC ? rnd_range(&s->rng, 0, ts->cfg->period_ms) : INT64_MAX;
+		ts->next_arrival =
+		    ts->cfg->mode == SIM_PERIODIC ? rnd_range(&s->rng, 0, ts->cfg->period_ms) : INT64_MAX;
 		ts->next_submit = ts->cfg->mode == SIM_BACKLOGGED ? 0 : INT64_MAX;
 	}
 	if (is_tollgate(s))
@@ -632,7 +714,8 @@ int sim_run(const struct sim_scenario *sc, enum sim_policy policy, uint64_t seed
 			for (int i = 0; i < MAX_REQ; i++) {
 				struct req *r = &s->reqs[i];
 
-				if (r->used && r->arrived && r->resp_ms <= s->now && (!first || r->resp_ms < first->resp_ms))
+				if (r->used && r->arrived && r->resp_ms <= s->now &&
+				    (!first || r->resp_ms < first->resp_ms))
 					first = r;
 			}
 			if (!first)
@@ -673,8 +756,10 @@ int sim_run(const struct sim_scenario *sc, enum sim_policy policy, uint64_t seed
 			if (tokens_core_est(s->core, s->now, &est) && est > (double)s->balance + 1e-6) {
 				out->est_above_truth++;
 				if (getenv("SIM_DEBUG"))
-					fprintf(stderr, "t=%lld est %.1f > balance %lld (next server tick %lld)\n",
-					        (long long)s->now, est, (long long)s->balance, (long long)s->next_tick);
+					fprintf(stderr,
+					        "t=%lld est %.1f > balance %lld (next server tick %lld)\n",
+					        (long long)s->now, est, (long long)s->balance,
+					        (long long)s->next_tick);
 				if (all_answered(s))
 					out->est_above_truth_learned++;
 			}

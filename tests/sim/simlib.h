@@ -37,16 +37,16 @@
 #define SIM_MAX_TASKS 4
 
 enum sim_task_mode {
-	SIM_PERIODIC,    /* one call every period_ms, at most max_pending outstanding */
-	SIM_BACKLOGGED,  /* always has the next call: sends it when the last one answered */
+	SIM_PERIODIC,   /* one call every period_ms, at most max_pending outstanding */
+	SIM_BACKLOGGED, /* always has the next call: sends it when the last one answered */
 };
 
 struct sim_task {
 	const char *name;
 	double weight;
 	enum sim_task_mode mode;
-	int64_t units;           /* per call; declared cost = units (1 token per unit) */
-	double actual_per_unit;  /* what the server charges per unit */
+	int64_t units;          /* per call; declared cost = units (1 token per unit) */
+	double actual_per_unit; /* what the server charges per unit */
 	int64_t period_ms;
 	int max_pending;
 };
@@ -54,11 +54,11 @@ struct sim_task {
 struct sim_scenario {
 	const char *name;
 	const char *what;
-	int rate;                /* refillRate at start */
-	int rate2;               /* after rate_change_at (0: no change) */
-	double rate_change_at;   /* fraction of the run */
-	double restart_at;       /* fraction of the run (0: none) */
-	int outside_cost;        /* a consumer outside the host: this many tokens ... */
+	int rate;                  /* refillRate at start */
+	int rate2;                 /* after rate_change_at (0: no change) */
+	double rate_change_at;     /* fraction of the run */
+	double restart_at;         /* fraction of the run (0: none) */
+	int outside_cost;          /* a consumer outside the host: this many tokens ... */
 	int64_t outside_period_ms; /* ... this often (0: none) */
 	int ntasks;
 	struct sim_task tasks[SIM_MAX_TASKS];
@@ -74,19 +74,20 @@ enum sim_policy {
 };
 
 struct sim_task_result {
-	double tokens;        /* charged by the server */
+	double tokens; /* charged by the server */
 	double tokens_after_warmup;
 	uint64_t calls;
 	double wait_p50_s, wait_max_s;
-	double front_max_s;   /* longest wait as first of its queue */
-	double bound_s;       /* the analytic bound for that wait */
+	double front_max_s; /* longest wait as first of its queue */
+	double bound_s;     /* the analytic bound for that wait */
 	uint64_t bound_violations;
-	uint64_t missed;      /* periodic calls skipped: max_pending reached */
+	uint64_t missed; /* periodic calls skipped: max_pending reached */
 };
 
 struct sim_result {
-	double utilization;    /* 1 - refill lost to the cap / refill generated, while backlogged */
+	double utilization; /* 1 - refill lost to the cap / refill generated, while backlogged */
 	uint64_t our_429, other_429;
+	uint64_t our_429_learned; /* after every task had an answer */
 	int64_t min_balance;
 	int64_t min_balance_learned; /* after every task had an answer */
 	uint64_t est_above_truth;    /* moments est > the server's balance */

@@ -243,7 +243,8 @@ static void test_shares_follow_weights(void **state)
 		int c = tokens_ticket_class(p.ticket);
 		count[c]++;
 		tok[c] += tokens_ticket_cost(p.ticket);
-		struct tokens_envelope e = env(ts++, 100000, 30000, 10000, (int64_t)tokens_ticket_cost(p.ticket));
+		struct tokens_envelope e =
+		    env(ts++, 100000, 30000, 10000, (int64_t)tokens_ticket_cost(p.ticket));
 		tokens_core_complete(core, p.ticket, &e, 0);
 	}
 	/* Tokens 3:1 (a's calls are 3x cheaper, so 9x as many). */
@@ -308,14 +309,14 @@ static void test_unknown_counts_as_spent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_paid_call_before_reading),
-		cmocka_unit_test(test_reconcile_orders_by_server_time),
-		cmocka_unit_test(test_429_keeps_head),
-		cmocka_unit_test(test_oversize_refused),
-		cmocka_unit_test(test_learning_never_below_declared),
-		cmocka_unit_test(test_shares_follow_weights),
-		cmocka_unit_test(test_deficit_call_goes_alone),
-		cmocka_unit_test(test_unknown_counts_as_spent),
+	    cmocka_unit_test(test_no_paid_call_before_reading),
+	    cmocka_unit_test(test_reconcile_orders_by_server_time),
+	    cmocka_unit_test(test_429_keeps_head),
+	    cmocka_unit_test(test_oversize_refused),
+	    cmocka_unit_test(test_learning_never_below_declared),
+	    cmocka_unit_test(test_shares_follow_weights),
+	    cmocka_unit_test(test_deficit_call_goes_alone),
+	    cmocka_unit_test(test_unknown_counts_as_spent),
 	};
 
 	log_setup(TG_LOG_ERROR, NULL);

@@ -17,7 +17,7 @@
 
 struct fake {
 	_Atomic int64_t now;
-	int64_t left;  /* what /token answers */
+	int64_t left; /* what /token answers */
 	int64_t rate;
 	atomic_int syncs;
 };
@@ -207,9 +207,9 @@ static void test_429_waits_and_keeps_ticket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_threads_share_one_bucket),
-		cmocka_unit_test(test_shutdown_wakes_waiter),
-		cmocka_unit_test(test_429_waits_and_keeps_ticket),
+	    cmocka_unit_test(test_threads_share_one_bucket),
+	    cmocka_unit_test(test_shutdown_wakes_waiter),
+	    cmocka_unit_test(test_429_waits_and_keeps_ticket),
 	};
 
 	log_setup(TG_LOG_ERROR, NULL);
