@@ -97,8 +97,12 @@ void tokens_core_free(struct tokens_core *core)
 			t = next;
 		}
 	}
-	/* Tickets in flight belong to their callers' pending completions; a
-	 * core is freed only after every caller is gone, so none are left. */
+	while (core->flight) {
+		struct tokens_ticket *next = core->flight->next;
+
+		free(core->flight);
+		core->flight = next;
+	}
 	free(core);
 }
 
@@ -423,6 +427,10 @@ static void dispatch(struct tokens_core *core, struct tokens_ticket *t, int64_t 
 	core->head = NULL;
 	fifo_remove(core, t);
 	t->state = TICKET_IN_FLIGHT;
+	t->next = core->flight;
+	if (core->flight)
+		core->flight->prev = t;
+	core->flight = t;
 	t->dispatch_ms = now;
 	core->in_flight += t->cost;
 	core->n_in_flight++;
@@ -577,6 +585,13 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 
 static void leave_flight(struct tokens_core *core, struct tokens_ticket *t)
 {
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		core->flight = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
 	core->in_flight -= t->cost;
 	if (core->in_flight < EPS)
 		core->in_flight = 0;

@@ -16,7 +16,7 @@
 enum ticket_state { TICKET_QUEUED, TICKET_HEAD, TICKET_IN_FLIGHT };
 
 struct tokens_ticket {
-	struct tokens_ticket *prev, *next; /* the class FIFO */
+	struct tokens_ticket *prev, *next; /* the class FIFO, or the in-flight list */
 	int cls, kind;
 	int64_t units;
 	double declared;
@@ -79,7 +79,8 @@ struct tokens_core {
 	double rate, cap;  /* net tokens/min, bucket */
 	int completions_since_base;
 
-	double in_flight; /* sum of estimates on the wire */
+	struct tokens_ticket *flight; /* tickets on the wire */
+	double in_flight;             /* sum of their estimates */
 	int n_in_flight;
 	struct unconfirmed unconf[TOKENS_MAX_UNCONFIRMED];
 	int nunconf;
