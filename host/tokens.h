@@ -83,7 +83,7 @@ struct tokens_class_status {
 	/* When WAITING: the head call. */
 	char head_kind[TOKENS_NAME_MAX];
 	double head_cost, head_target;
-	int64_t head_eta_ms; /* from now; -1 unknown (waiting for a reading) */
+	int64_t head_eta_ms;  /* from now; -1 unknown (waiting for a reading) */
 	int64_t head_wait_ms; /* waited so far */
 	uint64_t calls_ok, calls_429, calls_error;
 	double tokens_consumed;
@@ -96,14 +96,14 @@ struct tokens_class_status {
 
 struct tokens_status {
 	bool have_reading;
-	double est;              /* lower bound on the balance now */
-	int64_t last_left;       /* last server reading */
-	int64_t last_age_ms;     /* its age */
-	double rate, cap;        /* tokens/min (net of flow reduction), bucket */
-	double utilization;      /* tokens consumed in the last hour / generated */
-	int64_t deepest_seen;    /* lowest tokensLeft read */
-	double outside_per_min;  /* learned consumption by others on the key */
-	double wasted;           /* refill predicted lost to the cap */
+	double est;             /* lower bound on the balance now */
+	int64_t last_left;      /* last server reading */
+	int64_t last_age_ms;    /* its age */
+	double rate, cap;       /* tokens/min (net of flow reduction), bucket */
+	double utilization;     /* tokens consumed in the last hour / generated */
+	int64_t deepest_seen;   /* lowest tokensLeft read */
+	double outside_per_min; /* learned consumption by others on the key */
+	double wasted;          /* refill predicted lost to the cap */
 	uint64_t n429;
 	enum tokens_policy policy;
 	int nclasses;
@@ -152,12 +152,12 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 
 /* The dispatched call got an answer with this envelope: reconcile, learn,
  * and free the ticket. */
-void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t, const struct tokens_envelope *env,
-                          int64_t now);
+void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t,
+                          const struct tokens_envelope *env, int64_t now);
 /* The dispatched call got a 429: reconcile, and put the ticket back as the
  * sticky head, held until the refill that makes the balance positive. */
-void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t, const struct tokens_envelope *env,
-                              int64_t now);
+void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
+                              const struct tokens_envelope *env, int64_t now);
 /* The dispatched call got no envelope (network error): assume its cost was
  * spent until a reading taken after it; frees the ticket. */
 void tokens_core_complete_unknown(struct tokens_core *core, struct tokens_ticket *t, int64_t now);
@@ -191,8 +191,8 @@ typedef int (*tokens_sync_fn)(void *ctx, struct tokens_envelope *env, char **err
 
 /* clock: read for time (copied); NULL for the real clock. sync may be NULL
  * when the caller feeds readings itself with tokens_observe(). */
-int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, tokens_sync_fn sync, void *sync_ctx,
-               struct tokens **out, char **errmsg);
+int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, tokens_sync_fn sync,
+               void *sync_ctx, struct tokens **out, char **errmsg);
 /* Call after every thread has left tokens_acquire (after tokens_shutdown). */
 void tokens_free(struct tokens *t);
 int tokens_add_class(struct tokens *t, const char *name, double weight);

@@ -68,8 +68,9 @@ int tokens_core_new(const struct tokens_config *cfg, struct tokens_core **out, c
 	}
 	if (cfg->reserve < 0 || cfg->margin < 0 || cfg->deepest_deficit < 0 || cfg->cap_minutes <= 0 ||
 	    cfg->latency_target_s <= 0 || cfg->deficit_threshold <= 0 || cfg->margin > cfg->reserve + EPS) {
-		set_errmsg(errmsg, "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
-		                   "latency target and deficit threshold > 0, and margin <= reserve");
+		set_errmsg(errmsg,
+		           "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
+		           "latency target and deficit threshold > 0, and margin <= reserve");
 		return TG_EINVAL;
 	}
 	core = calloc(1, sizeof(*core));
@@ -96,8 +97,12 @@ void tokens_core_free(struct tokens_core *core)
 			t = next;
 		}
 	}
-	/* Tickets in flight belong to their callers' pending completions; a
-	 * core is freed only after every caller is gone, so none are left. */
+	while (core->flight) {
+		struct tokens_ticket *next = core->flight->next;
+
+		free(core->flight);
+		core->flight = next;
+	}
 	free(core);
 }
 
@@ -105,8 +110,8 @@ int tokens_core_add_class(struct tokens_core *core, const char *name, double wei
 {
 	struct tokens_class *c;
 
-	if (!name || !*name || strlen(name) >= TOKENS_NAME_MAX || !(weight > 0) || core->ncls >= TOKENS_MAX_CLASSES ||
-	    tokens_core_find_class(core, name) >= 0)
+	if (!name || !*name || strlen(name) >= TOKENS_NAME_MAX || !(weight > 0) ||
+	    core->ncls >= TOKENS_MAX_CLASSES || tokens_core_find_class(core, name) >= 0)
 		return TG_EINVAL;
 	c = &core->cls[core->ncls];
 	memset(c, 0, sizeof(*c));
@@ -157,7 +162,8 @@ static void ring_remove(struct tokens_core *core, int ci)
 	core->cls[ci].in_ring = false;
 	for (pos = 0; pos < core->nring && core->ring[pos] != ci; pos++)
 		;
-	memmove(&core->ring[pos], &core->ring[pos + 1], (size_t)(core->nring - pos - 1) * sizeof(core->ring[0]));
+	memmove(&core->ring[pos], &core->ring[pos + 1],
+	        (size_t)(core->nring - pos - 1) * sizeof(core->ring[0]));
 	core->nring--;
 	if (pos < core->cursor)
 		core->cursor--;
@@ -320,9 +326,9 @@ double core_target(const struct tokens_core *core, double cost, int64_t now)
 		t = (cost < core->cap - cfg->reserve ? cost : core->cap - cfg->reserve) + cfg->margin;
 	}
 	/* Leave room for a consumer we cannot see, as large as its largest
-	 * recent bite. */
+	 * bite in the last hour (at most a tenth of the bucket). */
 	if (now - core->outside_burst_ms <= TOKENS_MINUTES * MINUTE_MS)
-		t += core->outside_burst;
+		t += core->outside_burst < core->cap / 10 ? core->outside_burst : core->cap / 10;
 	if (t > core->cap)
 		t = core->cap;
 	return t;
@@ -373,8 +379,10 @@ int tokens_core_submit(struct tokens_core *core, int cls, const char *kind, int6
 
 		if (cost > limit + EPS) {
 			set_errmsg(errmsg,
-			           "a %s call of %lld units is estimated at %.0f tokens, more than the bucket can ever "
-			           "fund (%.0f = cap %.0f - reserve %.0f + deepest deficit %.0f): split it into calls "
+			           "a %s call of %lld units is estimated at %.0f tokens, more than the "
+			           "bucket can ever "
+			           "fund (%.0f = cap %.0f - reserve %.0f + deepest deficit %.0f): split it "
+			           "into calls "
 			           "of at most %.0f tokens",
 			           kind, (long long)units, cost, limit, core->cap, core->cfg.reserve,
 			           core->cfg.deepest_deficit, limit);
@@ -419,6 +427,10 @@ static void dispatch(struct tokens_core *core, struct tokens_ticket *t, int64_t 
 	core->head = NULL;
 	fifo_remove(core, t);
 	t->state = TICKET_IN_FLIGHT;
+	t->next = core->flight;
+	if (core->flight)
+		core->flight->prev = t;
+	core->flight = t;
 	t->dispatch_ms = now;
 	core->in_flight += t->cost;
 	core->n_in_flight++;
@@ -439,6 +451,7 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 	struct tokens_ticket *t;
 	double cost, target, est;
 	int64_t eta;
+	bool alone;
 
 	out->ticket = NULL;
 	out->until_ms = INT64_MAX;
@@ -473,7 +486,12 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 		t->cost = cost;
 	target = core_target(core, t->cost, now);
 	tokens_core_est(core, now, &est);
-	if (now >= core->hold_until && est >= target - EPS && est > EPS) {
+	/* A call that may take the balance to zero or below goes alone: a call
+	 * still on the wire could otherwise reach the server after it and be
+	 * refused. */
+	alone = est - t->cost <= EPS;
+	if (now >= core->hold_until && est >= target - EPS && est > EPS &&
+	    (!alone || core->n_in_flight == 0)) {
 		dispatch(core, t, now);
 		out->action = TOKENS_DISPATCH;
 		out->ticket = t;
@@ -481,15 +499,20 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 	}
 	eta = core_eta(core, target, now);
 	out->action = TOKENS_WAIT;
+	/* Waiting for calls on the wire to answer: their completion polls
+	 * again. */
+	if (eta >= 0 && eta <= now && alone && core->n_in_flight > 0)
+		eta = -1;
 	out->until_ms = eta < 0 ? now + MINUTE_MS : eta;
 	if (out->until_ms < core->hold_until)
 		out->until_ms = core->hold_until;
 	if (!t->wait_logged) {
 		t->wait_logged = true;
-		log_info(core->cls[t->cls].name,
-		         "waiting for tokens: %s call, cost %.0f, target %.0f, estimate %.0f, runs in %s%llds",
-		         t->kind >= 0 ? core->cls[t->cls].kinds[t->kind].name : "?", t->cost, target, est,
-		         eta < 0 ? "> " : "", (long long)((out->until_ms - now + 999) / 1000));
+		log_info(
+		    core->cls[t->cls].name,
+		    "waiting for tokens: %s call, cost %.0f, target %.0f, estimate %.0f, runs in %s%llds",
+		    t->kind >= 0 ? core->cls[t->cls].kinds[t->kind].name : "?", t->cost, target, est,
+		    eta < 0 ? "> " : "", (long long)((out->until_ms - now + 999) / 1000));
 	}
 }
 
@@ -497,8 +520,8 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 
 static bool envelope_empty(const struct tokens_envelope *e)
 {
-	return e->tokens_left == 0 && e->refill_in_ms == 0 && e->refill_rate == 0 && e->tokens_consumed == 0 &&
-	       e->token_flow_reduction == 0;
+	return e->tokens_left == 0 && e->refill_in_ms == 0 && e->refill_rate == 0 &&
+	       e->tokens_consumed == 0 && e->token_flow_reduction == 0;
 }
 
 /*
@@ -516,7 +539,12 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 
 	if (envelope_empty(env))
 		return false;
-	if (core->have_reading && env->timestamp_ms < core->last_ts)
+	/* Replies are ordered by the server's clock. Two readings of the same
+	 * millisecond cannot be ordered: the lower one may include a charge
+	 * the other does not, so keep the lower. */
+	if (core->have_reading &&
+	    (env->timestamp_ms < core->last_ts ||
+	     (env->timestamp_ms == core->last_ts && env->tokens_left >= core->last_left)))
 		return false;
 	if (rate < 0)
 		rate = 0;
@@ -526,7 +554,12 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 
 		if (raw - (double)env->tokens_consumed > core->cap && quiet)
 			core->wasted += raw - (double)env->tokens_consumed - core->cap;
-		if (quiet && dispatch_ms >= core->base_local && expected - (double)env->tokens_left >= 1)
+		/* Without anyone else on the key, the balance is at least the
+		 * prediction minus this call's cost and everything that may have
+		 * been charged since (calls on the wire, unconfirmed ones). Less
+		 * than that was taken by someone we cannot see. */
+		expected -= core->in_flight + unconfirmed_sum(core);
+		if (expected - (double)env->tokens_left >= 1)
 			outside_record(core, expected - (double)env->tokens_left, now);
 	} else {
 		core->first_reading_local = now;
@@ -535,8 +568,9 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 	core->last_ts = env->timestamp_ms;
 	core->base_local = now;
 	core->base_left = (double)env->tokens_left;
-	core->next_tick = now + (env->refill_in_ms > 0 && env->refill_in_ms <= MINUTE_MS ? env->refill_in_ms
-	                                                                                : MINUTE_MS);
+	core->last_left = env->tokens_left;
+	core->next_tick =
+	    now + (env->refill_in_ms > 0 && env->refill_in_ms <= MINUTE_MS ? env->refill_in_ms : MINUTE_MS);
 	core->rate = rate;
 	core->cap = core->cfg.cap_minutes * rate;
 	core->completions_since_base = 0;
@@ -551,6 +585,13 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 
 static void leave_flight(struct tokens_core *core, struct tokens_ticket *t)
 {
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		core->flight = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
 	core->in_flight -= t->cost;
 	if (core->in_flight < EPS)
 		core->in_flight = 0;
@@ -563,8 +604,8 @@ static bool quiet_since_base(const struct tokens_core *core)
 	return core->n_in_flight == 0 && core->completions_since_base == 0 && core->nunconf == 0;
 }
 
-void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t, const struct tokens_envelope *env,
-                          int64_t now)
+void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t,
+                          const struct tokens_envelope *env, int64_t now)
 {
 	struct tokens_class *c = &core->cls[t->cls];
 
@@ -584,8 +625,8 @@ void tokens_core_complete(struct tokens_core *core, struct tokens_ticket *t, con
 	free(t);
 }
 
-void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t, const struct tokens_envelope *env,
-                              int64_t now)
+void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
+                              const struct tokens_envelope *env, int64_t now)
 {
 	struct tokens_class *c = &core->cls[t->cls];
 	struct tokens_ticket *h = core->head;

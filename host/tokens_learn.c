@@ -99,19 +99,11 @@ void outside_record(struct tokens_core *core, double gap, int64_t now)
 	}
 }
 
-/* Moving average over the last OUTSIDE_WINDOW_MIN minutes (or since the
- * first reading, when that is shorter). */
+/* Moving average over the last OUTSIDE_WINDOW_MIN minutes: one bite is
+ * spread over the window rather than taken as a rate. */
 double outside_per_min(const struct tokens_core *core, int64_t now)
 {
-	int64_t span = minute_of(now) - minute_of(core->first_reading_local) + 1;
-	double s;
-
-	if (span > OUTSIDE_WINDOW_MIN)
-		span = OUTSIDE_WINDOW_MIN;
-	if (span < 1)
-		span = 1;
-	s = slot_sum(core->outside_min, core->outside_slot, OUTSIDE_WINDOW_MIN, now);
-	return s / (double)span;
+	return slot_sum(core->outside_min, core->outside_slot, OUTSIDE_WINDOW_MIN, now) / OUTSIDE_WINDOW_MIN;
 }
 
 void used_record(struct tokens_core *core, double consumed, int64_t now)

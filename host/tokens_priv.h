@@ -16,13 +16,13 @@
 enum ticket_state { TICKET_QUEUED, TICKET_HEAD, TICKET_IN_FLIGHT };
 
 struct tokens_ticket {
-	struct tokens_ticket *prev, *next; /* the class FIFO */
+	struct tokens_ticket *prev, *next; /* the class FIFO, or the in-flight list */
 	int cls, kind;
 	int64_t units;
 	double declared;
-	double cost;       /* estimate used: fixed at dispatch */
+	double cost; /* estimate used: fixed at dispatch */
 	enum ticket_state state;
-	bool charged;      /* its DRR credit was taken (kept across a 429) */
+	bool charged; /* its DRR credit was taken (kept across a 429) */
 	bool wait_logged;
 	int64_t submit_ms, dispatch_ms;
 	void *user;
@@ -71,14 +71,16 @@ struct tokens_core {
 
 	/* The last accepted reading. */
 	bool have_reading;
-	int64_t last_ts;     /* server timestamp */
-	int64_t base_local;  /* local time it was taken */
+	int64_t last_ts;    /* server timestamp */
+	int64_t base_local; /* local time it was taken */
 	double base_left;
-	int64_t next_tick;   /* local time of the first refill after it */
-	double rate, cap;    /* net tokens/min, bucket */
+	int64_t last_left; /* tokensLeft of that reading, as read */
+	int64_t next_tick; /* local time of the first refill after it */
+	double rate, cap;  /* net tokens/min, bucket */
 	int completions_since_base;
 
-	double in_flight;    /* sum of estimates on the wire */
+	struct tokens_ticket *flight; /* tickets on the wire */
+	double in_flight;             /* sum of their estimates */
 	int n_in_flight;
 	struct unconfirmed unconf[TOKENS_MAX_UNCONFIRMED];
 	int nunconf;

@@ -19,8 +19,9 @@ static double hist_p50(const uint64_t *hist, double max_s)
 	for (int b = 0; b < TOKENS_WAIT_BUCKETS; b++) {
 		acc += hist[b];
 		if (2 * acc >= total)
-			return b < TOKENS_WAIT_BUCKETS - 1 && tokens_wait_bucket_s[b] < max_s ? tokens_wait_bucket_s[b]
-			                                                                     : max_s;
+			return b < TOKENS_WAIT_BUCKETS - 1 && tokens_wait_bucket_s[b] < max_s
+			           ? tokens_wait_bucket_s[b]
+			           : max_s;
 	}
 	return max_s;
 }
@@ -72,7 +73,8 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 				cs->head_target = core_target(core, t->cost, now);
 				eta = core_eta(core, cs->head_target, now);
 				if (eta >= 0)
-					cs->head_eta_ms = (eta > core->hold_until ? eta : core->hold_until) - now;
+					cs->head_eta_ms =
+					    (eta > core->hold_until ? eta : core->hold_until) - now;
 			}
 		} else if (c->queued) {
 			cs->state = TOKENS_CLASS_QUEUED;

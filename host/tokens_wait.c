@@ -30,8 +30,8 @@ struct tokens {
 	bool stopped;
 };
 
-int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, tokens_sync_fn sync, void *sync_ctx,
-               struct tokens **out, char **errmsg)
+int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, tokens_sync_fn sync,
+               void *sync_ctx, struct tokens **out, char **errmsg)
 {
 	struct tokens *t;
 	pthread_condattr_t attr;
@@ -51,7 +51,8 @@ int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, to
 		goto free_core;
 	if (pthread_condattr_init(&attr) != 0)
 		goto destroy_lock;
-	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&t->cond, &attr) != 0) {
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&t->cond, &attr) != 0) {
 		pthread_condattr_destroy(&attr);
 		goto destroy_lock;
 	}
@@ -145,7 +146,8 @@ static void do_sync(struct tokens *t)
 	if (rc == 0) {
 		tokens_core_observe(t->core, &env, now_ms(t));
 	} else {
-		log_warn(NULL, "token scheduler: reading the token balance failed: %s", msg ? msg : "unknown error");
+		log_warn(NULL, "token scheduler: reading the token balance failed: %s",
+		         msg ? msg : "unknown error");
 		tokens_core_sync_failed(t->core, now_ms(t));
 	}
 	free(msg);
