@@ -145,7 +145,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	tc.deficit_threshold = cf->tokens_deficit_threshold;
 	tc.cap_minutes = cf->tokens_cap_minutes;
 	tc.latency_target_s = cf->tokens_latency_target_s;
-	/* minute_ms: see the tokens merge */
+	tc.minute_ms = cf->tokens_minute_ms;
 	if ((rc = tokens_new(&tc, NULL, keepa_sync, d->keepa, &d->tokens, errmsg)))
 		return rc;
 	keepa_set_tokens(d->keepa, d->tokens);

@@ -43,6 +43,10 @@ struct tokens_config {
 	double deficit_threshold;  /* DEFICIT policy target (default 80) */
 	double cap_minutes;        /* cap = cap_minutes * rate (default 60) */
 	double latency_target_s;   /* for the budget hint (default 600) */
+	/* Milliseconds in a Keepa minute (default 60000). Less only against a
+	 * simulator with accelerated minutes: refill ticks, the cap's window
+	 * and the learning windows all count in these minutes. */
+	int64_t minute_ms;
 };
 
 /* Fill cfg with the defaults above. */
@@ -171,7 +175,7 @@ void tokens_core_sync_failed(struct tokens_core *core, int64_t now);
 /* The lower-bound estimate now; false before the first reading. */
 bool tokens_core_est(const struct tokens_core *core, int64_t now, double *est);
 /* Largest cost per call keeping the others' wait under latency_target_s. */
-int64_t tokens_core_budget_hint(const struct tokens_core *core, int cls);
+int64_t tokens_core_budget_hint(const struct tokens_core *core, int cls, int64_t now);
 void tokens_core_status(const struct tokens_core *core, int64_t now, struct tokens_status *st);
 
 /* Ticket accessors (valid while the core owns the ticket). */

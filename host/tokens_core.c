@@ -15,7 +15,7 @@
 /* Re-read the bucket with a free /token call when the head has waited this
  * long on a reading this old: it corrects a pessimistic estimate (unknown
  * calls, over-learned outside consumption) without polling. */
-#define RESYNC_MS (15 * MINUTE_MS)
+#define RESYNC_MINUTES 15
 #define SYNC_RETRY_MS 5000
 #define EPS 1e-9
 
@@ -28,6 +28,7 @@ void tokens_config_default(struct tokens_config *cfg)
 	cfg->deficit_threshold = 80;
 	cfg->cap_minutes = 60;
 	cfg->latency_target_s = 600;
+	cfg->minute_ms = 60000;
 }
 
 int tokens_policy_parse(const char *name)
@@ -67,7 +68,8 @@ int tokens_core_new(const struct tokens_config *cfg, struct tokens_core **out, c
 		cfg = &def;
 	}
 	if (cfg->reserve < 0 || cfg->margin < 0 || cfg->deepest_deficit < 0 || cfg->cap_minutes <= 0 ||
-	    cfg->latency_target_s <= 0 || cfg->deficit_threshold <= 0 || cfg->margin > cfg->reserve + EPS) {
+	    cfg->latency_target_s <= 0 || cfg->minute_ms <= 0 || cfg->deficit_threshold <= 0 ||
+	    cfg->margin > cfg->reserve + EPS) {
 		set_errmsg(errmsg,
 		           "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
 		           "latency target and deficit threshold > 0, and margin <= reserve");
@@ -279,7 +281,7 @@ static int64_t ticks_at(const struct tokens_core *core, int64_t now)
 {
 	if (now < core->next_tick)
 		return 0;
-	return (now - core->next_tick) / MINUTE_MS + 1;
+	return (now - core->next_tick) / core->cfg.minute_ms + 1;
 }
 
 static double unconfirmed_sum(const struct tokens_core *core)
@@ -327,7 +329,7 @@ double core_target(const struct tokens_core *core, double cost, int64_t now)
 	}
 	/* Leave room for a consumer we cannot see, as large as its largest
 	 * bite in the last hour (at most a tenth of the bucket). */
-	if (now - core->outside_burst_ms <= TOKENS_MINUTES * MINUTE_MS)
+	if (now - core->outside_burst_ms <= TOKENS_MINUTES * core->cfg.minute_ms)
 		t += core->outside_burst < core->cap / 10 ? core->outside_burst : core->cap / 10;
 	if (t > core->cap)
 		t = core->cap;
@@ -351,7 +353,7 @@ int64_t core_eta(const struct tokens_core *core, double target, int64_t now)
 	kd = ceil((need - core->base_left) / r - EPS);
 	if (kd < 1)
 		kd = 1;
-	int64_t at = core->next_tick + ((int64_t)kd - 1) * MINUTE_MS;
+	int64_t at = core->next_tick + ((int64_t)kd - 1) * core->cfg.minute_ms;
 	return at > now ? at : now;
 }
 
@@ -442,8 +444,10 @@ static bool need_sync(struct tokens_core *core, int64_t now)
 {
 	if (!core->have_reading)
 		return true;
-	return core->head && core->n_in_flight == 0 && now - core->base_local >= RESYNC_MS &&
-	       now - core->head->submit_ms >= RESYNC_MS && now - core->last_sync_request >= RESYNC_MS;
+	return core->head && core->n_in_flight == 0 &&
+	       now - core->base_local >= (RESYNC_MINUTES * core->cfg.minute_ms) &&
+	       now - core->head->submit_ms >= (RESYNC_MINUTES * core->cfg.minute_ms) &&
+	       now - core->last_sync_request >= (RESYNC_MINUTES * core->cfg.minute_ms);
 }
 
 void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll *out)
@@ -503,7 +507,7 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 	 * again. */
 	if (eta >= 0 && eta <= now && alone && core->n_in_flight > 0)
 		eta = -1;
-	out->until_ms = eta < 0 ? now + MINUTE_MS : eta;
+	out->until_ms = eta < 0 ? now + core->cfg.minute_ms : eta;
 	if (out->until_ms < core->hold_until)
 		out->until_ms = core->hold_until;
 	if (!t->wait_logged) {
@@ -570,7 +574,8 @@ static bool apply_reading(struct tokens_core *core, const struct tokens_envelope
 	core->base_left = (double)env->tokens_left;
 	core->last_left = env->tokens_left;
 	core->next_tick =
-	    now + (env->refill_in_ms > 0 && env->refill_in_ms <= MINUTE_MS ? env->refill_in_ms : MINUTE_MS);
+	    now + (env->refill_in_ms > 0 && env->refill_in_ms <= core->cfg.minute_ms ? env->refill_in_ms
+	                                                                             : core->cfg.minute_ms);
 	core->rate = rate;
 	core->cap = core->cfg.cap_minutes * rate;
 	core->completions_since_base = 0;
@@ -654,7 +659,7 @@ void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
 		double ticks = ceil((1.0 - (double)env->tokens_left) / r);
 
 		if (ticks > 1)
-			wake += ((int64_t)ticks - 1) * MINUTE_MS;
+			wake += ((int64_t)ticks - 1) * core->cfg.minute_ms;
 		core->hold_until = wake;
 	}
 }
@@ -706,14 +711,29 @@ void tokens_core_sync_failed(struct tokens_core *core, int64_t now)
 	core->sync_not_before = now + SYNC_RETRY_MS;
 }
 
-int64_t tokens_core_budget_hint(const struct tokens_core *core, int cls)
+int64_t tokens_core_budget_hint(const struct tokens_core *core, int cls, int64_t now)
 {
-	double hint, fund;
+	double hint, fund, est;
 
-	(void)cls;
 	if (!core->have_reading)
 		return 0;
-	hint = core->rate * core->cfg.latency_target_s / 60.0;
+	/* What the refill brings within the latency target keeps everyone's
+	 * wait under it. latency_target_s is real time: so many (possibly
+	 * short) minutes. */
+	hint = core->rate * core->cfg.latency_target_s * 1000.0 / (double)core->cfg.minute_ms;
+	/* Tokens already in the bucket beyond what the other tasks have queued
+	 * delay nobody either: a well-funded bucket allows large calls even on
+	 * a slow plan (one call of 100 instead of 100 calls of 1). */
+	if (tokens_core_est(core, now, &est)) {
+		for (int i = 0; i < core->ncls; i++) {
+			if (i == cls)
+				continue;
+			for (const struct tokens_ticket *t = core->cls[i].first; t; t = t->next)
+				est -= t->cost > 0 ? t->cost : t->declared;
+		}
+		if (est - core->cfg.reserve > hint)
+			hint = est - core->cfg.reserve;
+	}
 	fund = core->cap - core->cfg.reserve;
 	if (hint > fund)
 		hint = fund;

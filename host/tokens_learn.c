@@ -61,14 +61,14 @@ void learn_record(struct tokens_class *c, int kind, int64_t units, double consum
 	k->q90 = sorted[(int)ceil(0.9 * k->n) - 1];
 }
 
-static int64_t minute_of(int64_t ms)
+static int64_t minute_of(int64_t ms, int64_t minute_ms)
 {
-	return ms >= 0 ? ms / MINUTE_MS : (ms - MINUTE_MS + 1) / MINUTE_MS;
+	return ms >= 0 ? ms / minute_ms : (ms - minute_ms + 1) / minute_ms;
 }
 
-static void slot_add(double *val, int64_t *slot, double amount, int64_t now)
+static void slot_add(double *val, int64_t *slot, double amount, int64_t now, int64_t minute_ms)
 {
-	int64_t m = minute_of(now);
+	int64_t m = minute_of(now, minute_ms);
 	int i = (int)(((m % TOKENS_MINUTES) + TOKENS_MINUTES) % TOKENS_MINUTES);
 
 	if (slot[i] != m) {
@@ -78,9 +78,9 @@ static void slot_add(double *val, int64_t *slot, double amount, int64_t now)
 	val[i] += amount;
 }
 
-static double slot_sum(const double *val, const int64_t *slot, int minutes, int64_t now)
+static double slot_sum(const double *val, const int64_t *slot, int minutes, int64_t now, int64_t minute_ms)
 {
-	int64_t m = minute_of(now);
+	int64_t m = minute_of(now, minute_ms);
 	double s = 0;
 
 	for (int i = 0; i < TOKENS_MINUTES; i++)
@@ -92,8 +92,9 @@ static double slot_sum(const double *val, const int64_t *slot, int minutes, int6
 /* A reading fell short of the prediction by gap tokens. */
 void outside_record(struct tokens_core *core, double gap, int64_t now)
 {
-	slot_add(core->outside_min, core->outside_slot, gap, now);
-	if (gap > core->outside_burst || now - core->outside_burst_ms > TOKENS_MINUTES * MINUTE_MS) {
+	slot_add(core->outside_min, core->outside_slot, gap, now, core->cfg.minute_ms);
+	if (gap > core->outside_burst ||
+	    now - core->outside_burst_ms > TOKENS_MINUTES * core->cfg.minute_ms) {
 		core->outside_burst = gap;
 		core->outside_burst_ms = now;
 	}
@@ -103,15 +104,16 @@ void outside_record(struct tokens_core *core, double gap, int64_t now)
  * spread over the window rather than taken as a rate. */
 double outside_per_min(const struct tokens_core *core, int64_t now)
 {
-	return slot_sum(core->outside_min, core->outside_slot, OUTSIDE_WINDOW_MIN, now) / OUTSIDE_WINDOW_MIN;
+	return slot_sum(core->outside_min, core->outside_slot, OUTSIDE_WINDOW_MIN, now, core->cfg.minute_ms) /
+	       OUTSIDE_WINDOW_MIN;
 }
 
 void used_record(struct tokens_core *core, double consumed, int64_t now)
 {
-	slot_add(core->used_min, core->used_slot, consumed, now);
+	slot_add(core->used_min, core->used_slot, consumed, now, core->cfg.minute_ms);
 }
 
 double used_last_hour(const struct tokens_core *core, int64_t now)
 {
-	return slot_sum(core->used_min, core->used_slot, TOKENS_MINUTES, now);
+	return slot_sum(core->used_min, core->used_slot, TOKENS_MINUTES, now, core->cfg.minute_ms);
 }

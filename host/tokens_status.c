@@ -39,7 +39,7 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 		st->last_age_ms = now - core->base_local;
 		st->rate = core->rate;
 		st->cap = core->cap;
-		span = (now - core->first_reading_local) / MINUTE_MS + 1;
+		span = (now - core->first_reading_local) / core->cfg.minute_ms + 1;
 		if (span > TOKENS_MINUTES)
 			span = TOKENS_MINUTES;
 		if (core->rate > 0)
@@ -92,6 +92,6 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 		cs->wait_p50_s = hist_p50(c->wait_hist, c->wait_max_s);
 		cs->cost_estimated = c->cost_estimated;
 		cs->cost_actual = c->cost_actual;
-		cs->budget_hint = tokens_core_budget_hint(core, i);
+		cs->budget_hint = tokens_core_budget_hint(core, i, now);
 	}
 }

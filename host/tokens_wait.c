@@ -248,7 +248,7 @@ int64_t tokens_budget_hint(struct tokens *t, int cls)
 	int64_t hint;
 
 	pthread_mutex_lock(&t->lock);
-	hint = tokens_core_budget_hint(t->core, cls);
+	hint = tokens_core_budget_hint(t->core, cls, now_ms(t));
 	pthread_mutex_unlock(&t->lock);
 	return hint;
 }

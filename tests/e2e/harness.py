@@ -128,6 +128,8 @@ class Daemon:
 
     def __init__(self, env, key="e2e-key"):
         self.env = env
+        # Several daemons may share one log (a restart); each reads its own part.
+        self.log_start = os.path.getsize(env.log) if os.path.exists(env.log) else 0
         self.logf = open(env.log, "a")
         e = dict(os.environ, KEEPA_API_KEY=key)
         self.proc = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=self.logf,
@@ -160,7 +162,7 @@ class Daemon:
                 last = cond()
                 if last:
                     return last
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error):
                 pass
             time.sleep(0.2)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; log tail:\n"
@@ -170,6 +172,7 @@ class Daemon:
         if not self.logf.closed:
             self.logf.flush()
         with open(self.env.log) as f:
+            f.seek(self.log_start)
             return f.read()
 
     def kill9(self):

@@ -177,7 +177,9 @@ static void test_oversize_refused(void **state)
 	assert_int_equal(p.action, TOKENS_DISPATCH);
 	assert_true(tokens_core_est(core, 0, &est));
 	assert_true(est >= -150);
-	assert_true(tokens_core_budget_hint(core, a) == 50); /* 5/min * 600 s */
+	/* The bucket is drained by the call in flight: only the refill within
+	 * the latency target counts. */
+	assert_true(tokens_core_budget_hint(core, a, 0) == 50); /* 5/min * 600 s */
 	tokens_core_complete_unknown(core, t, 10);
 	tokens_core_free(core);
 }
@@ -306,6 +308,28 @@ static void test_unknown_counts_as_spent(void **state)
 	tokens_core_free(core);
 }
 
+/* The budget hint: the refill within the latency target, or the tokens in
+ * the bucket that no other task has queued for, whichever is larger. */
+static void test_budget_hint_follows_the_bucket(void **state)
+{
+	struct tokens_core *core = new_core(TOKENS_POLICY_RESERVE);
+	struct tokens_ticket *t;
+	int a = tokens_core_add_class(core, "a", 1), b = tokens_core_add_class(core, "b", 1);
+	(void)state;
+
+	assert_int_equal(tokens_core_budget_hint(core, a, 0), 0); /* no reading yet */
+	first_reading(core, 0, 300, 5);                            /* cap 300, full */
+	/* 5/min * 600 s = 50, but 300 tokens wait unused: 299 (cap - reserve). */
+	assert_int_equal(tokens_core_budget_hint(core, a, 0), 299);
+	/* b queues a call of 100: a may count only on what is left. */
+	assert_int_equal(tokens_core_submit(core, b, "deal", 1, 100, 0, &t, NULL), 0);
+	assert_int_equal(tokens_core_budget_hint(core, a, 0), 199);
+	/* b's own hint does not subtract b's queue. */
+	assert_int_equal(tokens_core_budget_hint(core, b, 0), 299);
+	tokens_core_cancel(core, t, 0);
+	tokens_core_free(core);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +341,7 @@ int main(void)
 	    cmocka_unit_test(test_shares_follow_weights),
 	    cmocka_unit_test(test_deficit_call_goes_alone),
 	    cmocka_unit_test(test_unknown_counts_as_spent),
+	    cmocka_unit_test(test_budget_hint_follows_the_bucket),
 	};
 
 	log_setup(TG_LOG_ERROR, NULL);
