@@ -50,7 +50,7 @@ static const struct tg_table prices_table = {"pricewatch_prices", price_columns,
                                              sizeof(price_columns) / sizeof(price_columns[0])};
 
 static const struct tg_column change_columns[] = {
-    {"domain", TG_INT, true},     {"asin", TG_TEXT, true},       {"at", TG_INT, true},
+    {"domain", TG_INT, true},     {"asin", TG_TEXT, true},      {"at", TG_INT, true},
     {"old_cents", TG_INT, false}, {"new_cents", TG_INT, false},
 };
 static const struct tg_table changes_table = {"pricewatch_changes", change_columns,
@@ -160,14 +160,16 @@ static int pw_init(struct tg_task *task, const struct tg_services *svc, void **s
 		goto free_pw;
 	rc = svc->setting_int(task, "domain", &pw->domain);
 	if (!rc && (pw->domain < 1 || pw->domain > 12))
-		rc = fail(errmsg, TG_EINVAL, "setting domain = %" PRId64 ": must be within 1..12", pw->domain);
+		rc =
+		    fail(errmsg, TG_EINVAL, "setting domain = %" PRId64 ": must be within 1..12", pw->domain);
 	else if (rc)
 		rc = fail(errmsg, rc, "setting domain: cannot read an integer (%d)", rc);
 	if (rc)
 		goto free_pw;
 	rc = svc->setting_int(task, "price_type", &pw->price_type);
 	if (!rc && (pw->price_type < 0 || pw->price_type > 2))
-		rc = fail(errmsg, TG_EINVAL, "setting price_type = %" PRId64 ": must be 0, 1 or 2", pw->price_type);
+		rc = fail(errmsg, TG_EINVAL, "setting price_type = %" PRId64 ": must be 0, 1 or 2",
+		          pw->price_type);
 	else if (rc)
 		rc = fail(errmsg, rc, "setting price_type: cannot read an integer (%d)", rc);
 	if (rc)
@@ -384,7 +386,8 @@ static int pw_run(void *state, int64_t *idle_s, char **errmsg)
 		done += n;
 		pw->svc->progress(pw->task, (int64_t)done, (int64_t)pw->nasins, "asin");
 	}
-	pw->svc->log(pw->task, TG_LOG_INFO, "checked %zu ASIN(s), %" PRId64 " price change(s)", done, changes);
+	pw->svc->log(pw->task, TG_LOG_INFO, "checked %zu ASIN(s), %" PRId64 " price change(s)", done,
+	             changes);
 	return TG_OK;
 }
 
