@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "cli.h"
 #include "config.h"
 #include "status.h"
@@ -26,13 +27,13 @@ static char *read_status(const char *path, char **errmsg)
 	int fd;
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		*errmsg = config_strdupf("%s: path too long", path);
+		*errmsg = str_printf("%s: path too long", path);
 		return NULL;
 	}
 	strcpy(addr.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		*errmsg = config_strdupf("no daemon answers at %s: %s", path, strerror(errno));
+		*errmsg = str_printf("no daemon answers at %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;

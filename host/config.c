@@ -5,6 +5,7 @@
  * of known keys, and every value is fetched by a typed getter that reports
  * the setting's file:line, so an operator always learns where the mistake is.
  */
+#include "errmsg.h"
 #include "config.h"
 
 #include <ctype.h>
@@ -17,18 +18,6 @@
 #include <string.h>
 
 #include "log.h"
-
-char *config_strdupf(const char *fmt, ...)
-{
-	va_list ap;
-	char *out = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&out, fmt, ap) < 0)
-		out = NULL;
-	va_end(ap);
-	return out;
-}
 
 struct ctx {
 	struct config *config;
@@ -54,7 +43,7 @@ static int fail(const struct ctx *c, const config_setting_t *s, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->errmsg && !*c->errmsg)
-		*c->errmsg = config_strdupf("%s:%d: %s", setting_file(c, s), s ? (int)config_setting_source_line(s) : 0,
+		*c->errmsg = str_printf("%s:%d: %s", setting_file(c, s), s ? (int)config_setting_source_line(s) : 0,
 		                            msg);
 	return TG_EINVAL;
 }
@@ -457,7 +446,7 @@ static int parse_file(struct config *cf, const char *path, config_setting_t **ro
 	config_t *lc;
 
 	if (cf->nfiles >= CONFIG_MAX_FILES) {
-		*errmsg = config_strdupf("%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
+		*errmsg = str_printf("%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
 		return TG_EINVAL;
 	}
 	lc = &cf->files[cf->nfiles++];
@@ -467,9 +456,9 @@ static int parse_file(struct config *cf, const char *path, config_setting_t **ro
 	                           CONFIG_OPTION_OPEN_BRACE_ON_SEPARATE_LINE);
 	if (config_read_file(lc, path) != CONFIG_TRUE) {
 		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-			*errmsg = config_strdupf("%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+			*errmsg = str_printf("%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
 		else
-			*errmsg = config_strdupf("%s:%d: %s", config_error_file(lc) ? config_error_file(lc) : path,
+			*errmsg = str_printf("%s:%d: %s", config_error_file(lc) ? config_error_file(lc) : path,
 			                         config_error_line(lc), config_error_text(lc));
 		return TG_EINVAL;
 	}
@@ -495,7 +484,7 @@ static int load_dropins(struct ctx *c)
 	if (!dir) {
 		if (errno == ENOENT)
 			return 0; /* an absent drop-in directory is an empty one */
-		*c->errmsg = config_strdupf("%s:0: cannot open include_dir %s: %s", cf->path, cf->include_dir,
+		*c->errmsg = str_printf("%s:0: cannot open include_dir %s: %s", cf->path, cf->include_dir,
 		                            strerror(errno));
 		return TG_EINVAL;
 	}
@@ -503,7 +492,7 @@ static int load_dropins(struct ctx *c)
 		size_t len = strlen(de->d_name);
 		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".cfg") != 0)
 			continue;
-		names[n] = config_strdupf("%s/%s", cf->include_dir, de->d_name);
+		names[n] = str_printf("%s/%s", cf->include_dir, de->d_name);
 		if (names[n])
 			n++;
 	}

@@ -93,7 +93,5 @@ int config_validate_task_settings(const struct task_config *task, const struct t
 /* Find a task setting by name (NULL when not configured). */
 config_setting_t *config_task_setting(const struct task_config *task, const char *name);
 
-/* Printf into a new string (NULL on allocation failure). */
-char *config_strdupf(const char *fmt, ...) TG_PRINTF(1, 2);
 
 #endif

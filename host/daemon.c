@@ -1,6 +1,7 @@
 /*
  * daemon.c - build the running host from a config, start and stop it.
  */
+#include "errmsg.h"
 #include "daemon.h"
 
 #include <errno.h>
@@ -94,7 +95,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	if (!dir)
 		return TG_ENOMEM;
 	if (strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
-		*errmsg = config_strdupf("cannot create the directory of storage.path %s: %s", cf->storage_path,
+		*errmsg = str_printf("cannot create the directory of storage.path %s: %s", cf->storage_path,
 		                         strerror(errno));
 		free(dir);
 		return TG_EIO;
@@ -103,7 +104,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	if ((rc = storage_open(&d->storage, cf->storage_backend, cf->storage_path, errmsg)))
 		return rc;
 	if (make_dirs(cf->runtime_dir, 0750) != 0) {
-		*errmsg = config_strdupf("cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
+		*errmsg = str_printf("cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
 		return TG_EIO;
 	}
 	d->locks = calloc(1, sizeof(*d->locks));
@@ -167,7 +168,7 @@ static int first_reading(struct daemon *d, char **errmsg)
 		log_info(NULL, "Keepa: %lld tokens, %lld per minute", (long long)env.tokens_left,
 		         (long long)env.refill_rate);
 	} else if (rc == TG_EKEEPA) {
-		*errmsg = config_strdupf("Keepa refused the key: %s", err ? err : "no message");
+		*errmsg = str_printf("Keepa refused the key: %s", err ? err : "no message");
 		free(err);
 		return rc;
 	} else {
@@ -185,7 +186,7 @@ int task_plugin_load(const struct config *cf, const struct task_config *task, st
 	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->plugin, out, &err);
 	if (rc) {
 		/* The loader names the file; say which task asked for it. */
-		*errmsg = config_strdupf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
+		*errmsg = str_printf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
 		                         err ? err : "cannot load");
 		free(err);
 		return rc;
@@ -210,7 +211,7 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 
 	rc = tokens_add_class(d->tokens, task->cfg->name, task->cfg->weight);
 	if (rc < 0) {
-		*errmsg = config_strdupf("task \"%s\": cannot add a scheduler class", task->cfg->name);
+		*errmsg = str_printf("task \"%s\": cannot add a scheduler class", task->cfg->name);
 		return rc;
 	}
 	task->tokens_class = rc;
@@ -223,12 +224,30 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 	task->initialized = true;
 	return 0;
 fail:
-	*errmsg = config_strdupf("%s:%d: task \"%s\" (%s): init failed: %s", task->cfg->file, task->cfg->line,
+	*errmsg = str_printf("%s:%d: task \"%s\" (%s): init failed: %s", task->cfg->file, task->cfg->line,
 	                         task->cfg->name, task->plugin.path ? task->plugin.path : task->cfg->plugin,
 	                         err ? err : "no message");
 	log_redact(*errmsg);
 	free(err);
 	return rc < 0 ? rc : TG_EINVAL;
+}
+
+/* A task that could not be set up (rc < 0, message err, which this takes):
+ * a required one stops the start (its message goes to *errmsg), an optional
+ * one is skipped with its reason and the rest go on. */
+static int skip_unless_required(struct tg_task *t, int rc, char *err, char **errmsg)
+{
+	if (rc == 0)
+		return 0;
+	if (t->cfg->required) {
+		*errmsg = err;
+		return rc;
+	}
+	log_warn(NULL, "optional task skipped: %s", err ? err : "no message");
+	task_set_error(t, err);
+	t->state = TASK_SKIPPED;
+	free(err);
+	return 0;
 }
 
 int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg)
@@ -262,18 +281,10 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 	/* Plugins first: a config naming a missing plugin fails before any
 	 * file or socket is touched. */
 	for (int i = 0; i < d->ntasks; i++) {
-		struct tg_task *t = &d->tasks[i];
 		char *err = NULL;
-		if ((rc = load_task(d, t, &err)) == 0)
-			continue;
-		if (t->cfg->required) {
-			*errmsg = err;
+		rc = load_task(d, &d->tasks[i], &err);
+		if ((rc = skip_unless_required(&d->tasks[i], rc, err, errmsg)))
 			return rc;
-		}
-		log_warn(NULL, "optional task skipped: %s", err);
-		task_set_error(t, err);
-		t->state = TASK_SKIPPED;
-		free(err);
 	}
 	if (opts && opts->check_only)
 		return 0;
@@ -281,20 +292,12 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 	if ((rc = open_services(d, opts, errmsg)) || (rc = first_reading(d, errmsg)))
 		return rc;
 	for (int i = 0; i < d->ntasks; i++) {
-		struct tg_task *t = &d->tasks[i];
 		char *err = NULL;
-		if (t->state == TASK_SKIPPED)
+		if (d->tasks[i].state == TASK_SKIPPED)
 			continue;
-		if ((rc = init_task(d, t, &err)) == 0)
-			continue;
-		if (t->cfg->required) {
-			*errmsg = err;
+		rc = init_task(d, &d->tasks[i], &err);
+		if ((rc = skip_unless_required(&d->tasks[i], rc, err, errmsg)))
 			return rc;
-		}
-		log_warn(NULL, "optional task skipped: %s", err);
-		task_set_error(t, err);
-		t->state = TASK_SKIPPED;
-		free(err);
 	}
 	return 0;
 }
@@ -310,7 +313,7 @@ int daemon_start(struct daemon *d, char **errmsg)
 			continue;
 		rc = pthread_create(&t->thread, NULL, runner_thread, t);
 		if (rc) {
-			*errmsg = config_strdupf("task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
+			*errmsg = str_printf("task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
 			daemon_request_stop(d);
 			return TG_EIO;
 		}

@@ -3,6 +3,7 @@
  * Keepa. The key file is read in keepa_key.c, the envelope parsed in
  * keepa_envelope.c.
  */
+#include "errmsg.h"
 #include "keepa_priv.h"
 
 #include <cjson/cJSON.h>
@@ -33,10 +34,8 @@ void keepa_set_err(char **errmsg, const char *fmt, ...)
 	if (!errmsg)
 		return;
 	free(*errmsg);
-	*errmsg = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(errmsg, fmt, ap) < 0)
-		*errmsg = NULL;
+	errmsg_vset(errmsg, 0, fmt, ap);
 	va_end(ap);
 	/* Belt and braces: nothing built here contains the key, but a message
 	 * leaves the process by paths the log cannot mask (status, plugins). */

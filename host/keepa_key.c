@@ -3,6 +3,8 @@
  * keepa.h). The key is a secret: no message here ever contains it, and the
  * buffers that held it are wiped before they are freed.
  */
+#include "keepa_priv.h"
+#include "errmsg.h"
 #include "keepa.h"
 
 #include <ctype.h>
@@ -18,20 +20,6 @@
 /* A key is one word of at most this many bytes (Keepa's are 64). */
 #define KEY_MAX 1024
 
-static void set_err(char **errmsg, const char *fmt, ...) TG_PRINTF(2, 3);
-static void set_err(char **errmsg, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errmsg)
-		return;
-	free(*errmsg);
-	*errmsg = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(errmsg, fmt, ap) < 0)
-		*errmsg = NULL;
-	va_end(ap);
-}
 
 /* Strip surrounding whitespace from text (in place) and check that what is
  * left is one printable word. Returns its length, 0 when empty, -1 when
@@ -57,7 +45,7 @@ static int dup_key(const char *s, char **key, char **errmsg)
 {
 	*key = strdup(s);
 	if (!*key) {
-		set_err(errmsg, "out of memory");
+		keepa_set_err(errmsg, "out of memory");
 		return TG_ENOMEM;
 	}
 	return 0;
@@ -79,7 +67,7 @@ static int key_from_env(char **key, char **errmsg, int *found)
 		goto out_absent;
 	*found = 1;
 	if (len < 0) {
-		set_err(errmsg, "KEEPA_API_KEY holds more than one word or control characters");
+		keepa_set_err(errmsg, "KEEPA_API_KEY holds more than one word or control characters");
 		rc = TG_EINVAL;
 		goto out_wipe;
 	}
@@ -104,58 +92,58 @@ int keepa_load_key(const char *key_file, char **key, char **errmsg)
 	if (found)
 		return rc;
 	if (!key_file || !*key_file) {
-		set_err(errmsg, "no Keepa key: set KEEPA_API_KEY or keepa.key_file");
+		keepa_set_err(errmsg, "no Keepa key: set KEEPA_API_KEY or keepa.key_file");
 		return TG_ENOTFOUND;
 	}
 
 	fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		set_err(errmsg, "%s: %s", key_file, strerror(errno));
+		keepa_set_err(errmsg, "%s: %s", key_file, strerror(errno));
 		return errno == ENOENT ? TG_ENOTFOUND : TG_EIO;
 	}
 	if (fstat(fd, &st) != 0) {
-		set_err(errmsg, "%s: %s", key_file, strerror(errno));
+		keepa_set_err(errmsg, "%s: %s", key_file, strerror(errno));
 		rc = TG_EIO;
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_err(errmsg, "%s: not a regular file", key_file);
+		keepa_set_err(errmsg, "%s: not a regular file", key_file);
 		rc = TG_EINVAL;
 		goto out_close;
 	}
 	/* Like ssh with its private keys: a secret others can read (or swap)
 	 * is refused rather than used. */
 	if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-		set_err(errmsg, "%s: the key file is accessible by group or others (mode %03o); chmod 600 it",
+		keepa_set_err(errmsg, "%s: the key file is accessible by group or others (mode %03o); chmod 600 it",
 		        key_file, (unsigned)(st.st_mode & 0777));
 		rc = TG_EINVAL;
 		goto out_close;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0) {
-		set_err(errmsg, "%s: %s", key_file, strerror(errno));
+		keepa_set_err(errmsg, "%s: %s", key_file, strerror(errno));
 		rc = TG_EIO;
 		goto out_wipe;
 	}
 	buf[n] = '\0';
 	if ((size_t)n > KEY_MAX) {
-		set_err(errmsg, "%s: longer than %d bytes, not a Keepa key", key_file, KEY_MAX);
+		keepa_set_err(errmsg, "%s: longer than %d bytes, not a Keepa key", key_file, KEY_MAX);
 		rc = TG_EINVAL;
 		goto out_wipe;
 	}
 	if (memchr(buf, '\0', (size_t)n)) {
-		set_err(errmsg, "%s: holds a NUL byte, not a Keepa key", key_file);
+		keepa_set_err(errmsg, "%s: holds a NUL byte, not a Keepa key", key_file);
 		rc = TG_EINVAL;
 		goto out_wipe;
 	}
 	len = trim_key(buf, &start);
 	if (len == 0) {
-		set_err(errmsg, "%s: the key file is empty", key_file);
+		keepa_set_err(errmsg, "%s: the key file is empty", key_file);
 		rc = TG_EINVAL;
 		goto out_wipe;
 	}
 	if (len < 0) {
-		set_err(errmsg, "%s: holds more than one word or control characters", key_file);
+		keepa_set_err(errmsg, "%s: holds more than one word or control characters", key_file);
 		rc = TG_EINVAL;
 		goto out_wipe;
 	}

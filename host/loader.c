@@ -1,6 +1,7 @@
 /*
  * loader.c - plugin discovery, permission checks and descriptor validation.
  */
+#include "errmsg.h"
 #include "loader.h"
 
 #include <ctype.h>
@@ -25,16 +26,16 @@ int loader_check_path_safe(const char *path, char **errmsg)
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		*errmsg = config_strdupf("%s: %s", path, strerror(errno));
+		*errmsg = str_printf("%s: %s", path, strerror(errno));
 		return TG_EIO;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		*errmsg = config_strdupf("%s: refused: writable by %s (mode %04o); run chmod go-w", path,
+		*errmsg = str_printf("%s: refused: writable by %s (mode %04o); run chmod go-w", path,
 		                         (st.st_mode & S_IWOTH) ? "others" : "group", (unsigned)(st.st_mode & 07777));
 		return TG_EINVAL;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		*errmsg = config_strdupf("%s: refused: owned by uid %u, neither root nor this daemon's user", path,
+		*errmsg = str_printf("%s: refused: owned by uid %u, neither root nor this daemon's user", path,
 		                         (unsigned)st.st_uid);
 		return TG_EINVAL;
 	}
@@ -69,62 +70,62 @@ static int other_major(void *handle)
 static int check_descriptor(const char *path, const struct tg_plugin *d, char **errmsg)
 {
 	if (d->abi_major != TG_ABI_MAJOR) {
-		*errmsg = config_strdupf("%s: descriptor says ABI major %u, entry says %d: rebuild the plugin", path,
+		*errmsg = str_printf("%s: descriptor says ABI major %u, entry says %d: rebuild the plugin", path,
 		                         d->abi_major, TG_ABI_MAJOR);
 		return TG_EINVAL;
 	}
 	if (d->abi_minor > TG_ABI_MINOR) {
-		*errmsg = config_strdupf("%s: built for ABI %u.%u, newer than this host's %d.%d: upgrade tollgate",
+		*errmsg = str_printf("%s: built for ABI %u.%u, newer than this host's %d.%d: upgrade tollgate",
 		                         path, d->abi_major, d->abi_minor, TG_ABI_MAJOR, TG_ABI_MINOR);
 		return TG_EINVAL;
 	}
 	if (d->struct_size < TG_PLUGIN_SIZE_V1_0) {
-		*errmsg = config_strdupf("%s: descriptor struct_size %zu is shorter than ABI 1.0's %zu: rebuild the "
+		*errmsg = str_printf("%s: descriptor struct_size %zu is shorter than ABI 1.0's %zu: rebuild the "
 		                         "plugin",
 		                         path, d->struct_size, (size_t)TG_PLUGIN_SIZE_V1_0);
 		return TG_EINVAL;
 	}
 	if (!valid_plugin_name(d->name)) {
-		*errmsg = config_strdupf("%s: plugin name %s%s%s is not [a-z][a-z0-9_-]*", path, d->name ? "\"" : "",
+		*errmsg = str_printf("%s: plugin name %s%s%s is not [a-z][a-z0-9_-]*", path, d->name ? "\"" : "",
 		                         d->name ? d->name : "(null)", d->name ? "\"" : "");
 		return TG_EINVAL;
 	}
 	if (!d->version || !*d->version) {
-		*errmsg = config_strdupf("%s: plugin \"%s\" declares no version", path, d->name);
+		*errmsg = str_printf("%s: plugin \"%s\" declares no version", path, d->name);
 		return TG_EINVAL;
 	}
 	if (!d->init || !d->run || !d->destroy) {
-		*errmsg = config_strdupf("%s: plugin \"%s\" lacks the %s callback", path, d->name,
+		*errmsg = str_printf("%s: plugin \"%s\" lacks the %s callback", path, d->name,
 		                         !d->init ? "init" : !d->run ? "run" : "destroy");
 		return TG_EINVAL;
 	}
 	if (d->ncosts && !d->costs) {
-		*errmsg = config_strdupf("%s: plugin \"%s\" declares %zu costs but no table", path, d->name, d->ncosts);
+		*errmsg = str_printf("%s: plugin \"%s\" declares %zu costs but no table", path, d->name, d->ncosts);
 		return TG_EINVAL;
 	}
 	for (size_t i = 0; i < d->ncosts; i++) {
 		const struct tg_cost *c = &d->costs[i];
 		if (!c->kind || !*c->kind || !(c->per_unit >= 0) || !(c->fixed >= 0) || c->per_unit + c->fixed <= 0) {
-			*errmsg = config_strdupf("%s: plugin \"%s\": cost #%zu needs a kind and a positive cost", path,
+			*errmsg = str_printf("%s: plugin \"%s\": cost #%zu needs a kind and a positive cost", path,
 			                         d->name, i + 1);
 			return TG_EINVAL;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(d->costs[j].kind, c->kind) == 0) {
-				*errmsg = config_strdupf("%s: plugin \"%s\": call kind \"%s\" declared twice", path,
+				*errmsg = str_printf("%s: plugin \"%s\": call kind \"%s\" declared twice", path,
 				                         d->name, c->kind);
 				return TG_EINVAL;
 			}
 	}
 	if (d->nsettings && !d->settings) {
-		*errmsg = config_strdupf("%s: plugin \"%s\" declares %zu settings but no table", path, d->name,
+		*errmsg = str_printf("%s: plugin \"%s\" declares %zu settings but no table", path, d->name,
 		                         d->nsettings);
 		return TG_EINVAL;
 	}
 	for (size_t i = 0; i < d->nsettings; i++) {
 		const struct tg_setting *s = &d->settings[i];
 		if (!s->name || !*s->name || (unsigned)s->type > TG_SETTING_LIST) {
-			*errmsg = config_strdupf("%s: plugin \"%s\": setting #%zu has no name or an unknown type", path,
+			*errmsg = str_printf("%s: plugin \"%s\": setting #%zu has no name or an unknown type", path,
 			                         d->name, i + 1);
 			return TG_EINVAL;
 		}
@@ -152,18 +153,18 @@ int loader_open_file(const char *path, struct plugin *out, char **errmsg)
 
 	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!handle) {
-		*errmsg = config_strdupf("%s: cannot load: %s", path, dlerror());
+		*errmsg = str_printf("%s: cannot load: %s", path, dlerror());
 		return TG_EINVAL;
 	}
 	*(void **)(&entry) = dlsym(handle, TG_PLUGIN_ENTRY_NAME);
 	if (!entry) {
 		major = other_major(handle);
 		if (major >= 0)
-			*errmsg = config_strdupf("%s: built for plugin ABI %d, this host speaks ABI %d: rebuild the "
+			*errmsg = str_printf("%s: built for plugin ABI %d, this host speaks ABI %d: rebuild the "
 			                         "plugin",
 			                         path, major, TG_ABI_MAJOR);
 		else
-			*errmsg = config_strdupf("%s: no entry symbol %s: not a tollgate plugin, or built for another "
+			*errmsg = str_printf("%s: no entry symbol %s: not a tollgate plugin, or built for another "
 			                         "ABI: rebuild the plugin",
 			                         path, TG_PLUGIN_ENTRY_NAME);
 		rc = TG_EINVAL;
@@ -171,7 +172,7 @@ int loader_open_file(const char *path, struct plugin *out, char **errmsg)
 	}
 	out->desc = entry();
 	if (!out->desc) {
-		*errmsg = config_strdupf("%s: %s() returned no descriptor", path, TG_PLUGIN_ENTRY_NAME);
+		*errmsg = str_printf("%s: %s() returned no descriptor", path, TG_PLUGIN_ENTRY_NAME);
 		rc = TG_EINVAL;
 		goto err_close;
 	}
@@ -200,7 +201,7 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
 
 	memset(out, 0, sizeof(*out));
 	if (!valid_plugin_name(name)) {
-		*errmsg = config_strdupf("plugin name \"%s\" is not [a-z][a-z0-9_-]*", name);
+		*errmsg = str_printf("plugin name \"%s\" is not [a-z][a-z0-9_-]*", name);
 		return TG_EINVAL;
 	}
 	for (int i = 0; i < ndirs; i++) {
@@ -208,7 +209,7 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
 		if (access(path, F_OK) != 0)
 			continue;
 		if (found) {
-			*errmsg = config_strdupf("plugin \"%s\" is installed twice: %s and %s; remove one", name, first,
+			*errmsg = str_printf("plugin \"%s\" is installed twice: %s and %s; remove one", name, first,
 			                         path);
 			return TG_EINVAL;
 		}
@@ -221,13 +222,13 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
 		for (int i = 0; i < ndirs; i++)
 			len += (size_t)snprintf(where + len, len < sizeof(where) ? sizeof(where) - len : 0, "%s%s",
 			                        i ? ", " : "", dirs[i]);
-		*errmsg = config_strdupf("plugin \"%s\" not found: no %s.so in plugin_path (%s)", name, name, where);
+		*errmsg = str_printf("plugin \"%s\" not found: no %s.so in plugin_path (%s)", name, name, where);
 		return TG_ENOTFOUND;
 	}
 	if ((rc = loader_open_file(found, out, errmsg)))
 		return rc;
 	if (strcmp(out->desc->name, name) != 0) {
-		*errmsg = config_strdupf("%s: declares plugin name \"%s\", not \"%s\" as its file name says", found,
+		*errmsg = str_printf("%s: declares plugin name \"%s\", not \"%s\" as its file name says", found,
 		                         out->desc->name, name);
 		plugin_close(out);
 		return TG_EINVAL;
@@ -265,7 +266,7 @@ void loader_scan(const char *const *dirs, int ndirs, loader_scan_fn fn, void *ud
 			if (!grown)
 				break;
 			paths = grown;
-			paths[npaths] = config_strdupf("%s/%s", dirs[i], de->d_name);
+			paths[npaths] = str_printf("%s/%s", dirs[i], de->d_name);
 			if (paths[npaths])
 				npaths++;
 		}
@@ -286,7 +287,7 @@ void loader_scan(const char *const *dirs, int ndirs, loader_scan_fn fn, void *ud
 				if (strcmp(seen[s].name, p.desc->name) == 0)
 					dup = (int)s;
 			if (dup >= 0) {
-				err = config_strdupf("%s: duplicate plugin name \"%s\", already provided by %s", paths[k],
+				err = str_printf("%s: duplicate plugin name \"%s\", already provided by %s", paths[k],
 				                     p.desc->name, seen[dup].path);
 				fn(ud, paths[k], NULL, err ? err : "duplicate plugin name");
 				free(err);

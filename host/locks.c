@@ -1,6 +1,7 @@
 /*
  * locks.c - named locks that die with their holder (see locks.h).
  */
+#include "errmsg.h"
 #include "locks.h"
 
 #include <errno.h>
@@ -24,23 +25,6 @@ struct locks_entry {
 	char *holder;
 	int fd; /* the flock()ed lock file */
 };
-
-static int locks_error(char **errmsg, int code, const char *fmt, ...) TG_PRINTF(3, 4);
-
-static int locks_error(char **errmsg, int code, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg = NULL;
-
-	if (!errmsg)
-		return code;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	*errmsg = msg;
-	return code;
-}
 
 bool locks_name_valid(const char *name)
 {
@@ -71,7 +55,7 @@ static int make_dir(const char *path, char **errmsg)
 
 	if (mkdir(path, 0755) == 0 || (errno == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)))
 		return 0;
-	return locks_error(errmsg, TG_EIO, "locks: cannot create directory %s: %s", path, strerror(errno));
+	return errmsg_set(errmsg, TG_EIO, "locks: cannot create directory %s: %s", path, strerror(errno));
 }
 
 int locks_init(struct locks *l, const char *runtime_dir, char **errmsg)
@@ -81,20 +65,20 @@ int locks_init(struct locks *l, const char *runtime_dir, char **errmsg)
 
 	memset(l, 0, sizeof(*l));
 	if (!runtime_dir || !*runtime_dir)
-		return locks_error(errmsg, TG_EINVAL, "locks: no runtime directory");
+		return errmsg_set(errmsg, TG_EINVAL, "locks: no runtime directory");
 	rc = make_dir(runtime_dir, errmsg);
 	if (rc < 0)
 		return rc;
 	if (asprintf(&l->dir, "%s/locks", runtime_dir) < 0) {
 		l->dir = NULL;
-		return locks_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	rc = make_dir(l->dir, errmsg);
 	if (rc < 0)
 		goto free_dir;
 	/* Say it now rather than at the first lock a task takes. */
 	if (access(l->dir, W_OK | X_OK) < 0) {
-		rc = locks_error(errmsg, TG_EIO, "locks: cannot write in %s: %s", l->dir, strerror(errno));
+		rc = errmsg_set(errmsg, TG_EIO, "locks: cannot write in %s: %s", l->dir, strerror(errno));
 		goto free_dir;
 	}
 	pthread_mutex_init(&l->mutex, NULL);
@@ -182,22 +166,22 @@ static int try_file(struct locks *l, const char *name, const char *holder, char 
 	int fd, rc, n;
 
 	if (asprintf(&path, "%s/%s.lock", l->dir, name) < 0)
-		return locks_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
-		rc = locks_error(errmsg, TG_EIO, "locks: cannot open %s: %s", path, strerror(errno));
+		rc = errmsg_set(errmsg, TG_EIO, "locks: cannot open %s: %s", path, strerror(errno));
 		goto free_path;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			rc = TG_EBUSY;
 		else
-			rc = locks_error(errmsg, TG_EIO, "locks: cannot lock %s: %s", path, strerror(errno));
+			rc = errmsg_set(errmsg, TG_EIO, "locks: cannot lock %s: %s", path, strerror(errno));
 		goto close_fd;
 	}
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->name = strdup(name)) || !(e->holder = strdup(holder))) {
-		rc = locks_error(errmsg, TG_ENOMEM, "out of memory");
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 		goto free_e;
 	}
 	n = snprintf(note, sizeof(note), "%ld %s\n", (long)getpid(), holder);
@@ -231,11 +215,11 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 	int rc;
 
 	if (!locks_name_valid(name))
-		return locks_error(errmsg, TG_EINVAL,
+		return errmsg_set(errmsg, TG_EINVAL,
 		                   "invalid lock name '%.80s': use [A-Za-z0-9_.-], 1 to %d characters",
 		                   name ? name : "(null)", LOCKS_NAME_MAX);
 	if (!holder_valid(holder))
-		return locks_error(errmsg, TG_EINVAL, "invalid lock holder for lock '%s'", name);
+		return errmsg_set(errmsg, TG_EINVAL, "invalid lock holder for lock '%s'", name);
 
 	pthread_mutex_lock(&l->mutex);
 	for (;;) {
@@ -256,7 +240,7 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 		if (rc != TG_EBUSY)
 			break;
 		if (timeout_ms == 0) {
-			rc = locks_error(errmsg, TG_EBUSY, "lock '%s' is held by %s", name,
+			rc = errmsg_set(errmsg, TG_EBUSY, "lock '%s' is held by %s", name,
 			                 e ? e->holder : "another process");
 			break;
 		}
@@ -264,7 +248,7 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 			int64_t now = monotonic_ms();
 
 			if (now >= deadline) {
-				rc = locks_error(errmsg, TG_ETIMEDOUT,
+				rc = errmsg_set(errmsg, TG_ETIMEDOUT,
 				                 "lock '%s' still held by %s after %lld ms", name,
 				                 e ? e->holder : "another process", (long long)timeout_ms);
 				break;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "config.h"
 #include "daemon.h"
 #include "status.h"
@@ -225,7 +226,7 @@ int metrics_server_start(struct daemon *d, const char *listen, struct metrics_se
 	*out = NULL;
 	if (colon) {
 		if ((size_t)(colon - listen) >= sizeof(host)) {
-			*errmsg = config_strdupf("metrics.listen \"%s\": host too long", listen);
+			*errmsg = str_printf("metrics.listen \"%s\": host too long", listen);
 			return TG_EINVAL;
 		}
 		if (colon > listen) {
@@ -235,7 +236,7 @@ int metrics_server_start(struct daemon *d, const char *listen, struct metrics_se
 	}
 	port = strtol(colon ? colon + 1 : listen, NULL, 10);
 	if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		*errmsg = config_strdupf("metrics.listen \"%s\" must be IPv4:port, e.g. 127.0.0.1:9464", listen);
+		*errmsg = str_printf("metrics.listen \"%s\" must be IPv4:port, e.g. 127.0.0.1:9464", listen);
 		return TG_EINVAL;
 	}
 	sa.sin_port = htons((uint16_t)port);
@@ -246,7 +247,7 @@ int metrics_server_start(struct daemon *d, const char *listen, struct metrics_se
 	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, m,
 	                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!m->mhd) {
-		*errmsg = config_strdupf("metrics.listen %s: cannot listen there", listen);
+		*errmsg = str_printf("metrics.listen %s: cannot listen there", listen);
 		free(m);
 		return TG_EIO;
 	}

@@ -5,6 +5,7 @@
  * subsystems; this file only translates and logs what a plugin could not
  * otherwise learn (storage errors carry SQLite's message here).
  */
+#include "errmsg.h"
 #include "services.h"
 
 #include <stdarg.h>
@@ -193,7 +194,7 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 	estimate = plugin_declared_cost(task->plugin.desc, req->kind, req->units);
 	if (estimate < 0) {
 		if (errmsg)
-			*errmsg = config_strdupf("call kind \"%s\" is not in plugin \"%s\"'s cost model", req->kind,
+			*errmsg = str_printf("call kind \"%s\" is not in plugin \"%s\"'s cost model", req->kind,
 			                         task->plugin.desc->name);
 		return TG_EINVAL;
 	}

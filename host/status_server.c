@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -85,7 +86,7 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 
 	*out = NULL;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		*errmsg = config_strdupf("status.socket %s: path too long", path);
+		*errmsg = str_printf("status.socket %s: path too long", path);
 		return TG_EINVAL;
 	}
 	strcpy(addr.sun_path, path);
@@ -94,7 +95,7 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
 		close(probe);
-		*errmsg = config_strdupf("status.socket %s: another daemon is answering there", path);
+		*errmsg = str_printf("status.socket %s: another daemon is answering there", path);
 		return TG_EBUSY;
 	}
 	if (probe >= 0)
@@ -118,7 +119,7 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 	return 0;
 
 err_close:
-	*errmsg = config_strdupf("status.socket %s: %s", path, strerror(errno));
+	*errmsg = str_printf("status.socket %s: %s", path, strerror(errno));
 	close(s->fd);
 	close(s->wake[0]);
 	close(s->wake[1]);
@@ -126,7 +127,7 @@ err_close:
 	free(s);
 	return TG_EIO;
 err_free:
-	*errmsg = config_strdupf("status.socket %s: %s", path, strerror(errno));
+	*errmsg = str_printf("status.socket %s: %s", path, strerror(errno));
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);

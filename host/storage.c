@@ -2,6 +2,7 @@
  * storage.c - the backend-neutral front of the storage service (see
  * storage.h): validation, the registry of declared tables, transactions.
  */
+#include "errmsg.h"
 #include "storage.h"
 
 #include <math.h>
@@ -33,21 +34,6 @@ struct storage_conn {
 	bool in_tx;
 };
 
-int storage_error(char **errmsg, int code, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg = NULL;
-
-	if (!errmsg)
-		return code;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	*errmsg = msg;
-	return code;
-}
-
 bool storage_ident_valid(const char *name)
 {
 	size_t n;
@@ -76,9 +62,9 @@ static int check_ident(const char *what, const char *name, char **errmsg)
 	if (storage_ident_valid(name))
 		return 0;
 	if (name && (strncmp(name, "tg_", 3) == 0 || strncmp(name, "sqlite_", 7) == 0))
-		return storage_error(errmsg, TG_EINVAL, "%s name '%.80s' is reserved for the host", what,
+		return errmsg_set(errmsg, TG_EINVAL, "%s name '%.80s' is reserved for the host", what,
 		                     name);
-	return storage_error(errmsg, TG_EINVAL,
+	return errmsg_set(errmsg, TG_EINVAL,
 	                     "invalid %s name '%.80s': use [a-z_][a-z0-9_]*, at most %d characters", what,
 	                     shown(name), STORAGE_IDENT_MAX);
 }
@@ -118,16 +104,16 @@ int storage_open(struct storage **out, const char *backend, const char *path, ch
 
 	*out = NULL;
 	if (!backend || !path || !*path)
-		return storage_error(errmsg, TG_EINVAL, "storage: backend and path are required");
+		return errmsg_set(errmsg, TG_EINVAL, "storage: backend and path are required");
 	if (strcmp(backend, "postgresql") == 0)
-		return storage_error(errmsg, TG_ENOTSUP, "storage backend 'postgresql' is not built in yet");
+		return errmsg_set(errmsg, TG_ENOTSUP, "storage backend 'postgresql' is not built in yet");
 	if (strcmp(backend, "sqlite") != 0)
-		return storage_error(errmsg, TG_EINVAL, "unknown storage backend '%.40s' (known: sqlite)",
+		return errmsg_set(errmsg, TG_EINVAL, "unknown storage backend '%.40s' (known: sqlite)",
 		                     backend);
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	st->ops = &storage_sqlite_ops;
 	rc = st->ops->open(path, &st->backend, errmsg);
 	if (rc < 0)
@@ -164,7 +150,7 @@ int storage_connect(struct storage *st, struct storage_conn **out, char **errmsg
 	*out = NULL;
 	conn = calloc(1, sizeof(*conn));
 	if (!conn)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	conn->st = st;
 	rc = st->ops->connect(st->backend, &conn->bconn, errmsg);
 	if (rc < 0) {
@@ -256,7 +242,7 @@ static int registry_publish(struct storage *st, struct storage_table *t, struct 
 nomem:
 	pthread_mutex_unlock(&st->lock);
 	storage_table_free(t);
-	return storage_error(errmsg, TG_ENOMEM, "out of memory");
+	return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 }
 
 /* Read the table's shape from the database into the registry. *out is NULL
@@ -294,7 +280,7 @@ static int table_lookup(struct storage_conn *conn, const char *name, struct stor
 	if (rc < 0)
 		return rc;
 	if (!*out)
-		return storage_error(errmsg, TG_EINVAL, "table '%s' is not declared", name);
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' is not declared", name);
 	return 0;
 }
 
@@ -316,12 +302,12 @@ static int declaration_check(const struct tg_table *decl, char **errmsg)
 	int rc;
 
 	if (!decl)
-		return storage_error(errmsg, TG_EINVAL, "no table given");
+		return errmsg_set(errmsg, TG_EINVAL, "no table given");
 	rc = check_ident("table", decl->name, errmsg);
 	if (rc < 0)
 		return rc;
 	if (!decl->columns || decl->ncolumns == 0 || decl->ncolumns > STORAGE_COLUMNS_MAX)
-		return storage_error(errmsg, TG_EINVAL, "table '%s' must declare 1 to %d columns", decl->name,
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' must declare 1 to %d columns", decl->name,
 		                     STORAGE_COLUMNS_MAX);
 	for (size_t i = 0; i < decl->ncolumns; i++) {
 		const struct tg_column *c = &decl->columns[i];
@@ -330,19 +316,19 @@ static int declaration_check(const struct tg_table *decl, char **errmsg)
 		if (rc < 0)
 			return rc;
 		if (c->type != TG_INT && c->type != TG_REAL && c->type != TG_TEXT)
-			return storage_error(
+			return errmsg_set(
 			    errmsg, TG_EINVAL,
 			    "column '%s' of table '%s' needs a type: TG_INT, TG_REAL or TG_TEXT", c->name,
 			    decl->name);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(decl->columns[j].name, c->name) == 0)
-				return storage_error(errmsg, TG_EINVAL,
+				return errmsg_set(errmsg, TG_EINVAL,
 				                     "column '%s' of table '%s' is declared twice", c->name,
 				                     decl->name);
 		nkeys += c->key;
 	}
 	if (nkeys == 0)
-		return storage_error(errmsg, TG_EINVAL, "table '%s' declares no key column", decl->name);
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' declares no key column", decl->name);
 	return 0;
 }
 
@@ -392,7 +378,7 @@ static int migrate(struct storage_conn *conn, const struct tg_table *decl, const
 			if (decl->columns[j].key && strcmp(decl->columns[j].name, oc->name) == 0)
 				declared_key = true;
 		if (!declared_key)
-			return storage_error(
+			return errmsg_set(
 			    errmsg, TG_EINVAL,
 			    "table '%s' exists with key column '%s' that the declaration does not "
 			    "have as key: changing a table's key is not supported",
@@ -403,13 +389,13 @@ static int migrate(struct storage_conn *conn, const struct tg_table *decl, const
 		const struct storage_column *oc = column_find(old, dc->name);
 
 		if (oc && oc->type != dc->type)
-			return storage_error(
+			return errmsg_set(
 			    errmsg, TG_EINVAL,
 			    "column '%s' of table '%s' exists as %s but is declared %s: changing a "
 			    "column's type is not supported",
 			    dc->name, decl->name, type_name(oc->type), type_name(dc->type));
 		if (dc->key && (!oc || !oc->key))
-			return storage_error(
+			return errmsg_set(
 			    errmsg, TG_EINVAL,
 			    "column '%s' is declared as a key of table '%s' but is not one in the "
 			    "existing table: changing a table's key is not supported",
@@ -443,7 +429,7 @@ int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char
 	if (rc < 0)
 		return rc;
 	if (conn->in_tx)
-		return storage_error(errmsg, TG_EINVAL, "declare table '%s' outside a transaction",
+		return errmsg_set(errmsg, TG_EINVAL, "declare table '%s' outside a transaction",
 		                     decl->name);
 
 	/* The write transaction makes describe-then-alter atomic against other
@@ -458,7 +444,7 @@ int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char
 		struct storage_table *t = declaration_copy(decl);
 
 		if (!t) {
-			rc = storage_error(errmsg, TG_ENOMEM, "out of memory");
+			rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 			goto rollback;
 		}
 		rc = ops->create_table(conn->bconn, t, errmsg);
@@ -474,7 +460,7 @@ int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char
 	if (rc < 0)
 		goto free_old;
 	if (!fresh) {
-		rc = storage_error(errmsg, TG_ESTORAGE, "table '%s' vanished while being declared",
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "table '%s' vanished while being declared",
 		                   decl->name);
 		goto free_old;
 	}
@@ -500,7 +486,7 @@ int storage_begin(struct storage_conn *conn, char **errmsg)
 	int rc;
 
 	if (conn->in_tx)
-		return storage_error(errmsg, TG_EINVAL,
+		return errmsg_set(errmsg, TG_EINVAL,
 		                     "begin inside a transaction: transactions do not nest");
 	rc = conn->st->ops->begin(conn->bconn, errmsg);
 	if (rc == 0)
@@ -513,7 +499,7 @@ int storage_commit(struct storage_conn *conn, char **errmsg)
 	int rc;
 
 	if (!conn->in_tx)
-		return storage_error(errmsg, TG_EINVAL, "commit without begin");
+		return errmsg_set(errmsg, TG_EINVAL, "commit without begin");
 	rc = conn->st->ops->commit(conn->bconn, errmsg);
 	if (rc < 0)
 		conn->st->ops->rollback(conn->bconn, NULL);
@@ -524,7 +510,7 @@ int storage_commit(struct storage_conn *conn, char **errmsg)
 int storage_rollback(struct storage_conn *conn, char **errmsg)
 {
 	if (!conn->in_tx)
-		return storage_error(errmsg, TG_EINVAL, "rollback without begin");
+		return errmsg_set(errmsg, TG_EINVAL, "rollback without begin");
 	conn->in_tx = false;
 	return conn->st->ops->rollback(conn->bconn, errmsg);
 }
@@ -551,20 +537,20 @@ static int value_check(const struct storage_table *t, const struct storage_colum
                        const struct tg_value *v, bool compare, char **errmsg)
 {
 	if (v->type != TG_NULL && v->type != TG_INT && v->type != TG_REAL && v->type != TG_TEXT)
-		return storage_error(errmsg, TG_EINVAL,
+		return errmsg_set(errmsg, TG_EINVAL,
 		                     "value for column '%s' of table '%s' has no valid type", c->name,
 		                     t->name);
 	if (v->type == TG_NULL)
 		return 0;
 	if (!type_fits(c->type, v->type, compare))
-		return storage_error(errmsg, TG_ETYPE, "column '%s' of table '%s' is %s, the value is %s",
+		return errmsg_set(errmsg, TG_ETYPE, "column '%s' of table '%s' is %s, the value is %s",
 		                     c->name, t->name, type_name(c->type), type_name(v->type));
 	if (v->type == TG_TEXT && !v->v.s)
-		return storage_error(errmsg, TG_EINVAL,
+		return errmsg_set(errmsg, TG_EINVAL,
 		                     "text value for column '%s' of table '%s' is a NULL pointer", c->name,
 		                     t->name);
 	if (v->type == TG_REAL && isnan(v->v.r))
-		return storage_error(errmsg, TG_EINVAL, "NaN for column '%s' of table '%s' cannot be stored",
+		return errmsg_set(errmsg, TG_EINVAL, "NaN for column '%s' of table '%s' cannot be stored",
 		                     c->name, t->name);
 	return 0;
 }
@@ -580,27 +566,27 @@ static int values_check(const struct storage_table *t, const struct tg_value *va
 
 	*unknown = false;
 	if (n > 0 && !values)
-		return storage_error(errmsg, TG_EINVAL, "no values given");
+		return errmsg_set(errmsg, TG_EINVAL, "no values given");
 	if (n == 0 || n > t->ncolumns)
-		return storage_error(errmsg, TG_EINVAL, "%zu values for table '%s' of %zu columns", n,
+		return errmsg_set(errmsg, TG_EINVAL, "%zu values for table '%s' of %zu columns", n,
 		                     t->name, t->ncolumns);
 	for (size_t i = 0; i < n; i++) {
 		const struct storage_column *c = column_find(t, values[i].column);
 
 		if (!c) {
 			*unknown = true;
-			return storage_error(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
 			                     shown(values[i].column));
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(values[j].column, c->name) == 0)
-				return storage_error(errmsg, TG_EINVAL, "column '%s' is named twice",
+				return errmsg_set(errmsg, TG_EINVAL, "column '%s' is named twice",
 				                     c->name);
 		if (key_only && !c->key)
-			return storage_error(errmsg, TG_EINVAL, "column '%s' is not a key of table '%s'",
+			return errmsg_set(errmsg, TG_EINVAL, "column '%s' is not a key of table '%s'",
 			                     c->name, t->name);
 		if (c->key && values[i].type == TG_NULL)
-			return storage_error(errmsg, TG_EINVAL,
+			return errmsg_set(errmsg, TG_EINVAL,
 			                     "key column '%s' of table '%s' cannot be NULL", c->name,
 			                     t->name);
 		rc = value_check(t, c, &values[i], false, errmsg);
@@ -609,7 +595,7 @@ static int values_check(const struct storage_table *t, const struct tg_value *va
 		nkeys += c->key != 0;
 	}
 	if (nkeys != t->nkeys)
-		return storage_error(errmsg, TG_EINVAL, "table '%s' has %zu key columns, %zu are given",
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' has %zu key columns, %zu are given",
 		                     t->name, t->nkeys, nkeys);
 	return 0;
 }
@@ -634,7 +620,7 @@ static int prepare_values(struct storage_conn *conn, const char *table, const st
 		if (rc < 0)
 			return rc;
 		if (!*t)
-			return storage_error(errmsg, TG_EINVAL, "table '%s' is not declared", table);
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' is not declared", table);
 	}
 	return values_check(*t, values, n, key_only, &unknown, errmsg);
 }
@@ -690,7 +676,7 @@ int storage_get(struct storage_conn *conn, const char *table, const struct tg_va
 		return rc;
 	f = key_filters(key, nkey);
 	if (!f)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	rc = conn->st->ops->select(conn->bconn, t, f, nkey, NULL, false, 1, get_row, &gs, errmsg);
 	free(f);
 	if (rc == 0 && !gs.found)
@@ -710,7 +696,7 @@ int storage_remove(struct storage_conn *conn, const char *table, const struct tg
 		return rc;
 	f = key_filters(key, nkey);
 	if (!f)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	rc = conn->st->ops->remove(conn->bconn, t, f, nkey, errmsg);
 	free(f);
 	return rc;
@@ -720,20 +706,20 @@ static int filters_check(const struct storage_table *t, const struct tg_filter *
                          char **errmsg)
 {
 	if (n > 0 && !filters)
-		return storage_error(errmsg, TG_EINVAL, "no filters given");
+		return errmsg_set(errmsg, TG_EINVAL, "no filters given");
 	for (size_t i = 0; i < n; i++) {
 		const struct tg_filter *f = &filters[i];
 		const struct storage_column *c = column_find(t, f->value.column);
 		int rc;
 
 		if (!c)
-			return storage_error(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
 			                     shown(f->value.column));
 		if (f->op < TG_EQ || f->op > TG_GE)
-			return storage_error(errmsg, TG_EINVAL,
+			return errmsg_set(errmsg, TG_EINVAL,
 			                     "filter on column '%s' has an unknown operator", c->name);
 		if (f->value.type == TG_NULL && f->op != TG_EQ && f->op != TG_NE)
-			return storage_error(errmsg, TG_EINVAL,
+			return errmsg_set(errmsg, TG_EINVAL,
 			                     "filter on column '%s': NULL compares only with TG_EQ or TG_NE",
 			                     c->name);
 		rc = value_check(t, c, &f->value, true, errmsg);
@@ -753,7 +739,7 @@ int storage_select(struct storage_conn *conn, const char *table, const struct tg
 	int rc;
 
 	if (!fn)
-		return storage_error(errmsg, TG_EINVAL, "select needs a row function");
+		return errmsg_set(errmsg, TG_EINVAL, "select needs a row function");
 	rc = table_lookup(conn, table, &t, errmsg);
 	if (rc < 0)
 		return rc;
@@ -766,7 +752,7 @@ int storage_select(struct storage_conn *conn, const char *table, const struct tg
 		descending = order_by[0] == '-';
 		c = column_find(t, order_by + descending);
 		if (!c)
-			return storage_error(errmsg, TG_EINVAL,
+			return errmsg_set(errmsg, TG_EINVAL,
 			                     "cannot order table '%s' by unknown column '%.80s'", t->name,
 			                     order_by);
 		order = c->name;
@@ -780,9 +766,9 @@ int storage_select(struct storage_conn *conn, const char *table, const struct tg
 static int state_args_check(const char *task, const char *key, char **errmsg)
 {
 	if (!task || !*task)
-		return storage_error(errmsg, TG_EINVAL, "state needs a task name");
+		return errmsg_set(errmsg, TG_EINVAL, "state needs a task name");
 	if (!key || !*key || strlen(key) > STORAGE_STATE_KEY_MAX)
-		return storage_error(errmsg, TG_EINVAL, "state key must have 1 to %d bytes",
+		return errmsg_set(errmsg, TG_EINVAL, "state key must have 1 to %d bytes",
 		                     STORAGE_STATE_KEY_MAX);
 	return 0;
 }
@@ -793,7 +779,7 @@ int storage_state_get(struct storage_conn *conn, const char *task, const char *k
 	int rc;
 
 	if (!value)
-		return storage_error(errmsg, TG_EINVAL, "state get needs a place for the value");
+		return errmsg_set(errmsg, TG_EINVAL, "state get needs a place for the value");
 	*value = NULL;
 	rc = state_args_check(task, key, errmsg);
 	if (rc < 0)
@@ -810,7 +796,7 @@ int storage_state_set(struct storage_conn *conn, const char *task, const char *k
 	if (rc < 0)
 		return rc;
 	if (value && strlen(value) > STORAGE_STATE_VALUE_MAX)
-		return storage_error(errmsg, TG_EINVAL, "state value for key '%.80s' is larger than %d bytes",
+		return errmsg_set(errmsg, TG_EINVAL, "state value for key '%.80s' is larger than %d bytes",
 		                     key, STORAGE_STATE_VALUE_MAX);
 	return conn->st->ops->state_set(conn->bconn, task, key, value, (int64_t)time(NULL), errmsg);
 }

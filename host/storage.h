@@ -181,8 +181,4 @@ struct storage_backend_ops {
 
 extern const struct storage_backend_ops storage_sqlite_ops;
 
-/* Store a new formatted message in *errmsg (when errmsg is not NULL; the
- * pointer is overwritten, so set it only once per failure) and return code. */
-int storage_error(char **errmsg, int code, const char *fmt, ...) TG_PRINTF(3, 4);
-
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errmsg.h"
 #include "storage.h"
 
 /* How long a connection waits for another writer before SQLITE_BUSY. */
@@ -120,7 +121,7 @@ static int sq_code(int rc)
 
 static int sq_fail(struct sq_conn *c, int rc, const char *doing, char **errmsg)
 {
-	return storage_error(errmsg, sq_code(rc), "sqlite: %s (%s)",
+	return errmsg_set(errmsg, sq_code(rc), "sqlite: %s (%s)",
 	                     c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), doing);
 }
 
@@ -203,7 +204,7 @@ static int stmt_get_sql(struct sq_conn *c, struct sql *b, sqlite3_stmt **out, in
 
 	if (b->oom || !b->p) {
 		free(b->p);
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	rc = stmt_get(c, b->p, out, slot, errmsg);
 	free(b->p);
@@ -263,7 +264,7 @@ static int db_open(const char *path, sqlite3 **out, char **errmsg)
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                     NULL);
 	if (rc != SQLITE_OK) {
-		rc = storage_error(errmsg, TG_ESTORAGE, "sqlite: cannot open %s: %s", path,
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: cannot open %s: %s", path,
 		                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		goto close_db;
 	}
@@ -275,12 +276,12 @@ static int db_open(const char *path, sqlite3 **out, char **errmsg)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(stmt);
 	if (rc != SQLITE_ROW) {
-		rc = storage_error(errmsg, TG_ESTORAGE, "sqlite: cannot use WAL mode on %s: %s", path,
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: cannot use WAL mode on %s: %s", path,
 		                   sqlite3_errmsg(db));
 		goto finalize;
 	}
 	if (strcasecmp((const char *)sqlite3_column_text(stmt, 0), "wal") != 0) {
-		rc = storage_error(errmsg, TG_ESTORAGE, "sqlite: %s stays in journal mode %s, WAL is needed",
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: %s stays in journal mode %s, WAL is needed",
 		                   path, sqlite3_column_text(stmt, 0));
 		goto finalize;
 	}
@@ -289,7 +290,7 @@ static int db_open(const char *path, sqlite3 **out, char **errmsg)
 	rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		rc =
-		    storage_error(errmsg, TG_ESTORAGE, "sqlite: setting up %s: %s", path, sqlite3_errmsg(db));
+		    errmsg_set(errmsg, TG_ESTORAGE, "sqlite: setting up %s: %s", path, sqlite3_errmsg(db));
 		goto close_db;
 	}
 	*out = db;
@@ -312,10 +313,10 @@ static int sq_open(const char *path, void **backend, char **errmsg)
 	*backend = NULL;
 	be = calloc(1, sizeof(*be));
 	if (!be)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	be->path = strdup(path);
 	if (!be->path) {
-		rc = storage_error(errmsg, TG_ENOMEM, "out of memory");
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 		goto free_be;
 	}
 	be->strict = sqlite3_libversion_number() >= SQLITE_STRICT_VERSION;
@@ -326,13 +327,13 @@ static int sq_open(const char *path, void **backend, char **errmsg)
 	             "CREATE TABLE IF NOT EXISTS tg_state (task TEXT NOT NULL, key TEXT NOT NULL, "
 	             "value TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (task, key))%s",
 	             be->strict ? " STRICT" : "") < 0) {
-		rc = storage_error(errmsg, TG_ENOMEM, "out of memory");
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 		goto close_db;
 	}
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 	free(sql);
 	if (rc != SQLITE_OK) {
-		rc = storage_error(errmsg, TG_ESTORAGE, "sqlite: creating tg_state in %s: %s", path,
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: creating tg_state in %s: %s", path,
 		                   sqlite3_errmsg(db));
 		goto close_db;
 	}
@@ -366,7 +367,7 @@ static int sq_connect(void *backend, void **conn, char **errmsg)
 	*conn = NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	c->be = backend;
 	rc = db_open(c->be->path, &c->db, errmsg);
 	if (rc < 0) {
@@ -441,10 +442,10 @@ static int sq_describe(void *conn, const char *table, struct storage_table **out
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	t->name = strdup(table);
 	if (!t->name) {
-		rc = storage_error(errmsg, TG_ENOMEM, "out of memory");
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 		goto free_t;
 	}
 	/* The table-valued pragma takes the name as a bound parameter. */
@@ -464,14 +465,14 @@ static int sq_describe(void *conn, const char *table, struct storage_table **out
 
 		cols = realloc(t->columns, (t->ncolumns + 1) * sizeof(*cols));
 		if (!cols) {
-			rc = storage_error(errmsg, TG_ENOMEM, "out of memory");
+			rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 			goto put_stmt;
 		}
 		t->columns = cols;
 		col = &cols[t->ncolumns];
 		*col = (struct storage_column){0};
 		if (!name || !decl || column_type(decl, &col->type) < 0) {
-			rc = storage_error(errmsg, TG_ESTORAGE,
+			rc = errmsg_set(errmsg, TG_ESTORAGE,
 			                   "table '%s' has column '%s' of type '%s' that tollgate "
 			                   "does not handle",
 			                   table, name ? name : "?", decl ? decl : "?");
@@ -479,7 +480,7 @@ static int sq_describe(void *conn, const char *table, struct storage_table **out
 		}
 		col->name = strdup(name);
 		if (!col->name) {
-			rc = storage_error(errmsg, TG_ENOMEM, "out of memory");
+			rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 			goto put_stmt;
 		}
 		col->key = (unsigned)sqlite3_column_int(stmt, 2);
@@ -510,7 +511,7 @@ static int exec_built(struct sq_conn *c, struct sql *b, const char *doing, char 
 
 	if (b->oom || !b->p) {
 		free(b->p);
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	/* DDL runs once: it does not go through the statement cache. */
 	rc = sqlite3_exec(c->db, b->p, NULL, NULL, NULL);
@@ -743,7 +744,7 @@ static int sq_select(void *conn, const struct storage_table *t, const struct tg_
 	row = calloc(t->ncolumns, sizeof(*row));
 	if (!row) {
 		free(b.p);
-		return storage_error(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
 	if (rc < 0)
@@ -792,7 +793,7 @@ static int sq_state_get(void *conn, const char *task, const char *key, char **va
 		const char *v = (const char *)sqlite3_column_text(stmt, 0);
 
 		*value = strdup(v ? v : "");
-		rc = *value ? 0 : storage_error(errmsg, TG_ENOMEM, "out of memory");
+		rc = *value ? 0 : errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	} else if (rc == SQLITE_DONE) {
 		rc = TG_ENOTFOUND;
 	} else {
