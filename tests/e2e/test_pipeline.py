@@ -84,7 +84,15 @@ class Pipeline(unittest.TestCase):
         d.wait_for(lambda: d.task("backfiller")["state"] == "done", 60, "the walk to complete")
         runs = d.task("upserter")["runs"]
         d.wait_for(lambda: d.task("upserter")["runs"] >= runs + 2, 30, "two more upserter runs")
+        st, _ = d.status()
         self.assertEqual(d.stop(), 0)
+        # Token use matches the declared costs (/deal 5 a page, /product 1 an
+        # ASIN), and what the tasks count is what the server charged.
+        charged = sim.stats()["tokensConsumedTotal"]
+        self.assertEqual(sum(t["tokens"]["consumed"] for t in st["tasks"]), charged)
+        for t in st["tasks"]:
+            self.assertEqual(t["tokens"]["cost_estimated"], t["tokens"]["cost_actual"], t["name"])
+            self.assertEqual(t["tokens"]["calls_429"], 0)
         truth, raw = truth_by_asin(sim, QUERY)
         self.assertGreater(len(truth), 150, "the query should span several pages")
         rows = env.rows("select asin, current_cents, avg_cents, drop_pct, deal_updated_at, deal_created_at,"
