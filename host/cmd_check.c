@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
+#include "keepa.h"
 #include "loader.h"
 
 static const char *setting_type_word(enum tg_setting_type t)
@@ -33,7 +34,7 @@ static void print_costs(FILE *out, const struct tg_plugin *p, const char *indent
 int cmd_check(const struct cli_options *opts, int argc, char **argv)
 {
 	struct config cf;
-	int rc, failed = 0, skipped = 0;
+	int rc, failed = 0, skipped = 0, no_key = 0;
 
 	(void)argc;
 	(void)argv;
@@ -42,6 +43,22 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 	printf("%s: syntax and keys ok\n", cf.path);
 	printf("keepa: %s, domain %d; tokens: policy %s, deepest deficit %g; storage: %s %s\n", cf.keepa_endpoint,
 	       cf.keepa_domain, cf.tokens_policy, cf.tokens_deepest_deficit, cf.storage_backend, cf.storage_path);
+	/* The key too: a daemon without one could only refuse to start. */
+	{
+		char *key = NULL, *err = NULL;
+		const char *env = getenv("KEEPA_API_KEY");
+		if (keepa_load_key(cf.keepa_key_file, &key, &err) == 0) {
+			printf("key: %s\n", env && strspn(env, " \t\r\n") < strlen(env) ? "from KEEPA_API_KEY"
+			                                                            : cf.keepa_key_file);
+			memset(key, 0, strlen(key));
+		} else {
+			fprintf(stderr, "%s: no usable Keepa key: %s (set KEEPA_API_KEY or keepa.key_file)\n", cf.path,
+			        err ? err : "?");
+			no_key = 1;
+		}
+		free(key);
+		free(err);
+	}
 	if (cf.ntasks == 0)
 		printf("no tasks are configured: the daemon would run nothing\n");
 	for (int i = 0; i < cf.ntasks; i++) {
@@ -74,8 +91,9 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 			plugin_close(&p);
 	}
 	config_release(&cf);
-	if (failed) {
-		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
+	if (failed || no_key) {
+		fprintf(stderr, "check failed:%s%s%.0d%s\n", no_key ? " no Keepa key" : "", no_key && failed ? ";" : "",
+		        failed, failed ? " required task(s) cannot start" : "");
 		return EXIT_CONFIG;
 	}
 	printf("check ok%s\n", skipped ? " (with optional tasks that would be skipped)" : "");

@@ -82,7 +82,8 @@ struct keepa_stats {
 
 /* Read the key: the KEEPA_API_KEY environment variable when set and not
  * blank, else key_file (may be NULL). The file must be a regular file that
- * neither group nor others may read or write, holding one word; whitespace
+ * others may neither read nor write and its group may not write (0600, or
+ * 0640 for the daemon's group), holding one word; whitespace
  * around it is stripped. On 0, *key is malloc'd (the caller frees it).
  * Errors: TG_ENOTFOUND (no key anywhere), TG_EIO, TG_EINVAL (unsafe
  * permissions, empty or malformed). Messages never contain the key. */

@@ -111,11 +111,15 @@ int keepa_load_key(const char *key_file, char **key, char **errmsg)
 		rc = TG_EINVAL;
 		goto out_close;
 	}
-	/* Like ssh with its private keys: a secret others can read (or swap)
-	 * is refused rather than used. */
-	if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-		keepa_set_err(errmsg, "%s: the key file is accessible by group or others (mode %03o); chmod 600 it",
-		        key_file, (unsigned)(st.st_mode & 0777));
+	/* Like ssh with its private keys: a secret others can read, or that
+	 * anyone but its owner could swap, is refused rather than used. The
+	 * group may read it: root:tollgate 0640 is how a daemon that runs as
+	 * its own user is handed a root-managed secret. */
+	if (st.st_mode & (S_IWGRP | S_IROTH | S_IWOTH)) {
+		keepa_set_err(errmsg,
+		              "%s: the key file is %s (mode %03o); chmod 600 (or 640 for the daemon's group) it",
+		              key_file, (st.st_mode & (S_IROTH | S_IWOTH)) ? "accessible by others" : "writable by its group",
+		              (unsigned)(st.st_mode & 0777));
 		rc = TG_EINVAL;
 		goto out_close;
 	}

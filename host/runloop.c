@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 #include "status.h"
 
 void runloop_block_signals(void)
@@ -85,6 +86,14 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		return rc;
 	}
 
+	{
+		char ready[128];
+		int running = 0;
+		for (int i = 0; i < d->ntasks; i++)
+			running += d->tasks[i].thread_started;
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=%d of %d tasks running", running, d->ntasks);
+		notify_systemd(ready);
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -114,6 +123,7 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		if (opts->max_ms > 0 && now - start >= opts->max_ms)
 			break;
 	}
+	notify_systemd("STOPPING=1");
 	daemon_request_stop(d);
 	daemon_join(d);
 	runloop_log_progress(d);

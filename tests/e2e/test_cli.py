@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The command line: exit codes (sysexits), check, plugins, run's refusals."""
 import os
+import signal
+import socket
 import subprocess
 import sys
 import unittest
@@ -12,8 +14,9 @@ SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def tg(*args, env=None):
+    """Run tollgate; a key is set unless the test says otherwise (check wants one)."""
     return subprocess.run([TOLLGATE, *args], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, **(env or {})))
+                          env=dict(os.environ, **dict({"KEEPA_API_KEY": "cli-test-key"}, **(env or {}))))
 
 
 def plugin_args():
@@ -37,15 +40,26 @@ class Cli(unittest.TestCase):
         self.assertEqual(tg().returncode, 64)
 
     def test_check_shipped_config(self):
-        r = tg("--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(), "check")
+        r = tg("--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(), "check",
+               env={"KEEPA_API_KEY": "k-for-check"})
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("key: from KEEPA_API_KEY", r.stdout)
         for task in ("backfiller", "upserter", "janitor"):
             self.assertRegex(r.stdout, rf"task {task}\s+plugin {task} ")
         self.assertIn("check ok", r.stdout)
 
     def test_check_demo_config(self):
-        r = tg("--config", os.path.join(SRC, "conf", "demo.cfg"), *plugin_args(), "check")
+        r = tg("--config", os.path.join(SRC, "conf", "demo.cfg"), *plugin_args(), "check",
+               env={"KEEPA_API_KEY": "demo-key"})
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_check_without_key(self):
+        e = dict(os.environ)
+        e.pop("KEEPA_API_KEY", None)
+        r = subprocess.run([TOLLGATE, "--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(),
+                            "check"], capture_output=True, text=True, timeout=60, env=e)
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("no usable Keepa key: /etc/tollgate/keepa.key", r.stderr)
 
     def test_check_refuses_broken_config(self):
         bad = os.path.join(SRC, "tests", "unit", "core", "configs", "task_unknown_key.cfg")
@@ -140,6 +154,29 @@ class Cli(unittest.TestCase):
                 p.stdout.close()
             self.assertEqual(p.returncode, 0)
         finally:
+            sim.stop()
+
+    def test_sd_notify_ready_and_stopping(self):
+        # systemd's side of Type=notify: a datagram socket named by NOTIFY_SOCKET.
+        sim = Sim("--products", 300)
+        env = Env()
+        path = os.path.join(env.dir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(30)
+        try:
+            env.write_config(sim, [backfiller()])
+            p = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL,
+                                 env=dict(os.environ, KEEPA_API_KEY=sim.key, NOTIFY_SOCKET=path))
+            ready = sock.recv(4096).decode()
+            self.assertIn("READY=1", ready)
+            self.assertIn("STATUS=1 of 1 tasks running", ready)
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(sock.recv(4096).decode(), "STOPPING=1")
+            self.assertEqual(p.wait(15), 0)
+        finally:
+            sock.close()
             sim.stop()
 
 

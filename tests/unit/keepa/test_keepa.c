@@ -826,15 +826,20 @@ static void key_loading(void **state)
 	free(key);
 	key = NULL;
 
+	assert_int_equal(chmod(path, 0640), 0); /* readable by the daemon's group: fine */
+	assert_int_equal(keepa_load_key(path, &key, &err), 0);
+	free(key);
+	key = NULL;
 	assert_int_equal(chmod(path, 0644), 0);
 	assert_int_equal(keepa_load_key(path, &key, &err), TG_EINVAL);
 	assert_null(key);
-	assert_non_null(strstr(err, "group or others"));
+	assert_non_null(strstr(err, "accessible by others"));
 	assert_null(strstr(err, MARKER));
 	free(err);
 	err = NULL;
 	assert_int_equal(chmod(path, 0620), 0); /* writable by the group: refused too */
 	assert_int_equal(keepa_load_key(path, &key, &err), TG_EINVAL);
+	assert_non_null(strstr(err, "writable by its group"));
 	free(err);
 	err = NULL;
 
