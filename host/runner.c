@@ -21,7 +21,7 @@
 const char *task_state_name(enum task_state state)
 {
 	static const char *const names[] = {"starting", "running", "sleeping", "idle",
-	                                    "backoff",  "done",    "skipped",  "stopped"};
+	                                    "backoff",  "done",    "skipped",  "stopped", "waiting_for_lock"};
 	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }
 

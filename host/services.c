@@ -93,10 +93,28 @@ static void svc_progress(struct tg_task *task, int64_t done, int64_t total, cons
 
 static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
 {
-	char *err = NULL;
-	int rc = locks_acquire(task->daemon->locks, name, task->cfg->name, timeout_ms, &task->daemon->stopping, &err);
+	char *err = NULL, *holder = NULL;
+	int rc = locks_acquire(task->daemon->locks, name, task->cfg->name, 0, &task->daemon->stopping, &err);
 
-	if (rc && rc != TG_EBUSY && rc != TG_ESTOPPED)
+	if (rc == TG_EBUSY && timeout_ms != 0) {
+		/* A wait, so it is shown: in status, and in the log with who holds
+		 * the lock (when it is a task of this daemon) and for how long. */
+		free(err);
+		err = NULL;
+		locks_holder(task->daemon->locks, name, &holder);
+		log_info(task->cfg->name, "waiting for lock \"%s\" held by %s%s", name,
+		         holder ? holder : "another process",
+		         timeout_ms > 0 ? "" : " (until it is released or the daemon stops)");
+		pthread_mutex_lock(&task->mu);
+		snprintf(task->waiting_lock, sizeof(task->waiting_lock), "%s", name);
+		pthread_mutex_unlock(&task->mu);
+		task_set_state(task, TASK_LOCK_WAIT, timeout_ms > 0 ? daemon_now_ms() + timeout_ms : -1);
+		rc = locks_acquire(task->daemon->locks, name, task->cfg->name, timeout_ms, &task->daemon->stopping,
+		                   &err);
+		task_set_state(task, TASK_RUNNING, 0);
+		free(holder);
+	}
+	if (rc && rc != TG_EBUSY && rc != TG_ESTOPPED && rc != TG_ETIMEDOUT)
 		log_warn(task->cfg->name, "lock \"%s\": %s", name, err ? err : "failed");
 	free(err);
 	return rc;

@@ -155,8 +155,10 @@ cJSON *status_snapshot(struct daemon *d)
 		                        ? "waiting_for_tokens"
 		                        : task_state_name(t->state));
 		if (t->state_until_ms > 0 && (t->state == TASK_SLEEPING || t->state == TASK_IDLE ||
-		                              t->state == TASK_BACKOFF))
+		                              t->state == TASK_BACKOFF || t->state == TASK_LOCK_WAIT))
 			add_num(o, "until_ms", (double)t->state_until_ms);
+		if (t->state == TASK_LOCK_WAIT)
+			add_str(o, "waiting_lock", t->waiting_lock);
 		add_num(o, "progress_done", (double)t->progress_done);
 		add_num(o, "progress_total", (double)t->progress_total);
 		add_str(o, "progress_unit", t->progress_unit);

@@ -30,6 +30,7 @@ enum task_state {
 	TASK_DONE,     /* a continuous task with nothing more to do */
 	TASK_SKIPPED,  /* optional task that could not start */
 	TASK_STOPPED,
+	TASK_LOCK_WAIT, /* in services->lock, waiting for another holder */
 };
 
 const char *task_state_name(enum task_state state);
@@ -49,6 +50,7 @@ struct tg_task {
 	pthread_mutex_t mu;
 	enum task_state state;
 	int64_t state_until_ms;       /* for SLEEPING, IDLE, BACKOFF */
+	char waiting_lock[72];        /* for TASK_LOCK_WAIT: the lock's name */
 	char last_error[512];
 	int64_t last_error_ms;
 	int64_t progress_done, progress_total;

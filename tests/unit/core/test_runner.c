@@ -245,6 +245,40 @@ static void test_shutdown_interrupts_wait(void **state)
 	config_release(&cf);
 }
 
+static void test_lock_wait_visible_and_interruptible(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	int64_t t0;
+	(void)state;
+
+	/* "holder" keeps the lock for 1.5 s each run; "waiter" waits for it,
+	 * visibly, then runs; then holder takes it for a minute and the
+	 * waiter's second wait must end at once on stop. */
+	assert_int_equal(load(&cf,
+	                      "{ name = \"holder\"; plugin = \"good\"; "
+	                      "settings = { lock = \"shared\"; run_ms = 1500; idle_s = 0; }; },"
+	                      "{ name = \"waiter\"; plugin = \"good\"; settings = { lock = \"shared\"; idle_s = 0; }; }",
+	                      &err),
+	                 0);
+	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(d.tasks[1].state == TASK_LOCK_WAIT, 5000));
+	pthread_mutex_lock(&d.tasks[1].mu);
+	assert_string_equal(d.tasks[1].waiting_lock, "shared");
+	assert_int_equal(d.tasks[1].state_until_ms, -1);
+	pthread_mutex_unlock(&d.tasks[1].mu);
+	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) >= 1, 10000)); /* got it in the end */
+	assert_true(WAIT_FOR(d.tasks[1].state == TASK_LOCK_WAIT, 10000));
+	t0 = daemon_mono_ms();
+	daemon_request_stop(&d);
+	daemon_join(&d);
+	assert_true(daemon_mono_ms() - t0 < 1000);
+	daemon_close(&d);
+	config_release(&cf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_failure_backoff_isolated),
 		cmocka_unit_test(test_required_and_optional),
 		cmocka_unit_test(test_shutdown_interrupts_wait),
+		cmocka_unit_test(test_lock_wait_visible_and_interruptible),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

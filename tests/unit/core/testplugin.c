@@ -46,11 +46,17 @@ static int tp_run(void *state, int64_t *idle_s, char **errmsg)
 	struct state *st = state;
 	int64_t run_ms = 0;
 	bool fail = false;
+	const char *lock = "";
 
 	if (atomic_fetch_add(&st->in_run, 1) != 0) {
 		atomic_fetch_sub(&st->in_run, 1);
 		*errmsg = strdup("overlap: run() entered while another run was in progress");
 		return TG_EINVAL;
+	}
+	st->svc->setting_string(st->task, "lock", &lock);
+	if (lock[0] && st->svc->lock(st->task, lock, -1) != 0) {
+		atomic_fetch_sub(&st->in_run, 1);
+		return TG_ESTOPPED;
 	}
 	st->runs++;
 	st->svc->progress(st->task, st->runs, -1, "runs");
@@ -59,6 +65,8 @@ static int tp_run(void *state, int64_t *idle_s, char **errmsg)
 		atomic_fetch_sub(&st->in_run, 1);
 		return TG_ESTOPPED;
 	}
+	if (lock[0])
+		st->svc->unlock(st->task, lock);
 	st->svc->setting_int(st->task, "idle_s", idle_s);
 	st->svc->setting_bool(st->task, "fail", &fail);
 	atomic_fetch_sub(&st->in_run, 1);
@@ -83,6 +91,7 @@ static const struct tg_setting settings[] = {
 	{"run_ms", TG_SETTING_INT, "0", "how long each run lasts (a visible sleep)"},
 	{"idle_s", TG_SETTING_INT, "60", "idle time asked after a run"},
 	{"fail", TG_SETTING_BOOL, "false", "every run fails with a message"},
+	{"lock", TG_SETTING_STRING, "", "hold this named lock during each run"},
 };
 
 static const struct tg_plugin descriptor = {
@@ -103,7 +112,7 @@ static const struct tg_plugin descriptor = {
 	.costs = costs,
 	.ncosts = 2,
 	.settings = settings,
-	.nsettings = 3,
+	.nsettings = 4,
 	.init = tp_init,
 #ifndef VARIANT_NO_RUN
 	.run = tp_run,
