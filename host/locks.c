@@ -157,6 +157,33 @@ static void wait_ms(struct locks *l, int64_t ms)
 	pthread_cond_timedwait(&l->changed, &l->mutex, &ts);
 }
 
+struct locks_waiter {
+	struct locks_waiter *next;
+	const char *name; /* the caller's string: valid while it waits */
+	uint64_t ticket;
+};
+
+/* Is someone waiting for name who came before ticket (0: before anyone
+ * not yet queued)? With the mutex held. */
+static bool waiter_ahead(const struct locks *l, const char *name, uint64_t ticket)
+{
+	for (const struct locks_waiter *w = l->waiters; w; w = w->next)
+		if ((ticket == 0 || w->ticket < ticket) && strcmp(w->name, name) == 0)
+			return true;
+	return false;
+}
+
+static void waiter_remove(struct locks *l, struct locks_waiter *me)
+{
+	for (struct locks_waiter **link = &l->waiters; *link; link = &(*link)->next)
+		if (*link == me) {
+			*link = me->next;
+			/* The next in line may now be first. */
+			pthread_cond_broadcast(&l->changed);
+			return;
+		}
+}
+
 /* Try to flock the lock file once (with the mutex held). 0 with a new entry
  * in the table, TG_EBUSY when another process holds it, TG_EIO. */
 static int try_file(struct locks *l, const char *name, const char *holder, char **errmsg)
@@ -212,6 +239,8 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
                   const atomic_bool *stop, char **errmsg)
 {
 	int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+	struct locks_waiter me = {.name = name};
+	bool queued = false;
 	int rc;
 
 	if (!locks_name_valid(name))
@@ -235,14 +264,25 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 			rc = 0;
 			break;
 		}
-		/* Held in this process: no need to touch the file. */
-		rc = e ? TG_EBUSY : try_file(l, name, holder, errmsg);
+		/* Held in this process: no need to touch the file. Free, but
+		 * others of this process waited first: their turn. */
+		bool behind = !e && waiter_ahead(l, name, queued ? me.ticket : 0);
+		rc = e || behind ? TG_EBUSY : try_file(l, name, holder, errmsg);
 		if (rc != TG_EBUSY)
 			break;
 		if (timeout_ms == 0) {
-			rc = errmsg_set(errmsg, TG_EBUSY, "lock '%s' is held by %s", name,
-			                 e ? e->holder : "another process");
+			rc = errmsg_set(errmsg, TG_EBUSY, "lock '%s' is %s%s", name, e ? "held by " : "",
+			                e ? e->holder : behind ? "waited for by an earlier caller" : "held by another process");
 			break;
+		}
+		if (!queued) {
+			me.ticket = ++l->next_ticket;
+			me.next = NULL;
+			struct locks_waiter **tail = &l->waiters;
+			while (*tail)
+				tail = &(*tail)->next;
+			*tail = &me;
+			queued = true;
 		}
 		if (timeout_ms > 0) {
 			int64_t now = monotonic_ms();
@@ -260,6 +300,8 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 		 * unlock is noticed at the next poll. */
 		wait_ms(l, left);
 	}
+	if (queued)
+		waiter_remove(l, &me);
 	pthread_mutex_unlock(&l->mutex);
 	return rc;
 }

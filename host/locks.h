@@ -37,12 +37,18 @@
 #define LOCKS_HOLDER_MAX 128
 
 struct locks_entry;
+struct locks_waiter;
 
 struct locks {
 	char *dir; /* <runtime_dir>/locks */
 	pthread_mutex_t mutex;
 	pthread_cond_t changed; /* signalled on every unlock (CLOCK_MONOTONIC) */
 	struct locks_entry *held;
+	/* Callers of this process waiting for a lock, in arrival order: a lock
+	 * goes to the longest waiter, never to a caller who just released it
+	 * and asks again (no barging, so no waiter starves). */
+	struct locks_waiter *waiters;
+	uint64_t next_ticket;
 };
 
 /* Prepare l: create <runtime_dir> and <runtime_dir>/locks when missing

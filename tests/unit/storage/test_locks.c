@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,75 @@ static void test_init_errors(void **state)
 	locks_release(&l); /* harmless after a failed init */
 }
 
+/* A released lock goes to the caller who waited longest, not back to the
+ * caller who released it and asks again at once: no in-process barging, so
+ * a task that re-locks in a loop cannot starve another. */
+struct fair {
+	struct locks *l;
+	atomic_int got; /* 1 once B holds the lock */
+};
+
+static void *fair_waiter(void *arg)
+{
+	struct fair *f = arg;
+	assert_int_equal(locks_acquire(f->l, "fair", "B", -1, NULL, NULL), 0);
+	atomic_store(&f->got, 1);
+	usleep(50 * 1000);
+	assert_int_equal(locks_unlock(f->l, "fair", "B"), 0);
+	return NULL;
+}
+
+static void test_no_barging(void **state)
+{
+	struct fixture *fx = *state;
+	struct fair f = {.l = &fx->locks};
+	int held[2], go[2], queued = 0, status;
+	pthread_t b;
+	char *err = NULL, c;
+	pid_t child;
+
+	/* Another process holds the lock: B (a thread here) waits in line,
+	 * polling the lock file. */
+	assert_int_equal(pipe(held), 0);
+	assert_int_equal(pipe(go), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		if (locks_acquire(&fx->locks, "fair", "child", 0, NULL, NULL) != 0)
+			_exit(1);
+		if (write(held[1], "h", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0); /* the kernel releases the flock */
+	}
+	assert_int_equal(read(held[0], &c, 1), 1);
+	assert_int_equal(pthread_create(&b, NULL, fair_waiter, &f), 0);
+	for (int i = 0; i < 500 && !queued; i++) {
+		pthread_mutex_lock(&fx->locks.mutex);
+		queued = fx->locks.waiters != NULL;
+		pthread_mutex_unlock(&fx->locks.mutex);
+		usleep(2000);
+	}
+	assert_true(queued);
+	/* The other process ends; B only notices at its next poll. A newcomer
+	 * asking right now finds the lock free - and must still be refused,
+	 * because B waited first. */
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(locks_acquire(&fx->locks, "fair", "A", 0, NULL, &err), TG_EBUSY);
+	assert_non_null(strstr(err, "'fair' is"));
+	free(err);
+	/* A wait gets it, after B had its turn. */
+	assert_int_equal(locks_acquire(&fx->locks, "fair", "A", 5000, NULL, NULL), 0);
+	assert_int_equal(atomic_load(&f.got), 1);
+	pthread_join(b, NULL);
+	assert_int_equal(locks_unlock(&fx->locks, "fair", "A"), 0);
+	close(held[0]);
+	close(held[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +456,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_release_all_of, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_init_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_barging, setup, teardown),
 	};
 
 	log_setup(TG_LOG_WARN, NULL);
