@@ -8,11 +8,16 @@
 #include <string.h>
 
 /* A number member by name; false when absent or not a number. */
+/* A field that is a number in a sane range. JSON numbers are doubles, and
+ * converting one outside int64's range (1e400 parses as inf) is undefined
+ * behaviour in C; no real token field comes near 2^53, so anything beyond
+ * it, NaN or infinite, counts as missing. */
 static int get_number(const cJSON *root, const char *name, double *out)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, name);
+	const double limit = 9007199254740992.0; /* 2^53 */
 
-	if (!cJSON_IsNumber(item))
+	if (!cJSON_IsNumber(item) || !(item->valuedouble >= -limit && item->valuedouble <= limit))
 		return 0;
 	*out = item->valuedouble;
 	return 1;

@@ -214,7 +214,9 @@ static int64_t current_price(const cJSON *product, int64_t price_type)
 	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(stats, "current");
 	const cJSON *v = cJSON_GetArrayItem(cur, (int)price_type);
 
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0)
+	/* Range-checked before the cast: converting a double beyond int64 (a
+	 * 1e400 parses as inf) is undefined behaviour in C. */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 9e15))
 		return -1;
 	return (int64_t)v->valuedouble;
 }
