@@ -252,23 +252,23 @@ static const char *find_demo_config(void)
 	return access(path, R_OK) == 0 ? path : NULL;
 }
 
-/* Plugins: a build tree's (build/plugins/<name>/), else the installed dir. */
-static void demo_plugin_path(struct config *cf, char storage[][3100], int max)
+/* Plugins: a build tree's (build/plugins/ beside build/host/), else the
+ * installed directory. */
+static void demo_plugin_path(struct config *cf, char *storage, size_t len)
 {
-	static const char *const shipped[] = {"backfiller", "upserter", "janitor"};
-	char dir[3000];
-	int n = 0;
+	char dir[3000], probe[3200];
 
 	if (exe_dir(dir, sizeof(dir)) == 0) {
-		for (int i = 0; i < 3 && n < max; i++) {
-			snprintf(storage[n], 3100, "%s/../plugins/%s", dir, shipped[i]);
-			if (access(storage[n], R_OK) == 0)
-				cf->plugin_path[n] = storage[n], n++;
+		snprintf(storage, len, "%s/../plugins", dir);
+		snprintf(probe, sizeof(probe), "%s/backfiller.so", storage);
+		if (access(probe, R_OK) == 0) {
+			cf->plugin_path[0] = storage;
+			cf->nplugin_path = 1;
+			return;
 		}
 	}
-	if (n == 0)
-		cf->plugin_path[n++] = TG_PLUGINDIR;
-	cf->nplugin_path = n;
+	cf->plugin_path[0] = TG_PLUGINDIR;
+	cf->nplugin_path = 1;
 }
 
 int cmd_demo(const struct cli_options *cli, int argc, char **argv)
@@ -283,7 +283,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	struct runloop_options ro = {0};
 	char dir[512] = "", endpoint[64], db_path[600], run_dir[600], sock[700], *err = NULL;
 	const char *config_path = NULL;
-	static char plugin_dirs[3][3100];
+	static char plugin_dir[3100];
 	int seconds = 30, rc = EXIT_SOFTWARE, verbose = 0;
 
 	/* A catalog large enough that the walk outlasts the demo, and a bucket
@@ -358,7 +358,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	cf.status_socket = sock;
 	cf.tokens_minute_ms = so.minute_ms;
 	if (cli->nplugin_dirs == 0)
-		demo_plugin_path(&cf, plugin_dirs, 3);
+		demo_plugin_path(&cf, plugin_dir, sizeof(plugin_dir));
 	log_setup(verbose ? TG_LOG_INFO : TG_LOG_WARN, NULL);
 	printf("tollgate %s demo: simulator on %s (%d tokens/min, one Keepa minute = %d ms), %d s, data in %s\n",
 	       TG_VERSION, endpoint, so.rate, so.minute_ms, seconds, dir);

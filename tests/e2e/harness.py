@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 import urllib.request
 
@@ -204,3 +205,29 @@ def backfiller(query=QUERY, **settings):
 def upserter(query=QUERY, schedule=2, weight=2, **settings):
     return {"name": "upserter", "plugin": "upserter", "required": True, "weight": weight,
             "schedule": schedule, "settings": dict({"query": query}, **settings)}
+
+
+class E2ETest(unittest.TestCase):
+    """Starts simulators and daemons for a test and always stops them."""
+
+    def setUp(self):
+        self.sims, self.daemons = [], []
+
+    def tearDown(self):
+        for d in self.daemons:
+            try:
+                d.stop()
+            except AssertionError:
+                pass
+        for s in self.sims:
+            s.stop()
+
+    def sim(self, *args, key="e2e-key"):
+        s = Sim(*args, key=key)
+        self.sims.append(s)
+        return s
+
+    def daemon(self, env, key="e2e-key"):
+        d = Daemon(env, key=key)
+        self.daemons.append(d)
+        return d

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import QUERY, Daemon, Env, Sim, backfiller, upserter  # noqa: E402
+from harness import QUERY, E2ETest, Env, backfiller, upserter  # noqa: E402
 
 KEEPA_EPOCH_MIN = 21564000
 
@@ -25,29 +25,7 @@ def truth_by_asin(sim, query):
     return {d["asin"]: d for d in t["deals"]["dr"]}, t
 
 
-class Pipeline(unittest.TestCase):
-    def setUp(self):
-        self.sims, self.daemons = [], []
-
-    def tearDown(self):
-        for d in self.daemons:
-            try:
-                d.stop()
-            except AssertionError:
-                pass
-        for s in self.sims:
-            s.stop()
-
-    def sim(self, *args):
-        s = Sim(*args)
-        self.sims.append(s)
-        return s
-
-    def daemon(self, env):
-        d = Daemon(env)
-        self.daemons.append(d)
-        return d
-
+class Pipeline(E2ETest):
     def test_1_no_livelock_full_utilization(self):
         # 60 tokens a (500 ms) minute from an empty bucket: the walk needs far
         # more than the run generates, so the backfiller is backlogged all the

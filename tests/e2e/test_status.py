@@ -19,7 +19,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TOLLGATE, Daemon, Env, Sim, backfiller, upserter  # noqa: E402
+from harness import TOLLGATE, E2ETest, Env, backfiller, upserter  # noqa: E402
 
 MARKER = "SECRET-MARKER-KEY-d41d8cd98f00b204e9800998ecf8427e"
 
@@ -74,27 +74,12 @@ def free_port():
     return port
 
 
-class Status(unittest.TestCase):
-    def setUp(self):
-        self.sims, self.daemons = [], []
-
-    def tearDown(self):
-        for d in self.daemons:
-            try:
-                d.stop()
-            except AssertionError:
-                pass
-        for s in self.sims:
-            s.stop()
-
+class Status(E2ETest):
     def start(self, sim_args, tasks, key="e2e-key", **cfg):
-        sim = Sim(*sim_args, key=key)
-        self.sims.append(sim)
+        sim = self.sim(*sim_args, key=key)
         env = Env()
         env.write_config(sim, tasks, **cfg)
-        d = Daemon(env, key=key)
-        self.daemons.append(d)
-        return sim, env, d
+        return sim, env, self.daemon(env, key=key)
 
     def test_fields_metrics_and_secrecy(self):
         port = free_port()
