@@ -281,6 +281,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	struct demo demo = {0};
 	struct daemon_options dopts = {.keepa_key = "demo-key"};
 	struct runloop_options ro = {0};
+	struct runloop_signals signals;
 	char dir[512] = "", endpoint[64], db_path[600], run_dir[600], sock[700], *err = NULL;
 	const char *config_path = NULL;
 	static char plugin_dir[3100];
@@ -365,16 +366,26 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	fflush(stdout);
 
 	runloop_block_signals();
+	daemon_init(&d);
+	if (runloop_signals_start(&signals, &d) != 0) {
+		fprintf(stderr, "tollgate demo: cannot start the signal thread\n");
+		sim_stop(sim);
+		config_release(&cf);
+		return EXIT_SOFTWARE;
+	}
 	rc = daemon_open(&d, &cf, &dopts, &err);
 	if (rc == 0)
 		rc = storage_connect(d.storage, &demo.db, &err);
 	if (rc) {
-		fprintf(stderr, "tollgate demo: cannot start: %s\n", err ? err : "?");
+		fprintf(stderr, "tollgate demo: %s: %s\n", rc == TG_ESTOPPED ? "stopped" : "cannot start",
+		        err ? err : "?");
 		free(err);
+		daemon_request_stop(&d);
+		runloop_signals_stop(&signals);
 		daemon_close(&d);
 		sim_stop(sim);
 		config_release(&cf);
-		return EXIT_SOFTWARE;
+		return rc == TG_ESTOPPED ? 0 : EXIT_SOFTWARE;
 	}
 	demo.tty = isatty(STDOUT_FILENO);
 	demo.start_mono = daemon_mono_ms();
@@ -390,6 +401,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	}
 	summary(&d, &demo, dir, db_path);
 	storage_conn_free(demo.db);
+	runloop_signals_stop(&signals);
 	daemon_close(&d);
 	sim_stop(sim);
 	config_release(&cf);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -32,6 +33,13 @@ static char *read_status(const char *path, char **errmsg)
 	}
 	strcpy(addr.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* A wedged daemon (stopped, stuck) still accepts connections: a check
+	 * must answer CRITICAL in bounded time, not hang with it. */
+	if (fd >= 0) {
+		struct timeval tv = {5, 0};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
 		*errmsg = str_printf("no daemon answers at %s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -54,7 +62,13 @@ static char *read_status(const char *path, char **errmsg)
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			*errmsg = str_printf("%s: the daemon does not answer (%s)", path, strerror(errno));
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		if (n == 0)
 			break;
 		len += (size_t)n;
 	}

@@ -8,6 +8,7 @@
 #include "errmsg.h"
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "log.h"
 
@@ -309,6 +311,23 @@ static int load_tokens(struct ctx *c, const config_setting_t *root)
 	return 0;
 }
 
+/* "a.b.c.d:port", as metrics.c listens (IPv4 only, port 1-65535). */
+static int valid_listen(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	char host[INET_ADDRSTRLEN];
+	struct in_addr addr;
+	char *end;
+	long port;
+
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return 0;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port > 0 && port <= 65535 && inet_pton(AF_INET, host, &addr) == 1;
+}
+
 static int load_misc(struct ctx *c, const config_setting_t *root)
 {
 	struct config *cf = c->config;
@@ -370,6 +389,16 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 	if (g && ((rc = check_known_keys(c, g, metrics_keys)) ||
 	          (rc = get_string(c, g, "listen", &cf->metrics_listen, 0))))
 		return rc;
+	/* Checked here, not when the daemon starts: `tollgate check` (and the
+	 * unit's ExecStartPre) must catch what would otherwise be a start-up
+	 * failure that systemd restarts forever. */
+	if (cf->metrics_listen && cf->metrics_listen[0] && !valid_listen(cf->metrics_listen))
+		return fail(c, config_setting_get_member(g, "listen"),
+		            "'metrics.listen' = \"%s\" must be IPv4:port, e.g. \"127.0.0.1:9464\"", cf->metrics_listen);
+	if (strlen(cf->status_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return fail(c, config_setting_get_member(config_setting_get_member(root, "status"), "socket"),
+		            "'status.socket' is %zu characters; a UNIX socket path has at most %zu",
+		            strlen(cf->status_socket), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	return 0;
 }
 

@@ -57,10 +57,7 @@ int daemon_wait_until(struct daemon *d, int64_t deadline)
 
 void daemon_request_stop(struct daemon *d)
 {
-	pthread_mutex_lock(&d->stop_mu);
-	atomic_store(&d->stopping, true);
-	pthread_cond_broadcast(&d->stop_cv);
-	pthread_mutex_unlock(&d->stop_mu);
+	daemon_signal_stop(d);
 	if (d->tokens)
 		tokens_shutdown(d->tokens);
 	if (d->locks)
@@ -250,20 +247,43 @@ static int skip_unless_required(struct tg_task *t, int rc, char *err, char **err
 	return 0;
 }
 
-int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg)
+void daemon_init(struct daemon *d)
 {
 	pthread_condattr_t ca;
-	int rc;
 
 	memset(d, 0, sizeof(*d));
-	d->config = config;
-	d->started_ms = daemon_now_ms();
 	atomic_init(&d->stopping, false);
 	pthread_mutex_init(&d->stop_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->stop_cv, &ca);
 	pthread_condattr_destroy(&ca);
+}
+
+void daemon_signal_stop(struct daemon *d)
+{
+	pthread_mutex_lock(&d->stop_mu);
+	atomic_store(&d->stopping, true);
+	pthread_cond_broadcast(&d->stop_cv);
+	pthread_mutex_unlock(&d->stop_mu);
+}
+
+/* A stop asked for while starting: say so, and let the caller exit 0. */
+static int stopped_while_starting(struct daemon *d, char **errmsg)
+{
+	if (!atomic_load(&d->stopping))
+		return 0;
+	free(*errmsg);
+	*errmsg = strdup("stopped while starting");
+	return TG_ESTOPPED;
+}
+
+int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg)
+{
+	int rc;
+
+	d->config = config;
+	d->started_ms = daemon_now_ms();
 
 	d->tasks = calloc((size_t)(config->ntasks ? config->ntasks : 1), sizeof(*d->tasks));
 	if (!d->tasks)
@@ -290,9 +310,11 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 		return 0;
 
 	if ((rc = open_services(d, opts, errmsg)) || (rc = first_reading(d, errmsg)))
-		return rc;
+		return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
 	for (int i = 0; i < d->ntasks; i++) {
 		char *err = NULL;
+		if ((rc = stopped_while_starting(d, errmsg)))
+			return rc;
 		if (d->tasks[i].state == TASK_SKIPPED)
 			continue;
 		rc = init_task(d, &d->tasks[i], &err);
@@ -306,6 +328,8 @@ int daemon_start(struct daemon *d, char **errmsg)
 {
 	int started = 0;
 
+	if (stopped_while_starting(d, errmsg))
+		return TG_ESTOPPED;
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
 		int rc;

@@ -50,10 +50,19 @@ struct daemon_options {
 	const char *keepa_key; /* overrides KEEPA_API_KEY / keepa.key_file (demo) */
 };
 
+/* Zero d and set up its stop state; before daemon_open(), and before any
+ * thread (the signal watcher) may ask d to stop. */
+void daemon_init(struct daemon *d);
+/* Open everything (see above). TG_ESTOPPED when a stop was asked for while
+ * starting: not a failure. */
 int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg);
 int daemon_start(struct daemon *d, char **errmsg);
 /* Ask everything to stop; safe from any thread, idempotent. */
 void daemon_request_stop(struct daemon *d);
+/* Only raise the stop flag and wake the waits on it (safe while daemon_open
+ * still builds the services: the signal watcher uses this; the main thread
+ * completes the stop with daemon_request_stop()). */
+void daemon_signal_stop(struct daemon *d);
 /* Stop (if not yet) and join every task thread. */
 void daemon_join(struct daemon *d);
 void daemon_close(struct daemon *d);

@@ -571,12 +571,16 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 		/* A 429 to /token still carries a reading of the bucket. */
 		if (kind == KEEPA_ENVELOPE_READING) {
 			rc = 0;
-		} else {
-			keepa_set_err(&err, "GET /token: HTTP %ld %s", res.status,
-			              kind == KEEPA_ENVELOPE_ZERO
-			                  ? "with all-zero token fields (is the key valid?)"
-			                  : "without token fields");
+		} else if (kind == KEEPA_ENVELOPE_ZERO) {
+			/* Keepa's answer to a key it does not know. */
+			keepa_set_err(&err, "GET /token: HTTP %ld with all-zero token fields (is the key valid?)",
+			              res.status);
 			rc = TG_EKEEPA;
+		} else {
+			/* Not Keepa's shape at all (a proxy's page, a captive portal):
+			 * a passing fault, not a verdict on the key. */
+			keepa_set_err(&err, "GET /token: HTTP %ld without token fields", res.status);
+			rc = TG_ENETWORK;
 		}
 		break;
 	case OUT_KEEPA:

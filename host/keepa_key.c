@@ -98,8 +98,14 @@ int keepa_load_key(const char *key_file, char **key, char **errmsg)
 
 	fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		keepa_set_err(errmsg, "%s: %s", key_file, strerror(errno));
-		return errno == ENOENT ? TG_ENOTFOUND : TG_EIO;
+		int e = errno; /* before anything that may call malloc */
+		keepa_set_err(errmsg, "%s: %s%s", key_file, strerror(e),
+		              e == EACCES || e == EPERM ? " (the daemon's user must be able to read it: 0640 "
+		                                          "root:<its group>)"
+		                                        : "");
+		/* Missing or unreadable: the configuration's to mend (78), not a
+		 * passing fault to restart on. */
+		return e == ENOENT ? TG_ENOTFOUND : (e == EACCES || e == EPERM) ? TG_EINVAL : TG_EIO;
 	}
 	if (fstat(fd, &st) != 0) {
 		keepa_set_err(errmsg, "%s: %s", key_file, strerror(errno));

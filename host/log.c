@@ -180,11 +180,23 @@ void log_vmsg(int level, const char *task, const char *fmt, va_list ap)
 	struct timespec ts;
 	unsigned swallowed;
 
+	char *full = NULL;
+
 	if (level > log_threshold)
 		return;
 	if (level < TG_LOG_ERROR)
 		level = TG_LOG_ERROR;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* Mask secrets in the whole message before cutting it to a line's
+	 * length: cut first, and a key split at the edge would leak its start. */
+	if (vasprintf(&full, fmt, ap) < 0)
+		full = NULL;
+	if (full) {
+		log_redact(full);
+		snprintf(msg, sizeof(msg), "%s", full);
+		free(full);
+	} else {
+		msg[0] = '\0';
+	}
 	/* One event, one line: a message must not forge further lines. */
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')

@@ -14,16 +14,62 @@
 #include "notify.h"
 #include "status.h"
 
+static void watched_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1); /* ends the watcher itself */
+}
+
 void runloop_block_signals(void)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	watched_set(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The one thread that takes the signals, from before start-up to the end,
+ * so a SIGTERM while the daemon still reads Keepa or inits plugins stops it
+ * as promptly as one while it runs. It only raises the stop flag (the
+ * services may still be under construction); the main thread does the rest. */
+static void *watch_signals(void *arg)
+{
+	struct runloop_signals *w = arg;
+	sigset_t set;
+	int sig;
+
+	watched_set(&set);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1 && atomic_load(&w->quit))
+			break;
+		if (sig == SIGHUP) {
+			log_info(NULL, "SIGHUP: configuration reload is not supported; restart to apply changes");
+		} else if (sig == SIGINT || sig == SIGTERM) {
+			log_info(NULL, "signal %s: stopping", strsignal(sig));
+			daemon_signal_stop(w->d);
+		}
+	}
+	return NULL;
+}
+
+int runloop_signals_start(struct runloop_signals *w, struct daemon *d)
+{
+	w->d = d;
+	atomic_init(&w->quit, false);
+	return pthread_create(&w->thread, NULL, watch_signals, w) == 0 ? 0 : TG_EIO;
+}
+
+void runloop_signals_stop(struct runloop_signals *w)
+{
+	atomic_store(&w->quit, true);
+	pthread_kill(w->thread, SIGUSR1);
+	pthread_join(w->thread, NULL);
 }
 
 void runloop_log_progress(struct daemon *d)
@@ -56,7 +102,6 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 	struct runloop_options defaults = {0};
 	struct status_server *status = NULL;
 	struct metrics_server *metrics = NULL;
-	sigset_t set;
 	int64_t start = daemon_mono_ms(), last_progress = start;
 	int64_t progress_ms = (int64_t)d->config->log_progress_interval_s * 1000;
 	int rc;
@@ -94,25 +139,13 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=%d of %d tasks running", running, d->ntasks);
 		notify_systemd(ready);
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
 	for (;;) {
 		int tick = opts->tick_ms > 0 ? opts->tick_ms : 1000;
-		struct timespec ts = {tick / 1000, (long)(tick % 1000) * 1000000L};
 		int64_t now;
-		int sig = sigtimedwait(&set, NULL, &ts);
 
-		if (sig == SIGHUP) {
-			log_info(NULL, "SIGHUP: configuration reload is not supported; restart to apply changes");
-		} else if (sig > 0) {
-			log_info(NULL, "signal %s: stopping", strsignal(sig));
+		/* The signal watcher raises the stop flag; this wait ends at once. */
+		if (daemon_wait_until(d, daemon_mono_ms() + tick) == TG_ESTOPPED)
 			break;
-		} else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
-			log_error(NULL, "sigtimedwait: %s", strerror(errno));
-			break;
-		}
 		now = daemon_mono_ms();
 		if (opts->tick)
 			opts->tick(d, opts->ud);

@@ -4,13 +4,27 @@
 #ifndef TG_HOST_RUNLOOP_H
 #define TG_HOST_RUNLOOP_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct daemon;
 
-/* Block SIGINT, SIGTERM and SIGHUP in this thread and every thread it will
- * create, and ignore SIGPIPE. Call before any thread starts. */
+/* Block SIGINT, SIGTERM, SIGHUP (and SIGUSR1) in this thread and every
+ * thread it will create, and ignore SIGPIPE. Call before any thread starts. */
 void runloop_block_signals(void);
+
+/* A thread that takes those signals for d: SIGTERM/SIGINT raise d's stop
+ * flag (from daemon_init() on, so start-up is interruptible too), SIGHUP is
+ * logged. Stop it after the daemon has stopped, before daemon_close(). */
+struct runloop_signals {
+	pthread_t thread;
+	struct daemon *d;
+	atomic_bool quit;
+};
+int runloop_signals_start(struct runloop_signals *w, struct daemon *d);
+void runloop_signals_stop(struct runloop_signals *w);
 
 struct runloop_options {
 	int64_t max_ms;                      /* stop after this long (0: never) */
@@ -20,7 +34,7 @@ struct runloop_options {
 };
 
 /* Log the version of the host and each task's plugin, start the tasks, and
- * wait for SIGTERM/SIGINT (or max_ms). Every progress_interval_s a progress
+ * wait until the daemon is asked to stop (the signal watcher) or max_ms. Every progress_interval_s a progress
  * line per task is logged. Returns 0 after an orderly stop. */
 int runloop_run(struct daemon *d, const struct runloop_options *opts, char **errmsg);
 

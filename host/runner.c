@@ -94,6 +94,8 @@ void *runner_thread(void *arg)
 		if (rc >= 0) {
 			task->last_success_ms = task->last_run_end_ms;
 			task->consecutive_failures = 0;
+			/* Healthy again: status should not keep an old error up. */
+			task->last_error[0] = '\0';
 		} else if (rc != TG_ESTOPPED || !atomic_load(&d->stopping)) {
 			task->failures++;
 			task->consecutive_failures++;
@@ -106,6 +108,9 @@ void *runner_thread(void *arg)
 		if (rc < 0) {
 			int64_t wait = backoff_ms(task->consecutive_failures);
 			char line[512];
+			/* Mask before cutting to size (see log.c). */
+			if (err)
+				log_redact(err);
 			snprintf(line, sizeof(line), "%s", err ? err : "run failed without a message");
 			task_set_error(task, line);
 			log_error(task->cfg->name, "run failed (%d): %s; retrying in %lld s", rc, line,
@@ -130,6 +135,10 @@ void *runner_thread(void *arg)
 		} else {
 			if (idle_s < 0)
 				idle_s = 0;
+			/* A plugin's idle time beyond a year is "forever" without
+			 * overflowing the milliseconds below. */
+			if (idle_s > 366LL * 86400)
+				idle_s = 366LL * 86400;
 			if (idle_s > 0)
 				log_info(task->cfg->name, "run complete; idle for %lld s", (long long)idle_s);
 			if (wait_visibly(task, TASK_IDLE, idle_s * 1000))

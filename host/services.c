@@ -67,6 +67,10 @@ static int svc_sleep_ms(struct tg_task *task, int64_t ms)
 
 	if (ms < 0)
 		ms = 0;
+	/* A plugin's "forever" (INT64_MAX) must not overflow the deadline:
+	 * a year is forever enough, and still ends at shutdown. */
+	if (ms > 366LL * 86400 * 1000)
+		ms = 366LL * 86400 * 1000;
 	task_set_state(task, TASK_SLEEPING, daemon_now_ms() + ms);
 	rc = daemon_wait_until(task->daemon, daemon_mono_ms() + ms);
 	task_set_state(task, TASK_RUNNING, 0);
@@ -81,6 +85,12 @@ static bool svc_should_stop(struct tg_task *task)
 static void svc_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit)
 {
 	pthread_mutex_lock(&task->mu);
+	/* Throughput counts from the first report of this process: a resumed
+	 * walk reports what earlier runs did too. */
+	if (!task->progress_first_ms) {
+		task->progress_first = done;
+		task->progress_first_ms = daemon_now_ms();
+	}
 	/* Progress is what status judges liveness by: only forward movement
 	 * (or a new walk starting over) counts as progress. */
 	if (done > task->progress_done || done < task->progress_done)

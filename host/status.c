@@ -72,14 +72,17 @@ static enum status_verdict judge_task(struct daemon *d, int i, const struct toke
 	case TASK_SKIPPED:
 		snprintf(reason, len, "skipped: %.400s", t->last_error);
 		return t->cfg->required ? STATUS_CRITICAL : STATUS_WARNING;
-	case TASK_BACKOFF:
-		snprintf(reason, len, "%lld failed run(s) in a row: %.400s", (long long)t->consecutive_failures,
-		         t->last_error);
-		return t->consecutive_failures >= 3 ? STATUS_CRITICAL : STATUS_WARNING;
 	case TASK_DONE:
 	case TASK_STOPPED:
 		return STATUS_OK;
 	default: break;
+	}
+	/* A failure streak counts whatever the task is doing now: during its
+	 * next attempt it is "running", and the verdict must not flap. */
+	if (t->consecutive_failures > 0) {
+		snprintf(reason, len, "%lld failed run(s) in a row: %.400s", (long long)t->consecutive_failures,
+		         t->last_error);
+		return t->consecutive_failures >= 3 ? STATUS_CRITICAL : STATUS_WARNING;
 	}
 	if (now - since <= stall)
 		return STATUS_OK;
@@ -130,7 +133,7 @@ cJSON *status_snapshot(struct daemon *d)
 		cJSON *o = cJSON_CreateObject(), *p;
 		char reason[512];
 		enum status_verdict v;
-		double minutes = (double)(now - d->started_ms) / 60000.0;
+		double minutes;
 
 		for (int c = 0; c < st->nclasses; c++)
 			if (strcmp(st->cls[c].name, t->cfg->name) == 0)
@@ -165,7 +168,11 @@ cJSON *status_snapshot(struct daemon *d)
 		add_num(o, "last_progress_ms", (double)t->last_progress_ms);
 		add_num(o, "last_progress_age_s",
 		        (double)(now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000.0);
-		add_num(o, "throughput_per_min", minutes > 0 ? (double)t->progress_done / minutes : 0);
+		minutes = t->progress_first_ms ? (double)(now - t->progress_first_ms) / 60000.0 : 0;
+		add_num(o, "throughput_per_min",
+		        minutes > 0 && t->progress_done >= t->progress_first
+		            ? (double)(t->progress_done - t->progress_first) / minutes
+		            : 0);
 		add_num(o, "runs", (double)t->runs);
 		add_num(o, "failures", (double)t->failures);
 		add_str(o, "last_error", t->last_error);

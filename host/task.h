@@ -57,6 +57,8 @@ struct tg_task {
 	char progress_unit[24];
 	int64_t last_progress_ms;     /* when progress_done last increased */
 	int64_t progress_at_start;    /* progress_done when the window began */
+	int64_t progress_first;       /* the first progress_done this process saw */
+	int64_t progress_first_ms;    /* and when (0: none yet) */
 	int64_t runs, failures, consecutive_failures;
 	int64_t last_run_start_ms, last_run_end_ms, last_success_ms;
 };

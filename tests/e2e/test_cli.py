@@ -179,6 +179,48 @@ class Cli(unittest.TestCase):
             sock.close()
             sim.stop()
 
+    def test_sigterm_during_startup(self):
+        # Every request hangs, /token included: the daemon is still starting
+        # (waiting for its first reading) when SIGTERM comes.
+        import time
+        sim = Sim("--products", 200, "--phang", 1.0, "--hang-ms", 60000)
+        try:
+            env = Env()
+            env.write_config(sim, [backfiller()])
+            p = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, env=dict(os.environ, KEEPA_API_KEY=sim.key))
+            time.sleep(1.0)
+            self.assertIsNone(p.poll(), "the daemon should still be starting")
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(15)
+            took = time.monotonic() - t0
+            out = p.stdout.read()
+            p.stdout.close()
+            self.assertEqual(rc, 0, out)
+            self.assertLess(took, 1.0, out)
+            self.assertIn("stopped before every task had started", out)
+        finally:
+            sim.stop()
+
+    def test_status_of_a_wedged_daemon(self):
+        # Something accepts on the socket but never answers (a stopped
+        # daemon): the check must still end, CRITICAL, in bounded time.
+        import time
+        env = Env()
+        path = os.path.join(env.dir, "wedged.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        try:
+            t0 = time.monotonic()
+            r = subprocess.run([TOLLGATE, "status", "--socket", path], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("does not answer", r.stderr)
+            self.assertLess(time.monotonic() - t0, 15)
+        finally:
+            srv.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -83,6 +83,8 @@ static const struct broken broken_files[] = {
 	{"tasks_not_list.cfg", 2, "'tasks' must be a list of task groups"},
 	{"task_bad_name.cfg", 2, "task name \"Bad Name\" must be"},
 	{"endpoint_ftp.cfg", 2, "must start with https://"},
+	{"metrics_listen_host.cfg", 2, "'metrics.listen' = \"localhost:9464\" must be IPv4:port"},
+	{"status_socket_long.cfg", 2, "'status.socket' is 126 characters; a UNIX socket path has at most 107"},
 	{"does_not_exist.cfg", 0, "cannot read"},
 };
 

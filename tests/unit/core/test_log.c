@@ -78,6 +78,17 @@ static void test_secrets_masked(void **state)
 	assert_non_null(strstr(out, "key=***&asin=B00"));
 	log_redact(msg);
 	assert_string_equal(msg, "GET /product?key=***&asin=B00");
+	/* A key that straddles the line-length limit is masked before the cut,
+	 * so not even its first characters show. */
+	{
+		char pad[2050];
+		memset(pad, 'x', 2040);
+		pad[2040] = '\0';
+		log_warn("t", "%s0123456789abcdef0123456789abcdef", pad);
+		free(out);
+		out = captured(f);
+		assert_null(strstr(out, "0123456"));
+	}
 	log_clear_secrets();
 	free(out);
 	fclose(f);

@@ -86,6 +86,15 @@ static int64_t progress_of(struct tg_task *t)
 	return v;
 }
 
+static enum task_state state_of(struct tg_task *t)
+{
+	enum task_state v;
+	pthread_mutex_lock(&t->mu);
+	v = t->state;
+	pthread_mutex_unlock(&t->mu);
+	return v;
+}
+
 /* Poll (bounded) until cond holds for task t; returns whether it did. */
 #define WAIT_FOR(cond, max_ms)                                                                                 \
 	({                                                                                                     \
@@ -110,7 +119,7 @@ static void test_interval_no_overlap(void **state)
 	                      "settings = { run_ms = 1200; }; }",
 	                      &err),
 	                 0);
-	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
 	assert_true(WAIT_FOR(progress_of(&d.tasks[0]) >= 3, 10000));
 	pthread_mutex_lock(&d.tasks[0].mu);
@@ -133,12 +142,14 @@ static void test_continuous_idle(void **state)
 	                      "{ name = \"lazy\"; plugin = \"good\"; settings = { idle_s = 3600; }; }",
 	                      &err),
 	                 0);
-	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
 	assert_true(WAIT_FOR(progress_of(&d.tasks[0]) >= 20, 10000));
-	assert_true(WAIT_FOR(d.tasks[1].state == TASK_IDLE, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_IDLE, 5000));
 	assert_int_equal(progress_of(&d.tasks[1]), 1);
+	pthread_mutex_lock(&d.tasks[1].mu);
 	assert_true(d.tasks[1].state_until_ms > daemon_now_ms() + 3500 * 1000);
+	pthread_mutex_unlock(&d.tasks[1].mu);
 	daemon_close(&d);
 	config_release(&cf);
 }
@@ -155,9 +166,9 @@ static void test_failure_backoff_isolated(void **state)
 	                      "{ name = \"fine\"; plugin = \"good\"; settings = { idle_s = 0; }; }",
 	                      &err),
 	                 0);
-	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(d.tasks[0].state == TASK_BACKOFF, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_BACKOFF, 5000));
 	pthread_mutex_lock(&d.tasks[0].mu);
 	assert_string_equal(d.tasks[0].last_error, "the test asked this run to fail");
 	assert_int_equal(d.tasks[0].failures, 1);
@@ -185,7 +196,7 @@ static void test_required_and_optional(void **state)
 	                      "{ name = \"fine\"; plugin = \"good\"; required = true; }",
 	                      &err),
 	                 0);
-	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(d.tasks[0].state, TASK_SKIPPED);
 	assert_non_null(strstr(d.tasks[0].last_error, "init failed: cannot reach the moon"));
 	assert_int_equal(d.tasks[1].state, TASK_SKIPPED);
@@ -197,7 +208,7 @@ static void test_required_and_optional(void **state)
 
 	/* A required one stops the start, with the plugin's own message. */
 	assert_int_equal(load(&cf, "{ name = \"moon\"; plugin = \"initfails\"; required = true; }", &err), 0);
-	assert_true(daemon_open(&d, &cf, &opts, &err) < 0);
+	assert_true((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)) < 0);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "task \"moon\""));
 	assert_non_null(strstr(err, "init failed: cannot reach the moon"));
@@ -208,7 +219,7 @@ static void test_required_and_optional(void **state)
 	config_release(&cf);
 
 	assert_int_equal(load(&cf, "{ name = \"ghost\"; plugin = \"absent\"; required = true; }", &err), 0);
-	assert_true(daemon_open(&d, &cf, &opts, &err) < 0);
+	assert_true((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)) < 0);
 	assert_non_null(strstr(err, "plugin \"absent\" not found"));
 	free(err);
 	daemon_close(&d);
@@ -230,9 +241,9 @@ static void test_shutdown_interrupts_wait(void **state)
 	                      "{ name = \"hourly\"; plugin = \"good\"; schedule = 3600; }",
 	                      &err),
 	                 0);
-	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(d.tasks[0].state == TASK_SLEEPING && d.tasks[1].state == TASK_SLEEPING, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_SLEEPING && state_of(&d.tasks[1]) == TASK_SLEEPING, 5000));
 	t0 = daemon_mono_ms();
 	daemon_request_stop(&d);
 	daemon_join(&d);
@@ -262,15 +273,15 @@ static void test_lock_wait_visible_and_interruptible(void **state)
 	                      "{ name = \"waiter\"; plugin = \"good\"; settings = { lock = \"shared\"; idle_s = 0; }; }",
 	                      &err),
 	                 0);
-	assert_int_equal(daemon_open(&d, &cf, &opts, &err), 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(d.tasks[1].state == TASK_LOCK_WAIT, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_LOCK_WAIT, 5000));
 	pthread_mutex_lock(&d.tasks[1].mu);
 	assert_string_equal(d.tasks[1].waiting_lock, "shared");
 	assert_int_equal(d.tasks[1].state_until_ms, -1);
 	pthread_mutex_unlock(&d.tasks[1].mu);
 	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) >= 1, 10000)); /* got it in the end */
-	assert_true(WAIT_FOR(d.tasks[1].state == TASK_LOCK_WAIT, 10000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_LOCK_WAIT, 10000));
 	t0 = daemon_mono_ms();
 	daemon_request_stop(&d);
 	daemon_join(&d);

@@ -176,6 +176,11 @@ static void test_failures_and_skips(void **state)
 	s = status_snapshot(&d);
 	assert_string_equal(verdict_of(s, "walker"), "critical");
 	cJSON_Delete(s);
+	/* And while it tries again (running, recent progress): still critical. */
+	d.tasks[0].state = TASK_RUNNING;
+	s = status_snapshot(&d);
+	assert_string_equal(verdict_of(s, "walker"), "critical");
+	cJSON_Delete(s);
 
 	/* A skipped optional task is a warning; done is ok. */
 	reset(now);
