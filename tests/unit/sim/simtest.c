@@ -240,3 +240,11 @@ const cJSON **items(const cJSON *a, int *n)
 	}
 	return v;
 }
+
+long long sim_balance(uint16_t port)
+{
+	cJSON *j = get_json(port, 200, "/_sim/stats");
+	long long b = jnum(j, "tokensLeft");
+	cJSON_Delete(j);
+	return b;
+}

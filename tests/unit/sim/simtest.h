@@ -29,6 +29,8 @@ struct http_res {
 /* Options for tests: fixed start, frozen clock (10 min per Keepa minute). */
 struct sim_options test_options(void);
 struct sim *test_sim_start(const struct sim_options *o);
+/* The bucket's balance now, from /_sim/stats. */
+long long sim_balance(uint16_t port);
 
 /* GET http://127.0.0.1:port<path>; gzip asks for Accept-Encoding: gzip. */
 void http_get(uint16_t port, const char *path, bool gzip, long timeout_ms, struct http_res *res);

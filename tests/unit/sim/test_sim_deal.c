@@ -32,14 +32,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static long long balance(void)
-{
-	cJSON *j = get_json(port, 200, "/_sim/stats");
-	long long b = jnum(j, "tokensLeft");
-	cJSON_Delete(j);
-	return b;
-}
-
 /* Every deal of a selection, from the ground-truth endpoint. */
 static cJSON *all_deals(const char *sel)
 {
@@ -59,7 +51,7 @@ static const cJSON *dr_of(const cJSON *j)
 /* Every selection must be refused with 400, on GET and POST, uncharged. */
 static void expect_refused(const char *const *bad, size_t n)
 {
-	long long before = balance();
+	long long before = sim_balance(port);
 	for (size_t i = 0; i < n; i++) {
 		char *p = deal_path("/deal?key=simkey", bad[i]);
 		cJSON *j = get_json(port, 400, "%s", p);
@@ -73,7 +65,7 @@ static void expect_refused(const char *const *bad, size_t n)
 		assert_int_equal(res.status, 400);
 		http_res_free(&res);
 	}
-	assert_int_equal(balance(), before);
+	assert_int_equal(sim_balance(port), before);
 }
 
 static void test_deal_two_price_types(void **state)
@@ -146,7 +138,7 @@ static void test_deal_cost_and_shape(void **state)
 {
 	(void)state;
 	const char *sel = "{\"domainId\":1,\"priceTypes\":[1],\"dateRange\":2,\"sortType\":4}";
-	long long before = balance();
+	long long before = sim_balance(port);
 	char *p = deal_path("/deal?key=simkey", sel);
 	cJSON *j = get_json(port, 200, "%s", p);
 	free(p);

@@ -34,14 +34,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static long long balance(void)
-{
-	cJSON *j = get_json(port, 200, "/_sim/stats");
-	long long b = jnum(j, "tokensLeft");
-	cJSON_Delete(j);
-	return b;
-}
-
 static const cJSON *products(const cJSON *j)
 {
 	const cJSON *p = cJSON_GetObjectItem(j, "products");
@@ -54,7 +46,7 @@ static void test_product_cost_per_product(void **state)
 	(void)state;
 	char *asins = known_asins(port, 3), q[256];
 	snprintf(q, sizeof(q), "ZZZZZZZZZZ,%s,B0NOSUCH00", asins);
-	long long before = balance();
+	long long before = sim_balance(port);
 	cJSON *j = get_json(port, 200, "/product?key=simkey&domain=1&asin=%s", q);
 	assert_int_equal(cJSON_GetArraySize(products(j)), 3);
 	assert_int_equal(jnum(j, "tokensConsumed"), 3);
@@ -135,11 +127,11 @@ static void test_product_asin_limit(void **state)
 {
 	(void)state;
 	char *asins = known_asins(port, 101);
-	long long before = balance();
+	long long before = sim_balance(port);
 	cJSON *j = get_json(port, 400, "/product?key=simkey&domain=1&asin=%s", asins);
 	assert_int_equal(jnum(j, "tokensConsumed"), 0);
 	cJSON_Delete(j);
-	assert_int_equal(balance(), before);
+	assert_int_equal(sim_balance(port), before);
 	asins[strlen(asins) - 11] = '\0'; /* drop the last one: 100 */
 	j = get_json(port, 200, "/product?key=simkey&domain=1&asin=%s", asins);
 	assert_int_equal(cJSON_GetArraySize(products(j)), 100);
@@ -324,7 +316,7 @@ static void test_product_validation(void **state)
 	    "/product?key=simkey&domain=1&code=0123456789012",
 	    "/seller?key=simkey&domain=1",
 	};
-	long long before = balance();
+	long long before = sim_balance(port);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		cJSON *j = get_json(port, 400, "%s", bad[i]);
 		assert_true(has_envelope(j));
@@ -332,7 +324,7 @@ static void test_product_validation(void **state)
 		assert_non_null(cJSON_GetObjectItem(j, "error"));
 		cJSON_Delete(j);
 	}
-	assert_int_equal(balance(), before);
+	assert_int_equal(sim_balance(port), before);
 }
 
 static void test_seller(void **state)
