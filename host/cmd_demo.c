@@ -294,7 +294,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	so.key = "demo-key";
 	so.rate = 60;
 	so.minute_ms = 500;
-	so.products = 12000;
+	so.products = 20000;
 	so.start_tokens = 100;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)

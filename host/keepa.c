@@ -463,7 +463,7 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 				/* Shutting down: close the call instead of queueing
 				 * it again (a queued ticket could only be withdrawn
 				 * by a tokens_acquire() that might block). */
-				tokens_release_unknown(k->tokens, ticket);
+				tokens_release_stopped(k->tokens, ticket);
 				keepa_set_err(&err, "%s %s: stopped while waiting after HTTP 429", method,
 				              req->path);
 				rc = TG_ESTOPPED;
@@ -484,7 +484,11 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 			rc = TG_ENETWORK;
 			goto out_urls;
 		case OUT_STOPPED:
-			release_ticket(k, ticket, kind, &env);
+			/* Abandoned at shutdown: not a failed call. */
+			if (kind == KEEPA_ENVELOPE_READING)
+				tokens_release_ok(k->tokens, ticket, &env);
+			else
+				tokens_release_stopped(k->tokens, ticket);
 			cJSON_Delete(doc);
 			keepa_set_err(&err, "%s %s: stopped", method, req->path);
 			rc = TG_ESTOPPED;

@@ -165,6 +165,9 @@ void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
 /* The dispatched call got no envelope (network error): assume its cost was
  * spent until a reading taken after it; frees the ticket. */
 void tokens_core_complete_unknown(struct tokens_core *core, struct tokens_ticket *t, int64_t now);
+/* The dispatched call was abandoned at shutdown: accounted like unknown
+ * (its cost may have been spent), but not counted as a failed call. */
+void tokens_core_complete_stopped(struct tokens_core *core, struct tokens_ticket *t, int64_t now);
 /* Withdraw a queued (not dispatched) ticket and free it. */
 void tokens_core_cancel(struct tokens_core *core, struct tokens_ticket *t, int64_t now);
 /* A free reading (/token). */
@@ -216,6 +219,8 @@ void tokens_release_ok(struct tokens *t, struct tokens_ticket *ticket, const str
 void tokens_release_429(struct tokens *t, struct tokens_ticket *ticket, const struct tokens_envelope *env);
 /* No envelope (network error, garbage). Frees the ticket. */
 void tokens_release_unknown(struct tokens *t, struct tokens_ticket *ticket);
+/* The call was abandoned at shutdown (see tokens_core_complete_stopped). */
+void tokens_release_stopped(struct tokens *t, struct tokens_ticket *ticket);
 /* A free reading from elsewhere. */
 void tokens_observe(struct tokens *t, const struct tokens_envelope *env);
 /* Every waiter returns TG_ESTOPPED at once; later acquires too. */

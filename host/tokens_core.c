@@ -664,7 +664,9 @@ void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
 	}
 }
 
-void tokens_core_complete_unknown(struct tokens_core *core, struct tokens_ticket *t, int64_t now)
+/* A sent call whose outcome is unknown: its cost counts as spent until a
+ * later reading says otherwise. */
+static void complete_unconfirmed(struct tokens_core *core, struct tokens_ticket *t, int64_t now, bool failed)
 {
 	struct tokens_class *c = &core->cls[t->cls];
 
@@ -678,9 +680,20 @@ void tokens_core_complete_unknown(struct tokens_core *core, struct tokens_ticket
 		core->unconf[core->nunconf - 1].cost += t->cost;
 		core->unconf[core->nunconf - 1].ended_ms = now;
 	}
-	c->calls_error++;
+	if (failed)
+		c->calls_error++;
 	c->cost_estimated += t->cost;
 	free(t);
+}
+
+void tokens_core_complete_unknown(struct tokens_core *core, struct tokens_ticket *t, int64_t now)
+{
+	complete_unconfirmed(core, t, now, true);
+}
+
+void tokens_core_complete_stopped(struct tokens_core *core, struct tokens_ticket *t, int64_t now)
+{
+	complete_unconfirmed(core, t, now, false);
 }
 
 void tokens_core_cancel(struct tokens_core *core, struct tokens_ticket *t, int64_t now)

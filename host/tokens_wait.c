@@ -227,6 +227,14 @@ void tokens_release_unknown(struct tokens *t, struct tokens_ticket *ticket)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void tokens_release_stopped(struct tokens *t, struct tokens_ticket *ticket)
+{
+	pthread_mutex_lock(&t->lock);
+	tokens_core_complete_stopped(t->core, ticket, now_ms(t));
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void tokens_observe(struct tokens *t, const struct tokens_envelope *env)
 {
 	pthread_mutex_lock(&t->lock);

@@ -308,6 +308,34 @@ static void test_unknown_counts_as_spent(void **state)
 	tokens_core_free(core);
 }
 
+/* A call abandoned at shutdown is spent as far as the estimate knows, but
+ * it is not a failed call in the counters. */
+static void test_stopped_is_spent_not_failed(void **state)
+{
+	struct tokens_core *core = new_core(TOKENS_POLICY_RESERVE);
+	struct tokens_ticket *t;
+	struct tokens_poll p;
+	struct tokens_status *st = calloc(1, sizeof(*st));
+	double est;
+
+	(void)state;
+	int a = tokens_core_add_class(core, "a", 1);
+	first_reading(core, 0, 100, 5);
+	assert_int_equal(tokens_core_submit(core, a, "x", 1, 30, 0, &t, NULL), 0);
+	tokens_core_poll(core, 0, &p);
+	tokens_core_complete_stopped(core, t, 100);
+	assert_true(tokens_core_est(core, 100, &est) && est == 70);
+	tokens_core_status(core, 100, st);
+	assert_int_equal(st->cls[a].calls_error, 0);
+	assert_int_equal(tokens_core_submit(core, a, "x", 1, 30, 100, &t, NULL), 0);
+	tokens_core_poll(core, 100, &p);
+	tokens_core_complete_unknown(core, t, 200);
+	tokens_core_status(core, 200, st);
+	assert_int_equal(st->cls[a].calls_error, 1);
+	free(st);
+	tokens_core_free(core);
+}
+
 /* The budget hint: the refill within the latency target, or the tokens in
  * the bucket that no other task has queued for, whichever is larger. */
 static void test_budget_hint_follows_the_bucket(void **state)
@@ -342,6 +370,7 @@ int main(void)
 	    cmocka_unit_test(test_deficit_call_goes_alone),
 	    cmocka_unit_test(test_unknown_counts_as_spent),
 	    cmocka_unit_test(test_budget_hint_follows_the_bucket),
+	    cmocka_unit_test(test_stopped_is_spent_not_failed),
 	};
 
 	log_setup(TG_LOG_ERROR, NULL);
