@@ -85,7 +85,7 @@ void runloop_log_progress(struct daemon *d)
 			snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
 		if (t->state != TASK_SKIPPED)
 			log_info(t->cfg->name,
-			         "progress: %lld of %s %s (+%lld since the last line), %s; last progress %s%lld s ago; "
+			         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
 			         "runs %lld, failures %lld",
 			         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
 			         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
