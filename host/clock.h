@@ -10,6 +10,7 @@
 #ifndef TG_HOST_CLOCK_H
 #define TG_HOST_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -35,6 +36,40 @@ static inline int64_t tg_clock_real_now_ms(void *ctx)
 static inline int64_t tg_clock_now(const struct tg_clock *clock)
 {
 	return clock->now_ms(clock->ctx);
+}
+
+/* The host's two real clocks, in milliseconds: wall time (Unix epoch) for
+ * what people and Keepa read, monotonic time for deadlines and durations. */
+static inline int64_t tg_wall_ms(void)
+{
+	return tg_clock_real_now_ms(NULL);
+}
+
+static inline int64_t tg_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait on cond (mutex held) for at most ms. cond must have been set up
+ * with pthread_condattr_setclock(CLOCK_MONOTONIC): a wall-clock step must
+ * neither cut a wait short nor stretch it. */
+static inline void tg_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mutex, int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(cond, mutex, &ts);
 }
 
 #endif

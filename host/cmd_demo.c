@@ -71,7 +71,7 @@ static void draw(struct daemon *d, void *ud)
 {
 	struct demo *demo = ud;
 	struct tokens_status *st = calloc(1, sizeof(*st));
-	int64_t now = daemon_mono_ms(), deals;
+	int64_t now = tg_mono_ms(), deals;
 	double elapsed_min, per_min;
 
 	if (!st)
@@ -181,13 +181,13 @@ static void summary(struct daemon *d, struct demo *demo, const char *dir, const 
 	struct tokens_status *st = calloc(1, sizeof(*st));
 	struct top_ctx top = {0};
 	char *err = NULL;
-	double elapsed_min = (double)(daemon_mono_ms() - demo->start_mono) / (double)demo->minute_ms;
+	double elapsed_min = (double)(tg_mono_ms() - demo->start_mono) / (double)demo->minute_ms;
 
 	if (!st)
 		return;
 	tokens_snapshot(d->tokens, st);
 	printf("\n== summary: %.0f Keepa minutes simulated in %.1f s ==\n", elapsed_min,
-	       (double)(daemon_mono_ms() - demo->start_mono) / 1000.0);
+	       (double)(tg_mono_ms() - demo->start_mono) / 1000.0);
 	printf("%-12s %7s %6s %6s %9s %10s %10s %s\n", "task", "calls", "429s", "errors", "tokens", "wait p50", "wait max",
 	       "progress");
 	for (int i = 0; i < d->ntasks; i++) {
@@ -388,7 +388,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 		return rc == TG_ESTOPPED ? 0 : EXIT_SOFTWARE;
 	}
 	demo.tty = isatty(STDOUT_FILENO);
-	demo.start_mono = daemon_mono_ms();
+	demo.start_mono = tg_mono_ms();
 	demo.minute_ms = so.minute_ms;
 	ro.max_ms = (int64_t)seconds * 1000;
 	ro.tick_ms = demo.tty ? 500 : 1000;

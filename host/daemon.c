@@ -19,35 +19,17 @@
 #include "storage.h"
 #include "tokens.h"
 
-int64_t daemon_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t daemon_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int daemon_wait_until(struct daemon *d, int64_t deadline)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&d->stop_mu);
 	while (!atomic_load(&d->stopping)) {
-		int64_t now = daemon_mono_ms(), until;
-		struct timespec ts;
-		if (now >= deadline)
+		int64_t left = deadline - tg_mono_ms();
+		if (left <= 0)
 			break;
 		/* Wake at least hourly so an unbounded wait needs no special case. */
-		until = deadline - now > 3600 * 1000 ? now + 3600 * 1000 : deadline;
-		ts.tv_sec = until / 1000;
-		ts.tv_nsec = (until % 1000) * 1000000;
-		pthread_cond_timedwait(&d->stop_cv, &d->stop_mu, &ts);
+		tg_cond_wait_ms(&d->stop_cv, &d->stop_mu, left > 3600 * 1000 ? 3600 * 1000 : left);
 	}
 	if (atomic_load(&d->stopping))
 		rc = TG_ESTOPPED;
@@ -283,7 +265,7 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 	int rc;
 
 	d->config = config;
-	d->started_ms = daemon_now_ms();
+	d->started_ms = tg_wall_ms();
 
 	d->tasks = calloc((size_t)(config->ntasks ? config->ntasks : 1), sizeof(*d->tasks));
 	if (!d->tasks)

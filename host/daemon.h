@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "task.h"
 
@@ -40,9 +41,6 @@ struct daemon {
 	int ntasks;
 };
 
-/* Wall-clock Unix milliseconds and monotonic milliseconds. */
-int64_t daemon_now_ms(void);
-int64_t daemon_mono_ms(void);
 
 /* Options of daemon_open() that are not in the config file. */
 struct daemon_options {

@@ -3,6 +3,7 @@
  * Keepa. The key file is read in keepa_key.c, the envelope parsed in
  * keepa_envelope.c.
  */
+#include "clock.h"
 #include "errmsg.h"
 #include "keepa_priv.h"
 
@@ -43,13 +44,6 @@ void keepa_set_err(char **errmsg, const char *fmt, ...)
 		log_redact(*errmsg);
 }
 
-static int64_t real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -188,7 +182,7 @@ int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg)
 	}
 	c->k = k;
 	c->body.max = (size_t)k->max_bytes;
-	c->rng = (uint64_t)real_ms() ^ ((uint64_t)(uintptr_t)c * 0x9e3779b97f4a7c15ULL);
+	c->rng = (uint64_t)tg_wall_ms() ^ ((uint64_t)(uintptr_t)c * 0x9e3779b97f4a7c15ULL);
 	if (!c->rng)
 		c->rng = 1;
 	*out = c;
@@ -259,10 +253,10 @@ static int64_t backoff_ms(struct keepa_conn *c, int n)
  * TG_ESTOPPED when it was raised. */
 static int wait_interruptible(struct keepa *k, int64_t ms)
 {
-	int64_t end = keepa_mono_ms() + ms;
+	int64_t end = tg_mono_ms() + ms;
 
 	for (;;) {
-		int64_t left = end - keepa_mono_ms();
+		int64_t left = end - tg_mono_ms();
 		struct timespec ts;
 
 		if (keepa_stopping(k))
@@ -336,7 +330,7 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 		}
 	}
 	if (*doc)
-		*kind = keepa_envelope_parse(*doc, real_ms(), env);
+		*kind = keepa_envelope_parse(*doc, tg_wall_ms(), env);
 	has_error = *doc ? keepa_envelope_error(*doc, kerr, sizeof(kerr)) : 0;
 	if (has_error && !kerr[0])
 		snprintf(kerr, sizeof(kerr), "error without a message");

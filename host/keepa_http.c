@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "keepa_priv.h"
 #include "log.h"
 
@@ -345,9 +346,9 @@ int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
 
-	t0 = keepa_mono_ms();
+	t0 = tg_mono_ms();
 	res->cc = keepa_stopping(k) ? CURLE_ABORTED_BY_CALLBACK : perform(c);
-	res->ms = keepa_mono_ms() - t0;
+	res->ms = tg_mono_ms() - t0;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
 

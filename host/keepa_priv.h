@@ -73,14 +73,6 @@ static inline bool keepa_stopping(const struct keepa *k)
 	return k->stop && atomic_load(k->stop);
 }
 
-static inline int64_t keepa_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Set *errmsg (when errmsg is not NULL) to a new message, masked with
  * log_redact(). */
 void keepa_set_err(char **errmsg, const char *fmt, ...) TG_PRINTF(2, 3);

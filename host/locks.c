@@ -1,6 +1,7 @@
 /*
  * locks.c - named locks that die with their holder (see locks.h).
  */
+#include "clock.h"
 #include "errmsg.h"
 #include "locks.h"
 
@@ -134,29 +135,6 @@ static struct locks_entry *entry_find(struct locks *l, const char *name)
 	return NULL;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait on the condition at most ms (with the mutex held). */
-static void wait_ms(struct locks *l, int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&l->changed, &l->mutex, &ts);
-}
-
 struct locks_waiter {
 	struct locks_waiter *next;
 	const char *name; /* the caller's string: valid while it waits */
@@ -238,7 +216,7 @@ free_path:
 int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t timeout_ms,
                   const atomic_bool *stop, char **errmsg)
 {
-	int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? tg_mono_ms() + timeout_ms : 0;
 	struct locks_waiter me = {.name = name};
 	bool queued = false;
 	int rc;
@@ -285,7 +263,7 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 			queued = true;
 		}
 		if (timeout_ms > 0) {
-			int64_t now = monotonic_ms();
+			int64_t now = tg_mono_ms();
 
 			if (now >= deadline) {
 				rc = errmsg_set(errmsg, TG_ETIMEDOUT,
@@ -298,7 +276,7 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 		}
 		/* An unlock in this process wakes us at once; another process's
 		 * unlock is noticed at the next poll. */
-		wait_ms(l, left);
+		tg_cond_wait_ms(&l->changed, &l->mutex, left);
 	}
 	if (queued)
 		waiter_remove(l, &me);

@@ -74,7 +74,7 @@ void runloop_signals_stop(struct runloop_signals *w)
 
 void runloop_log_progress(struct daemon *d)
 {
-	int64_t now = daemon_now_ms();
+	int64_t now = tg_wall_ms();
 
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
@@ -102,7 +102,7 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 	struct runloop_options defaults = {0};
 	struct status_server *status = NULL;
 	struct metrics_server *metrics = NULL;
-	int64_t start = daemon_mono_ms(), last_progress = start;
+	int64_t start = tg_mono_ms(), last_progress = start;
 	int64_t progress_ms = (int64_t)d->config->log_progress_interval_s * 1000;
 	int rc;
 
@@ -144,9 +144,9 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		int64_t now;
 
 		/* The signal watcher raises the stop flag; this wait ends at once. */
-		if (daemon_wait_until(d, daemon_mono_ms() + tick) == TG_ESTOPPED)
+		if (daemon_wait_until(d, tg_mono_ms() + tick) == TG_ESTOPPED)
 			break;
-		now = daemon_mono_ms();
+		now = tg_mono_ms();
 		if (opts->tick)
 			opts->tick(d, opts->ud);
 		if (now - last_progress >= progress_ms) {

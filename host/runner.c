@@ -38,7 +38,7 @@ void task_set_error(struct tg_task *task, const char *msg)
 	pthread_mutex_lock(&task->mu);
 	snprintf(task->last_error, sizeof(task->last_error), "%s", msg ? msg : "");
 	log_redact(task->last_error);
-	task->last_error_ms = daemon_now_ms();
+	task->last_error_ms = tg_wall_ms();
 	pthread_mutex_unlock(&task->mu);
 }
 
@@ -49,8 +49,8 @@ static int wait_visibly(struct tg_task *task, enum task_state state, int64_t ms)
 		task_set_state(task, state, -1);
 		return daemon_wait_until(task->daemon, INT64_MAX);
 	}
-	task_set_state(task, state, daemon_now_ms() + ms);
-	return daemon_wait_until(task->daemon, daemon_mono_ms() + ms);
+	task_set_state(task, state, tg_wall_ms() + ms);
+	return daemon_wait_until(task->daemon, tg_mono_ms() + ms);
 }
 
 static int64_t backoff_ms(int64_t failures)
@@ -77,20 +77,20 @@ void *runner_thread(void *arg)
 	else
 		log_info(task->cfg->name, "started: plugin %s %s, continuous", p->name, p->version);
 	while (!atomic_load(&d->stopping)) {
-		int64_t idle_s = 60, start_mono = daemon_mono_ms();
+		int64_t idle_s = 60, start_mono = tg_mono_ms();
 		char *err = NULL;
 		int rc;
 
 		pthread_mutex_lock(&task->mu);
 		task->state = TASK_RUNNING;
 		task->runs++;
-		task->last_run_start_ms = daemon_now_ms();
+		task->last_run_start_ms = tg_wall_ms();
 		pthread_mutex_unlock(&task->mu);
 
 		rc = p->run(task->plugin_state, &idle_s, &err);
 
 		pthread_mutex_lock(&task->mu);
-		task->last_run_end_ms = daemon_now_ms();
+		task->last_run_end_ms = tg_wall_ms();
 		if (rc >= 0) {
 			task->last_success_ms = task->last_run_end_ms;
 			task->consecutive_failures = 0;
@@ -122,7 +122,7 @@ void *runner_thread(void *arg)
 		}
 		free(err);
 		if (task->cfg->interval_s > 0) {
-			int64_t next = start_mono + task->cfg->interval_s * 1000, now = daemon_mono_ms();
+			int64_t next = start_mono + task->cfg->interval_s * 1000, now = tg_mono_ms();
 			if (now > next)
 				log_warn(task->cfg->name, "run took %lld s, longer than its %lld s schedule; next run now",
 				         (long long)((now - start_mono) / 1000), (long long)task->cfg->interval_s);

@@ -58,7 +58,7 @@ static int svc_setting_json(struct tg_task *task, const char *name, struct cJSON
 static int64_t svc_now_ms(struct tg_task *task)
 {
 	(void)task;
-	return daemon_now_ms();
+	return tg_wall_ms();
 }
 
 static int svc_sleep_ms(struct tg_task *task, int64_t ms)
@@ -71,8 +71,8 @@ static int svc_sleep_ms(struct tg_task *task, int64_t ms)
 	 * a year is forever enough, and still ends at shutdown. */
 	if (ms > 366LL * 86400 * 1000)
 		ms = 366LL * 86400 * 1000;
-	task_set_state(task, TASK_SLEEPING, daemon_now_ms() + ms);
-	rc = daemon_wait_until(task->daemon, daemon_mono_ms() + ms);
+	task_set_state(task, TASK_SLEEPING, tg_wall_ms() + ms);
+	rc = daemon_wait_until(task->daemon, tg_mono_ms() + ms);
 	task_set_state(task, TASK_RUNNING, 0);
 	return rc;
 }
@@ -89,12 +89,12 @@ static void svc_progress(struct tg_task *task, int64_t done, int64_t total, cons
 	 * walk reports what earlier runs did too. */
 	if (!task->progress_first_ms) {
 		task->progress_first = done;
-		task->progress_first_ms = daemon_now_ms();
+		task->progress_first_ms = tg_wall_ms();
 	}
 	/* Progress is what status judges liveness by: only forward movement
 	 * (or a new walk starting over) counts as progress. */
 	if (done > task->progress_done || done < task->progress_done)
-		task->last_progress_ms = daemon_now_ms();
+		task->last_progress_ms = tg_wall_ms();
 	task->progress_done = done;
 	task->progress_total = total;
 	snprintf(task->progress_unit, sizeof(task->progress_unit), "%s", unit ? unit : "");
@@ -118,7 +118,7 @@ static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
 		pthread_mutex_lock(&task->mu);
 		snprintf(task->waiting_lock, sizeof(task->waiting_lock), "%s", name);
 		pthread_mutex_unlock(&task->mu);
-		task_set_state(task, TASK_LOCK_WAIT, timeout_ms > 0 ? daemon_now_ms() + timeout_ms : -1);
+		task_set_state(task, TASK_LOCK_WAIT, timeout_ms > 0 ? tg_wall_ms() + timeout_ms : -1);
 		rc = locks_acquire(task->daemon->locks, name, task->cfg->name, timeout_ms, &task->daemon->stopping,
 		                   &err);
 		task_set_state(task, TASK_RUNNING, 0);

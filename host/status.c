@@ -109,7 +109,7 @@ cJSON *status_snapshot(struct daemon *d)
 {
 	struct tokens_status *st = calloc(1, sizeof(*st));
 	cJSON *root = cJSON_CreateObject(), *tasks, *plugins;
-	int64_t now = daemon_now_ms();
+	int64_t now = tg_wall_ms();
 	enum status_verdict worst = STATUS_OK;
 	char reasons[2048] = "";
 

@@ -111,20 +111,11 @@ static int64_t now_ms(struct tokens *t)
 
 static void wait_for(struct tokens *t, int64_t ms)
 {
-	struct timespec ts;
-
 	if (ms > SLICE_MS)
 		ms = SLICE_MS;
 	if (ms < 1)
 		ms = 1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+	tg_cond_wait_ms(&t->cond, &t->lock, ms);
 }
 
 /* Make the free /token call without the lock held. The core hands out one

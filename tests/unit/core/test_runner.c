@@ -98,8 +98,8 @@ static enum task_state state_of(struct tg_task *t)
 /* Poll (bounded) until cond holds for task t; returns whether it did. */
 #define WAIT_FOR(cond, max_ms)                                                                                 \
 	({                                                                                                     \
-		int64_t _end = daemon_mono_ms() + (max_ms);                                                    \
-		while (!(cond) && daemon_mono_ms() < _end)                                                     \
+		int64_t _end = tg_mono_ms() + (max_ms);                                                    \
+		while (!(cond) && tg_mono_ms() < _end)                                                     \
 			usleep(10000);                                                                         \
 		(cond);                                                                                        \
 	})
@@ -148,7 +148,7 @@ static void test_continuous_idle(void **state)
 	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_IDLE, 5000));
 	assert_int_equal(progress_of(&d.tasks[1]), 1);
 	pthread_mutex_lock(&d.tasks[1].mu);
-	assert_true(d.tasks[1].state_until_ms > daemon_now_ms() + 3500 * 1000);
+	assert_true(d.tasks[1].state_until_ms > tg_wall_ms() + 3500 * 1000);
 	pthread_mutex_unlock(&d.tasks[1].mu);
 	daemon_close(&d);
 	config_release(&cf);
@@ -173,7 +173,7 @@ static void test_failure_backoff_isolated(void **state)
 	assert_string_equal(d.tasks[0].last_error, "the test asked this run to fail");
 	assert_int_equal(d.tasks[0].failures, 1);
 	/* Back-off starts at 5 s (with up to 25% jitter), not a hot loop. */
-	assert_true(d.tasks[0].state_until_ms >= daemon_now_ms() + 3000);
+	assert_true(d.tasks[0].state_until_ms >= tg_wall_ms() + 3000);
 	pthread_mutex_unlock(&d.tasks[0].mu);
 	/* The other task is unaffected. */
 	int64_t before = progress_of(&d.tasks[1]);
@@ -244,10 +244,10 @@ static void test_shutdown_interrupts_wait(void **state)
 	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
 	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_SLEEPING && state_of(&d.tasks[1]) == TASK_SLEEPING, 5000));
-	t0 = daemon_mono_ms();
+	t0 = tg_mono_ms();
 	daemon_request_stop(&d);
 	daemon_join(&d);
-	took = daemon_mono_ms() - t0;
+	took = tg_mono_ms() - t0;
 	print_message("stop took %lld ms\n", (long long)took);
 	assert_true(took < 1000);
 	assert_int_equal(d.tasks[0].state, TASK_STOPPED);
@@ -282,10 +282,10 @@ static void test_lock_wait_visible_and_interruptible(void **state)
 	pthread_mutex_unlock(&d.tasks[1].mu);
 	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) >= 1, 10000)); /* got it in the end */
 	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_LOCK_WAIT, 10000));
-	t0 = daemon_mono_ms();
+	t0 = tg_mono_ms();
 	daemon_request_stop(&d);
 	daemon_join(&d);
-	assert_true(daemon_mono_ms() - t0 < 1000);
+	assert_true(tg_mono_ms() - t0 < 1000);
 	daemon_close(&d);
 	config_release(&cf);
 }

@@ -108,7 +108,7 @@ static void test_healthy(void **state)
 	cJSON *s;
 	(void)state;
 
-	reset(daemon_now_ms());
+	reset(tg_wall_ms());
 	s = status_snapshot(&d);
 	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(s, "verdict")), "ok");
 	assert_int_equal(exit_status(s), 0);
@@ -119,7 +119,7 @@ static void test_healthy(void **state)
 
 static void test_no_progress_is_stalled(void **state)
 {
-	int64_t now = daemon_now_ms();
+	int64_t now = tg_wall_ms();
 	cJSON *s;
 	(void)state;
 
@@ -159,7 +159,7 @@ static void test_no_progress_is_stalled(void **state)
 
 static void test_failures_and_skips(void **state)
 {
-	int64_t now = daemon_now_ms();
+	int64_t now = tg_wall_ms();
 	cJSON *s;
 	(void)state;
 
@@ -197,7 +197,7 @@ static void test_failures_and_skips(void **state)
 
 static void test_prometheus_follows(void **state)
 {
-	int64_t now = daemon_now_ms();
+	int64_t now = tg_wall_ms();
 	cJSON *s;
 	char *text;
 	(void)state;
