@@ -311,21 +311,28 @@ static int load_tokens(struct ctx *c, const config_setting_t *root)
 	return 0;
 }
 
-/* "a.b.c.d:port", as metrics.c listens (IPv4 only, port 1-65535). */
-static int valid_listen(const char *listen)
+int config_parse_listen(const char *listen, struct sockaddr_in *out)
 {
 	const char *colon = strrchr(listen, ':');
-	char host[INET_ADDRSTRLEN];
-	struct in_addr addr;
+	const char *port_text = colon ? colon + 1 : listen;
+	char host[INET_ADDRSTRLEN] = "127.0.0.1";
 	char *end;
 	long port;
 
-	if (!colon || (size_t)(colon - listen) >= sizeof(host))
-		return 0;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && port > 0 && port <= 65535 && inet_pton(AF_INET, host, &addr) == 1;
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	if (colon && colon > listen) {
+		if ((size_t)(colon - listen) >= sizeof(host))
+			return TG_EINVAL;
+		memcpy(host, listen, (size_t)(colon - listen));
+		host[colon - listen] = '\0';
+	}
+	port = strtol(port_text, &end, 10);
+	if (end == port_text || *end != '\0' || port <= 0 || port > 65535 ||
+	    inet_pton(AF_INET, host, &out->sin_addr) != 1)
+		return TG_EINVAL;
+	out->sin_port = htons((uint16_t)port);
+	return 0;
 }
 
 static int load_misc(struct ctx *c, const config_setting_t *root)
@@ -392,9 +399,11 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 	/* Checked here, not when the daemon starts: `tollgate check` (and the
 	 * unit's ExecStartPre) must catch what would otherwise be a start-up
 	 * failure that systemd restarts forever. */
-	if (cf->metrics_listen && cf->metrics_listen[0] && !valid_listen(cf->metrics_listen))
+	struct sockaddr_in sa;
+	if (cf->metrics_listen && cf->metrics_listen[0] && config_parse_listen(cf->metrics_listen, &sa) != 0)
 		return fail(c, config_setting_get_member(g, "listen"),
-		            "'metrics.listen' = \"%s\" must be IPv4:port, e.g. \"127.0.0.1:9464\"", cf->metrics_listen);
+		            "'metrics.listen' = \"%s\" must be [IPv4]:port, e.g. \"127.0.0.1:9464\" or \"9464\"",
+		            cf->metrics_listen);
 	if (strlen(cf->status_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return fail(c, config_setting_get_member(config_setting_get_member(root, "status"), "socket"),
 		            "'status.socket' is %zu characters; a UNIX socket path has at most %zu",

@@ -90,6 +90,11 @@ void config_release(struct config *config);
 int config_validate_task_settings(const struct task_config *task, const struct tg_setting *declared,
                                   size_t ndeclared, char **errmsg);
 
+/* Parse metrics.listen: "a.b.c.d:port", or "port" / ":port" for loopback
+ * (metrics are off the network unless an address says otherwise). */
+struct sockaddr_in;
+int config_parse_listen(const char *listen, struct sockaddr_in *out);
+
 /* Find a task setting by name (NULL when not configured). */
 config_setting_t *config_task_setting(const struct task_config *task, const char *name);
 

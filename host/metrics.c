@@ -217,29 +217,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 int metrics_server_start(struct daemon *d, const char *listen, struct metrics_server **out, char **errmsg)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	char host[64] = "127.0.0.1";
-	const char *colon = strrchr(listen, ':');
-	long port;
+	struct sockaddr_in sa;
 	struct metrics_server *m;
 
 	*out = NULL;
-	if (colon) {
-		if ((size_t)(colon - listen) >= sizeof(host)) {
-			*errmsg = str_printf("metrics.listen \"%s\": host too long", listen);
-			return TG_EINVAL;
-		}
-		if (colon > listen) {
-			memcpy(host, listen, (size_t)(colon - listen));
-			host[colon - listen] = '\0';
-		}
-	}
-	port = strtol(colon ? colon + 1 : listen, NULL, 10);
-	if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		*errmsg = str_printf("metrics.listen \"%s\" must be IPv4:port, e.g. 127.0.0.1:9464", listen);
+	if (config_parse_listen(listen, &sa) != 0) {
+		*errmsg = str_printf("metrics.listen \"%s\" must be [IPv4]:port, e.g. 127.0.0.1:9464", listen);
 		return TG_EINVAL;
 	}
-	sa.sin_port = htons((uint16_t)port);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return TG_ENOMEM;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "config.h"
 #include "settings.h"
@@ -83,7 +85,7 @@ static const struct broken broken_files[] = {
 	{"tasks_not_list.cfg", 2, "'tasks' must be a list of task groups"},
 	{"task_bad_name.cfg", 2, "task name \"Bad Name\" must be"},
 	{"endpoint_ftp.cfg", 2, "must start with https://"},
-	{"metrics_listen_host.cfg", 2, "'metrics.listen' = \"localhost:9464\" must be IPv4:port"},
+	{"metrics_listen_host.cfg", 2, "'metrics.listen' = \"localhost:9464\" must be [IPv4]:port"},
 	{"status_socket_long.cfg", 2, "'status.socket' is 126 characters; a UNIX socket path has at most 107"},
 	{"does_not_exist.cfg", 0, "cannot read"},
 };
@@ -247,6 +249,29 @@ static void test_task_settings(void **state)
 	config_release(&cf);
 }
 
+/* One parser for metrics.listen serves the config check and the server. */
+static void test_parse_listen(void **state)
+{
+	struct sockaddr_in sa;
+	char text[INET_ADDRSTRLEN];
+	(void)state;
+
+	assert_int_equal(config_parse_listen("9464", &sa), 0); /* loopback by default */
+	assert_string_equal(inet_ntop(AF_INET, &sa.sin_addr, text, sizeof(text)), "127.0.0.1");
+	assert_int_equal(ntohs(sa.sin_port), 9464);
+	assert_int_equal(config_parse_listen(":9465", &sa), 0);
+	assert_string_equal(inet_ntop(AF_INET, &sa.sin_addr, text, sizeof(text)), "127.0.0.1");
+	assert_int_equal(config_parse_listen("0.0.0.0:1", &sa), 0);
+	assert_string_equal(inet_ntop(AF_INET, &sa.sin_addr, text, sizeof(text)), "0.0.0.0");
+	assert_int_equal(ntohs(sa.sin_port), 1);
+	assert_int_equal(config_parse_listen("localhost:9464", &sa), TG_EINVAL);
+	assert_int_equal(config_parse_listen("1.2.3.4:0", &sa), TG_EINVAL);
+	assert_int_equal(config_parse_listen("1.2.3.4:70000", &sa), TG_EINVAL);
+	assert_int_equal(config_parse_listen("1.2.3.4:80x", &sa), TG_EINVAL);
+	assert_int_equal(config_parse_listen("", &sa), TG_EINVAL);
+	assert_int_equal(config_parse_listen(":", &sa), TG_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_broken_configs),
 		cmocka_unit_test(test_dropins),
 		cmocka_unit_test(test_task_settings),
+		cmocka_unit_test(test_parse_listen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
