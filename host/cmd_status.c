@@ -78,18 +78,6 @@ static char *read_status(const char *path, char **errmsg)
 	return buf;
 }
 
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-	return s ? s : "";
-}
-
 static void format_age(double s, char *out, size_t len)
 {
 	if (s < 120)
@@ -105,21 +93,21 @@ void status_print_human(FILE *out, const cJSON *snap)
 {
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens");
 	const cJSON *t, *p;
-	double up = num(snap, "uptime_s");
+	double up = status_num(snap, "uptime_s");
 
-	fprintf(out, "tollgate %s (pid %.0f), up %ldh%02ldm, verdict: %s\n", str(snap, "version"), num(snap, "pid"),
-	        (long)up / 3600, ((long)up % 3600) / 60, str(snap, "verdict"));
-	if (str(snap, "reason")[0])
-		fprintf(out, "  %s\n", str(snap, "reason"));
+	fprintf(out, "tollgate %s (pid %.0f), up %ldh%02ldm, verdict: %s\n", status_str(snap, "version"), status_num(snap, "pid"),
+	        (long)up / 3600, ((long)up % 3600) / 60, status_str(snap, "verdict"));
+	if (status_str(snap, "reason")[0])
+		fprintf(out, "  %s\n", status_str(snap, "reason"));
 	fprintf(out,
 	        "tokens: estimate %.0f (last reading %.0f, %.0f s ago), rate %.1f/min, cap %.0f, utilization %.2f "
 	        "(1 h), our 429s %.0f, deepest %.0f, others %.1f/min, wasted %.0f, policy %s\n",
-	        num(tok, "estimate"), num(tok, "last_reading"), num(tok, "last_reading_age_s"), num(tok, "rate_per_min"),
-	        num(tok, "cap"), num(tok, "utilization_1h"), num(tok, "our_429"), num(tok, "deepest_deficit"),
-	        num(tok, "outside_per_min"), num(tok, "wasted"), str(tok, "policy"));
+	        status_num(tok, "estimate"), status_num(tok, "last_reading"), status_num(tok, "last_reading_age_s"), status_num(tok, "rate_per_min"),
+	        status_num(tok, "cap"), status_num(tok, "utilization_1h"), status_num(tok, "our_429"), status_num(tok, "deepest_deficit"),
+	        status_num(tok, "outside_per_min"), status_num(tok, "wasted"), status_str(tok, "policy"));
 	fprintf(out, "plugins:");
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(snap, "plugins"))
-		fprintf(out, " %s %s", str(p, "name"), str(p, "version"));
+		fprintf(out, " %s %s", status_str(p, "name"), status_str(p, "version"));
 	fprintf(out, "\n\n%-12s %-19s %-20s %-13s %8s %-14s %-13s %s\n", "TASK", "STATE", "PROGRESS", "LAST PROGRESS",
 	        "TOKENS", "CALLS ok/429/e", "WAIT p50/max", "VERDICT");
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(snap, "tasks"))
@@ -128,28 +116,28 @@ void status_print_human(FILE *out, const cJSON *snap)
 		const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "waiting");
 		char progress[64], age[32], calls[48] = "-", wait[32] = "-";
 
-		if (num(t, "progress_total") >= 0)
-			snprintf(progress, sizeof(progress), "%.0f/%.0f %s", num(t, "progress_done"),
-			         num(t, "progress_total"), str(t, "progress_unit"));
+		if (status_num(t, "progress_total") >= 0)
+			snprintf(progress, sizeof(progress), "%.0f/%.0f %s", status_num(t, "progress_done"),
+			         status_num(t, "progress_total"), status_str(t, "progress_unit"));
 		else
-			snprintf(progress, sizeof(progress), "%.0f %s", num(t, "progress_done"), str(t, "progress_unit"));
-		format_age(num(t, "last_progress_age_s"), age, sizeof(age));
+			snprintf(progress, sizeof(progress), "%.0f %s", status_num(t, "progress_done"), status_str(t, "progress_unit"));
+		format_age(status_num(t, "last_progress_age_s"), age, sizeof(age));
 		if (w) {
-			snprintf(calls, sizeof(calls), "%.0f/%.0f/%.0f", num(w, "calls_ok"), num(w, "calls_429"),
-			         num(w, "calls_error"));
-			snprintf(wait, sizeof(wait), "%.0fs/%.0fs", num(w, "wait_p50_s"), num(w, "wait_max_s"));
+			snprintf(calls, sizeof(calls), "%.0f/%.0f/%.0f", status_num(w, "calls_ok"), status_num(w, "calls_429"),
+			         status_num(w, "calls_error"));
+			snprintf(wait, sizeof(wait), "%.0fs/%.0fs", status_num(w, "wait_p50_s"), status_num(w, "wait_max_s"));
 		}
-		fprintf(out, "%-12s %-19s %-20s %-13s %8.0f %-14s %-13s %s\n", str(t, "name"), str(t, "state"), progress,
-		        age, w ? num(w, "consumed") : 0, calls, wait, str(t, "verdict"));
+		fprintf(out, "%-12s %-19s %-20s %-13s %8.0f %-14s %-13s %s\n", status_str(t, "name"), status_str(t, "state"), progress,
+		        age, w ? status_num(w, "consumed") : 0, calls, wait, status_str(t, "verdict"));
 		if (h)
 			fprintf(out, "%12s waiting for tokens: %s costs %.0f, target %.0f, estimate %.0f, ETA %.0f s "
 			             "(waited %.0f s)\n",
-			        "", str(h, "kind"), num(h, "cost"), num(h, "target"), num(h, "estimate"), num(h, "eta_s"),
-			        num(h, "waited_s"));
-		if (str(t, "reason")[0])
-			fprintf(out, "%12s %s\n", "", str(t, "reason"));
-		if (str(t, "last_error")[0])
-			fprintf(out, "%12s last error: %s\n", "", str(t, "last_error"));
+			        "", status_str(h, "kind"), status_num(h, "cost"), status_num(h, "target"), status_num(h, "estimate"), status_num(h, "eta_s"),
+			        status_num(h, "waited_s"));
+		if (status_str(t, "reason")[0])
+			fprintf(out, "%12s %s\n", "", status_str(t, "reason"));
+		if (status_str(t, "last_error")[0])
+			fprintf(out, "%12s last error: %s\n", "", status_str(t, "last_error"));
 	}
 }
 
@@ -197,7 +185,7 @@ int cmd_status(const struct cli_options *opts, int argc, char **argv)
 		fputs(text, stdout);
 	else
 		status_print_human(stdout, snap);
-	rc = (int)num(snap, "exit_status");
+	rc = (int)status_num(snap, "exit_status");
 	cJSON_Delete(snap);
 	free(text);
 	return rc >= 0 && rc <= 2 ? rc : STATUS_CRITICAL;

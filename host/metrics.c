@@ -68,12 +68,6 @@ static void escape_label(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static void family(struct buf *b, const char *name, const char *type, const char *help)
 {
 	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -98,8 +92,8 @@ static void per_task(struct buf *b, const cJSON *tasks, const char *name, const 
 		char label[256];
 		if (!src)
 			continue;
-		escape_label(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name")), label, sizeof(label));
-		bprintf(b, "%s{task=\"%s\"} %.17g\n", name, label, num(src, key));
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		bprintf(b, "%s{task=\"%s\"} %.17g\n", name, label, status_num(src, key));
 	}
 }
 
@@ -111,29 +105,29 @@ char *status_prometheus(const cJSON *snap)
 	const cJSON *t;
 	char label[256];
 
-	escape_label(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(snap, "version")), label, sizeof(label));
+	escape_label(status_str(snap, "version"), label, sizeof(label));
 	family(&b, "tollgate_info", "gauge", "Version of the running daemon (always 1).");
 	bprintf(&b, "tollgate_info{version=\"%s\"} 1\n", label);
-	global(&b, "tollgate_uptime_seconds", "gauge", "Seconds since the daemon started.", num(snap, "uptime_s"));
+	global(&b, "tollgate_uptime_seconds", "gauge", "Seconds since the daemon started.", status_num(snap, "uptime_s"));
 	global(&b, "tollgate_verdict", "gauge", "Overall verdict: 0 ok, 1 warning, 2 critical.",
-	       num(snap, "exit_status"));
+	       status_num(snap, "exit_status"));
 	global(&b, "tollgate_tokens_estimate", "gauge", "Lower-bound estimate of the token balance.",
-	       num(tok, "estimate"));
+	       status_num(tok, "estimate"));
 	global(&b, "tollgate_tokens_last_reading", "gauge", "tokensLeft of the last Keepa answer.",
-	       num(tok, "last_reading"));
+	       status_num(tok, "last_reading"));
 	global(&b, "tollgate_tokens_last_reading_age_seconds", "gauge", "Age of the last Keepa reading.",
-	       num(tok, "last_reading_age_s"));
+	       status_num(tok, "last_reading_age_s"));
 	global(&b, "tollgate_tokens_refill_rate_per_minute", "gauge", "Net refill rate of the plan.",
-	       num(tok, "rate_per_min"));
-	global(&b, "tollgate_tokens_cap", "gauge", "Most tokens the bucket holds.", num(tok, "cap"));
+	       status_num(tok, "rate_per_min"));
+	global(&b, "tollgate_tokens_cap", "gauge", "Most tokens the bucket holds.", status_num(tok, "cap"));
 	global(&b, "tollgate_tokens_utilization_ratio", "gauge", "Tokens spent over tokens generated, last hour.",
-	       num(tok, "utilization_1h"));
+	       status_num(tok, "utilization_1h"));
 	global(&b, "tollgate_tokens_deepest_deficit", "gauge", "Lowest balance read from Keepa.",
-	       num(tok, "deepest_deficit"));
+	       status_num(tok, "deepest_deficit"));
 	global(&b, "tollgate_tokens_outside_consumption_per_minute", "gauge",
-	       "Tokens per minute spent on the key by others.", num(tok, "outside_per_min"));
-	global(&b, "tollgate_tokens_wasted", "gauge", "Refill lost to the bucket's cap.", num(tok, "wasted"));
-	global(&b, "tollgate_keepa_429_total", "counter", "429 answers received.", num(tok, "our_429"));
+	       "Tokens per minute spent on the key by others.", status_num(tok, "outside_per_min"));
+	global(&b, "tollgate_tokens_wasted", "gauge", "Refill lost to the bucket's cap.", status_num(tok, "wasted"));
+	global(&b, "tollgate_keepa_429_total", "counter", "429 answers received.", status_num(tok, "our_429"));
 
 	per_task(&b, tasks, "tollgate_tokens_consumed_total", "counter", "Tokens consumed by the task.", "tokens",
 	         "consumed");
@@ -141,12 +135,12 @@ char *status_prometheus(const cJSON *snap)
 	cJSON_ArrayForEach(t, tasks)
 	{
 		const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "tokens");
-		escape_label(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name")), label, sizeof(label));
+		escape_label(status_str(t, "name"), label, sizeof(label));
 		if (!w)
 			continue;
-		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"ok\"} %.17g\n", label, num(w, "calls_ok"));
-		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"429\"} %.17g\n", label, num(w, "calls_429"));
-		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"error\"} %.17g\n", label, num(w, "calls_error"));
+		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"ok\"} %.17g\n", label, status_num(w, "calls_ok"));
+		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"429\"} %.17g\n", label, status_num(w, "calls_429"));
+		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"error\"} %.17g\n", label, status_num(w, "calls_error"));
 	}
 	per_task(&b, tasks, "tollgate_task_wait_p50_seconds", "gauge", "Median wait for tokens.", "tokens",
 	         "wait_p50_s");
@@ -162,15 +156,15 @@ char *status_prometheus(const cJSON *snap)
 	cJSON_ArrayForEach(t, tasks)
 	{
 		char state[64];
-		escape_label(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name")), label, sizeof(label));
-		escape_label(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "state")), state, sizeof(state));
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		escape_label(status_str(t, "state"), state, sizeof(state));
 		bprintf(&b, "tollgate_task_state{task=\"%s\",state=\"%s\"} 1\n", label, state);
 	}
 	family(&b, "tollgate_task_verdict", "gauge", "Task verdict: 0 ok, 1 warning, 2 critical.");
 	cJSON_ArrayForEach(t, tasks)
 	{
-		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "verdict"));
-		escape_label(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name")), label, sizeof(label));
+		const char *v = status_str(t, "verdict");
+		escape_label(status_str(t, "name"), label, sizeof(label));
 		bprintf(&b, "tollgate_task_verdict{task=\"%s\"} %d\n", label,
 		        v && strcmp(v, "critical") == 0 ? 2 : v && strcmp(v, "warning") == 0 ? 1 : 0);
 	}

@@ -19,6 +19,18 @@ const char *status_verdict_name(enum status_verdict v)
 	return (unsigned)v < 3 ? names[v] : "unknown";
 }
 
+double status_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+const char *status_str(const cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return s ? s : "";
+}
+
 int64_t status_stall_after_ms(const struct daemon *d, int i)
 {
 	const struct task_config *t = &d->config->tasks[i];

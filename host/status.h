@@ -21,6 +21,11 @@ const char *status_verdict_name(enum status_verdict v);
 /* A new JSON document describing d now (caller frees with cJSON_Delete). */
 struct cJSON *status_snapshot(struct daemon *d);
 
+/* Read a field of a snapshot (or of one of its objects): the number, or 0;
+ * the string, or "". */
+double status_num(const struct cJSON *o, const char *key);
+const char *status_str(const struct cJSON *o, const char *key);
+
 /* How long a task may go without progress before it is stalled. */
 int64_t status_stall_after_ms(const struct daemon *d, int task_index);
 
