@@ -91,11 +91,12 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 			plugin_close(&p);
 	}
 	config_release(&cf);
-	if (failed || no_key) {
-		fprintf(stderr, "check failed:%s%s%.0d%s\n", no_key ? " no Keepa key" : "", no_key && failed ? ";" : "",
-		        failed, failed ? " required task(s) cannot start" : "");
+	if (no_key)
+		fprintf(stderr, "check failed: no Keepa key\n");
+	if (failed)
+		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
+	if (failed || no_key)
 		return EXIT_CONFIG;
-	}
 	printf("check ok%s\n", skipped ? " (with optional tasks that would be skipped)" : "");
 	return 0;
 }
