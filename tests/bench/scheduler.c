@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "observe/log.h"
 #include "simlib.h"
 
 static void print_json(const struct sim_scenario *sc, enum sim_policy p, const struct sim_result *r)

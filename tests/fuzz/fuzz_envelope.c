@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keepa_envelope.h"
-#include "tokens.h"
+#include "keepa/envelope.h"
+#include "tokens/tokens.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "observe/log.h"
 
 #define MIN_MS 60000
 #define MAX_REQ 64

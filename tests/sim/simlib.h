@@ -6,7 +6,7 @@
  * balance <= 0 charging nothing, latency, actual costs that differ from the
  * declared ones, an optional consumer outside the host, a plan change, a
  * restart that loses all scheduler state) drives the real scheduler core
- * (host/tokens_core.c) through an injected virtual clock, or one of the
+ * (host/tokens/core.c) through an injected virtual clock, or one of the
  * seed's policies as baselines. A run is deterministic for a seed.
  *
  * The wait bound checked by the property tests (front wait: from the moment
@@ -32,7 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tokens.h"
+#include "tokens/tokens.h"
 
 #define SIM_MAX_TASKS 4
 

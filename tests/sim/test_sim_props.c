@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "observe/log.h"
 #include "simlib.h"
 
 #define SEEDS 50

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "tokens.h"
+#include "observe/log.h"
+#include "tokens/tokens.h"
 
 static struct tokens_envelope env(int64_t ts, int64_t left, int64_t refill_in, int64_t rate, int64_t consumed)
 {

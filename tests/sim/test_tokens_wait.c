@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "tokens.h"
+#include "observe/log.h"
+#include "tokens/tokens.h"
 
 struct fake {
 	_Atomic int64_t now;

@@ -17,8 +17,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "config.h"
-#include "settings.h"
+#include "core/config.h"
+#include "core/settings.h"
 
 #ifndef CONFIGS_DIR
 #error "CONFIGS_DIR must be defined by the build"

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loader.h"
+#include "core/loader.h"
 
 #ifndef TESTPLUGIN_DIR
 #error "TESTPLUGIN_DIR must be defined by the build"

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "observe/log.h"
 
 static char *captured(FILE *f)
 {

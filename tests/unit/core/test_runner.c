@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "daemon.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/daemon.h"
+#include "observe/log.h"
 
 #ifndef TESTPLUGIN_DIR
 #error "TESTPLUGIN_DIR must be defined by the build"

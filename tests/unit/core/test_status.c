@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "daemon.h"
-#include "status.h"
+#include "core/config.h"
+#include "core/daemon.h"
+#include "observe/status.h"
 
 static struct config cf;
 static struct daemon d;

@@ -18,11 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "keepa.h"
-#include "keepa_envelope.h"
-#include "log.h"
+#include "keepa/keepa.h"
+#include "keepa/envelope.h"
+#include "observe/log.h"
 #include "scripted_server.h"
-#include "tokens.h"
+#include "tokens/tokens.h"
 
 #define MARKER "MARKERkey0123456789abcdef"
 

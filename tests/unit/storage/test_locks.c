@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "locks.h"
-#include "log.h"
+#include "storage/locks.h"
+#include "observe/log.h"
 
 struct fixture {
 	char dir[64];

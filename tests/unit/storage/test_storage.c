@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "storage.h"
+#include "observe/log.h"
+#include "storage/storage.h"
 
 struct fixture {
 	char dir[64];

@@ -1,0 +1,164 @@
+/*
+ * cmd_check.c - `tollgate check` and `tollgate plugins`: what would run, and
+ * what is installed, without starting anything.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/daemon.h"
+#include "keepa/keepa.h"
+#include "core/loader.h"
+
+static const char *setting_type_word(enum tg_setting_type t)
+{
+	static const char *const w[] = {"int", "real", "bool", "string", "group", "list"};
+	return (unsigned)t < 6 ? w[t] : "?";
+}
+
+static void print_costs(FILE *out, const struct tg_plugin *p, const char *indent)
+{
+	for (size_t c = 0; c < p->ncosts; c++) {
+		const struct tg_cost *k = &p->costs[c];
+		fprintf(out, "%s%-10s ", indent, k->kind);
+		if (k->fixed > 0)
+			fprintf(out, "%g%s", k->fixed, k->per_unit > 0 ? " + " : " per call");
+		if (k->per_unit > 0)
+			fprintf(out, "%g per %s", k->per_unit, k->unit ? k->unit : "unit");
+		fprintf(out, "%s%s\n", k->description ? "  - " : "", k->description ? k->description : "");
+	}
+}
+
+int cmd_check(const struct cli_options *opts, int argc, char **argv)
+{
+	struct config cf;
+	int rc, failed = 0, skipped = 0, no_key = 0;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = cli_load_config(opts, &cf)))
+		return rc;
+	printf("%s: syntax and keys ok\n", cf.path);
+	printf("keepa: %s, domain %d; tokens: policy %s, deepest deficit %g; storage: %s %s\n", cf.keepa_endpoint,
+	       cf.keepa_domain, cf.tokens_policy, cf.tokens_deepest_deficit, cf.storage_backend, cf.storage_path);
+	/* The key too: a daemon without one could only refuse to start. */
+	{
+		char *key = NULL, *err = NULL;
+		const char *env = getenv("KEEPA_API_KEY");
+		if (keepa_load_key(cf.keepa_key_file, &key, &err) == 0) {
+			printf("key: %s\n", env && strspn(env, " \t\r\n") < strlen(env) ? "from KEEPA_API_KEY"
+			                                                            : cf.keepa_key_file);
+			memset(key, 0, strlen(key));
+		} else {
+			fprintf(stderr, "%s: no usable Keepa key: %s (set KEEPA_API_KEY or keepa.key_file)\n", cf.path,
+			        err ? err : "?");
+			no_key = 1;
+		}
+		free(key);
+		free(err);
+	}
+	if (cf.ntasks == 0)
+		printf("no tasks are configured: the daemon would run nothing\n");
+	for (int i = 0; i < cf.ntasks; i++) {
+		struct task_config *t = &cf.tasks[i];
+		struct plugin p;
+		char *err = NULL;
+
+		char *located = NULL;
+
+		rc = task_plugin_load(&cf, t, &p, &located);
+		if (rc) {
+			fprintf(stderr, "%s%s\n", located ? located : "error",
+			        t->required ? "" : " (optional: it would be skipped)");
+			free(located);
+			if (t->required)
+				failed++;
+			else
+				skipped++;
+		} else {
+			char sched[32];
+			if (t->interval_s)
+				snprintf(sched, sizeof(sched), "every %llds", (long long)t->interval_s);
+			else
+				snprintf(sched, sizeof(sched), "continuous");
+			printf("task %-12s plugin %s %s (%s), weight %g, %s%s\n", t->name, p.desc->name, p.desc->version,
+			       p.path, t->weight, sched, t->required ? ", required" : "");
+		}
+		free(err);
+		if (p.handle)
+			plugin_close(&p);
+	}
+	config_release(&cf);
+	if (no_key)
+		fprintf(stderr, "check failed: no Keepa key\n");
+	if (failed)
+		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
+	if (failed || no_key)
+		return EXIT_CONFIG;
+	printf("check ok%s\n", skipped ? " (with optional tasks that would be skipped)" : "");
+	return 0;
+}
+
+struct plugins_ctx {
+	int loaded, refused;
+};
+
+static void on_plugin(void *ud, const char *path, const struct plugin *pl, const char *error)
+{
+	struct plugins_ctx *ctx = ud;
+	const struct tg_plugin *p;
+
+	if (!pl) {
+		fprintf(stderr, "refused: %s\n", error);
+		ctx->refused++;
+		(void)path;
+		return;
+	}
+	p = pl->desc;
+	ctx->loaded++;
+	printf("%s %s (ABI %u.%u)  %s\n", p->name, p->version, p->abi_major, p->abi_minor, pl->path);
+	if (p->description)
+		printf("  %s\n", p->description);
+	printf("  costs:\n");
+	print_costs(stdout, p, "    ");
+	if (p->nsettings)
+		printf("  settings:\n");
+	for (size_t s = 0; s < p->nsettings; s++) {
+		const struct tg_setting *st = &p->settings[s];
+		printf("    %-22s %-6s %s%s%s%s\n", st->name, setting_type_word(st->type),
+		       st->default_value ? "default " : "", st->default_value ? st->default_value : "",
+		       st->default_value ? ": " : "", st->description ? st->description : "");
+	}
+}
+
+int cmd_plugins(const struct cli_options *opts, int argc, char **argv)
+{
+	struct config cf;
+	struct plugins_ctx ctx = {0};
+	const char *const *dirs;
+	int ndirs, rc;
+
+	(void)argc;
+	(void)argv;
+	if (opts->nplugin_dirs > 0) {
+		dirs = opts->plugin_dirs;
+		ndirs = opts->nplugin_dirs;
+		memset(&cf, 0, sizeof(cf));
+	} else {
+		if ((rc = cli_load_config(opts, &cf)))
+			return rc;
+		dirs = cf.plugin_path;
+		ndirs = cf.nplugin_path;
+	}
+	for (int i = 0; i < ndirs; i++)
+		printf("# %s\n", dirs[i]);
+	loader_scan(dirs, ndirs, on_plugin, &ctx);
+	printf("%d plugin(s)%s", ctx.loaded, ctx.refused ? "" : "\n");
+	if (ctx.refused)
+		printf(", %d refused (see above)\n", ctx.refused);
+	if (opts->nplugin_dirs == 0)
+		config_release(&cf);
+	return ctx.refused ? 1 : 0;
+}

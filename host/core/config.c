@@ -1,0 +1,641 @@
+/*
+ * config.c - load and validate tollgate.cfg (see config.h).
+ *
+ * libconfig parses; this file decides what is allowed. Each group has a list
+ * of known keys, and every value is fetched by a typed getter that reports
+ * the setting's file:line, so an operator always learns where the mistake is.
+ */
+#include "util/errmsg.h"
+#include "core/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "observe/log.h"
+
+struct ctx {
+	struct config *config;
+	const char *file; /* file being validated, for settings without one */
+	char **errmsg;
+};
+
+static const char *setting_file(const struct ctx *c, const config_setting_t *s)
+{
+	const char *f = s ? config_setting_source_file(s) : NULL;
+	return f ? f : c->file;
+}
+
+/* Report an error at setting s (or at the file when s is NULL). Always
+ * returns TG_EINVAL so callers can `return fail(...)`. */
+static int fail(const struct ctx *c, const config_setting_t *s, const char *fmt, ...) TG_PRINTF(3, 4);
+static int fail(const struct ctx *c, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->errmsg && !*c->errmsg)
+		*c->errmsg = str_printf("%s:%d: %s", setting_file(c, s), s ? (int)config_setting_source_line(s) : 0,
+		                            msg);
+	return TG_EINVAL;
+}
+
+/* The path of a setting for messages: "keepa.domain", "tasks[1].weight". */
+static void setting_path(const config_setting_t *s, char *buf, size_t len)
+{
+	const config_setting_t *chain[16];
+	int n = 0;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (; s && !config_setting_is_root(s) && n < 16; s = config_setting_parent(s))
+		chain[n++] = s;
+	while (n-- > 0 && used < len) {
+		const config_setting_t *e = chain[n];
+		const char *name = config_setting_name(e);
+		if (name)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "." : "", name);
+		else
+			used += (size_t)snprintf(buf + used, len - used, "[%d]", config_setting_index(e));
+	}
+}
+
+/* Every child of group must be one of allowed (NULL-terminated). */
+static int check_known_keys(const struct ctx *c, const config_setting_t *group, const char *const *allowed)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *child = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(child);
+		int known = 0;
+		char path[256];
+
+		for (const char *const *a = allowed; *a; a++)
+			if (name && strcmp(name, *a) == 0)
+				known = 1;
+		if (!known) {
+			setting_path(child, path, sizeof(path));
+			return fail(c, child, "unknown key '%s'", path);
+		}
+	}
+	return 0;
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a number";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "nothing";
+	}
+}
+
+static int wrong_type(const struct ctx *c, const config_setting_t *s, const char *want)
+{
+	char path[256];
+
+	setting_path(s, path, sizeof(path));
+	return fail(c, s, "'%s' must be %s, not %s", path, want, type_name(config_setting_type(s)));
+}
+
+static int get_string(const struct ctx *c, const config_setting_t *group, const char *name, const char **out,
+                      int required)
+{
+	config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+
+	if (!s) {
+		if (required)
+			return fail(c, group, "missing key '%s'", name);
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return wrong_type(c, s, "a string");
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+static int get_int(const struct ctx *c, const config_setting_t *group, const char *name, int64_t *out,
+                   int64_t min, int64_t max)
+{
+	config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+	char path[256];
+	int64_t v;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+		return wrong_type(c, s, "an integer");
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		setting_path(s, path, sizeof(path));
+		return fail(c, s, "'%s' = %lld is out of range [%lld, %lld]", path, (long long)v, (long long)min,
+		            (long long)max);
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_int32(const struct ctx *c, const config_setting_t *group, const char *name, int *out, int min,
+                     int max)
+{
+	int64_t v = *out;
+	int rc = get_int(c, group, name, &v, min, max);
+	*out = (int)v;
+	return rc;
+}
+
+static int get_number(const struct ctx *c, const config_setting_t *group, const char *name, double *out,
+                      double min, double max)
+{
+	config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+	char path[256];
+	double v;
+
+	if (!s)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
+	case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+	default: return wrong_type(c, s, "a number");
+	}
+	if (!(v >= min && v <= max)) {
+		setting_path(s, path, sizeof(path));
+		return fail(c, s, "'%s' = %g is out of range [%g, %g]", path, v, min, max);
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_bool(const struct ctx *c, const config_setting_t *group, const char *name, bool *out)
+{
+	config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return wrong_type(c, s, "a boolean (true or false)");
+	*out = config_setting_get_bool(s) != 0;
+	return 0;
+}
+
+/* A group member that must be a group, or NULL when absent. */
+static int get_group(const struct ctx *c, const config_setting_t *parent, const char *name,
+                     config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	*out = NULL;
+	if (!s)
+		return 0;
+	if (!config_setting_is_group(s))
+		return wrong_type(c, s, "a group { ... }");
+	*out = s;
+	return 0;
+}
+
+static void config_defaults(struct config *config)
+{
+	config->keepa_endpoint = "https://api.keepa.com";
+	config->keepa_domain = 1;
+	config->keepa_connect_timeout_s = 30;
+	config->keepa_timeout_s = 120;
+	config->keepa_max_response_bytes = 64 << 20;
+	config->keepa_max_retries = 5;
+	config->tokens_policy = "reserve";
+	config->tokens_reserve = 0;
+	config->tokens_margin = 0;
+	config->tokens_deepest_deficit = 100;
+	config->tokens_deficit_threshold = 80;
+	config->tokens_latency_target_s = 600;
+	config->tokens_cap_minutes = 60;
+	config->tokens_minute_ms = 60000;
+	config->storage_backend = "sqlite";
+	config->storage_path = "/var/lib/tollgate/tollgate.db";
+	config->runtime_dir = "/run/tollgate";
+	config->log_level = TG_LOG_INFO;
+	config->log_progress_interval_s = 60;
+	config->status_socket = "/run/tollgate/status.sock";
+	config->status_stall_after_s = 900;
+	config->metrics_listen = "";
+}
+
+static int valid_name(const char *s)
+{
+	if (!s || !islower((unsigned char)s[0]))
+		return 0;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+static const char *const keepa_keys[] = {"endpoint",          "key_file",  "domain", "connect_timeout_s",
+                                         "timeout_s",         "max_response_bytes",  "max_retries", NULL};
+static const char *const tokens_keys[] = {"policy",           "reserve",   "margin", "deepest_deficit",
+                                          "deficit_threshold", "latency_target_s",   "cap_minutes", "minute_ms", NULL};
+static const char *const storage_keys[] = {"backend", "path", NULL};
+static const char *const log_keys[] = {"level", "progress_interval_s", NULL};
+static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
+static const char *const metrics_keys[] = {"listen", NULL};
+static const char *const task_keys[] = {"name", "plugin", "required", "weight", "schedule", "settings", NULL};
+static const char *const root_keys[] = {"keepa", "tokens", "storage", "runtime_dir", "plugin_path", "include_dir",
+                                        "log",   "status", "metrics", "tasks",       NULL};
+static const char *const dropin_keys[] = {"tasks", NULL};
+
+static int load_keepa(struct ctx *c, const config_setting_t *root)
+{
+	struct config *cf = c->config;
+	config_setting_t *g;
+	int rc;
+
+	if ((rc = get_group(c, root, "keepa", &g)) || !g)
+		return rc;
+	if ((rc = check_known_keys(c, g, keepa_keys)))
+		return rc;
+	if ((rc = get_string(c, g, "endpoint", &cf->keepa_endpoint, 0)) ||
+	    (rc = get_string(c, g, "key_file", &cf->keepa_key_file, 0)) ||
+	    (rc = get_int32(c, g, "domain", &cf->keepa_domain, 1, 12)) ||
+	    (rc = get_int32(c, g, "connect_timeout_s", &cf->keepa_connect_timeout_s, 1, 600)) ||
+	    (rc = get_int32(c, g, "timeout_s", &cf->keepa_timeout_s, 1, 3600)) ||
+	    (rc = get_int(c, g, "max_response_bytes", &cf->keepa_max_response_bytes, 4096, (int64_t)1 << 32)) ||
+	    (rc = get_int32(c, g, "max_retries", &cf->keepa_max_retries, 0, 20)))
+		return rc;
+	if (cf->keepa_domain == 7)
+		return fail(c, config_setting_get_member(g, "domain"), "'keepa.domain' = 7 is not a Keepa domain");
+	if (strncmp(cf->keepa_endpoint, "https://", 8) != 0 && strncmp(cf->keepa_endpoint, "http://", 7) != 0)
+		return fail(c, config_setting_get_member(g, "endpoint"),
+		            "'keepa.endpoint' must start with https:// (or http:// for a loopback simulator)");
+	return 0;
+}
+
+static int load_tokens(struct ctx *c, const config_setting_t *root)
+{
+	struct config *cf = c->config;
+	config_setting_t *g;
+	int rc;
+
+	if ((rc = get_group(c, root, "tokens", &g)) || !g)
+		return rc;
+	if ((rc = check_known_keys(c, g, tokens_keys)))
+		return rc;
+	if ((rc = get_string(c, g, "policy", &cf->tokens_policy, 0)) ||
+	    (rc = get_number(c, g, "reserve", &cf->tokens_reserve, 0, 1e6)) ||
+	    (rc = get_number(c, g, "margin", &cf->tokens_margin, 0, 1e6)) ||
+	    (rc = get_number(c, g, "deepest_deficit", &cf->tokens_deepest_deficit, 0, 1e6)) ||
+	    (rc = get_number(c, g, "deficit_threshold", &cf->tokens_deficit_threshold, 0, 1e6)) ||
+	    (rc = get_number(c, g, "latency_target_s", &cf->tokens_latency_target_s, 1, 86400)) ||
+	    (rc = get_int32(c, g, "cap_minutes", &cf->tokens_cap_minutes, 1, 1440)) ||
+	    (rc = get_int32(c, g, "minute_ms", &cf->tokens_minute_ms, 10, 60000)))
+		return rc;
+	if (strcmp(cf->tokens_policy, "reserve") != 0 && strcmp(cf->tokens_policy, "deficit") != 0)
+		return fail(c, config_setting_get_member(g, "policy"),
+		            "'tokens.policy' must be \"reserve\" or \"deficit\", not \"%s\"", cf->tokens_policy);
+	return 0;
+}
+
+int config_parse_listen(const char *listen, struct sockaddr_in *out)
+{
+	const char *colon = strrchr(listen, ':');
+	const char *port_text = colon ? colon + 1 : listen;
+	char host[INET_ADDRSTRLEN] = "127.0.0.1";
+	char *end;
+	long port;
+
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	if (colon && colon > listen) {
+		if ((size_t)(colon - listen) >= sizeof(host))
+			return TG_EINVAL;
+		memcpy(host, listen, (size_t)(colon - listen));
+		host[colon - listen] = '\0';
+	}
+	port = strtol(port_text, &end, 10);
+	if (end == port_text || *end != '\0' || port <= 0 || port > 65535 ||
+	    inet_pton(AF_INET, host, &out->sin_addr) != 1)
+		return TG_EINVAL;
+	out->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+static int load_misc(struct ctx *c, const config_setting_t *root)
+{
+	struct config *cf = c->config;
+	config_setting_t *g, *list;
+	const char *level = NULL;
+	int rc;
+
+	if ((rc = get_group(c, root, "storage", &g)))
+		return rc;
+	if (g && ((rc = check_known_keys(c, g, storage_keys)) ||
+	          (rc = get_string(c, g, "backend", &cf->storage_backend, 0)) ||
+	          (rc = get_string(c, g, "path", &cf->storage_path, 0))))
+		return rc;
+	if (strcmp(cf->storage_backend, "sqlite") != 0)
+		return fail(c, config_setting_get_member(g, "backend"),
+		            "'storage.backend' = \"%s\" is not supported (supported: \"sqlite\")", cf->storage_backend);
+
+	if ((rc = get_string(c, root, "runtime_dir", &cf->runtime_dir, 0)) ||
+	    (rc = get_string(c, root, "include_dir", &cf->include_dir, 0)))
+		return rc;
+
+	list = config_setting_get_member(root, "plugin_path");
+	if (list) {
+		int n = config_setting_length(list);
+		if (!config_setting_is_array(list) && !config_setting_is_list(list))
+			return wrong_type(c, list, "a list of directories [\"/path\", ...]");
+		if (n > CONFIG_MAX_PLUGIN_DIRS)
+			return fail(c, list, "'plugin_path' has %d directories; at most %d", n, CONFIG_MAX_PLUGIN_DIRS);
+		for (int i = 0; i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+			if (config_setting_type(e) != CONFIG_TYPE_STRING)
+				return wrong_type(c, e, "a string");
+			if (config_setting_get_string(e)[0] != '/')
+				return fail(c, e, "plugin directory \"%s\" must be an absolute path",
+				            config_setting_get_string(e));
+			cf->plugin_path[cf->nplugin_path++] = config_setting_get_string(e);
+		}
+	}
+
+	if ((rc = get_group(c, root, "log", &g)))
+		return rc;
+	if (g && ((rc = check_known_keys(c, g, log_keys)) || (rc = get_string(c, g, "level", &level, 0)) ||
+	          (rc = get_int32(c, g, "progress_interval_s", &cf->log_progress_interval_s, 1, 86400))))
+		return rc;
+	if (level) {
+		cf->log_level = log_level_parse(level);
+		if (cf->log_level < 0)
+			return fail(c, config_setting_get_member(g, "level"),
+			            "'log.level' must be \"error\", \"warn\", \"info\" or \"debug\", not \"%s\"", level);
+	}
+	if ((rc = get_group(c, root, "status", &g)))
+		return rc;
+	if (g && ((rc = check_known_keys(c, g, status_keys)) ||
+	          (rc = get_string(c, g, "socket", &cf->status_socket, 0)) ||
+	          (rc = get_int32(c, g, "stall_after_s", &cf->status_stall_after_s, 1, 7 * 86400))))
+		return rc;
+	if ((rc = get_group(c, root, "metrics", &g)))
+		return rc;
+	if (g && ((rc = check_known_keys(c, g, metrics_keys)) ||
+	          (rc = get_string(c, g, "listen", &cf->metrics_listen, 0))))
+		return rc;
+	/* Checked here, not when the daemon starts: `tollgate check` (and the
+	 * unit's ExecStartPre) must catch what would otherwise be a start-up
+	 * failure that systemd restarts forever. */
+	struct sockaddr_in sa;
+	if (cf->metrics_listen && cf->metrics_listen[0] && config_parse_listen(cf->metrics_listen, &sa) != 0)
+		return fail(c, config_setting_get_member(g, "listen"),
+		            "'metrics.listen' = \"%s\" must be [IPv4]:port, e.g. \"127.0.0.1:9464\" or \"9464\"",
+		            cf->metrics_listen);
+	if (strlen(cf->status_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return fail(c, config_setting_get_member(config_setting_get_member(root, "status"), "socket"),
+		            "'status.socket' is %zu characters; a UNIX socket path has at most %zu",
+		            strlen(cf->status_socket), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	return 0;
+}
+
+static int load_schedule(struct ctx *c, const config_setting_t *task, struct task_config *t)
+{
+	config_setting_t *s = config_setting_get_member(task, "schedule");
+
+	t->interval_s = 0;
+	if (!s)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if (strcmp(config_setting_get_string(s), "continuous") == 0)
+			return 0;
+		return fail(c, s, "'schedule' must be \"continuous\" or an interval in seconds, not \"%s\"",
+		            config_setting_get_string(s));
+	}
+	if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
+		t->interval_s = config_setting_get_int64(s);
+		if (t->interval_s < 1 || t->interval_s > 7 * 86400)
+			return fail(c, s, "'schedule' = %lld seconds is out of range [1, 604800]",
+			            (long long)t->interval_s);
+		return 0;
+	}
+	return wrong_type(c, s, "\"continuous\" or an integer number of seconds");
+}
+
+static int load_tasks(struct ctx *c, const config_setting_t *root)
+{
+	struct config *cf = c->config;
+	config_setting_t *list = config_setting_get_member(root, "tasks");
+	int n, rc;
+	struct task_config *grown;
+
+	if (!list)
+		return 0;
+	if (!config_setting_is_list(list))
+		return wrong_type(c, list, "a list of task groups ( { ... }, ... )");
+	n = config_setting_length(list);
+	grown = realloc(cf->tasks, sizeof(*cf->tasks) * (size_t)(cf->ntasks + n + 1));
+	if (!grown)
+		return fail(c, list, "out of memory");
+	cf->tasks = grown;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct task_config *t = &cf->tasks[cf->ntasks];
+
+		memset(t, 0, sizeof(*t));
+		t->weight = 1;
+		if (!config_setting_is_group(g))
+			return wrong_type(c, g, "a task group { name = ...; plugin = ...; }");
+		t->file = setting_file(c, g);
+		t->line = (int)config_setting_source_line(g);
+		if ((rc = check_known_keys(c, g, task_keys)) || (rc = get_string(c, g, "name", &t->name, 1)) ||
+		    (rc = get_string(c, g, "plugin", &t->plugin, 1)) || (rc = get_bool(c, g, "required", &t->required)) ||
+		    (rc = get_number(c, g, "weight", &t->weight, 0.001, 1e6)) || (rc = load_schedule(c, g, t)) ||
+		    (rc = get_group(c, g, "settings", &t->settings)))
+			return rc;
+		if (!valid_name(t->name))
+			return fail(c, config_setting_get_member(g, "name"),
+			            "task name \"%s\" must be lower-case letters, digits, '_' or '-'", t->name);
+		for (int j = 0; j < cf->ntasks; j++)
+			if (strcmp(cf->tasks[j].name, t->name) == 0)
+				return fail(c, config_setting_get_member(g, "name"),
+				            "task name \"%s\" is already used at %s:%d", t->name, cf->tasks[j].file,
+				            cf->tasks[j].line);
+		cf->ntasks++;
+	}
+	return 0;
+}
+
+/* Parse one file into the next slot of config->files. */
+static int parse_file(struct config *cf, const char *path, config_setting_t **root, char **errmsg)
+{
+	config_t *lc;
+
+	if (cf->nfiles >= CONFIG_MAX_FILES) {
+		*errmsg = str_printf("%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
+		return TG_EINVAL;
+	}
+	lc = &cf->files[cf->nfiles++];
+	config_init(lc);
+	/* Strict: no silent int<->float conversion, so a type error is seen. */
+	config_set_options(lc, CONFIG_OPTION_SEMICOLON_SEPARATORS | CONFIG_OPTION_COLON_ASSIGNMENT_FOR_GROUPS |
+	                           CONFIG_OPTION_OPEN_BRACE_ON_SEPARATE_LINE);
+	if (config_read_file(lc, path) != CONFIG_TRUE) {
+		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+			*errmsg = str_printf("%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+		else
+			*errmsg = str_printf("%s:%d: %s", config_error_file(lc) ? config_error_file(lc) : path,
+			                         config_error_line(lc), config_error_text(lc));
+		return TG_EINVAL;
+	}
+	*root = config_root_setting(lc);
+	return 0;
+}
+
+static int cfg_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Each *.cfg file of include_dir may add tasks. */
+static int load_dropins(struct ctx *c)
+{
+	struct config *cf = c->config;
+	DIR *dir;
+	struct dirent *de;
+	char *names[CONFIG_MAX_FILES];
+	int n = 0, rc = 0;
+
+	dir = opendir(cf->include_dir);
+	if (!dir) {
+		if (errno == ENOENT)
+			return 0; /* an absent drop-in directory is an empty one */
+		*c->errmsg = str_printf("%s:0: cannot open include_dir %s: %s", cf->path, cf->include_dir,
+		                            strerror(errno));
+		return TG_EINVAL;
+	}
+	while ((de = readdir(dir)) != NULL && n < CONFIG_MAX_FILES) {
+		size_t len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".cfg") != 0)
+			continue;
+		names[n] = str_printf("%s/%s", cf->include_dir, de->d_name);
+		if (names[n])
+			n++;
+	}
+	closedir(dir);
+	qsort(names, (size_t)n, sizeof(names[0]), cfg_name_cmp);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *root;
+		if (rc == 0) {
+			c->file = names[i];
+			rc = parse_file(cf, names[i], &root, c->errmsg);
+			if (rc == 0)
+				rc = check_known_keys(c, root, dropin_keys);
+			if (rc == 0)
+				rc = load_tasks(c, root);
+		}
+	}
+	/* Settings keep pointers to file names owned by libconfig, not ours. */
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	c->file = cf->path;
+	return rc;
+}
+
+int config_load(struct config *cf, const char *path, char **errmsg)
+{
+	struct ctx c = {.config = cf, .file = path, .errmsg = errmsg};
+	config_setting_t *root;
+	int rc;
+
+	memset(cf, 0, sizeof(*cf));
+	config_defaults(cf);
+	cf->path = strdup(path);
+	if (!cf->path)
+		return TG_ENOMEM;
+	if ((rc = parse_file(cf, path, &root, errmsg)))
+		return rc;
+	if ((rc = check_known_keys(&c, root, root_keys)) || (rc = load_keepa(&c, root)) ||
+	    (rc = load_tokens(&c, root)) || (rc = load_misc(&c, root)) || (rc = load_tasks(&c, root)))
+		return rc;
+	if (cf->include_dir && (rc = load_dropins(&c)))
+		return rc;
+	if (cf->nplugin_path == 0)
+		return fail(&c, root, "'plugin_path' is not set: list the directories plugins are loaded from");
+	return 0;
+}
+
+void config_release(struct config *cf)
+{
+	for (int i = 0; i < cf->nfiles; i++)
+		config_destroy(&cf->files[i]);
+	free(cf->tasks);
+	free(cf->path);
+	memset(cf, 0, sizeof(*cf));
+}
+
+config_setting_t *config_task_setting(const struct task_config *task, const char *name)
+{
+	return task->settings ? config_setting_get_member(task->settings, name) : NULL;
+}
+
+static int setting_matches(const config_setting_t *s, enum tg_setting_type type)
+{
+	int t = config_setting_type(s);
+
+	switch (type) {
+	case TG_SETTING_INT: return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+	case TG_SETTING_REAL: return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT;
+	case TG_SETTING_BOOL: return t == CONFIG_TYPE_BOOL;
+	case TG_SETTING_STRING: return t == CONFIG_TYPE_STRING;
+	case TG_SETTING_GROUP: return t == CONFIG_TYPE_GROUP;
+	case TG_SETTING_LIST: return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
+	}
+	return 0;
+}
+
+static const char *setting_type_name(enum tg_setting_type type)
+{
+	static const char *const names[] = {"an integer", "a number", "a boolean",
+	                                    "a string",   "a group",  "a list"};
+	return (unsigned)type < 6 ? names[type] : "?";
+}
+
+int config_validate_task_settings(const struct task_config *task, const struct tg_setting *declared,
+                                  size_t ndeclared, char **errmsg)
+{
+	struct ctx c = {.file = task->file, .errmsg = errmsg};
+	int n;
+
+	if (!task->settings)
+		return 0;
+	n = config_setting_length(task->settings);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(task->settings, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const struct tg_setting *d = NULL;
+
+		for (size_t k = 0; k < ndeclared; k++)
+			if (strcmp(declared[k].name, name) == 0)
+				d = &declared[k];
+		if (!d)
+			return fail(&c, s, "task \"%s\": plugin \"%s\" has no setting '%s'", task->name, task->plugin,
+			            name);
+		if (!setting_matches(s, d->type))
+			return fail(&c, s, "task \"%s\": setting '%s' must be %s, not %s", task->name, name,
+			            setting_type_name(d->type), type_name(config_setting_type(s)));
+	}
+	return 0;
+}

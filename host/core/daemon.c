@@ -1,0 +1,375 @@
+/*
+ * daemon.c - build the running host from a config, start and stop it.
+ */
+#include "util/errmsg.h"
+#include "core/daemon.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "keepa/keepa.h"
+#include "core/loader.h"
+#include "storage/locks.h"
+#include "observe/log.h"
+#include "core/services.h"
+#include "storage/storage.h"
+#include "tokens/tokens.h"
+
+int daemon_wait_until(struct daemon *d, int64_t deadline)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&d->stop_mu);
+	while (!atomic_load(&d->stopping)) {
+		int64_t left = deadline - tg_mono_ms();
+		if (left <= 0)
+			break;
+		/* Wake at least hourly so an unbounded wait needs no special case. */
+		tg_cond_wait_ms(&d->stop_cv, &d->stop_mu, left > 3600 * 1000 ? 3600 * 1000 : left);
+	}
+	if (atomic_load(&d->stopping))
+		rc = TG_ESTOPPED;
+	pthread_mutex_unlock(&d->stop_mu);
+	return rc;
+}
+
+void daemon_request_stop(struct daemon *d)
+{
+	daemon_signal_stop(d);
+	if (d->tokens)
+		tokens_shutdown(d->tokens);
+	if (d->locks)
+		locks_interrupt(d->locks);
+}
+
+static int make_dirs(const char *dir, mode_t mode)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return (mkdir(buf, mode) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+static int open_services(struct daemon *d, const struct daemon_options *opts, char **errmsg)
+{
+	struct config *cf = d->config;
+	struct tokens_config tc;
+	struct keepa_options ko = {0};
+	char *key = NULL, *dir;
+	int rc;
+
+	dir = strdup(cf->storage_path);
+	if (!dir)
+		return TG_ENOMEM;
+	if (strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
+		*errmsg = str_printf("cannot create the directory of storage.path %s: %s", cf->storage_path,
+		                         strerror(errno));
+		free(dir);
+		return TG_EIO;
+	}
+	free(dir);
+	if ((rc = storage_open(&d->storage, cf->storage_backend, cf->storage_path, errmsg)))
+		return rc;
+	if (make_dirs(cf->runtime_dir, 0750) != 0) {
+		*errmsg = str_printf("cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
+		return TG_EIO;
+	}
+	d->locks = calloc(1, sizeof(*d->locks));
+	if (!d->locks)
+		return TG_ENOMEM;
+	if ((rc = locks_init(d->locks, cf->runtime_dir, errmsg))) {
+		free(d->locks);
+		d->locks = NULL;
+		return rc;
+	}
+
+	if (opts && opts->keepa_key) {
+		key = strdup(opts->keepa_key);
+		if (!key)
+			return TG_ENOMEM;
+	} else if ((rc = keepa_load_key(cf->keepa_key_file, &key, errmsg))) {
+		return rc;
+	}
+	ko.endpoint = cf->keepa_endpoint;
+	ko.key = key;
+	ko.domain = cf->keepa_domain;
+	ko.connect_timeout_s = cf->keepa_connect_timeout_s;
+	ko.timeout_s = cf->keepa_timeout_s;
+	ko.max_response_bytes = cf->keepa_max_response_bytes;
+	ko.max_retries = cf->keepa_max_retries;
+	ko.stop = &d->stopping;
+	rc = keepa_new(&ko, NULL, &d->keepa, errmsg);
+	/* keepa_new keeps its own copy; wipe ours. */
+	memset(key, 0, strlen(key));
+	free(key);
+	if (rc)
+		return rc;
+
+	tokens_config_default(&tc);
+	tc.policy = (enum tokens_policy)tokens_policy_parse(cf->tokens_policy);
+	tc.reserve = cf->tokens_reserve;
+	tc.margin = cf->tokens_margin;
+	tc.deepest_deficit = cf->tokens_deepest_deficit;
+	tc.deficit_threshold = cf->tokens_deficit_threshold;
+	tc.cap_minutes = cf->tokens_cap_minutes;
+	tc.latency_target_s = cf->tokens_latency_target_s;
+	tc.minute_ms = cf->tokens_minute_ms;
+	if ((rc = tokens_new(&tc, NULL, keepa_sync, d->keepa, &d->tokens, errmsg)))
+		return rc;
+	keepa_set_tokens(d->keepa, d->tokens);
+	return 0;
+}
+
+/* One free /token call before any task starts: a bad key or an expired plan
+ * stops the start with Keepa's own message instead of every task waiting
+ * forever for a reading. A network failure is not fatal - Keepa may be back
+ * in a minute, and the scheduler keeps asking. */
+static int first_reading(struct daemon *d, char **errmsg)
+{
+	struct tokens_envelope env;
+	char *err = NULL;
+	int rc = keepa_sync(d->keepa, &env, &err);
+
+	if (rc == 0) {
+		tokens_observe(d->tokens, &env);
+		log_info(NULL, "Keepa: %lld tokens, %lld per minute", (long long)env.tokens_left,
+		         (long long)env.refill_rate);
+	} else if (rc == TG_EKEEPA) {
+		*errmsg = str_printf("Keepa refused the key: %s", err ? err : "no message");
+		free(err);
+		return rc;
+	} else {
+		log_warn(NULL, "Keepa is not answering yet (%s); tasks will wait for it", err ? err : "no message");
+	}
+	free(err);
+	return 0;
+}
+
+int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->plugin, out, &err);
+	if (rc) {
+		/* The loader names the file; say which task asked for it. */
+		*errmsg = str_printf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
+		                         err ? err : "cannot load");
+		free(err);
+		return rc;
+	}
+	/* Settings errors already carry file:line and the task. */
+	rc = config_validate_task_settings(task, out->desc->settings, out->desc->nsettings, errmsg);
+	if (rc)
+		plugin_close(out);
+	return rc;
+}
+
+static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
+{
+	return task_plugin_load(d->config, task->cfg, &task->plugin, errmsg);
+}
+
+/* Give the task its class, connections, and call its plugin's init. */
+static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = tokens_add_class(d->tokens, task->cfg->name, task->cfg->weight);
+	if (rc < 0) {
+		*errmsg = str_printf("task \"%s\": cannot add a scheduler class", task->cfg->name);
+		return rc;
+	}
+	task->tokens_class = rc;
+	if ((rc = storage_connect(d->storage, &task->db, &err)) || (rc = keepa_conn_new(d->keepa, &task->keepa, &err)))
+		goto fail;
+	keepa_conn_set_name(task->keepa, task->cfg->name);
+	rc = task->plugin.desc->init(task, &services_table, &task->plugin_state, &err);
+	if (rc < 0)
+		goto fail;
+	task->initialized = true;
+	return 0;
+fail:
+	*errmsg = str_printf("%s:%d: task \"%s\" (%s): init failed: %s", task->cfg->file, task->cfg->line,
+	                         task->cfg->name, task->plugin.path ? task->plugin.path : task->cfg->plugin,
+	                         err ? err : "no message");
+	log_redact(*errmsg);
+	free(err);
+	return rc < 0 ? rc : TG_EINVAL;
+}
+
+/* A task that could not be set up (rc < 0, message err, which this takes):
+ * a required one stops the start (its message goes to *errmsg), an optional
+ * one is skipped with its reason and the rest go on. */
+static int skip_unless_required(struct tg_task *t, int rc, char *err, char **errmsg)
+{
+	if (rc == 0)
+		return 0;
+	if (t->cfg->required) {
+		*errmsg = err;
+		return rc;
+	}
+	log_warn(NULL, "optional task skipped: %s", err ? err : "no message");
+	task_set_error(t, err);
+	t->state = TASK_SKIPPED;
+	free(err);
+	return 0;
+}
+
+void daemon_init(struct daemon *d)
+{
+	pthread_condattr_t ca;
+
+	memset(d, 0, sizeof(*d));
+	atomic_init(&d->stopping, false);
+	pthread_mutex_init(&d->stop_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->stop_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void daemon_signal_stop(struct daemon *d)
+{
+	pthread_mutex_lock(&d->stop_mu);
+	atomic_store(&d->stopping, true);
+	pthread_cond_broadcast(&d->stop_cv);
+	pthread_mutex_unlock(&d->stop_mu);
+}
+
+/* A stop asked for while starting: say so, and let the caller exit 0. */
+static int stopped_while_starting(struct daemon *d, char **errmsg)
+{
+	if (!atomic_load(&d->stopping))
+		return 0;
+	free(*errmsg);
+	*errmsg = strdup("stopped while starting");
+	return TG_ESTOPPED;
+}
+
+int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg)
+{
+	int rc;
+
+	d->config = config;
+	d->started_ms = tg_wall_ms();
+
+	d->tasks = calloc((size_t)(config->ntasks ? config->ntasks : 1), sizeof(*d->tasks));
+	if (!d->tasks)
+		return TG_ENOMEM;
+	d->ntasks = config->ntasks;
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		t->daemon = d;
+		t->cfg = &config->tasks[i];
+		t->tokens_class = -1;
+		pthread_mutex_init(&t->mu, NULL);
+		t->state = TASK_STARTING;
+	}
+
+	/* Plugins first: a config naming a missing plugin fails before any
+	 * file or socket is touched. */
+	for (int i = 0; i < d->ntasks; i++) {
+		char *err = NULL;
+		rc = load_task(d, &d->tasks[i], &err);
+		if ((rc = skip_unless_required(&d->tasks[i], rc, err, errmsg)))
+			return rc;
+	}
+	if (opts && opts->check_only)
+		return 0;
+
+	if ((rc = open_services(d, opts, errmsg)) || (rc = first_reading(d, errmsg)))
+		return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
+	for (int i = 0; i < d->ntasks; i++) {
+		char *err = NULL;
+		if ((rc = stopped_while_starting(d, errmsg)))
+			return rc;
+		if (d->tasks[i].state == TASK_SKIPPED)
+			continue;
+		rc = init_task(d, &d->tasks[i], &err);
+		if ((rc = skip_unless_required(&d->tasks[i], rc, err, errmsg)))
+			return rc;
+	}
+	return 0;
+}
+
+int daemon_start(struct daemon *d, char **errmsg)
+{
+	int started = 0;
+
+	if (stopped_while_starting(d, errmsg))
+		return TG_ESTOPPED;
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		int rc;
+		if (!t->initialized)
+			continue;
+		rc = pthread_create(&t->thread, NULL, runner_thread, t);
+		if (rc) {
+			*errmsg = str_printf("task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
+			daemon_request_stop(d);
+			return TG_EIO;
+		}
+		t->thread_started = true;
+		started++;
+	}
+	if (started == 0 && d->ntasks > 0) {
+		*errmsg = strdup("no task could start");
+		return TG_EINVAL;
+	}
+	return 0;
+}
+
+void daemon_join(struct daemon *d)
+{
+	daemon_request_stop(d);
+	for (int i = 0; i < d->ntasks; i++) {
+		if (d->tasks[i].thread_started) {
+			pthread_join(d->tasks[i].thread, NULL);
+			d->tasks[i].thread_started = false;
+		}
+	}
+}
+
+void daemon_close(struct daemon *d)
+{
+	daemon_join(d);
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		if (t->initialized)
+			t->plugin.desc->destroy(t->plugin_state);
+		if (t->keepa)
+			keepa_conn_free(t->keepa);
+		if (t->db)
+			storage_conn_free(t->db);
+		plugin_close(&t->plugin);
+		pthread_mutex_destroy(&t->mu);
+	}
+	free(d->tasks);
+	if (d->keepa)
+		keepa_free(d->keepa);
+	if (d->tokens)
+		tokens_free(d->tokens);
+	if (d->locks) {
+		locks_release(d->locks);
+		free(d->locks);
+	}
+	if (d->storage)
+		storage_free(d->storage);
+	pthread_cond_destroy(&d->stop_cv);
+	pthread_mutex_destroy(&d->stop_mu);
+	memset(d, 0, sizeof(*d));
+}

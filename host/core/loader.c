@@ -1,0 +1,339 @@
+/*
+ * loader.c - plugin discovery, permission checks and descriptor validation.
+ */
+#include "util/errmsg.h"
+#include "core/loader.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+/* The size of the descriptor as ABI 1.0 defined it: a plugin built against
+ * 1.0 is never refused by a later 1.x host whose struct grew. */
+#define TG_PLUGIN_SIZE_V1_0 (offsetof(struct tg_plugin, destroy) + sizeof(void (*)(void *)))
+
+int loader_check_path_safe(const char *path, char **errmsg)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		*errmsg = str_printf("%s: %s", path, strerror(errno));
+		return TG_EIO;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		*errmsg = str_printf("%s: refused: writable by %s (mode %04o); run chmod go-w", path,
+		                         (st.st_mode & S_IWOTH) ? "others" : "group", (unsigned)(st.st_mode & 07777));
+		return TG_EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		*errmsg = str_printf("%s: refused: owned by uid %u, neither root nor this daemon's user", path,
+		                         (unsigned)st.st_uid);
+		return TG_EINVAL;
+	}
+	return 0;
+}
+
+static int valid_plugin_name(const char *s)
+{
+	if (!s || !islower((unsigned char)*s))
+		return 0;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+/* Tell "another ABI major" apart from "not a plugin at all". */
+static int other_major(void *handle)
+{
+	char sym[32];
+
+	for (int major = 0; major < 100; major++) {
+		if (major == TG_ABI_MAJOR)
+			continue;
+		snprintf(sym, sizeof(sym), "tollgate_plugin_v%d", major);
+		if (dlsym(handle, sym))
+			return major;
+	}
+	return -1;
+}
+
+static int check_descriptor(const char *path, const struct tg_plugin *d, char **errmsg)
+{
+	if (d->abi_major != TG_ABI_MAJOR) {
+		*errmsg = str_printf("%s: descriptor says ABI major %u, entry says %d: rebuild the plugin", path,
+		                         d->abi_major, TG_ABI_MAJOR);
+		return TG_EINVAL;
+	}
+	if (d->abi_minor > TG_ABI_MINOR) {
+		*errmsg = str_printf("%s: built for ABI %u.%u, newer than this host's %d.%d: upgrade tollgate",
+		                         path, d->abi_major, d->abi_minor, TG_ABI_MAJOR, TG_ABI_MINOR);
+		return TG_EINVAL;
+	}
+	if (d->struct_size < TG_PLUGIN_SIZE_V1_0) {
+		*errmsg = str_printf("%s: descriptor struct_size %zu is shorter than ABI 1.0's %zu: rebuild the "
+		                         "plugin",
+		                         path, d->struct_size, (size_t)TG_PLUGIN_SIZE_V1_0);
+		return TG_EINVAL;
+	}
+	if (!valid_plugin_name(d->name)) {
+		*errmsg = str_printf("%s: plugin name %s%s%s is not [a-z][a-z0-9_-]*", path, d->name ? "\"" : "",
+		                         d->name ? d->name : "(null)", d->name ? "\"" : "");
+		return TG_EINVAL;
+	}
+	if (!d->version || !*d->version) {
+		*errmsg = str_printf("%s: plugin \"%s\" declares no version", path, d->name);
+		return TG_EINVAL;
+	}
+	if (!d->init || !d->run || !d->destroy) {
+		*errmsg = str_printf("%s: plugin \"%s\" lacks the %s callback", path, d->name,
+		                         !d->init ? "init" : !d->run ? "run" : "destroy");
+		return TG_EINVAL;
+	}
+	if (d->ncosts && !d->costs) {
+		*errmsg = str_printf("%s: plugin \"%s\" declares %zu costs but no table", path, d->name, d->ncosts);
+		return TG_EINVAL;
+	}
+	for (size_t i = 0; i < d->ncosts; i++) {
+		const struct tg_cost *c = &d->costs[i];
+		if (!c->kind || !*c->kind || !(c->per_unit >= 0) || !(c->fixed >= 0) || c->per_unit + c->fixed <= 0) {
+			*errmsg = str_printf("%s: plugin \"%s\": cost #%zu needs a kind and a positive cost", path,
+			                         d->name, i + 1);
+			return TG_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(d->costs[j].kind, c->kind) == 0) {
+				*errmsg = str_printf("%s: plugin \"%s\": call kind \"%s\" declared twice", path,
+				                         d->name, c->kind);
+				return TG_EINVAL;
+			}
+	}
+	if (d->nsettings && !d->settings) {
+		*errmsg = str_printf("%s: plugin \"%s\" declares %zu settings but no table", path, d->name,
+		                         d->nsettings);
+		return TG_EINVAL;
+	}
+	for (size_t i = 0; i < d->nsettings; i++) {
+		const struct tg_setting *s = &d->settings[i];
+		if (!s->name || !*s->name || (unsigned)s->type > TG_SETTING_LIST) {
+			*errmsg = str_printf("%s: plugin \"%s\": setting #%zu has no name or an unknown type", path,
+			                         d->name, i + 1);
+			return TG_EINVAL;
+		}
+	}
+	return 0;
+}
+
+int loader_open_file(const char *path, struct plugin *out, char **errmsg)
+{
+	const struct tg_plugin *(*entry)(void);
+	char *dir_copy;
+	void *handle;
+	int rc, major;
+
+	memset(out, 0, sizeof(*out));
+	dir_copy = strdup(path);
+	if (!dir_copy)
+		return TG_ENOMEM;
+	rc = loader_check_path_safe(dirname(dir_copy), errmsg);
+	free(dir_copy);
+	if (rc == 0)
+		rc = loader_check_path_safe(path, errmsg);
+	if (rc)
+		return rc;
+
+	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!handle) {
+		*errmsg = str_printf("%s: cannot load: %s", path, dlerror());
+		return TG_EINVAL;
+	}
+	*(void **)(&entry) = dlsym(handle, TG_PLUGIN_ENTRY_NAME);
+	if (!entry) {
+		major = other_major(handle);
+		if (major >= 0)
+			*errmsg = str_printf("%s: built for plugin ABI %d, this host speaks ABI %d: rebuild the "
+			                         "plugin",
+			                         path, major, TG_ABI_MAJOR);
+		else
+			*errmsg = str_printf("%s: no entry symbol %s: not a tollgate plugin, or built for another "
+			                         "ABI: rebuild the plugin",
+			                         path, TG_PLUGIN_ENTRY_NAME);
+		rc = TG_EINVAL;
+		goto err_close;
+	}
+	out->desc = entry();
+	if (!out->desc) {
+		*errmsg = str_printf("%s: %s() returned no descriptor", path, TG_PLUGIN_ENTRY_NAME);
+		rc = TG_EINVAL;
+		goto err_close;
+	}
+	if ((rc = check_descriptor(path, out->desc, errmsg)))
+		goto err_close;
+	out->path = strdup(path);
+	if (!out->path) {
+		rc = TG_ENOMEM;
+		goto err_close;
+	}
+	out->handle = handle;
+	return 0;
+
+err_close:
+	dlclose(handle);
+	memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+int loader_find(const char *const *dirs, int ndirs, const char *name, struct plugin *out, char **errmsg)
+{
+	char path[4096];
+	const char *found = NULL;
+	char first[4096];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!valid_plugin_name(name)) {
+		*errmsg = str_printf("plugin name \"%s\" is not [a-z][a-z0-9_-]*", name);
+		return TG_EINVAL;
+	}
+	for (int i = 0; i < ndirs; i++) {
+		snprintf(path, sizeof(path), "%s/%s.so", dirs[i], name);
+		if (access(path, F_OK) != 0)
+			continue;
+		if (found) {
+			*errmsg = str_printf("plugin \"%s\" is installed twice: %s and %s; remove one", name, first,
+			                         path);
+			return TG_EINVAL;
+		}
+		snprintf(first, sizeof(first), "%s", path);
+		found = first;
+	}
+	if (!found) {
+		size_t len = 0;
+		char where[1024] = "";
+		for (int i = 0; i < ndirs; i++)
+			len += (size_t)snprintf(where + len, len < sizeof(where) ? sizeof(where) - len : 0, "%s%s",
+			                        i ? ", " : "", dirs[i]);
+		*errmsg = str_printf("plugin \"%s\" not found: no %s.so in plugin_path (%s)", name, name, where);
+		return TG_ENOTFOUND;
+	}
+	if ((rc = loader_open_file(found, out, errmsg)))
+		return rc;
+	if (strcmp(out->desc->name, name) != 0) {
+		*errmsg = str_printf("%s: declares plugin name \"%s\", not \"%s\" as its file name says", found,
+		                         out->desc->name, name);
+		plugin_close(out);
+		return TG_EINVAL;
+	}
+	return 0;
+}
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void loader_scan(const char *const *dirs, int ndirs, loader_scan_fn fn, void *ud)
+{
+	struct seen {
+		char *name;
+		char *path;
+	} *seen = NULL;
+	size_t nseen = 0;
+
+	for (int i = 0; i < ndirs; i++) {
+		DIR *dir = opendir(dirs[i]);
+		struct dirent *de;
+		char **paths = NULL;
+		size_t npaths = 0;
+
+		if (!dir)
+			continue;
+		while ((de = readdir(dir)) != NULL) {
+			size_t len = strlen(de->d_name);
+			char **grown;
+			if (len < 4 || strcmp(de->d_name + len - 3, ".so") != 0)
+				continue;
+			grown = realloc(paths, sizeof(*paths) * (npaths + 1));
+			if (!grown)
+				break;
+			paths = grown;
+			paths[npaths] = str_printf("%s/%s", dirs[i], de->d_name);
+			if (paths[npaths])
+				npaths++;
+		}
+		closedir(dir);
+		qsort(paths, npaths, sizeof(*paths), path_cmp);
+		for (size_t k = 0; k < npaths; k++) {
+			struct plugin p;
+			char *err = NULL;
+			int dup = -1;
+
+			if (loader_open_file(paths[k], &p, &err) != 0) {
+				fn(ud, paths[k], NULL, err ? err : "cannot load");
+				free(err);
+				free(paths[k]);
+				continue;
+			}
+			for (size_t s = 0; s < nseen; s++)
+				if (strcmp(seen[s].name, p.desc->name) == 0)
+					dup = (int)s;
+			if (dup >= 0) {
+				err = str_printf("%s: duplicate plugin name \"%s\", already provided by %s", paths[k],
+				                     p.desc->name, seen[dup].path);
+				fn(ud, paths[k], NULL, err ? err : "duplicate plugin name");
+				free(err);
+			} else {
+				struct seen *grown = realloc(seen, sizeof(*seen) * (nseen + 1));
+				if (grown) {
+					seen = grown;
+					seen[nseen].name = strdup(p.desc->name);
+					seen[nseen].path = strdup(paths[k]);
+					nseen++;
+				}
+				fn(ud, paths[k], &p, NULL);
+			}
+			plugin_close(&p);
+			free(paths[k]);
+		}
+		free(paths);
+	}
+	for (size_t s = 0; s < nseen; s++) {
+		free(seen[s].name);
+		free(seen[s].path);
+	}
+	free(seen);
+}
+
+void plugin_close(struct plugin *p)
+{
+	if (p->handle)
+		dlclose(p->handle);
+	free(p->path);
+	memset(p, 0, sizeof(*p));
+}
+
+const struct tg_cost *plugin_cost(const struct tg_plugin *desc, const char *kind)
+{
+	for (size_t i = 0; kind && i < desc->ncosts; i++)
+		if (strcmp(desc->costs[i].kind, kind) == 0)
+			return &desc->costs[i];
+	return NULL;
+}
+
+double plugin_declared_cost(const struct tg_plugin *desc, const char *kind, int64_t units)
+{
+	const struct tg_cost *c = plugin_cost(desc, kind);
+
+	if (!c)
+		return -1;
+	return c->fixed + c->per_unit * (double)(units > 0 ? units : 0);
+}

@@ -1,0 +1,166 @@
+/*
+ * runloop.c - start the tasks, then wait for a signal while logging progress.
+ */
+#include "core/runloop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/daemon.h"
+#include "observe/log.h"
+#include "observe/notify.h"
+#include "observe/status.h"
+
+static void watched_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1); /* ends the watcher itself */
+}
+
+void runloop_block_signals(void)
+{
+	sigset_t set;
+
+	watched_set(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The one thread that takes the signals, from before start-up to the end,
+ * so a SIGTERM while the daemon still reads Keepa or inits plugins stops it
+ * as promptly as one while it runs. It only raises the stop flag (the
+ * services may still be under construction); the main thread does the rest. */
+static void *watch_signals(void *arg)
+{
+	struct runloop_signals *w = arg;
+	sigset_t set;
+	int sig;
+
+	watched_set(&set);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1 && atomic_load(&w->quit))
+			break;
+		if (sig == SIGHUP) {
+			log_info(NULL, "SIGHUP: configuration reload is not supported; restart to apply changes");
+		} else if (sig == SIGINT || sig == SIGTERM) {
+			log_info(NULL, "signal %s: stopping", strsignal(sig));
+			daemon_signal_stop(w->d);
+		}
+	}
+	return NULL;
+}
+
+int runloop_signals_start(struct runloop_signals *w, struct daemon *d)
+{
+	w->d = d;
+	atomic_init(&w->quit, false);
+	return pthread_create(&w->thread, NULL, watch_signals, w) == 0 ? 0 : TG_EIO;
+}
+
+void runloop_signals_stop(struct runloop_signals *w)
+{
+	atomic_store(&w->quit, true);
+	pthread_kill(w->thread, SIGUSR1);
+	pthread_join(w->thread, NULL);
+}
+
+void runloop_log_progress(struct daemon *d)
+{
+	int64_t now = tg_wall_ms();
+
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		char total[32] = "?";
+
+		pthread_mutex_lock(&t->mu);
+		if (t->progress_total >= 0)
+			snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
+		if (t->state != TASK_SKIPPED)
+			log_info(t->cfg->name,
+			         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
+			         "runs %lld, failures %lld",
+			         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
+			         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
+			         t->last_progress_ms ? "" : "never, started ",
+			         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
+			         (long long)t->runs, (long long)t->failures);
+		t->progress_at_start = t->progress_done;
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+int runloop_run(struct daemon *d, const struct runloop_options *opts, char **errmsg)
+{
+	struct runloop_options defaults = {0};
+	struct status_server *status = NULL;
+	struct metrics_server *metrics = NULL;
+	int64_t start = tg_mono_ms(), last_progress = start;
+	int64_t progress_ms = (int64_t)d->config->log_progress_interval_s * 1000;
+	int rc;
+
+	if (!opts)
+		opts = &defaults;
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		if (t->plugin.desc)
+			log_info(NULL, "task %s: plugin %s %s from %s, weight %g, %s%s", t->cfg->name,
+			         t->plugin.desc->name, t->plugin.desc->version, t->plugin.path, t->cfg->weight,
+			         t->cfg->interval_s ? "interval" : "continuous", t->state == TASK_SKIPPED ? " (skipped)" : "");
+	}
+	if (d->config->status_socket && d->config->status_socket[0] &&
+	    (rc = status_server_start(d, d->config->status_socket, &status, errmsg)))
+		return rc;
+	if (d->config->metrics_listen && d->config->metrics_listen[0]) {
+		if ((rc = metrics_server_start(d, d->config->metrics_listen, &metrics, errmsg))) {
+			status_server_stop(status);
+			return rc;
+		}
+		log_info(NULL, "metrics on http://%s/metrics", d->config->metrics_listen);
+	}
+	if ((rc = daemon_start(d, errmsg))) {
+		metrics_server_stop(metrics);
+		status_server_stop(status);
+		return rc;
+	}
+
+	{
+		char ready[128];
+		int running = 0;
+		for (int i = 0; i < d->ntasks; i++)
+			running += d->tasks[i].thread_started;
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=%d of %d tasks running", running, d->ntasks);
+		notify_systemd(ready);
+	}
+	for (;;) {
+		int tick = opts->tick_ms > 0 ? opts->tick_ms : 1000;
+		int64_t now;
+
+		/* The signal watcher raises the stop flag; this wait ends at once. */
+		if (daemon_wait_until(d, tg_mono_ms() + tick) == TG_ESTOPPED)
+			break;
+		now = tg_mono_ms();
+		if (opts->tick)
+			opts->tick(d, opts->ud);
+		if (now - last_progress >= progress_ms) {
+			runloop_log_progress(d);
+			last_progress = now;
+		}
+		if (opts->max_ms > 0 && now - start >= opts->max_ms)
+			break;
+	}
+	notify_systemd("STOPPING=1");
+	daemon_request_stop(d);
+	daemon_join(d);
+	runloop_log_progress(d);
+	metrics_server_stop(metrics);
+	status_server_stop(status);
+	return 0;
+}

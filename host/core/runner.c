@@ -1,0 +1,153 @@
+/*
+ * runner.c - one thread per task: run, then wait for the next run.
+ *
+ * Interval tasks run every interval_s seconds, never overlapping themselves
+ * (a run that overruns its interval is followed by the next at once, and the
+ * overrun is logged). Continuous tasks run, then stay idle for as long as
+ * the plugin asked. A failed run is logged with the plugin's message and
+ * retried with exponential back-off and jitter; it never stops the others.
+ * Every wait is on the daemon's stop condition, so shutdown ends it at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/daemon.h"
+#include "storage/locks.h"
+#include "observe/log.h"
+
+#define BACKOFF_MIN_S 5
+#define BACKOFF_MAX_S 600
+
+const char *task_state_name(enum task_state state)
+{
+	static const char *const names[] = {"starting", "running", "sleeping", "idle",
+	                                    "backoff",  "done",    "skipped",  "stopped", "waiting_for_lock"};
+	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
+void task_set_state(struct tg_task *task, enum task_state state, int64_t until_ms)
+{
+	pthread_mutex_lock(&task->mu);
+	task->state = state;
+	task->state_until_ms = until_ms;
+	pthread_mutex_unlock(&task->mu);
+}
+
+void task_set_error(struct tg_task *task, const char *msg)
+{
+	pthread_mutex_lock(&task->mu);
+	snprintf(task->last_error, sizeof(task->last_error), "%s", msg ? msg : "");
+	log_redact(task->last_error);
+	task->last_error_ms = tg_wall_ms();
+	pthread_mutex_unlock(&task->mu);
+}
+
+/* Wait ms (visible as state until the wall-clock end). */
+static int wait_visibly(struct tg_task *task, enum task_state state, int64_t ms)
+{
+	if (ms < 0) {
+		task_set_state(task, state, -1);
+		return daemon_wait_until(task->daemon, INT64_MAX);
+	}
+	task_set_state(task, state, tg_wall_ms() + ms);
+	return daemon_wait_until(task->daemon, tg_mono_ms() + ms);
+}
+
+static int64_t backoff_ms(int64_t failures)
+{
+	int64_t s = BACKOFF_MIN_S;
+
+	for (int64_t i = 1; i < failures && s < BACKOFF_MAX_S; i++)
+		s *= 2;
+	if (s > BACKOFF_MAX_S)
+		s = BACKOFF_MAX_S;
+	/* Jitter of up to a quarter keeps failing tasks from retrying in step. */
+	return s * 1000 + (int64_t)(random() % (s * 250 + 1));
+}
+
+void *runner_thread(void *arg)
+{
+	struct tg_task *task = arg;
+	struct daemon *d = task->daemon;
+	const struct tg_plugin *p = task->plugin.desc;
+
+	if (task->cfg->interval_s)
+		log_info(task->cfg->name, "started: plugin %s %s, every %lld s", p->name, p->version,
+		         (long long)task->cfg->interval_s);
+	else
+		log_info(task->cfg->name, "started: plugin %s %s, continuous", p->name, p->version);
+	while (!atomic_load(&d->stopping)) {
+		int64_t idle_s = 60, start_mono = tg_mono_ms();
+		char *err = NULL;
+		int rc;
+
+		pthread_mutex_lock(&task->mu);
+		task->state = TASK_RUNNING;
+		task->runs++;
+		task->last_run_start_ms = tg_wall_ms();
+		pthread_mutex_unlock(&task->mu);
+
+		rc = p->run(task->plugin_state, &idle_s, &err);
+
+		pthread_mutex_lock(&task->mu);
+		task->last_run_end_ms = tg_wall_ms();
+		if (rc >= 0) {
+			task->last_success_ms = task->last_run_end_ms;
+			task->consecutive_failures = 0;
+			/* Healthy again: status should not keep an old error up. */
+			task->last_error[0] = '\0';
+		} else if (rc != TG_ESTOPPED || !atomic_load(&d->stopping)) {
+			task->failures++;
+			task->consecutive_failures++;
+		}
+		pthread_mutex_unlock(&task->mu);
+		if (atomic_load(&d->stopping)) {
+			free(err);
+			break;
+		}
+		if (rc < 0) {
+			int64_t wait = backoff_ms(task->consecutive_failures);
+			char line[512];
+			/* Mask before cutting to size (see log.c). */
+			if (err)
+				log_redact(err);
+			snprintf(line, sizeof(line), "%s", err ? err : "run failed without a message");
+			task_set_error(task, line);
+			log_error(task->cfg->name, "run failed (%d): %s; retrying in %lld s", rc, line,
+			          (long long)(wait / 1000));
+			free(err);
+			if (wait_visibly(task, TASK_BACKOFF, wait))
+				break;
+			continue;
+		}
+		free(err);
+		if (task->cfg->interval_s > 0) {
+			int64_t next = start_mono + task->cfg->interval_s * 1000, now = tg_mono_ms();
+			if (now > next)
+				log_warn(task->cfg->name, "run took %lld s, longer than its %lld s schedule; next run now",
+				         (long long)((now - start_mono) / 1000), (long long)task->cfg->interval_s);
+			if (wait_visibly(task, TASK_SLEEPING, next > now ? next - now : 0))
+				break;
+		} else if (idle_s == TG_IDLE_FOREVER) {
+			log_info(task->cfg->name, "done: nothing more to do until restart");
+			if (wait_visibly(task, TASK_DONE, -1))
+				break;
+		} else {
+			if (idle_s < 0)
+				idle_s = 0;
+			/* A plugin's idle time beyond a year is "forever" without
+			 * overflowing the milliseconds below. */
+			if (idle_s > 366LL * 86400)
+				idle_s = 366LL * 86400;
+			if (idle_s > 0)
+				log_info(task->cfg->name, "run complete; idle for %lld s", (long long)idle_s);
+			if (wait_visibly(task, TASK_IDLE, idle_s * 1000))
+				break;
+		}
+	}
+	task_set_state(task, TASK_STOPPED, 0);
+	if (d->locks)
+		locks_release_all_of(d->locks, task->cfg->name);
+	log_info(task->cfg->name, "stopped");
+	return NULL;
+}

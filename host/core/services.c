@@ -1,0 +1,276 @@
+/*
+ * services.c - the services table: thin adapters from a plugin's
+ * struct tg_task * to the host's subsystems (settings, clock, waits,
+ * progress, locks, storage, checkpoint state, Keepa). Policy lives in the
+ * subsystems; this file only translates and logs what a plugin could not
+ * otherwise learn (storage errors carry SQLite's message here).
+ */
+#include "util/errmsg.h"
+#include "core/services.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/daemon.h"
+#include "keepa/keepa.h"
+#include "core/loader.h"
+#include "storage/locks.h"
+#include "observe/log.h"
+#include "core/settings.h"
+#include "storage/storage.h"
+#include "core/task.h"
+#include "tokens/tokens.h"
+
+static void svc_log(struct tg_task *task, enum tg_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg((int)level, task->cfg->name, fmt, ap);
+	va_end(ap);
+}
+
+static int svc_setting_int(struct tg_task *task, const char *name, int64_t *out)
+{
+	return settings_int(task->plugin.desc, task->cfg->settings, name, out);
+}
+
+static int svc_setting_real(struct tg_task *task, const char *name, double *out)
+{
+	return settings_real(task->plugin.desc, task->cfg->settings, name, out);
+}
+
+static int svc_setting_bool(struct tg_task *task, const char *name, bool *out)
+{
+	return settings_bool(task->plugin.desc, task->cfg->settings, name, out);
+}
+
+static int svc_setting_string(struct tg_task *task, const char *name, const char **out)
+{
+	return settings_string(task->plugin.desc, task->cfg->settings, name, out);
+}
+
+static int svc_setting_json(struct tg_task *task, const char *name, struct cJSON **out)
+{
+	return settings_json(task->plugin.desc, task->cfg->settings, name, out);
+}
+
+static int64_t svc_now_ms(struct tg_task *task)
+{
+	(void)task;
+	return tg_wall_ms();
+}
+
+static int svc_sleep_ms(struct tg_task *task, int64_t ms)
+{
+	int rc;
+
+	if (ms < 0)
+		ms = 0;
+	/* A plugin's "forever" (INT64_MAX) must not overflow the deadline:
+	 * a year is forever enough, and still ends at shutdown. */
+	if (ms > 366LL * 86400 * 1000)
+		ms = 366LL * 86400 * 1000;
+	task_set_state(task, TASK_SLEEPING, tg_wall_ms() + ms);
+	rc = daemon_wait_until(task->daemon, tg_mono_ms() + ms);
+	task_set_state(task, TASK_RUNNING, 0);
+	return rc;
+}
+
+static bool svc_should_stop(struct tg_task *task)
+{
+	return atomic_load(&task->daemon->stopping);
+}
+
+static void svc_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit)
+{
+	pthread_mutex_lock(&task->mu);
+	/* Throughput counts from the first report of this process: a resumed
+	 * walk reports what earlier runs did too. */
+	if (!task->progress_first_ms) {
+		task->progress_first = done;
+		task->progress_first_ms = tg_wall_ms();
+	}
+	/* Progress is what status judges liveness by: only forward movement
+	 * (or a new walk starting over) counts as progress. */
+	if (done > task->progress_done || done < task->progress_done)
+		task->last_progress_ms = tg_wall_ms();
+	task->progress_done = done;
+	task->progress_total = total;
+	snprintf(task->progress_unit, sizeof(task->progress_unit), "%s", unit ? unit : "");
+	pthread_mutex_unlock(&task->mu);
+}
+
+static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
+{
+	char *err = NULL, *holder = NULL;
+	int rc = locks_acquire(task->daemon->locks, name, task->cfg->name, 0, &task->daemon->stopping, &err);
+
+	if (rc == TG_EBUSY && timeout_ms != 0) {
+		/* A wait, so it is shown: in status, and in the log with who holds
+		 * the lock (when it is a task of this daemon) and for how long. */
+		free(err);
+		err = NULL;
+		locks_holder(task->daemon->locks, name, &holder);
+		log_info(task->cfg->name, "waiting for lock \"%s\" held by %s%s", name,
+		         holder ? holder : "another process",
+		         timeout_ms > 0 ? "" : " (until it is released or the daemon stops)");
+		pthread_mutex_lock(&task->mu);
+		snprintf(task->waiting_lock, sizeof(task->waiting_lock), "%s", name);
+		pthread_mutex_unlock(&task->mu);
+		task_set_state(task, TASK_LOCK_WAIT, timeout_ms > 0 ? tg_wall_ms() + timeout_ms : -1);
+		rc = locks_acquire(task->daemon->locks, name, task->cfg->name, timeout_ms, &task->daemon->stopping,
+		                   &err);
+		task_set_state(task, TASK_RUNNING, 0);
+		free(holder);
+	}
+	if (rc && rc != TG_EBUSY && rc != TG_ESTOPPED && rc != TG_ETIMEDOUT)
+		log_warn(task->cfg->name, "lock \"%s\": %s", name, err ? err : "failed");
+	free(err);
+	return rc;
+}
+
+static int svc_unlock(struct tg_task *task, const char *name)
+{
+	return locks_unlock(task->daemon->locks, name, task->cfg->name);
+}
+
+/* Log a storage error (the plugin only sees the code). */
+static int storage_result(struct tg_task *task, const char *what, int rc, char *err)
+{
+	if (rc && rc != TG_ENOTFOUND)
+		log_warn(task->cfg->name, "storage %s: %s", what, err ? err : "failed");
+	free(err);
+	return rc;
+}
+
+static int svc_table_declare(struct tg_task *task, const struct tg_table *table, char **errmsg)
+{
+	return storage_declare(task->db, table, errmsg);
+}
+
+static int svc_begin(struct tg_task *task)
+{
+	char *err = NULL;
+	return storage_result(task, "begin", storage_begin(task->db, &err), err);
+}
+
+static int svc_commit(struct tg_task *task)
+{
+	char *err = NULL;
+	return storage_result(task, "commit", storage_commit(task->db, &err), err);
+}
+
+static int svc_rollback(struct tg_task *task)
+{
+	char *err = NULL;
+	return storage_result(task, "rollback", storage_rollback(task->db, &err), err);
+}
+
+static int svc_upsert(struct tg_task *task, const char *table, const struct tg_value *values, size_t n)
+{
+	char *err = NULL;
+	return storage_result(task, "upsert", storage_upsert(task->db, table, values, n, &err), err);
+}
+
+static int svc_get(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey, tg_row_fn fn,
+                   void *ud)
+{
+	char *err = NULL;
+	return storage_result(task, "get", storage_get(task->db, table, key, nkey, fn, ud, &err), err);
+}
+
+static int svc_remove(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey)
+{
+	char *err = NULL;
+	return storage_result(task, "remove", storage_remove(task->db, table, key, nkey, &err), err);
+}
+
+static int svc_select(struct tg_task *task, const char *table, const struct tg_filter *filters, size_t nfilters,
+                      const char *order_by, int64_t limit, tg_row_fn fn, void *ud)
+{
+	char *err = NULL;
+	return storage_result(task, "select",
+	                      storage_select(task->db, table, filters, nfilters, order_by, limit, fn, ud, &err), err);
+}
+
+static int svc_state_get(struct tg_task *task, const char *key, char **value)
+{
+	char *err = NULL;
+	return storage_result(task, "state_get", storage_state_get(task->db, task->cfg->name, key, value, &err),
+	                      err);
+}
+
+static int svc_state_set(struct tg_task *task, const char *key, const char *value)
+{
+	char *err = NULL;
+	return storage_result(task, "state_set", storage_state_set(task->db, task->cfg->name, key, value, &err),
+	                      err);
+}
+
+static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *req, struct cJSON **response,
+                          char **errmsg)
+{
+	double estimate;
+
+	*response = NULL;
+	if (!req || !req->kind || !req->path) {
+		if (errmsg)
+			*errmsg = strdup("keepa_call needs a kind and a path");
+		return TG_EINVAL;
+	}
+	estimate = plugin_declared_cost(task->plugin.desc, req->kind, req->units);
+	if (estimate < 0) {
+		if (errmsg)
+			*errmsg = str_printf("call kind \"%s\" is not in plugin \"%s\"'s cost model", req->kind,
+			                         task->plugin.desc->name);
+		return TG_EINVAL;
+	}
+	if (!task->daemon->keepa) {
+		if (errmsg)
+			*errmsg = strdup("no Keepa connection in this mode");
+		return TG_ENOTSUP;
+	}
+	return keepa_call(task->daemon->keepa, task->keepa, task->tokens_class, estimate, req, response, errmsg);
+}
+
+static int64_t svc_budget_hint(struct tg_task *task)
+{
+	if (!task->daemon->tokens)
+		return 0;
+	return tokens_budget_hint(task->daemon->tokens, task->tokens_class);
+}
+
+static void svc_free(void *p)
+{
+	free(p);
+}
+
+const struct tg_services services_table = {
+	.struct_size = sizeof(struct tg_services),
+	.log = svc_log,
+	.setting_int = svc_setting_int,
+	.setting_real = svc_setting_real,
+	.setting_bool = svc_setting_bool,
+	.setting_string = svc_setting_string,
+	.setting_json = svc_setting_json,
+	.now_ms = svc_now_ms,
+	.sleep_ms = svc_sleep_ms,
+	.should_stop = svc_should_stop,
+	.progress = svc_progress,
+	.lock = svc_lock,
+	.unlock = svc_unlock,
+	.table_declare = svc_table_declare,
+	.begin = svc_begin,
+	.commit = svc_commit,
+	.rollback = svc_rollback,
+	.upsert = svc_upsert,
+	.get = svc_get,
+	.remove = svc_remove,
+	.select = svc_select,
+	.state_get = svc_state_get,
+	.state_set = svc_state_set,
+	.keepa_call = svc_keepa_call,
+	.budget_hint = svc_budget_hint,
+	.free = svc_free,
+};

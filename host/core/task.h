@@ -1,0 +1,70 @@
+/*
+ * task.h - the host's view of one configured task (struct tg_task).
+ *
+ * A task is one configured instance of a plugin: its settings, its thread,
+ * its plugin state, its storage connection and token-scheduler class, and
+ * what status shows about it. Fields under `mu` change while the task runs
+ * and are read by status; the rest is fixed once the task is set up.
+ */
+#ifndef TG_HOST_TASK_H
+#define TG_HOST_TASK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tollgate/tollgate.h>
+
+#include "core/config.h"
+#include "core/loader.h"
+
+struct daemon;
+
+enum task_state {
+	TASK_STARTING,
+	TASK_RUNNING,  /* inside run(); the token scheduler says if it waits for tokens */
+	TASK_SLEEPING, /* between runs of an interval task, or in services->sleep_ms */
+	TASK_IDLE,     /* a continuous task whose run is done, until state_until_ms */
+	TASK_BACKOFF,  /* after a failed run, until state_until_ms */
+	TASK_DONE,     /* a continuous task with nothing more to do */
+	TASK_SKIPPED,  /* optional task that could not start */
+	TASK_STOPPED,
+	TASK_LOCK_WAIT, /* in services->lock, waiting for another holder */
+};
+
+const char *task_state_name(enum task_state state);
+
+struct tg_task {
+	struct daemon *daemon;
+	const struct task_config *cfg;
+	struct plugin plugin;
+	void *plugin_state;
+	bool initialized;
+	bool thread_started;
+	pthread_t thread;
+	int tokens_class;             /* class id in the token scheduler */
+	struct storage_conn *db;      /* this task's own connection */
+	struct keepa_conn *keepa;     /* this task's own kept-alive HTTP handle */
+
+	pthread_mutex_t mu;
+	enum task_state state;
+	int64_t state_until_ms;       /* for SLEEPING, IDLE, BACKOFF */
+	char waiting_lock[72];        /* for TASK_LOCK_WAIT: the lock's name */
+	char last_error[512];
+	int64_t last_error_ms;
+	int64_t progress_done, progress_total;
+	char progress_unit[24];
+	int64_t last_progress_ms;     /* when progress_done last increased */
+	int64_t progress_at_start;    /* progress_done when the window began */
+	int64_t progress_first;       /* the first progress_done this process saw */
+	int64_t progress_first_ms;    /* and when (0: none yet) */
+	int64_t runs, failures, consecutive_failures;
+	int64_t last_run_start_ms, last_run_end_ms, last_success_ms;
+};
+
+/* Take a snapshot of the mutable part under the task's lock. */
+void task_set_state(struct tg_task *task, enum task_state state, int64_t until_ms);
+void task_set_error(struct tg_task *task, const char *msg);
+
+#endif

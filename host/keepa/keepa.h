@@ -1,0 +1,130 @@
+/*
+ * keepa.h - the host's Keepa client: the only code that speaks HTTP to Keepa.
+ *
+ * One call goes: tokens_acquire() (the scheduler decides when) -> HTTP over a
+ * kept-alive libcurl handle (gzip, TLS verified, time-outs, size cap) ->
+ * envelope parsed with cJSON -> tokens_release_ok/429/unknown() -> the whole
+ * JSON answer or a typed error. A 429 re-queues the same ticket, so the call
+ * keeps its place and is never reported as "no data"; 5xx, network errors and
+ * unreadable bodies are retried with bounded exponential back-off and full
+ * jitter; 4xx and in-body errors are reported with Keepa's message.
+ *
+ * The access key is a secret: it is registered with log_add_secret(), URLs
+ * are logged in a redacted form, and no message, log line or statistic built
+ * here contains it.
+ *
+ * Thread model: one struct keepa per key, shared by every task thread; one
+ * struct keepa_conn (a CURL easy handle that keeps its connection alive) per
+ * task thread. keepa_call() may run concurrently on different connections.
+ *
+ * Start-up: keepa_new(opts, NULL) -> tokens_new(..., keepa_sync, keepa) ->
+ * keepa_set_tokens(). Shut-down: raise *stop and tokens_shutdown(), join the
+ * task threads, keepa_conn_free() each connection, keepa_free(), tokens_free().
+ */
+#ifndef TG_HOST_KEEPA_H
+#define TG_HOST_KEEPA_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tollgate/tollgate.h>
+
+#include "tokens/tokens.h"
+
+struct cJSON;
+struct keepa;
+struct keepa_conn;
+
+/* Defaults used when an option is 0. */
+#define KEEPA_DEFAULT_CONNECT_TIMEOUT_S 30
+#define KEEPA_DEFAULT_TIMEOUT_S 120
+#define KEEPA_DEFAULT_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
+#define KEEPA_DEFAULT_MAX_RETRIES 5
+#define KEEPA_DEFAULT_BACKOFF_BASE_MS 1000
+#define KEEPA_DEFAULT_BACKOFF_CAP_MS 60000
+
+struct keepa_options {
+	/* "https://api.keepa.com"; plain http only for loopback hosts. */
+	const char *endpoint;
+	/* The access key (see keepa_load_key()); copied. */
+	const char *key;
+	/* Domain sent when the request's params do not name "domain". */
+	int domain;
+	int connect_timeout_s;      /* 0: default */
+	int timeout_s;              /* whole transfer; 0: default */
+	int64_t max_response_bytes; /* decoded body cap; 0: default */
+	int max_retries;            /* retries after the first attempt; < 0: none, 0: default */
+	/* Shutdown flag (may be NULL): aborts transfers and back-off waits
+	 * within 50 ms. A call waiting in tokens_acquire() is released by
+	 * tokens_shutdown(), not by this flag: set both at shutdown. */
+	const atomic_bool *stop;
+	/* Back-off for 5xx and network errors: the n-th retry waits a uniformly
+	 * random time in [0, min(cap, base * 2^(n-1))]. 0: default. */
+	int backoff_base_ms;
+	int backoff_cap_ms;
+};
+
+/* Counters of one client, for status and metrics. */
+struct keepa_stats {
+	uint64_t requests; /* HTTP requests sent (retries and /token included) */
+	uint64_t status_2xx;
+	uint64_t status_4xx; /* 429 excluded */
+	uint64_t status_429;
+	uint64_t status_5xx;
+	uint64_t status_other;
+	uint64_t network_errors; /* no HTTP status: connect, time-out, truncated ... */
+	uint64_t retries;        /* back-off retries (429 resends excluded) */
+	uint64_t bytes_in;       /* decoded response bytes */
+	uint64_t calls_ok, calls_failed;
+	char last_error[256]; /* redacted; "" when none */
+};
+
+/* Read the key: the KEEPA_API_KEY environment variable when set and not
+ * blank, else key_file (may be NULL). The file must be a regular file that
+ * others may neither read nor write and its group may not write (0600, or
+ * 0640 for the daemon's group), holding one word; whitespace
+ * around it is stripped. On 0, *key is malloc'd (the caller frees it).
+ * Errors: TG_ENOTFOUND (no key anywhere), TG_EIO, TG_EINVAL (unsafe
+ * permissions, empty or malformed). Messages never contain the key. */
+int keepa_load_key(const char *key_file, char **key, char **errmsg);
+
+/* Create a client. The endpoint must be https (TLS verification always on)
+ * or http to a loopback host (127.0.0.0/8, ::1, localhost). tokens may be
+ * NULL and attached later with keepa_set_tokens() (tokens_new() wants
+ * keepa_sync as its sync function, so the scheduler is often made after the
+ * client). Registers the key with log_add_secret(). */
+int keepa_new(const struct keepa_options *opts, struct tokens *tokens, struct keepa **out, char **errmsg);
+/* Attach the scheduler before the first keepa_call(). */
+void keepa_set_tokens(struct keepa *k, struct tokens *tokens);
+/* Free the client; every connection must be freed before. */
+void keepa_free(struct keepa *k);
+
+/* One connection (a kept-alive CURL easy handle) for one thread at a time. */
+int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg);
+void keepa_conn_free(struct keepa_conn *c);
+/* Tag the connection's log lines with a task name (copied; NULL: host). */
+void keepa_conn_set_name(struct keepa_conn *c, const char *name);
+
+/* Make one Keepa call for scheduler class cls, with the plugin's declared
+ * estimate (fixed + per_unit * units). Blocks until the scheduler sends it.
+ * On 0, *response is the whole JSON answer (envelope and payload), freed by
+ * the caller with cJSON_Delete(). Errors (message in *errmsg):
+ *   TG_EKEEPA    4xx or an in-body error: "HTTP <status>: <Keepa's message>"
+ *   TG_ENETWORK  5xx, network errors, unreadable bodies after max_retries,
+ *                or an answer over the size cap (not retried)
+ *   TG_ESTOPPED  *stop became true, or the scheduler shut down
+ *   TG_EOVERSIZE the call costs more than the bucket can fund (scheduler)
+ *   TG_EINVAL    bad request (path, class, no scheduler attached) */
+int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_estimate,
+               const struct tg_keepa_request *req, struct cJSON **response, char **errmsg);
+
+/* The free /token call, shaped as a tokens_sync_fn (ctx is the struct
+ * keepa). Uses an internal connection; no retries (the scheduler retries a
+ * failed sync). An all-zero envelope (bad key) is an error, not a reading. */
+int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg);
+
+/* A copy of the counters. */
+void keepa_stats(struct keepa *k, struct keepa_stats *out);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * keepa/priv.h - what the Keepa client's files share (not an API: see
+ * keepa.h). keepa.c runs calls; keepa/http.c does one HTTP exchange.
+ */
+#ifndef TG_HOST_KEEPA_PRIV_H
+#define TG_HOST_KEEPA_PRIV_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "keepa/keepa.h"
+
+/* How often waits look at the stop flag. */
+#define KEEPA_STOP_POLL_MS 50
+
+struct keepa {
+	char *endpoint; /* without a trailing '/' */
+	char *key;
+	char *key_esc; /* URL-encoded, as it appears in URLs */
+	bool https;
+	int domain;
+	long connect_timeout_s, timeout_s;
+	int64_t max_bytes;
+	int max_retries;
+	int backoff_base_ms, backoff_cap_ms;
+	const atomic_bool *stop;
+	char user_agent[64];
+
+	struct tokens *tokens;
+
+	pthread_mutex_t lock; /* guards stats */
+	struct keepa_stats stats;
+
+	pthread_mutex_t sync_lock; /* guards sync_conn */
+	struct keepa_conn *sync_conn;
+};
+
+/* A response body, growing up to a cap (curl's dynbuf idea). */
+struct keepa_body {
+	char *data;
+	size_t len, alloc, max;
+	bool overflow;
+};
+
+struct keepa_conn {
+	struct keepa *k;
+	/* The multi handle owns the connection pool; driving the transfer
+	 * through it lets us look at the stop flag every KEEPA_STOP_POLL_MS (an
+	 * idle easy transfer calls its progress function only once a second). */
+	CURLM *multi;
+	CURL *curl;
+	struct keepa_body body;
+	char errbuf[CURL_ERROR_SIZE];
+	char *name;
+	uint64_t rng;
+};
+
+/* What one HTTP exchange gave. */
+struct keepa_http_result {
+	long status;   /* 0: no HTTP answer */
+	CURLcode cc;   /* CURLE_OK or why the transfer failed */
+	bool stopped;  /* aborted by the stop flag */
+	bool overflow; /* aborted by the size cap */
+	int64_t ms;    /* wall time of the exchange */
+	char cause[CURL_ERROR_SIZE + 64];
+};
+
+static inline bool keepa_stopping(const struct keepa *k)
+{
+	return k->stop && atomic_load(k->stop);
+}
+
+/* Set *errmsg (when errmsg is not NULL) to a new message, masked with
+ * log_redact(). */
+void keepa_set_err(char **errmsg, const char *fmt, ...) TG_PRINTF(2, 3);
+
+/* Accept https anywhere and http only to loopback; no credentials, query or
+ * fragment. On success *https tells which. */
+int keepa_check_endpoint(const char *endpoint, bool *https, char **errmsg);
+/* Paths are fixed strings of the plugins ("/deal"), never data. */
+bool keepa_path_ok(const char *path);
+/* The URL for the wire (*url, with the key: free with keepa_free_url()) and
+ * for logs (*shown, key masked). add_domain: append the default domain
+ * unless a param names one. TG_EINVAL for a nameless or "key" param. */
+int keepa_build_urls(struct keepa_conn *c, const char *path, const struct tg_keepa_param *params,
+                     size_t nparams, bool add_domain, char **url, char **shown);
+void keepa_free_url(char *url);
+/* One HTTP exchange on c (GET, or POST json_body). Returns < 0 only for
+ * local failures; what the network did is in *res, the body in c->body.
+ * Counts the request in the stats. */
+int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_body,
+                        struct keepa_http_result *res);
+
+#endif

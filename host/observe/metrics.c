@@ -1,0 +1,243 @@
+/*
+ * metrics.c - Prometheus text exposition of the status snapshot, served by
+ * libmicrohttpd when metrics.listen is set (off by default).
+ *
+ * Names follow Prometheus conventions: a tollgate_ prefix, base units in the
+ * name (_seconds), _total for counters, one HELP and TYPE line per family.
+ */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/errmsg.h"
+#include "core/config.h"
+#include "core/daemon.h"
+#include "observe/status.h"
+
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...) TG_PRINTF(2, 3);
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_start(ap, fmt);
+		n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->data && (size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+		char *grown = realloc(b->data, cap);
+		if (!grown)
+			return;
+		b->data = grown;
+		b->cap = cap;
+	}
+}
+
+/* A label value with \, " and newlines escaped as the format requires. */
+static void escape_label(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; in && *in && o + 3 < len; in++) {
+		if (*in == '\\' || *in == '"') {
+			out[o++] = '\\';
+			out[o++] = *in;
+		} else if (*in == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void global(struct buf *b, const char *name, const char *type, const char *help, double v)
+{
+	family(b, name, type, help);
+	bprintf(b, "%s %.17g\n", name, v);
+}
+
+/* One family with one sample per task, read from tasks[i].<obj>.<key>. */
+static void per_task(struct buf *b, const cJSON *tasks, const char *name, const char *type, const char *help,
+                     const char *obj, const char *key)
+{
+	const cJSON *t;
+
+	family(b, name, type, help);
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const cJSON *src = obj ? cJSON_GetObjectItemCaseSensitive(t, obj) : t;
+		char label[256];
+		if (!src)
+			continue;
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		bprintf(b, "%s{task=\"%s\"} %.17g\n", name, label, status_num(src, key));
+	}
+}
+
+char *status_prometheus(const cJSON *snap)
+{
+	struct buf b = {0};
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens");
+	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(snap, "tasks");
+	const cJSON *t;
+	char label[256];
+
+	escape_label(status_str(snap, "version"), label, sizeof(label));
+	family(&b, "tollgate_info", "gauge", "Version of the running daemon (always 1).");
+	bprintf(&b, "tollgate_info{version=\"%s\"} 1\n", label);
+	global(&b, "tollgate_uptime_seconds", "gauge", "Seconds since the daemon started.", status_num(snap, "uptime_s"));
+	global(&b, "tollgate_verdict", "gauge", "Overall verdict: 0 ok, 1 warning, 2 critical.",
+	       status_num(snap, "exit_status"));
+	global(&b, "tollgate_tokens_estimate", "gauge", "Lower-bound estimate of the token balance.",
+	       status_num(tok, "estimate"));
+	global(&b, "tollgate_tokens_last_reading", "gauge", "tokensLeft of the last Keepa answer.",
+	       status_num(tok, "last_reading"));
+	global(&b, "tollgate_tokens_last_reading_age_seconds", "gauge", "Age of the last Keepa reading.",
+	       status_num(tok, "last_reading_age_s"));
+	global(&b, "tollgate_tokens_refill_rate_per_minute", "gauge", "Net refill rate of the plan.",
+	       status_num(tok, "rate_per_min"));
+	global(&b, "tollgate_tokens_cap", "gauge", "Most tokens the bucket holds.", status_num(tok, "cap"));
+	global(&b, "tollgate_tokens_utilization_ratio", "gauge", "Tokens spent over tokens generated, last hour.",
+	       status_num(tok, "utilization_1h"));
+	global(&b, "tollgate_tokens_deepest_deficit", "gauge", "Lowest balance read from Keepa.",
+	       status_num(tok, "deepest_deficit"));
+	global(&b, "tollgate_tokens_outside_consumption_per_minute", "gauge",
+	       "Tokens per minute spent on the key by others.", status_num(tok, "outside_per_min"));
+	global(&b, "tollgate_tokens_wasted", "gauge", "Refill lost to the bucket's cap.", status_num(tok, "wasted"));
+	global(&b, "tollgate_keepa_429_total", "counter", "429 answers received.", status_num(tok, "our_429"));
+
+	per_task(&b, tasks, "tollgate_tokens_consumed_total", "counter", "Tokens consumed by the task.", "tokens",
+	         "consumed");
+	family(&b, "tollgate_calls_total", "counter", "Keepa calls by task and result.");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "tokens");
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		if (!w)
+			continue;
+		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"ok\"} %.17g\n", label, status_num(w, "calls_ok"));
+		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"429\"} %.17g\n", label, status_num(w, "calls_429"));
+		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"error\"} %.17g\n", label, status_num(w, "calls_error"));
+	}
+	per_task(&b, tasks, "tollgate_task_wait_p50_seconds", "gauge", "Median wait for tokens.", "tokens",
+	         "wait_p50_s");
+	per_task(&b, tasks, "tollgate_task_wait_max_seconds", "gauge", "Longest wait for tokens.", "tokens",
+	         "wait_max_s");
+	per_task(&b, tasks, "tollgate_task_progress", "gauge", "Units of work done (its unit in status).", NULL,
+	         "progress_done");
+	per_task(&b, tasks, "tollgate_task_last_progress_age_seconds", "gauge", "Seconds since the last progress.",
+	         NULL, "last_progress_age_s");
+	per_task(&b, tasks, "tollgate_task_runs_total", "counter", "Runs started.", NULL, "runs");
+	per_task(&b, tasks, "tollgate_task_failures_total", "counter", "Runs that failed.", NULL, "failures");
+	family(&b, "tollgate_task_state", "gauge", "1 for the task's current state.");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		char state[64];
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		escape_label(status_str(t, "state"), state, sizeof(state));
+		bprintf(&b, "tollgate_task_state{task=\"%s\",state=\"%s\"} 1\n", label, state);
+	}
+	family(&b, "tollgate_task_verdict", "gauge", "Task verdict: 0 ok, 1 warning, 2 critical.");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const char *v = status_str(t, "verdict");
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		bprintf(&b, "tollgate_task_verdict{task=\"%s\"} %d\n", label,
+		        v && strcmp(v, "critical") == 0 ? 2 : v && strcmp(v, "warning") == 0 ? 1 : 0);
+	}
+	return b.data;
+}
+
+struct metrics_server {
+	struct daemon *d;
+	struct MHD_Daemon *mhd;
+};
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct metrics_server *m = cls;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *text = NULL;
+	unsigned status = MHD_HTTP_OK;
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)con_cls;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		text = strdup("method not allowed\n");
+	} else if (strcmp(url, "/metrics") == 0) {
+		cJSON *snap = status_snapshot(m->d);
+		text = snap ? status_prometheus(snap) : NULL;
+		cJSON_Delete(snap);
+	} else {
+		status = MHD_HTTP_NOT_FOUND;
+		text = strdup("not found: try /metrics\n");
+	}
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+int metrics_server_start(struct daemon *d, const char *listen, struct metrics_server **out, char **errmsg)
+{
+	struct sockaddr_in sa;
+	struct metrics_server *m;
+
+	*out = NULL;
+	if (config_parse_listen(listen, &sa) != 0) {
+		*errmsg = str_printf("metrics.listen \"%s\" must be [IPv4]:port, e.g. 127.0.0.1:9464", listen);
+		return TG_EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return TG_ENOMEM;
+	m->d = d;
+	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, m,
+	                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!m->mhd) {
+		*errmsg = str_printf("metrics.listen %s: cannot listen there", listen);
+		free(m);
+		return TG_EIO;
+	}
+	*out = m;
+	return 0;
+}
+
+void metrics_server_stop(struct metrics_server *m)
+{
+	if (!m)
+		return;
+	MHD_stop_daemon(m->mhd);
+	free(m);
+}

@@ -1,0 +1,234 @@
+/*
+ * status.c - the status snapshot and its verdict (see status.h).
+ */
+#include "observe/status.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/daemon.h"
+#include "tokens/tokens.h"
+
+#define STALL_FLOOR_MS (15 * 60 * 1000)
+
+const char *status_verdict_name(enum status_verdict v)
+{
+	static const char *const names[] = {"ok", "warning", "critical"};
+	return (unsigned)v < 3 ? names[v] : "unknown";
+}
+
+double status_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+const char *status_str(const cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return s ? s : "";
+}
+
+int64_t status_stall_after_ms(const struct daemon *d, int i)
+{
+	const struct task_config *t = &d->config->tasks[i];
+	int64_t floor = d->config->status_stall_after_s > 0 ? d->config->status_stall_after_s * 1000 : STALL_FLOOR_MS;
+
+	/* An interval task should progress at least every few runs. */
+	if (t->interval_s > 0 && t->interval_s * 3000 > floor)
+		return t->interval_s * 3000;
+	return floor;
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+	cJSON_AddStringToObject(o, k, v ? v : "");
+}
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+	cJSON_AddNumberToObject(o, k, v);
+}
+
+static cJSON *tokens_json(const struct tokens_status *st)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(o, "have_reading", st->have_reading);
+	add_num(o, "estimate", st->est);
+	add_num(o, "last_reading", (double)st->last_left);
+	add_num(o, "last_reading_age_s", (double)st->last_age_ms / 1000.0);
+	add_num(o, "rate_per_min", st->rate);
+	add_num(o, "cap", st->cap);
+	add_num(o, "utilization_1h", st->utilization);
+	add_num(o, "deepest_deficit", (double)st->deepest_seen);
+	add_num(o, "outside_per_min", st->outside_per_min);
+	add_num(o, "wasted", st->wasted);
+	add_num(o, "our_429", (double)st->n429);
+	add_str(o, "policy", tokens_policy_name(st->policy));
+	return o;
+}
+
+/* Judge one task; fills reason. */
+static enum status_verdict judge_task(struct daemon *d, int i, const struct tokens_class_status *cls,
+                                      int64_t now, char *reason, size_t len)
+{
+	struct tg_task *t = &d->tasks[i];
+	int64_t since = t->last_progress_ms ? t->last_progress_ms : d->started_ms;
+	int64_t stall = status_stall_after_ms(d, i);
+
+	reason[0] = '\0';
+	switch (t->state) {
+	case TASK_SKIPPED:
+		snprintf(reason, len, "skipped: %.400s", t->last_error);
+		return t->cfg->required ? STATUS_CRITICAL : STATUS_WARNING;
+	case TASK_DONE:
+	case TASK_STOPPED:
+		return STATUS_OK;
+	default: break;
+	}
+	/* A failure streak counts whatever the task is doing now: during its
+	 * next attempt it is "running", and the verdict must not flap. */
+	if (t->consecutive_failures > 0) {
+		snprintf(reason, len, "%lld failed run(s) in a row: %.400s", (long long)t->consecutive_failures,
+		         t->last_error);
+		return t->consecutive_failures >= 3 ? STATUS_CRITICAL : STATUS_WARNING;
+	}
+	if (now - since <= stall)
+		return STATUS_OK;
+	/* No progress for too long. Waiting in line for tokens that the plan
+	 * cannot yet afford is honest waiting, not a stall - unless the wait
+	 * itself is longer than the stall window. */
+	if (cls && cls->state == TOKENS_CLASS_WAITING && cls->head_wait_ms < stall) {
+		snprintf(reason, len, "no progress for %lld s: waiting for tokens (%s costs %.0f, ETA %lld s)",
+		         (long long)((now - since) / 1000), cls->head_kind, cls->head_cost,
+		         (long long)(cls->head_eta_ms / 1000));
+		return STATUS_WARNING;
+	}
+	if (t->state == TASK_IDLE || t->state == TASK_SLEEPING) {
+		/* Idle between runs is fine while the runs themselves succeed. */
+		if (t->last_success_ms && now - t->last_success_ms <= stall)
+			return STATUS_OK;
+	}
+	snprintf(reason, len, "stalled: no progress for %lld s (allowed %lld s), state %s",
+	         (long long)((now - since) / 1000), (long long)(stall / 1000), task_state_name(t->state));
+	return STATUS_CRITICAL;
+}
+
+cJSON *status_snapshot(struct daemon *d)
+{
+	struct tokens_status *st = calloc(1, sizeof(*st));
+	cJSON *root = cJSON_CreateObject(), *tasks, *plugins;
+	int64_t now = tg_wall_ms();
+	enum status_verdict worst = STATUS_OK;
+	char reasons[2048] = "";
+
+	if (!st || !root) {
+		free(st);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	if (d->tokens)
+		tokens_snapshot(d->tokens, st);
+	add_str(root, "version", TG_VERSION);
+	add_num(root, "pid", (double)getpid());
+	add_num(root, "uptime_s", (double)(now - d->started_ms) / 1000.0);
+	add_num(root, "now_ms", (double)now);
+	cJSON_AddItemToObject(root, "tokens", tokens_json(st));
+	plugins = cJSON_AddArrayToObject(root, "plugins");
+	tasks = cJSON_AddArrayToObject(root, "tasks");
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		const struct tokens_class_status *cls = NULL;
+		cJSON *o = cJSON_CreateObject(), *p;
+		char reason[512];
+		enum status_verdict v;
+		double minutes;
+
+		for (int c = 0; c < st->nclasses; c++)
+			if (strcmp(st->cls[c].name, t->cfg->name) == 0)
+				cls = &st->cls[c];
+		if (t->plugin.desc) {
+			p = cJSON_CreateObject();
+			add_str(p, "name", t->plugin.desc->name);
+			add_str(p, "version", t->plugin.desc->version);
+			add_str(p, "path", t->plugin.path);
+			cJSON_AddItemToArray(plugins, p);
+		}
+		pthread_mutex_lock(&t->mu);
+		v = judge_task(d, i, cls, now, reason, sizeof(reason));
+		add_str(o, "name", t->cfg->name);
+		add_str(o, "plugin", t->cfg->plugin);
+		add_str(o, "plugin_version", t->plugin.desc ? t->plugin.desc->version : "");
+		cJSON_AddBoolToObject(o, "required", t->cfg->required);
+		add_num(o, "weight", t->cfg->weight);
+		add_str(o, "schedule", t->cfg->interval_s ? "interval" : "continuous");
+		add_num(o, "interval_s", (double)t->cfg->interval_s);
+		add_str(o, "state", cls && cls->state == TOKENS_CLASS_WAITING && t->state == TASK_RUNNING
+		                        ? "waiting_for_tokens"
+		                        : task_state_name(t->state));
+		if (t->state_until_ms > 0 && (t->state == TASK_SLEEPING || t->state == TASK_IDLE ||
+		                              t->state == TASK_BACKOFF || t->state == TASK_LOCK_WAIT))
+			add_num(o, "until_ms", (double)t->state_until_ms);
+		if (t->state == TASK_LOCK_WAIT)
+			add_str(o, "waiting_lock", t->waiting_lock);
+		add_num(o, "progress_done", (double)t->progress_done);
+		add_num(o, "progress_total", (double)t->progress_total);
+		add_str(o, "progress_unit", t->progress_unit);
+		add_num(o, "last_progress_ms", (double)t->last_progress_ms);
+		add_num(o, "last_progress_age_s",
+		        (double)(now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000.0);
+		minutes = t->progress_first_ms ? (double)(now - t->progress_first_ms) / 60000.0 : 0;
+		add_num(o, "throughput_per_min",
+		        minutes > 0 && t->progress_done >= t->progress_first
+		            ? (double)(t->progress_done - t->progress_first) / minutes
+		            : 0);
+		add_num(o, "runs", (double)t->runs);
+		add_num(o, "failures", (double)t->failures);
+		add_str(o, "last_error", t->last_error);
+		add_num(o, "stall_after_s", (double)status_stall_after_ms(d, i) / 1000.0);
+		pthread_mutex_unlock(&t->mu);
+		if (cls) {
+			cJSON *w = cJSON_AddObjectToObject(o, "tokens");
+			add_num(w, "consumed", cls->tokens_consumed);
+			add_num(w, "calls_ok", (double)cls->calls_ok);
+			add_num(w, "calls_429", (double)cls->calls_429);
+			add_num(w, "calls_error", (double)cls->calls_error);
+			add_num(w, "queued", cls->queued);
+			add_num(w, "wait_p50_s", cls->wait_p50_s);
+			add_num(w, "wait_max_s", cls->wait_max_s);
+			add_num(w, "cost_estimated", cls->cost_estimated);
+			add_num(w, "cost_actual", cls->cost_actual);
+			add_num(w, "cost_estimate_error",
+			        cls->cost_estimated > 0 ? (cls->cost_actual - cls->cost_estimated) / cls->cost_estimated : 0);
+			add_num(w, "budget_hint", (double)cls->budget_hint);
+			if (cls->state == TOKENS_CLASS_WAITING) {
+				cJSON *h = cJSON_AddObjectToObject(o, "waiting");
+				add_str(h, "kind", cls->head_kind);
+				add_num(h, "cost", cls->head_cost);
+				add_num(h, "target", cls->head_target);
+				add_num(h, "estimate", st->est);
+				add_num(h, "eta_s", cls->head_eta_ms >= 0 ? (double)cls->head_eta_ms / 1000.0 : -1);
+				add_num(h, "waited_s", (double)cls->head_wait_ms / 1000.0);
+			}
+		}
+		add_str(o, "verdict", status_verdict_name(v));
+		add_str(o, "reason", reason);
+		if (v > worst)
+			worst = v;
+		if (reason[0] && strlen(reasons) + strlen(reason) + 40 < sizeof(reasons)) {
+			strcat(reasons, reasons[0] ? "; " : "");
+			strcat(reasons, t->cfg->name);
+			strcat(reasons, ": ");
+			strcat(reasons, reason);
+		}
+		cJSON_AddItemToArray(tasks, o);
+	}
+	add_str(root, "verdict", status_verdict_name(worst));
+	add_num(root, "exit_status", worst);
+	add_str(root, "reason", reasons);
+	free(st);
+	return root;
+}

@@ -1,0 +1,852 @@
+/*
+ * storage/sqlite.c - the SQLite backend of the storage service (see
+ * storage.h for the contract of struct storage_backend_ops).
+ *
+ * The front has validated every identifier, yet identifiers are still
+ * quoted here (a column may be called "order"), and values are only ever
+ * bound to parameters. Statements are cached per connection by their text,
+ * which is fully determined by the table and the set of columns involved.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/errmsg.h"
+#include "storage/storage.h"
+
+/* How long a connection waits for another writer before SQLITE_BUSY. */
+#define SQLITE_BUSY_TIMEOUT_MS 5000
+/* Prepared statements kept per connection. */
+#define STMT_CACHE_MAX 48
+/* STRICT tables (typed columns enforced by SQLite itself) arrived in 3.37. */
+#define SQLITE_STRICT_VERSION 3037000
+
+struct sq_backend {
+	char *path;
+	bool strict;
+};
+
+struct stmt_slot {
+	char *sql;
+	sqlite3_stmt *stmt;
+	bool busy;     /* in use (a select whose row function re-enters) */
+	uint64_t used; /* tick of last use, for eviction */
+};
+
+struct sq_conn {
+	struct sq_backend *be;
+	sqlite3 *db;
+	struct stmt_slot cache[STMT_CACHE_MAX];
+	size_t ncache;
+	uint64_t tick;
+};
+
+/* ------------------------------------------------------------ SQL text */
+
+/* A growing SQL string; an allocation failure is remembered and reported
+ * once at the end. Only identifiers and fixed text go in, never values. */
+struct sql {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sql_add(struct sql *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n + 1);
+	b->len += n;
+}
+
+/* A quoted identifier: "name", with any quote doubled (none can pass the
+ * front's validation; this is the second wall). */
+static void sql_ident(struct sql *b, const char *name)
+{
+	char one[2] = {0, 0};
+
+	sql_add(b, "\"");
+	for (const char *c = name; *c; c++) {
+		one[0] = *c;
+		sql_add(b, *c == '"' ? "\"\"" : one);
+	}
+	sql_add(b, "\"");
+}
+
+static void sql_param(struct sql *b, int i)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "?%d", i);
+	sql_add(b, num);
+}
+
+static const char *sql_type(enum tg_type type)
+{
+	return type == TG_INT ? "INTEGER" : type == TG_REAL ? "REAL" : "TEXT";
+}
+
+/* -------------------------------------------------------------- errors */
+
+static int sq_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return TG_ENOMEM;
+	case SQLITE_CONSTRAINT:
+		/* STRICT refused a value: the front should have caught it. */
+		return rc == SQLITE_CONSTRAINT_DATATYPE ? TG_ETYPE : TG_ESTORAGE;
+	default:
+		return TG_ESTORAGE;
+	}
+}
+
+static int sq_fail(struct sq_conn *c, int rc, const char *doing, char **errmsg)
+{
+	return errmsg_set(errmsg, sq_code(rc), "sqlite: %s (%s)",
+	                     c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), doing);
+}
+
+/* ---------------------------------------------------- statement cache */
+
+/* A statement for sql, reset and unbound; *slot is its cache slot or -1
+ * for a one-off statement that stmt_put() finalizes. */
+static int stmt_get(struct sq_conn *c, const char *sql, sqlite3_stmt **out, int *slot, char **errmsg)
+{
+	struct stmt_slot *victim = NULL;
+	sqlite3_stmt *stmt;
+	bool in_use = false;
+	char *copy;
+	int rc;
+
+	*out = NULL;
+	*slot = -1;
+	c->tick++;
+	for (size_t i = 0; i < c->ncache; i++) {
+		struct stmt_slot *s = &c->cache[i];
+
+		if (strcmp(s->sql, sql) != 0)
+			continue;
+		if (s->busy) {
+			in_use = true;
+			break;
+		}
+		s->busy = true;
+		s->used = c->tick;
+		*out = s->stmt;
+		*slot = (int)i;
+		return 0;
+	}
+	rc = sqlite3_prepare_v3(c->db, sql, -1, in_use ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(c, rc, "preparing a statement", errmsg);
+	*out = stmt;
+	if (in_use)
+		return 0;
+	/* Without memory for the key the statement is simply not cached. */
+	copy = strdup(sql);
+	if (!copy)
+		return 0;
+	if (c->ncache < STMT_CACHE_MAX) {
+		victim = &c->cache[c->ncache++];
+	} else {
+		for (size_t i = 0; i < c->ncache; i++)
+			if (!c->cache[i].busy && (!victim || c->cache[i].used < victim->used))
+				victim = &c->cache[i];
+		if (!victim) {
+			free(copy);
+			return 0;
+		}
+		sqlite3_finalize(victim->stmt);
+		free(victim->sql);
+	}
+	/* Slots never move: a caller holds its slot's index until stmt_put(). */
+	*victim = (struct stmt_slot){.sql = copy, .stmt = stmt, .busy = true, .used = c->tick};
+	*slot = (int)(victim - c->cache);
+	return 0;
+}
+
+static void stmt_put(struct sq_conn *c, sqlite3_stmt *stmt, int slot)
+{
+	if (!stmt)
+		return;
+	if (slot < 0) {
+		sqlite3_finalize(stmt);
+		return;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	c->cache[slot].busy = false;
+}
+
+/* Prepare the text built in b (reporting an allocation failure there). */
+static int stmt_get_sql(struct sq_conn *c, struct sql *b, sqlite3_stmt **out, int *slot, char **errmsg)
+{
+	int rc;
+
+	if (b->oom || !b->p) {
+		free(b->p);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	rc = stmt_get(c, b->p, out, slot, errmsg);
+	free(b->p);
+	return rc;
+}
+
+/* Run a statement that returns no rows. */
+static int exec_simple(struct sq_conn *c, const char *sql, const char *doing, char **errmsg)
+{
+	sqlite3_stmt *stmt;
+	int slot, rc;
+
+	rc = stmt_get(c, sql, &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rc = sq_fail(c, rc, doing, errmsg);
+	else
+		rc = 0;
+	stmt_put(c, stmt, slot);
+	return rc;
+}
+
+static int bind_value(struct sq_conn *c, sqlite3_stmt *stmt, int idx, const struct tg_value *v, char **errmsg)
+{
+	int rc;
+
+	switch (v->type) {
+	case TG_INT:
+		rc = sqlite3_bind_int64(stmt, idx, v->v.i);
+		break;
+	case TG_REAL:
+		rc = sqlite3_bind_double(stmt, idx, v->v.r);
+		break;
+	case TG_TEXT:
+		/* The caller's string outlives the statement's execution. */
+		rc = sqlite3_bind_text(stmt, idx, v->v.s, -1, SQLITE_STATIC);
+		break;
+	default:
+		rc = sqlite3_bind_null(stmt, idx);
+		break;
+	}
+	return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "binding a value", errmsg);
+}
+
+/* ---------------------------------------------------- open and connect */
+
+static int db_open(const char *path, sqlite3 **out, char **errmsg)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*out = NULL;
+	/* One connection per thread: SQLite's own mutexes are not needed. */
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: cannot open %s: %s", path,
+		                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto close_db;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
+	/* WAL lets readers and one writer work at once; in WAL, NORMAL loses at
+	 * most the last transactions on power loss, never consistency. */
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: cannot use WAL mode on %s: %s", path,
+		                   sqlite3_errmsg(db));
+		goto finalize;
+	}
+	if (strcasecmp((const char *)sqlite3_column_text(stmt, 0), "wal") != 0) {
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: %s stays in journal mode %s, WAL is needed",
+		                   path, sqlite3_column_text(stmt, 0));
+		goto finalize;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc =
+		    errmsg_set(errmsg, TG_ESTORAGE, "sqlite: setting up %s: %s", path, sqlite3_errmsg(db));
+		goto close_db;
+	}
+	*out = db;
+	return 0;
+
+finalize:
+	sqlite3_finalize(stmt);
+close_db:
+	sqlite3_close_v2(db);
+	return rc;
+}
+
+static int sq_open(const char *path, void **backend, char **errmsg)
+{
+	struct sq_backend *be;
+	sqlite3 *db;
+	char *sql = NULL;
+	int rc;
+
+	*backend = NULL;
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	be->path = strdup(path);
+	if (!be->path) {
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+		goto free_be;
+	}
+	be->strict = sqlite3_libversion_number() >= SQLITE_STRICT_VERSION;
+	rc = db_open(path, &db, errmsg);
+	if (rc < 0)
+		goto free_be;
+	if (asprintf(&sql,
+	             "CREATE TABLE IF NOT EXISTS tg_state (task TEXT NOT NULL, key TEXT NOT NULL, "
+	             "value TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (task, key))%s",
+	             be->strict ? " STRICT" : "") < 0) {
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+		goto close_db;
+	}
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	free(sql);
+	if (rc != SQLITE_OK) {
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "sqlite: creating tg_state in %s: %s", path,
+		                   sqlite3_errmsg(db));
+		goto close_db;
+	}
+	sqlite3_close_v2(db);
+	*backend = be;
+	return 0;
+
+close_db:
+	sqlite3_close_v2(db);
+free_be:
+	free(be->path);
+	free(be);
+	return rc;
+}
+
+static void sq_close(void *backend)
+{
+	struct sq_backend *be = backend;
+
+	if (!be)
+		return;
+	free(be->path);
+	free(be);
+}
+
+static int sq_connect(void *backend, void **conn, char **errmsg)
+{
+	struct sq_conn *c;
+	int rc;
+
+	*conn = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	c->be = backend;
+	rc = db_open(c->be->path, &c->db, errmsg);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	*conn = c;
+	return 0;
+}
+
+static void sq_disconnect(void *conn)
+{
+	struct sq_conn *c = conn;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ncache; i++) {
+		sqlite3_finalize(c->cache[i].stmt);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+/* -------------------------------------------------------- transactions */
+
+static int sq_begin(void *conn, char **errmsg)
+{
+	/* IMMEDIATE takes the write lock now (waiting up to the busy time-out),
+	 * so a transaction never has to upgrade a read lock, which SQLite
+	 * refuses at once with SQLITE_BUSY when another writer went first. */
+	return exec_simple(conn, "BEGIN IMMEDIATE", "beginning a transaction", errmsg);
+}
+
+static int sq_commit(void *conn, char **errmsg)
+{
+	return exec_simple(conn, "COMMIT", "committing", errmsg);
+}
+
+static int sq_rollback(void *conn, char **errmsg)
+{
+	struct sq_conn *c = conn;
+
+	/* Some errors (SQLITE_FULL, SQLITE_IOERR) roll back by themselves. */
+	if (sqlite3_get_autocommit(c->db))
+		return 0;
+	return exec_simple(c, "ROLLBACK", "rolling back", errmsg);
+}
+
+/* -------------------------------------------------------------- schema */
+
+static int column_type(const char *decl, enum tg_type *type)
+{
+	if (strcasecmp(decl, "INTEGER") == 0 || strcasecmp(decl, "INT") == 0)
+		*type = TG_INT;
+	else if (strcasecmp(decl, "REAL") == 0)
+		*type = TG_REAL;
+	else if (strcasecmp(decl, "TEXT") == 0)
+		*type = TG_TEXT;
+	else
+		return -1;
+	return 0;
+}
+
+static int sq_describe(void *conn, const char *table, struct storage_table **out, char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct storage_table *t;
+	sqlite3_stmt *stmt;
+	int slot, rc, step;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	t->name = strdup(table);
+	if (!t->name) {
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+		goto free_t;
+	}
+	/* The table-valued pragma takes the name as a bound parameter. */
+	rc = stmt_get(c, "SELECT name, type, pk FROM pragma_table_info(?1) ORDER BY cid", &stmt, &slot,
+	              errmsg);
+	if (rc < 0)
+		goto free_t;
+	rc = sqlite3_bind_text(stmt, 1, table, -1, SQLITE_STATIC);
+	if (rc != SQLITE_OK) {
+		rc = sq_fail(c, rc, "describing a table", errmsg);
+		goto put_stmt;
+	}
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(stmt, 0);
+		const char *decl = (const char *)sqlite3_column_text(stmt, 1);
+		struct storage_column *col, *cols;
+
+		cols = realloc(t->columns, (t->ncolumns + 1) * sizeof(*cols));
+		if (!cols) {
+			rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+			goto put_stmt;
+		}
+		t->columns = cols;
+		col = &cols[t->ncolumns];
+		*col = (struct storage_column){0};
+		if (!name || !decl || column_type(decl, &col->type) < 0) {
+			rc = errmsg_set(errmsg, TG_ESTORAGE,
+			                   "table '%s' has column '%s' of type '%s' that tollgate "
+			                   "does not handle",
+			                   table, name ? name : "?", decl ? decl : "?");
+			goto put_stmt;
+		}
+		col->name = strdup(name);
+		if (!col->name) {
+			rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+			goto put_stmt;
+		}
+		col->key = (unsigned)sqlite3_column_int(stmt, 2);
+		t->nkeys += col->key != 0;
+		t->ncolumns++;
+	}
+	if (step != SQLITE_DONE) {
+		rc = sq_fail(c, step, "describing a table", errmsg);
+		goto put_stmt;
+	}
+	stmt_put(c, stmt, slot);
+	if (t->ncolumns == 0)
+		storage_table_free(t);
+	else
+		*out = t;
+	return 0;
+
+put_stmt:
+	stmt_put(c, stmt, slot);
+free_t:
+	storage_table_free(t);
+	return rc;
+}
+
+static int exec_built(struct sq_conn *c, struct sql *b, const char *doing, char **errmsg)
+{
+	int rc;
+
+	if (b->oom || !b->p) {
+		free(b->p);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	/* DDL runs once: it does not go through the statement cache. */
+	rc = sqlite3_exec(c->db, b->p, NULL, NULL, NULL);
+	free(b->p);
+	return rc == SQLITE_OK ? 0 : sq_fail(c, rc, doing, errmsg);
+}
+
+static int sq_create_table(void *conn, const struct storage_table *t, char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct sql b = {0};
+	bool first = true;
+
+	sql_add(&b, "CREATE TABLE IF NOT EXISTS ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " (");
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		sql_ident(&b, t->columns[i].name);
+		sql_add(&b, " ");
+		sql_add(&b, sql_type(t->columns[i].type));
+		sql_add(&b, t->columns[i].key ? " NOT NULL, " : ", ");
+	}
+	sql_add(&b, "PRIMARY KEY (");
+	for (unsigned k = 1; k <= t->nkeys; k++) {
+		for (size_t i = 0; i < t->ncolumns; i++) {
+			if (t->columns[i].key != k)
+				continue;
+			if (!first)
+				sql_add(&b, ", ");
+			sql_ident(&b, t->columns[i].name);
+			first = false;
+		}
+	}
+	sql_add(&b, "))");
+	if (c->be->strict)
+		sql_add(&b, " STRICT");
+	return exec_built(c, &b, "creating a table", errmsg);
+}
+
+static int sq_add_column(void *conn, const char *table, const struct storage_column *col, char **errmsg)
+{
+	struct sql b = {0};
+
+	sql_add(&b, "ALTER TABLE ");
+	sql_ident(&b, table);
+	sql_add(&b, " ADD COLUMN ");
+	sql_ident(&b, col->name);
+	sql_add(&b, " ");
+	sql_add(&b, sql_type(col->type));
+	return exec_built(conn, &b, "adding a column", errmsg);
+}
+
+/* ---------------------------------------------------------------- rows */
+
+static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_value *values, size_t n,
+                     char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct sql b = {0};
+	sqlite3_stmt *stmt;
+	bool first = true;
+	int slot, rc;
+
+	sql_add(&b, "INSERT INTO ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " (");
+	for (size_t i = 0; i < n; i++) {
+		sql_add(&b, i ? ", " : "");
+		sql_ident(&b, values[i].column);
+	}
+	sql_add(&b, ") VALUES (");
+	for (size_t i = 0; i < n; i++) {
+		sql_add(&b, i ? ", " : "");
+		sql_param(&b, (int)i + 1);
+	}
+	sql_add(&b, ") ON CONFLICT (");
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		if (!t->columns[i].key)
+			continue;
+		sql_add(&b, first ? "" : ", ");
+		sql_ident(&b, t->columns[i].name);
+		first = false;
+	}
+	sql_add(&b, ") DO ");
+	first = true;
+	/* Only the named non-key columns are updated: the others keep their
+	 * value, which is the point of naming columns in an upsert. */
+	for (size_t i = 0; i < n; i++) {
+		bool key = false;
+
+		for (size_t j = 0; j < t->ncolumns; j++)
+			if (t->columns[j].key && strcmp(t->columns[j].name, values[i].column) == 0)
+				key = true;
+		if (key)
+			continue;
+		sql_add(&b, first ? "UPDATE SET " : ", ");
+		sql_ident(&b, values[i].column);
+		sql_add(&b, " = excluded.");
+		sql_ident(&b, values[i].column);
+		first = false;
+	}
+	if (first)
+		sql_add(&b, "NOTHING");
+
+	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = bind_value(c, stmt, (int)i + 1, &values[i], errmsg);
+	if (rc == 0) {
+		rc = sqlite3_step(stmt);
+		rc = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "upserting a row", errmsg);
+	}
+	stmt_put(c, stmt, slot);
+	return rc;
+}
+
+static const char *const op_text[] = {
+    [TG_EQ] = " = ", [TG_NE] = " <> ", [TG_LT] = " < ", [TG_LE] = " <= ", [TG_GT] = " > ", [TG_GE] = " >= ",
+};
+
+/* " WHERE a = ?1 AND b IS NULL ..." numbering parameters from 1; NULL
+ * values take no parameter. Returns the number of parameters used. */
+static int sql_where(struct sql *b, const struct tg_filter *f, size_t n)
+{
+	int param = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		sql_add(b, i ? " AND " : " WHERE ");
+		sql_ident(b, f[i].value.column);
+		if (f[i].value.type == TG_NULL) {
+			sql_add(b, f[i].op == TG_EQ ? " IS NULL" : " IS NOT NULL");
+			continue;
+		}
+		sql_add(b, op_text[f[i].op]);
+		sql_param(b, ++param);
+	}
+	return param;
+}
+
+static int bind_filters(struct sq_conn *c, sqlite3_stmt *stmt, const struct tg_filter *f, size_t n,
+                        char **errmsg)
+{
+	int param = 0, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].value.type == TG_NULL)
+			continue;
+		rc = bind_value(c, stmt, ++param, &f[i].value, errmsg);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int sq_remove(void *conn, const struct storage_table *t, const struct tg_filter *f, size_t n,
+                     char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct sql b = {0};
+	sqlite3_stmt *stmt;
+	int slot, rc;
+
+	sql_add(&b, "DELETE FROM ");
+	sql_ident(&b, t->name);
+	sql_where(&b, f, n);
+	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = bind_filters(c, stmt, f, n, errmsg);
+	if (rc == 0) {
+		rc = sqlite3_step(stmt);
+		rc = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "deleting a row", errmsg);
+	}
+	stmt_put(c, stmt, slot);
+	return rc;
+}
+
+static void read_cell(sqlite3_stmt *stmt, int i, const struct storage_column *col, struct tg_value *v)
+{
+	v->column = col->name;
+	if (sqlite3_column_type(stmt, i) == SQLITE_NULL) {
+		v->type = TG_NULL;
+		return;
+	}
+	/* The declared type decides: a STRICT REAL column may hand back an
+	 * integral value stored compactly. */
+	v->type = col->type;
+	switch (col->type) {
+	case TG_INT:
+		v->v.i = sqlite3_column_int64(stmt, i);
+		break;
+	case TG_REAL:
+		v->v.r = sqlite3_column_double(stmt, i);
+		break;
+	default:
+		v->v.s = (const char *)sqlite3_column_text(stmt, i);
+		if (!v->v.s)
+			v->type = TG_NULL;
+		break;
+	}
+}
+
+static int sq_select(void *conn, const struct storage_table *t, const struct tg_filter *f, size_t n,
+                     const char *order_by, bool descending, int64_t limit, tg_row_fn fn, void *ud,
+                     char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct tg_value *row;
+	struct sql b = {0};
+	sqlite3_stmt *stmt;
+	int slot, rc, step, nparams;
+
+	sql_add(&b, "SELECT ");
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		sql_add(&b, i ? ", " : "");
+		sql_ident(&b, t->columns[i].name);
+	}
+	sql_add(&b, " FROM ");
+	sql_ident(&b, t->name);
+	nparams = sql_where(&b, f, n);
+	if (order_by) {
+		sql_add(&b, " ORDER BY ");
+		sql_ident(&b, order_by);
+		sql_add(&b, descending ? " DESC" : " ASC");
+	}
+	sql_add(&b, " LIMIT ");
+	sql_param(&b, nparams + 1);
+
+	row = calloc(t->ncolumns, sizeof(*row));
+	if (!row) {
+		free(b.p);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		goto free_row;
+	rc = bind_filters(c, stmt, f, n, errmsg);
+	if (rc < 0)
+		goto put_stmt;
+	rc = sqlite3_bind_int64(stmt, nparams + 1, limit);
+	if (rc != SQLITE_OK) {
+		rc = sq_fail(c, rc, "binding the limit", errmsg);
+		goto put_stmt;
+	}
+	rc = 0;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (size_t i = 0; i < t->ncolumns; i++)
+			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
+		rc = fn(ud, row, t->ncolumns);
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = sq_fail(c, step, "reading rows", errmsg);
+put_stmt:
+	stmt_put(c, stmt, slot);
+free_row:
+	free(row);
+	return rc;
+}
+
+/* --------------------------------------------------------------- state */
+
+static int sq_state_get(void *conn, const char *task, const char *key, char **value, char **errmsg)
+{
+	struct sq_conn *c = conn;
+	sqlite3_stmt *stmt;
+	int slot, rc;
+
+	*value = NULL;
+	rc = stmt_get(c, "SELECT value FROM tg_state WHERE task = ?1 AND key = ?2", &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(stmt, 1, task, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(stmt, 0);
+
+		*value = strdup(v ? v : "");
+		rc = *value ? 0 : errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	} else if (rc == SQLITE_DONE) {
+		rc = TG_ENOTFOUND;
+	} else {
+		rc = sq_fail(c, rc, "reading state", errmsg);
+	}
+	stmt_put(c, stmt, slot);
+	return rc;
+}
+
+static int sq_state_set(void *conn, const char *task, const char *key, const char *value, int64_t updated_at,
+                        char **errmsg)
+{
+	struct sq_conn *c = conn;
+	sqlite3_stmt *stmt;
+	int slot, rc;
+
+	if (value)
+		rc = stmt_get(c,
+		              "INSERT INTO tg_state (task, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) "
+		              "ON CONFLICT (task, key) DO UPDATE SET value = excluded.value, "
+		              "updated_at = excluded.updated_at",
+		              &stmt, &slot, errmsg);
+	else
+		rc = stmt_get(c, "DELETE FROM tg_state WHERE task = ?1 AND key = ?2", &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(stmt, 1, task, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
+	if (value) {
+		sqlite3_bind_text(stmt, 3, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 4, updated_at);
+	}
+	rc = sqlite3_step(stmt);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "writing state", errmsg);
+	stmt_put(c, stmt, slot);
+	return rc;
+}
+
+const struct storage_backend_ops storage_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .describe = sq_describe,
+    .create_table = sq_create_table,
+    .add_column = sq_add_column,
+    .upsert = sq_upsert,
+    .remove = sq_remove,
+    .select = sq_select,
+    .state_get = sq_state_get,
+    .state_set = sq_state_set,
+};

@@ -1,0 +1,802 @@
+/*
+ * storage.c - the backend-neutral front of the storage service (see
+ * storage.h): validation, the registry of declared tables, transactions.
+ */
+#include "util/errmsg.h"
+#include "storage/storage.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "observe/log.h"
+
+struct storage {
+	const struct storage_backend_ops *ops;
+	void *backend;
+
+	/* The registry: the current entry of each known table. Entries are
+	 * immutable; a replaced entry moves to retired and lives until
+	 * storage_free(), because another thread may be using it. */
+	pthread_mutex_t lock;
+	struct storage_table **tables;
+	size_t ntables;
+	struct storage_table **retired;
+	size_t nretired;
+};
+
+struct storage_conn {
+	struct storage *st;
+	void *bconn;
+	bool in_tx;
+};
+
+bool storage_ident_valid(const char *name)
+{
+	size_t n;
+
+	if (!name || !((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+		return false;
+	for (n = 1; name[n]; n++) {
+		char c = name[n];
+
+		if (n >= STORAGE_IDENT_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return strncmp(name, "tg_", 3) != 0 && strncmp(name, "sqlite_", 7) != 0;
+}
+
+/* A name for messages: identifiers may be garbage (even NULL) when refused. */
+static const char *shown(const char *name)
+{
+	return name ? name : "(null)";
+}
+
+static int check_ident(const char *what, const char *name, char **errmsg)
+{
+	if (storage_ident_valid(name))
+		return 0;
+	if (name && (strncmp(name, "tg_", 3) == 0 || strncmp(name, "sqlite_", 7) == 0))
+		return errmsg_set(errmsg, TG_EINVAL, "%s name '%.80s' is reserved for the host", what,
+		                     name);
+	return errmsg_set(errmsg, TG_EINVAL,
+	                     "invalid %s name '%.80s': use [a-z_][a-z0-9_]*, at most %d characters", what,
+	                     shown(name), STORAGE_IDENT_MAX);
+}
+
+static const char *type_name(enum tg_type type)
+{
+	switch (type) {
+	case TG_NULL:
+		return "NULL";
+	case TG_INT:
+		return "INTEGER";
+	case TG_REAL:
+		return "REAL";
+	case TG_TEXT:
+		return "TEXT";
+	}
+	return "unknown";
+}
+
+void storage_table_free(struct storage_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->ncolumns; i++)
+		free(t->columns[i].name);
+	free(t->columns);
+	free(t->name);
+	free(t);
+}
+
+/* ----------------------------------------------------------- open / close */
+
+int storage_open(struct storage **out, const char *backend, const char *path, char **errmsg)
+{
+	struct storage *st;
+	int rc;
+
+	*out = NULL;
+	if (!backend || !path || !*path)
+		return errmsg_set(errmsg, TG_EINVAL, "storage: backend and path are required");
+	if (strcmp(backend, "postgresql") == 0)
+		return errmsg_set(errmsg, TG_ENOTSUP, "storage backend 'postgresql' is not built in yet");
+	if (strcmp(backend, "sqlite") != 0)
+		return errmsg_set(errmsg, TG_EINVAL, "unknown storage backend '%.40s' (known: sqlite)",
+		                     backend);
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	st->ops = &storage_sqlite_ops;
+	rc = st->ops->open(path, &st->backend, errmsg);
+	if (rc < 0)
+		goto free_st;
+	pthread_mutex_init(&st->lock, NULL);
+	*out = st;
+	return 0;
+
+free_st:
+	free(st);
+	return rc;
+}
+
+void storage_free(struct storage *st)
+{
+	if (!st)
+		return;
+	st->ops->close(st->backend);
+	for (size_t i = 0; i < st->ntables; i++)
+		storage_table_free(st->tables[i]);
+	for (size_t i = 0; i < st->nretired; i++)
+		storage_table_free(st->retired[i]);
+	free(st->tables);
+	free(st->retired);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int storage_connect(struct storage *st, struct storage_conn **out, char **errmsg)
+{
+	struct storage_conn *conn;
+	int rc;
+
+	*out = NULL;
+	conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	conn->st = st;
+	rc = st->ops->connect(st->backend, &conn->bconn, errmsg);
+	if (rc < 0) {
+		free(conn);
+		return rc;
+	}
+	*out = conn;
+	return 0;
+}
+
+void storage_conn_free(struct storage_conn *conn)
+{
+	if (!conn)
+		return;
+	if (conn->in_tx) {
+		log_warn(NULL, "storage: connection closed inside a transaction: rolled back");
+		conn->st->ops->rollback(conn->bconn, NULL);
+	}
+	conn->st->ops->disconnect(conn->bconn);
+	free(conn);
+}
+
+/* --------------------------------------------------------------- registry */
+
+static struct storage_table *registry_find(struct storage *st, const char *name)
+{
+	struct storage_table *t = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < st->ntables; i++) {
+		if (strcmp(st->tables[i]->name, name) == 0) {
+			t = st->tables[i];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return t;
+}
+
+static bool table_equal(const struct storage_table *a, const struct storage_table *b)
+{
+	if (a->ncolumns != b->ncolumns || a->nkeys != b->nkeys)
+		return false;
+	for (size_t i = 0; i < a->ncolumns; i++)
+		if (strcmp(a->columns[i].name, b->columns[i].name) != 0 ||
+		    a->columns[i].type != b->columns[i].type || a->columns[i].key != b->columns[i].key)
+			return false;
+	return true;
+}
+
+/* Publish t as the current entry of its table and store the entry in use in
+ * *out. The registry owns t then (also on failure, when it is freed). An
+ * unchanged table keeps its entry, so re-reading a table never grows the
+ * retired list. */
+static int registry_publish(struct storage *st, struct storage_table *t, struct storage_table **out,
+                            char **errmsg)
+{
+	size_t i;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->ntables; i++)
+		if (strcmp(st->tables[i]->name, t->name) == 0)
+			break;
+	if (i < st->ntables && table_equal(st->tables[i], t)) {
+		storage_table_free(t);
+		*out = st->tables[i];
+	} else if (i < st->ntables) {
+		struct storage_table **r = realloc(st->retired, (st->nretired + 1) * sizeof(*r));
+
+		if (!r)
+			goto nomem;
+		st->retired = r;
+		st->retired[st->nretired++] = st->tables[i];
+		st->tables[i] = t;
+		*out = t;
+	} else {
+		struct storage_table **n = realloc(st->tables, (st->ntables + 1) * sizeof(*n));
+
+		if (!n)
+			goto nomem;
+		st->tables = n;
+		st->tables[st->ntables++] = t;
+		*out = t;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+
+nomem:
+	pthread_mutex_unlock(&st->lock);
+	storage_table_free(t);
+	return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+}
+
+/* Read the table's shape from the database into the registry. *out is NULL
+ * when the table does not exist. */
+static int registry_refresh(struct storage_conn *conn, const char *name, struct storage_table **out,
+                            char **errmsg)
+{
+	struct storage_table *t = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = conn->st->ops->describe(conn->bconn, name, &t, errmsg);
+	if (rc < 0 || !t)
+		return rc;
+	return registry_publish(conn->st, t, out, errmsg);
+}
+
+/* The table a plugin names. A table that exists in the database but was not
+ * declared by this process (another task owns it, or an earlier run made
+ * it) is read from the database, so a janitor can work on the table of the
+ * task that fills it. */
+static int table_lookup(struct storage_conn *conn, const char *name, struct storage_table **out,
+                        char **errmsg)
+{
+	int rc;
+
+	*out = NULL;
+	rc = check_ident("table", name, errmsg);
+	if (rc < 0)
+		return rc;
+	*out = registry_find(conn->st, name);
+	if (*out)
+		return 0;
+	rc = registry_refresh(conn, name, out, errmsg);
+	if (rc < 0)
+		return rc;
+	if (!*out)
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' is not declared", name);
+	return 0;
+}
+
+static const struct storage_column *column_find(const struct storage_table *t, const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < t->ncolumns; i++)
+		if (strcmp(t->columns[i].name, name) == 0)
+			return &t->columns[i];
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- declare */
+
+static int declaration_check(const struct tg_table *decl, char **errmsg)
+{
+	size_t nkeys = 0;
+	int rc;
+
+	if (!decl)
+		return errmsg_set(errmsg, TG_EINVAL, "no table given");
+	rc = check_ident("table", decl->name, errmsg);
+	if (rc < 0)
+		return rc;
+	if (!decl->columns || decl->ncolumns == 0 || decl->ncolumns > STORAGE_COLUMNS_MAX)
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' must declare 1 to %d columns", decl->name,
+		                     STORAGE_COLUMNS_MAX);
+	for (size_t i = 0; i < decl->ncolumns; i++) {
+		const struct tg_column *c = &decl->columns[i];
+
+		rc = check_ident("column", c->name, errmsg);
+		if (rc < 0)
+			return rc;
+		if (c->type != TG_INT && c->type != TG_REAL && c->type != TG_TEXT)
+			return errmsg_set(
+			    errmsg, TG_EINVAL,
+			    "column '%s' of table '%s' needs a type: TG_INT, TG_REAL or TG_TEXT", c->name,
+			    decl->name);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(decl->columns[j].name, c->name) == 0)
+				return errmsg_set(errmsg, TG_EINVAL,
+				                     "column '%s' of table '%s' is declared twice", c->name,
+				                     decl->name);
+		nkeys += c->key;
+	}
+	if (nkeys == 0)
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' declares no key column", decl->name);
+	return 0;
+}
+
+/* The declaration as a new struct storage_table (keys numbered in order). */
+static struct storage_table *declaration_copy(const struct tg_table *decl)
+{
+	struct storage_table *t = calloc(1, sizeof(*t));
+	unsigned key = 0;
+
+	if (!t)
+		return NULL;
+	t->name = strdup(decl->name);
+	t->columns = calloc(decl->ncolumns, sizeof(*t->columns));
+	if (!t->name || !t->columns)
+		goto free_t;
+	for (size_t i = 0; i < decl->ncolumns; i++) {
+		t->columns[i].name = strdup(decl->columns[i].name);
+		if (!t->columns[i].name)
+			goto free_t;
+		t->columns[i].type = decl->columns[i].type;
+		t->columns[i].key = decl->columns[i].key ? ++key : 0;
+		t->ncolumns++;
+	}
+	t->nkeys = key;
+	return t;
+
+free_t:
+	storage_table_free(t);
+	return NULL;
+}
+
+/* Compare the declaration with the existing table and add the missing
+ * columns. The key is compared as a set: the same columns in another order
+ * identify the same rows. */
+static int migrate(struct storage_conn *conn, const struct tg_table *decl, const struct storage_table *old,
+                   char **errmsg)
+{
+	int rc;
+
+	for (size_t i = 0; i < old->ncolumns; i++) {
+		const struct storage_column *oc = &old->columns[i];
+		bool declared_key = false;
+
+		if (!oc->key)
+			continue;
+		for (size_t j = 0; j < decl->ncolumns; j++)
+			if (decl->columns[j].key && strcmp(decl->columns[j].name, oc->name) == 0)
+				declared_key = true;
+		if (!declared_key)
+			return errmsg_set(
+			    errmsg, TG_EINVAL,
+			    "table '%s' exists with key column '%s' that the declaration does not "
+			    "have as key: changing a table's key is not supported",
+			    decl->name, oc->name);
+	}
+	for (size_t i = 0; i < decl->ncolumns; i++) {
+		const struct tg_column *dc = &decl->columns[i];
+		const struct storage_column *oc = column_find(old, dc->name);
+
+		if (oc && oc->type != dc->type)
+			return errmsg_set(
+			    errmsg, TG_EINVAL,
+			    "column '%s' of table '%s' exists as %s but is declared %s: changing a "
+			    "column's type is not supported",
+			    dc->name, decl->name, type_name(oc->type), type_name(dc->type));
+		if (dc->key && (!oc || !oc->key))
+			return errmsg_set(
+			    errmsg, TG_EINVAL,
+			    "column '%s' is declared as a key of table '%s' but is not one in the "
+			    "existing table: changing a table's key is not supported",
+			    dc->name, decl->name);
+	}
+	/* Everything is checked before the first change, so a refused
+	 * declaration changes nothing and logs no addition. */
+	for (size_t i = 0; i < decl->ncolumns; i++) {
+		const struct tg_column *dc = &decl->columns[i];
+		struct storage_column add;
+
+		if (column_find(old, dc->name))
+			continue;
+		add = (struct storage_column){.name = (char *)dc->name, .type = dc->type, .key = 0};
+		rc = conn->st->ops->add_column(conn->bconn, decl->name, &add, errmsg);
+		if (rc < 0)
+			return rc;
+		log_info(NULL, "storage: added column %s %s to table %s", dc->name, type_name(dc->type),
+		         decl->name);
+	}
+	return 0;
+}
+
+int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char **errmsg)
+{
+	const struct storage_backend_ops *ops = conn->st->ops;
+	struct storage_table *old = NULL, *fresh = NULL, *published;
+	int rc;
+
+	rc = declaration_check(decl, errmsg);
+	if (rc < 0)
+		return rc;
+	if (conn->in_tx)
+		return errmsg_set(errmsg, TG_EINVAL, "declare table '%s' outside a transaction",
+		                     decl->name);
+
+	/* The write transaction makes describe-then-alter atomic against other
+	 * threads and processes declaring the same table. */
+	rc = ops->begin(conn->bconn, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = ops->describe(conn->bconn, decl->name, &old, errmsg);
+	if (rc < 0)
+		goto rollback;
+	if (!old) {
+		struct storage_table *t = declaration_copy(decl);
+
+		if (!t) {
+			rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+			goto rollback;
+		}
+		rc = ops->create_table(conn->bconn, t, errmsg);
+		storage_table_free(t);
+		if (rc < 0)
+			goto rollback;
+	} else {
+		rc = migrate(conn, decl, old, errmsg);
+		if (rc < 0)
+			goto free_old;
+	}
+	rc = ops->describe(conn->bconn, decl->name, &fresh, errmsg);
+	if (rc < 0)
+		goto free_old;
+	if (!fresh) {
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "table '%s' vanished while being declared",
+		                   decl->name);
+		goto free_old;
+	}
+	rc = ops->commit(conn->bconn, errmsg);
+	if (rc < 0)
+		goto free_fresh;
+	storage_table_free(old);
+	return registry_publish(conn->st, fresh, &published, errmsg);
+
+free_fresh:
+	storage_table_free(fresh);
+free_old:
+	storage_table_free(old);
+rollback:
+	ops->rollback(conn->bconn, NULL);
+	return rc;
+}
+
+/* ----------------------------------------------------------- transactions */
+
+int storage_begin(struct storage_conn *conn, char **errmsg)
+{
+	int rc;
+
+	if (conn->in_tx)
+		return errmsg_set(errmsg, TG_EINVAL,
+		                     "begin inside a transaction: transactions do not nest");
+	rc = conn->st->ops->begin(conn->bconn, errmsg);
+	if (rc == 0)
+		conn->in_tx = true;
+	return rc;
+}
+
+int storage_commit(struct storage_conn *conn, char **errmsg)
+{
+	int rc;
+
+	if (!conn->in_tx)
+		return errmsg_set(errmsg, TG_EINVAL, "commit without begin");
+	rc = conn->st->ops->commit(conn->bconn, errmsg);
+	if (rc < 0)
+		conn->st->ops->rollback(conn->bconn, NULL);
+	conn->in_tx = false;
+	return rc;
+}
+
+int storage_rollback(struct storage_conn *conn, char **errmsg)
+{
+	if (!conn->in_tx)
+		return errmsg_set(errmsg, TG_EINVAL, "rollback without begin");
+	conn->in_tx = false;
+	return conn->st->ops->rollback(conn->bconn, errmsg);
+}
+
+bool storage_in_transaction(const struct storage_conn *conn)
+{
+	return conn->in_tx;
+}
+
+/* ------------------------------------------------------------------- rows */
+
+/* Whether a value of type vt may be written to or compared with a column
+ * of type ct. Integers widen to reals; nothing else converts. */
+static bool type_fits(enum tg_type ct, enum tg_type vt, bool compare)
+{
+	if (vt == ct)
+		return true;
+	if (vt == TG_INT && ct == TG_REAL)
+		return true;
+	return compare && vt == TG_REAL && ct == TG_INT;
+}
+
+static int value_check(const struct storage_table *t, const struct storage_column *c,
+                       const struct tg_value *v, bool compare, char **errmsg)
+{
+	if (v->type != TG_NULL && v->type != TG_INT && v->type != TG_REAL && v->type != TG_TEXT)
+		return errmsg_set(errmsg, TG_EINVAL,
+		                     "value for column '%s' of table '%s' has no valid type", c->name,
+		                     t->name);
+	if (v->type == TG_NULL)
+		return 0;
+	if (!type_fits(c->type, v->type, compare))
+		return errmsg_set(errmsg, TG_ETYPE, "column '%s' of table '%s' is %s, the value is %s",
+		                     c->name, t->name, type_name(c->type), type_name(v->type));
+	if (v->type == TG_TEXT && !v->v.s)
+		return errmsg_set(errmsg, TG_EINVAL,
+		                     "text value for column '%s' of table '%s' is a NULL pointer", c->name,
+		                     t->name);
+	if (v->type == TG_REAL && isnan(v->v.r))
+		return errmsg_set(errmsg, TG_EINVAL, "NaN for column '%s' of table '%s' cannot be stored",
+		                     c->name, t->name);
+	return 0;
+}
+
+/* Check that values name distinct columns of t with fitting types. When
+ * key_only, they must be exactly the key columns. A column missing from the
+ * registry sets *unknown (the caller may refresh the registry and retry). */
+static int values_check(const struct storage_table *t, const struct tg_value *values, size_t n, bool key_only,
+                        bool *unknown, char **errmsg)
+{
+	size_t nkeys = 0;
+	int rc;
+
+	*unknown = false;
+	if (n > 0 && !values)
+		return errmsg_set(errmsg, TG_EINVAL, "no values given");
+	if (n == 0 || n > t->ncolumns)
+		return errmsg_set(errmsg, TG_EINVAL, "%zu values for table '%s' of %zu columns", n,
+		                     t->name, t->ncolumns);
+	for (size_t i = 0; i < n; i++) {
+		const struct storage_column *c = column_find(t, values[i].column);
+
+		if (!c) {
+			*unknown = true;
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
+			                     shown(values[i].column));
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(values[j].column, c->name) == 0)
+				return errmsg_set(errmsg, TG_EINVAL, "column '%s' is named twice",
+				                     c->name);
+		if (key_only && !c->key)
+			return errmsg_set(errmsg, TG_EINVAL, "column '%s' is not a key of table '%s'",
+			                     c->name, t->name);
+		if (c->key && values[i].type == TG_NULL)
+			return errmsg_set(errmsg, TG_EINVAL,
+			                     "key column '%s' of table '%s' cannot be NULL", c->name,
+			                     t->name);
+		rc = value_check(t, c, &values[i], false, errmsg);
+		if (rc < 0)
+			return rc;
+		nkeys += c->key != 0;
+	}
+	if (nkeys != t->nkeys)
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' has %zu key columns, %zu are given",
+		                     t->name, t->nkeys, nkeys);
+	return 0;
+}
+
+/* Look the table up and check values against it. A column unknown to the
+ * registry may have been added by another process since: the table is read
+ * again once before the call is refused. */
+static int prepare_values(struct storage_conn *conn, const char *table, const struct tg_value *values,
+                          size_t n, bool key_only, struct storage_table **t, char **errmsg)
+{
+	bool unknown;
+	int rc;
+
+	rc = table_lookup(conn, table, t, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = values_check(*t, values, n, key_only, &unknown, NULL);
+	if (rc == 0)
+		return 0;
+	if (unknown) {
+		rc = registry_refresh(conn, table, t, errmsg);
+		if (rc < 0)
+			return rc;
+		if (!*t)
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' is not declared", table);
+	}
+	return values_check(*t, values, n, key_only, &unknown, errmsg);
+}
+
+int storage_upsert(struct storage_conn *conn, const char *table, const struct tg_value *values,
+                   size_t nvalues, char **errmsg)
+{
+	struct storage_table *t;
+	int rc;
+
+	rc = prepare_values(conn, table, values, nvalues, false, &t, errmsg);
+	if (rc < 0)
+		return rc;
+	return conn->st->ops->upsert(conn->bconn, t, values, nvalues, errmsg);
+}
+
+/* The key as TG_EQ filters (the backends' one way to address rows). */
+static struct tg_filter *key_filters(const struct tg_value *key, size_t nkey)
+{
+	struct tg_filter *f = calloc(nkey, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < nkey; i++)
+		f[i] = (struct tg_filter){.op = TG_EQ, .value = key[i]};
+	return f;
+}
+
+struct get_state {
+	tg_row_fn fn;
+	void *ud;
+	bool found;
+};
+
+static int get_row(void *ud, const struct tg_value *row, size_t n)
+{
+	struct get_state *gs = ud;
+
+	gs->found = true;
+	return gs->fn ? gs->fn(gs->ud, row, n) : 0;
+}
+
+int storage_get(struct storage_conn *conn, const char *table, const struct tg_value *key, size_t nkey,
+                tg_row_fn fn, void *ud, char **errmsg)
+{
+	struct get_state gs = {.fn = fn, .ud = ud};
+	struct storage_table *t;
+	struct tg_filter *f;
+	int rc;
+
+	rc = prepare_values(conn, table, key, nkey, true, &t, errmsg);
+	if (rc < 0)
+		return rc;
+	f = key_filters(key, nkey);
+	if (!f)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	rc = conn->st->ops->select(conn->bconn, t, f, nkey, NULL, false, 1, get_row, &gs, errmsg);
+	free(f);
+	if (rc == 0 && !gs.found)
+		return TG_ENOTFOUND;
+	return rc;
+}
+
+int storage_remove(struct storage_conn *conn, const char *table, const struct tg_value *key, size_t nkey,
+                   char **errmsg)
+{
+	struct storage_table *t;
+	struct tg_filter *f;
+	int rc;
+
+	rc = prepare_values(conn, table, key, nkey, true, &t, errmsg);
+	if (rc < 0)
+		return rc;
+	f = key_filters(key, nkey);
+	if (!f)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	rc = conn->st->ops->remove(conn->bconn, t, f, nkey, errmsg);
+	free(f);
+	return rc;
+}
+
+static int filters_check(const struct storage_table *t, const struct tg_filter *filters, size_t n,
+                         char **errmsg)
+{
+	if (n > 0 && !filters)
+		return errmsg_set(errmsg, TG_EINVAL, "no filters given");
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_filter *f = &filters[i];
+		const struct storage_column *c = column_find(t, f->value.column);
+		int rc;
+
+		if (!c)
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
+			                     shown(f->value.column));
+		if (f->op < TG_EQ || f->op > TG_GE)
+			return errmsg_set(errmsg, TG_EINVAL,
+			                     "filter on column '%s' has an unknown operator", c->name);
+		if (f->value.type == TG_NULL && f->op != TG_EQ && f->op != TG_NE)
+			return errmsg_set(errmsg, TG_EINVAL,
+			                     "filter on column '%s': NULL compares only with TG_EQ or TG_NE",
+			                     c->name);
+		rc = value_check(t, c, &f->value, true, errmsg);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int storage_select(struct storage_conn *conn, const char *table, const struct tg_filter *filters,
+                   size_t nfilters, const char *order_by, int64_t limit, tg_row_fn fn, void *ud,
+                   char **errmsg)
+{
+	struct storage_table *t;
+	const char *order = NULL;
+	bool descending = false;
+	int rc;
+
+	if (!fn)
+		return errmsg_set(errmsg, TG_EINVAL, "select needs a row function");
+	rc = table_lookup(conn, table, &t, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = filters_check(t, filters, nfilters, errmsg);
+	if (rc < 0)
+		return rc;
+	if (order_by) {
+		const struct storage_column *c;
+
+		descending = order_by[0] == '-';
+		c = column_find(t, order_by + descending);
+		if (!c)
+			return errmsg_set(errmsg, TG_EINVAL,
+			                     "cannot order table '%s' by unknown column '%.80s'", t->name,
+			                     order_by);
+		order = c->name;
+	}
+	return conn->st->ops->select(conn->bconn, t, filters, nfilters, order, descending,
+	                             limit < 0 ? -1 : limit, fn, ud, errmsg);
+}
+
+/* ------------------------------------------------------------------ state */
+
+static int state_args_check(const char *task, const char *key, char **errmsg)
+{
+	if (!task || !*task)
+		return errmsg_set(errmsg, TG_EINVAL, "state needs a task name");
+	if (!key || !*key || strlen(key) > STORAGE_STATE_KEY_MAX)
+		return errmsg_set(errmsg, TG_EINVAL, "state key must have 1 to %d bytes",
+		                     STORAGE_STATE_KEY_MAX);
+	return 0;
+}
+
+int storage_state_get(struct storage_conn *conn, const char *task, const char *key, char **value,
+                      char **errmsg)
+{
+	int rc;
+
+	if (!value)
+		return errmsg_set(errmsg, TG_EINVAL, "state get needs a place for the value");
+	*value = NULL;
+	rc = state_args_check(task, key, errmsg);
+	if (rc < 0)
+		return rc;
+	return conn->st->ops->state_get(conn->bconn, task, key, value, errmsg);
+}
+
+int storage_state_set(struct storage_conn *conn, const char *task, const char *key, const char *value,
+                      char **errmsg)
+{
+	int rc;
+
+	rc = state_args_check(task, key, errmsg);
+	if (rc < 0)
+		return rc;
+	if (value && strlen(value) > STORAGE_STATE_VALUE_MAX)
+		return errmsg_set(errmsg, TG_EINVAL, "state value for key '%.80s' is larger than %d bytes",
+		                     key, STORAGE_STATE_VALUE_MAX);
+	return conn->st->ops->state_set(conn->bconn, task, key, value, (int64_t)time(NULL), errmsg);
+}

@@ -1,0 +1,184 @@
+/*
+ * storage.h - the host's storage service: tables that plugins declare, rows
+ * they upsert, read and delete, and the checkpoint state of each task, with
+ * transactions that cover rows and state together.
+ *
+ * The front (storage.c) is backend-neutral: it validates identifiers, keeps
+ * the registry of declared tables, checks every value against its column's
+ * type and tracks transactions. A backend (storage/sqlite.c, later a
+ * PostgreSQL one) only translates already-validated requests into its own
+ * language through struct storage_backend_ops. Only backends speak SQL.
+ *
+ * Threads: one struct storage per daemon, shared by all threads; one
+ * struct storage_conn per thread (each task thread connects on its own). A
+ * connection must not be used by two threads at once.
+ *
+ * Every function returns 0 or a negative TG_E* code and, where errmsg is not
+ * NULL, stores a malloc()ed message on failure (free() it).
+ */
+#ifndef TG_HOST_STORAGE_H
+#define TG_HOST_STORAGE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tollgate/tollgate.h>
+
+struct storage;
+struct storage_conn;
+
+/* Longest identifier (table or column name) and most columns per table. */
+#define STORAGE_IDENT_MAX 63
+#define STORAGE_COLUMNS_MAX 256
+/* Bounds of checkpoint state keys and values, in bytes. */
+#define STORAGE_STATE_KEY_MAX 255
+#define STORAGE_STATE_VALUE_MAX (1024 * 1024)
+
+/* Open the storage named by backend ("sqlite"; "postgresql" is not built
+ * yet: TG_ENOTSUP) at path (for SQLite a file, created when missing, put in
+ * WAL mode; the host table tg_state is created there). */
+int storage_open(struct storage **out, const char *backend, const char *path, char **errmsg);
+/* Close the storage. Every connection must have been freed before. */
+void storage_free(struct storage *st);
+
+/* Open a connection for the calling thread (SQLite: WAL, busy time-out of
+ * 5 s, synchronous=NORMAL, foreign keys off). */
+int storage_connect(struct storage *st, struct storage_conn **out, char **errmsg);
+/* Close a connection; an open transaction is rolled back (and logged). */
+void storage_conn_free(struct storage_conn *conn);
+
+/* Create the table, or add the declared columns it lacks (rows are kept).
+ * Names must match [a-z_][a-z0-9_]{0,62} and not start with "tg_" (reserved
+ * for the host) nor "sqlite_"; types are TG_INT, TG_REAL or TG_TEXT; at least
+ * one column is a key. Changing the key or an existing column's type is
+ * refused with TG_EINVAL and a message saying what differs. Columns the table
+ * has but the declaration omits are kept (and stay visible). Not allowed
+ * inside a transaction (TG_EINVAL). */
+int storage_declare(struct storage_conn *conn, const struct tg_table *table, char **errmsg);
+
+/* Transactions (SQLite: BEGIN IMMEDIATE, so two writers never deadlock on a
+ * lock upgrade). Rows and checkpoint state written between begin and commit
+ * are committed or rolled back together. A begin inside a transaction, or a
+ * commit or rollback outside one, is TG_EINVAL. When commit fails, the
+ * transaction is rolled back and the error returned. */
+int storage_begin(struct storage_conn *conn, char **errmsg);
+int storage_commit(struct storage_conn *conn, char **errmsg);
+int storage_rollback(struct storage_conn *conn, char **errmsg);
+/* True between a successful begin and its commit or rollback. */
+bool storage_in_transaction(const struct storage_conn *conn);
+
+/* Insert the row whose key columns are among values, or update the named
+ * non-key columns of the existing row; columns not named keep their value.
+ * Every key column must be present and not TG_NULL. Unknown or repeated
+ * column, or undeclared table: TG_EINVAL. A value of another type than its
+ * column: TG_ETYPE (TG_INT is accepted into a TG_REAL column; a NaN is
+ * refused). Values are always bound, never written into SQL. */
+int storage_upsert(struct storage_conn *conn, const char *table, const struct tg_value *values,
+                   size_t nvalues, char **errmsg);
+
+/* Call fn once with the row whose key is given (exactly the key columns),
+ * or return TG_ENOTFOUND. fn receives every column of the table, in table
+ * order, with .column set and TG_NULL for NULL cells; the values are valid
+ * during the call only. A non-zero return of fn is returned. fn may be NULL
+ * to test whether the row exists. */
+int storage_get(struct storage_conn *conn, const char *table, const struct tg_value *key, size_t nkey,
+                tg_row_fn fn, void *ud, char **errmsg);
+
+/* Delete the row with this key (0 when there was none). */
+int storage_remove(struct storage_conn *conn, const char *table, const struct tg_value *key, size_t nkey,
+                   char **errmsg);
+
+/* Call fn for each row matching every filter, ordered by order_by ("col"
+ * ascending, "-col" descending, NULL unordered; NULL cells sort first
+ * ascending), at most limit rows (< 0: all). A TG_NULL filter value means
+ * IS NULL with TG_EQ, IS NOT NULL with TG_NE, and is TG_EINVAL with other
+ * operators. Numbers of either kind may be compared with numeric columns;
+ * text only with text. Iteration stops when fn returns non-zero, and that
+ * value is returned; otherwise 0. fn may use the same connection (e.g.
+ * upsert the row it was handed). */
+int storage_select(struct storage_conn *conn, const char *table, const struct tg_filter *filters,
+                   size_t nfilters, const char *order_by, int64_t limit, tg_row_fn fn, void *ud,
+                   char **errmsg);
+
+/* Checkpoint state of a task: small text values per (task, key), in the host
+ * table tg_state. get stores a malloc()ed copy in *value or returns
+ * TG_ENOTFOUND. set with value NULL deletes the key. Inside a transaction,
+ * they see and write the transaction's view and commit or roll back with the
+ * rows. */
+int storage_state_get(struct storage_conn *conn, const char *task, const char *key, char **value,
+                      char **errmsg);
+int storage_state_set(struct storage_conn *conn, const char *task, const char *key, const char *value,
+                      char **errmsg);
+
+/* True when name is a valid identifier for a plugin's table or column. */
+bool storage_ident_valid(const char *name);
+
+/* ------------------------------------------------ for backends only */
+
+/* A table as it exists (the registry keeps one per declared table; an entry
+ * never changes once published and lives until storage_free(), so a backend
+ * may keep pointers to it for the length of a call). */
+struct storage_column {
+	char *name;
+	enum tg_type type; /* TG_INT, TG_REAL or TG_TEXT */
+	unsigned key;      /* 1-based position in the primary key, 0 if not a key */
+};
+
+struct storage_table {
+	char *name;
+	struct storage_column *columns;
+	size_t ncolumns;
+	size_t nkeys;
+};
+
+void storage_table_free(struct storage_table *t);
+
+/*
+ * What a backend implements. Every argument has been validated by the
+ * front: identifiers are valid, every value names a column of the table and
+ * has a compatible type, keys are complete, transactions are well nested.
+ * conn is what connect() returned. Errors: TG_ESTORAGE with the backend's
+ * message, TG_ENOMEM; row callbacks' non-zero returns are passed through.
+ */
+struct storage_backend_ops {
+	const char *name;
+
+	/* Open the database at path, create the host tables; *backend is passed
+	 * to connect() and close(). */
+	int (*open)(const char *path, void **backend, char **errmsg);
+	void (*close)(void *backend);
+	int (*connect)(void *backend, void **conn, char **errmsg);
+	void (*disconnect)(void *conn);
+
+	int (*begin)(void *conn, char **errmsg);
+	int (*commit)(void *conn, char **errmsg);
+	int (*rollback)(void *conn, char **errmsg);
+
+	/* The table as it exists, a new struct in *out (NULL when there is no
+	 * such table). */
+	int (*describe)(void *conn, const char *table, struct storage_table **out, char **errmsg);
+	int (*create_table)(void *conn, const struct storage_table *table, char **errmsg);
+	int (*add_column)(void *conn, const char *table, const struct storage_column *column, char **errmsg);
+
+	int (*upsert)(void *conn, const struct storage_table *table, const struct tg_value *values,
+	              size_t nvalues, char **errmsg);
+	/* Delete the rows where every filter holds (all TG_EQ on the key). */
+	int (*remove)(void *conn, const struct storage_table *table, const struct tg_filter *filters,
+	              size_t nfilters, char **errmsg);
+	/* order_by is a column of table or NULL. fn receives table->ncolumns
+	 * values whose .column points at table's names. */
+	int (*select)(void *conn, const struct storage_table *table, const struct tg_filter *filters,
+	              size_t nfilters, const char *order_by, bool descending, int64_t limit, tg_row_fn fn,
+	              void *ud, char **errmsg);
+
+	int (*state_get)(void *conn, const char *task, const char *key, char **value, char **errmsg);
+	/* value NULL deletes; updated_at is Unix seconds. */
+	int (*state_set)(void *conn, const char *task, const char *key, const char *value, int64_t updated_at,
+	                 char **errmsg);
+};
+
+extern const struct storage_backend_ops storage_sqlite_ops;
+
+#endif
