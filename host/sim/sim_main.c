@@ -33,9 +33,12 @@ static void usage(FILE *out)
 	             "  --help             this text\n");
 }
 
+/* *out is written on failure too (0), so a caller may store it before it
+ * looks at the result: the options loop stops at the first bad one. */
 static int parse_ll(const char *s, long long lo, long long hi, long long *out)
 {
 	char *end;
+	*out = 0;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (!*s || *end || errno || v < lo || v > hi)
