@@ -27,6 +27,12 @@ static char *read_status(const char *path, char **errmsg)
 	char *buf;
 	int fd;
 
+	/* An empty status.socket turns the server off (runloop.c): say so
+	 * rather than try to connect to "". */
+	if (!path || !path[0]) {
+		*errmsg = str_printf("the status socket is turned off (status.socket is empty)");
+		return NULL;
+	}
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		*errmsg = str_printf("%s: path too long", path);
 		return NULL;
