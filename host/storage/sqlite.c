@@ -4,8 +4,15 @@
  *
  * The front has validated every identifier, yet identifiers are still
  * quoted here (a column may be called "order"), and values are only ever
- * bound to parameters. Statements are cached per connection by their text,
- * which is fully determined by the table and the set of columns involved.
+ * bound to parameters.
+ *
+ * Statements are prepared once per connection and kept: the fixed ones by
+ * their text, the row statements (upsert, select, remove) by their shape —
+ * the table's registry entry, and per value or filter its column and
+ * operator. A row's shape is recognised by one strcmp per column, so the
+ * SQL text of a row statement is built only the first time (rebuilding and
+ * comparing it took 61% of an upsert's instructions). A table that changes
+ * gets a new registry entry (storage.h), hence new statements.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -28,8 +35,38 @@ struct sq_backend {
 	bool strict;
 };
 
+/* What a cached statement was built for. */
+enum stmt_kind { STMT_TEXT, STMT_UPSERT, STMT_SELECT, STMT_REMOVE };
+
+/* One value or filter of a row statement: the column's position in the
+ * table and, for a filter, its operator (IS NULL and IS NOT NULL differ
+ * from = ? and <> ? in the text, hence the flag). */
+struct shape_item {
+	unsigned column;
+	int op;
+	bool null;
+};
+
+/* A row statement's shape as a call presents it: values for an upsert,
+ * filters for a select or a remove; order is a column name or NULL. */
+struct shape {
+	enum stmt_kind kind;
+	const struct storage_table *table;
+	const struct tg_value *values;
+	const struct tg_filter *filters;
+	size_t n;
+	const char *order;
+	bool descending;
+};
+
 struct stmt_slot {
-	char *sql;
+	enum stmt_kind kind;
+	char *sql;                         /* STMT_TEXT: the key */
+	const struct storage_table *table; /* row statements: the key */
+	struct shape_item *items;
+	size_t nitems;
+	long order; /* select: the ORDER BY column's position, or -1 */
+	bool descending;
 	sqlite3_stmt *stmt;
 	bool busy;     /* in use (a select whose row function re-enters) */
 	uint64_t used; /* tick of last use, for eviction */
@@ -41,6 +78,7 @@ struct sq_conn {
 	struct stmt_slot cache[STMT_CACHE_MAX];
 	size_t ncache;
 	uint64_t tick;
+	size_t last_hit; /* tried first: a task repeats one row shape */
 };
 
 /* ------------------------------------------------------------ SQL text */
@@ -84,9 +122,13 @@ static void sql_ident(struct sql *b, const char *name)
 	char one[2] = {0, 0};
 
 	sql_add(b, "\"");
-	for (const char *c = name; *c; c++) {
-		one[0] = *c;
-		sql_add(b, *c == '"' ? "\"\"" : one);
+	if (!strchr(name, '"')) {
+		sql_add(b, name);
+	} else {
+		for (const char *c = name; *c; c++) {
+			one[0] = *c;
+			sql_add(b, *c == '"' ? "\"\"" : one);
+		}
 	}
 	sql_add(b, "\"");
 }
@@ -127,60 +169,133 @@ static int sq_fail(struct sq_conn *c, int rc, const char *doing, char **errmsg)
 
 /* ---------------------------------------------------- statement cache */
 
+static void slot_clear(struct stmt_slot *s)
+{
+	sqlite3_finalize(s->stmt);
+	free(s->sql);
+	free(s->items);
+	*s = (struct stmt_slot){0};
+}
+
+/* The column a shape names at position i. */
+static const char *shape_column(const struct shape *sh, size_t i)
+{
+	return sh->values ? sh->values[i].column : sh->filters[i].value.column;
+}
+
+/* One strcmp per column: names are compared, never pointers, because a
+ * caller may build them in a buffer it reuses. */
+static bool slot_matches(const struct stmt_slot *s, const struct shape *sh)
+{
+	const struct storage_column *cols = sh->table->columns;
+
+	if (s->kind != sh->kind || s->table != sh->table || s->nitems != sh->n ||
+	    s->descending != sh->descending || (s->order >= 0) != (sh->order != NULL))
+		return false;
+	if (sh->order && strcmp(cols[s->order].name, sh->order) != 0)
+		return false;
+	for (size_t i = 0; i < sh->n; i++) {
+		const struct shape_item *it = &s->items[i];
+
+		if (sh->filters &&
+		    (it->op != (int)sh->filters[i].op || it->null != (sh->filters[i].value.type == TG_NULL)))
+			return false;
+		if (strcmp(cols[it->column].name, shape_column(sh, i)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Slot i is the caller's until stmt_put(). */
+static void slot_take(struct sq_conn *c, size_t i, sqlite3_stmt **out, int *slot)
+{
+	c->cache[i].busy = true;
+	c->cache[i].used = c->tick;
+	c->last_hit = i;
+	*out = c->cache[i].stmt;
+	*slot = (int)i;
+}
+
+/* A free slot for a new statement (the least recently used one is
+ * finalized when the cache is full), or NULL when every slot is busy. */
+static struct stmt_slot *slot_free(struct sq_conn *c)
+{
+	struct stmt_slot *victim = NULL;
+
+	if (c->ncache < STMT_CACHE_MAX)
+		return &c->cache[c->ncache++];
+	for (size_t i = 0; i < c->ncache; i++)
+		if (!c->cache[i].busy && (!victim || c->cache[i].used < victim->used))
+			victim = &c->cache[i];
+	if (victim)
+		slot_clear(victim);
+	return victim;
+}
+
+static bool text_matches(const struct stmt_slot *s, const void *text)
+{
+	return s->kind == STMT_TEXT && strcmp(s->sql, text) == 0;
+}
+
+static bool shape_matches(const struct stmt_slot *s, const void *shape)
+{
+	return slot_matches(s, shape);
+}
+
+/* Find the cached statement that matches key: 1 with the slot taken; 0
+ * when not cached; -1 when cached but in use by an outer call (the caller
+ * prepares a one-off then). */
+static int slot_find(struct sq_conn *c, bool (*matches)(const struct stmt_slot *, const void *), const void *key,
+                     sqlite3_stmt **out, int *slot)
+{
+	c->tick++;
+	for (size_t k = 0; k < c->ncache; k++) {
+		/* The last hit first (k 0), then the others in order. */
+		size_t i = k == 0 ? c->last_hit : k == c->last_hit ? 0 : k;
+		struct stmt_slot *s = &c->cache[i];
+
+		if (!matches(s, key))
+			continue;
+		if (s->busy)
+			return -1;
+		slot_take(c, i, out, slot);
+		return 1;
+	}
+	return 0;
+}
+
 /* A statement for sql, reset and unbound; *slot is its cache slot or -1
  * for a one-off statement that stmt_put() finalizes. */
 static int stmt_get(struct sq_conn *c, const char *sql, sqlite3_stmt **out, int *slot, char **errmsg)
 {
-	struct stmt_slot *victim = NULL;
+	struct stmt_slot *s;
 	sqlite3_stmt *stmt;
-	bool in_use = false;
 	char *copy;
-	int rc;
+	int found, rc;
 
 	*out = NULL;
 	*slot = -1;
-	c->tick++;
-	for (size_t i = 0; i < c->ncache; i++) {
-		struct stmt_slot *s = &c->cache[i];
-
-		if (strcmp(s->sql, sql) != 0)
-			continue;
-		if (s->busy) {
-			in_use = true;
-			break;
-		}
-		s->busy = true;
-		s->used = c->tick;
-		*out = s->stmt;
-		*slot = (int)i;
+	found = slot_find(c, text_matches, sql, out, slot);
+	if (found > 0)
 		return 0;
-	}
-	rc = sqlite3_prepare_v3(c->db, sql, -1, in_use ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+	rc = sqlite3_prepare_v3(c->db, sql, -1, found < 0 ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
 	if (rc != SQLITE_OK)
 		return sq_fail(c, rc, "preparing a statement", errmsg);
 	*out = stmt;
-	if (in_use)
+	if (found < 0)
 		return 0;
 	/* Without memory for the key the statement is simply not cached. */
 	copy = strdup(sql);
 	if (!copy)
 		return 0;
-	if (c->ncache < STMT_CACHE_MAX) {
-		victim = &c->cache[c->ncache++];
-	} else {
-		for (size_t i = 0; i < c->ncache; i++)
-			if (!c->cache[i].busy && (!victim || c->cache[i].used < victim->used))
-				victim = &c->cache[i];
-		if (!victim) {
-			free(copy);
-			return 0;
-		}
-		sqlite3_finalize(victim->stmt);
-		free(victim->sql);
+	s = slot_free(c);
+	if (!s) {
+		free(copy);
+		return 0;
 	}
 	/* Slots never move: a caller holds its slot's index until stmt_put(). */
-	*victim = (struct stmt_slot){.sql = copy, .stmt = stmt, .busy = true, .used = c->tick};
-	*slot = (int)(victim - c->cache);
+	*s = (struct stmt_slot){.kind = STMT_TEXT, .sql = copy, .order = -1, .stmt = stmt};
+	slot_take(c, (size_t)(s - c->cache), out, slot);
 	return 0;
 }
 
@@ -192,23 +307,92 @@ static void stmt_put(struct sq_conn *c, sqlite3_stmt *stmt, int slot)
 		sqlite3_finalize(stmt);
 		return;
 	}
+	/* No sqlite3_clear_bindings(): every use binds every parameter. */
 	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
 	c->cache[slot].busy = false;
 }
 
-/* Prepare the text built in b (reporting an allocation failure there). */
-static int stmt_get_sql(struct sq_conn *c, struct sql *b, sqlite3_stmt **out, int *slot, char **errmsg)
+/* The position of column name in t (the front checked that it exists;
+ * this runs only when a statement is built). */
+static long table_column(const struct storage_table *t, const char *name)
 {
-	int rc;
+	for (size_t i = 0; i < t->ncolumns; i++)
+		if (strcmp(t->columns[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
 
-	if (b->oom || !b->p) {
-		free(b->p);
+/* The shape's items (columns by position), a new array, and the position
+ * of its ORDER BY column in *order; NULL when out of memory. */
+static struct shape_item *shape_items(const struct shape *sh, long *order)
+{
+	struct shape_item *items = calloc(sh->n ? sh->n : 1, sizeof(*items));
+
+	if (!items)
+		return NULL;
+	*order = sh->order ? table_column(sh->table, sh->order) : -1;
+	for (size_t i = 0; i < sh->n; i++) {
+		long col = table_column(sh->table, shape_column(sh, i));
+
+		items[i].column = col < 0 ? 0 : (unsigned)col;
+		if (sh->filters) {
+			items[i].op = (int)sh->filters[i].op;
+			items[i].null = sh->filters[i].value.type == TG_NULL;
+		}
+	}
+	return items;
+}
+
+static void sql_build(struct sql *b, const struct storage_table *t, enum stmt_kind kind,
+                      const struct shape_item *items, size_t n, long order, bool descending);
+
+/* The statement for shape sh, from the cache or prepared (and cached) now;
+ * *slot as for stmt_get(). */
+static int stmt_get_shape(struct sq_conn *c, const struct shape *sh, sqlite3_stmt **out, int *slot,
+                          char **errmsg)
+{
+	struct shape_item *items;
+	struct stmt_slot *s;
+	struct sql b = {0};
+	sqlite3_stmt *stmt;
+	long order;
+	int found, rc;
+
+	*out = NULL;
+	*slot = -1;
+	found = slot_find(c, shape_matches, sh, out, slot);
+	if (found > 0)
+		return 0;
+	items = shape_items(sh, &order);
+	if (!items)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	sql_build(&b, sh->table, sh->kind, items, sh->n, order, sh->descending);
+	if (b.oom || !b.p) {
+		free(b.p);
+		free(items);
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
-	rc = stmt_get(c, b->p, out, slot, errmsg);
-	free(b->p);
-	return rc;
+	rc = sqlite3_prepare_v3(c->db, b.p, -1, found < 0 ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+	free(b.p);
+	if (rc != SQLITE_OK) {
+		free(items);
+		return sq_fail(c, rc, "preparing a statement", errmsg);
+	}
+	*out = stmt;
+	s = found < 0 ? NULL : slot_free(c);
+	if (!s) {
+		free(items);
+		return 0;
+	}
+	*s = (struct stmt_slot){.kind = sh->kind,
+	                        .table = sh->table,
+	                        .items = items,
+	                        .nitems = sh->n,
+	                        .order = order,
+	                        .descending = sh->descending,
+	                        .stmt = stmt};
+	slot_take(c, (size_t)(s - c->cache), out, slot);
+	return 0;
 }
 
 /* Run a statement that returns no rows. */
@@ -384,10 +568,8 @@ static void sq_disconnect(void *conn)
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->ncache; i++) {
-		sqlite3_finalize(c->cache[i].stmt);
-		free(c->cache[i].sql);
-	}
+	for (size_t i = 0; i < c->ncache; i++)
+		slot_clear(&c->cache[i]);
 	sqlite3_close_v2(c->db);
 	free(c);
 }
@@ -566,57 +748,124 @@ static int sq_add_column(void *conn, const char *table, const struct storage_col
 
 /* ---------------------------------------------------------------- rows */
 
-static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_value *values, size_t n,
-                     char **errmsg)
-{
-	struct sq_conn *c = conn;
-	struct sql b = {0};
-	sqlite3_stmt *stmt;
-	bool first = true;
-	int slot, rc;
+static const char *const op_text[] = {
+    [TG_EQ] = " = ", [TG_NE] = " <> ", [TG_LT] = " < ", [TG_LE] = " <= ", [TG_GT] = " > ", [TG_GE] = " >= ",
+};
 
-	sql_add(&b, "INSERT INTO ");
-	sql_ident(&b, t->name);
-	sql_add(&b, " (");
+/* " WHERE a = ?1 AND b IS NULL ..." numbering parameters from 1; NULL
+ * values take no parameter. Returns the number of parameters used. */
+static int sql_where(struct sql *b, const struct storage_table *t, const struct shape_item *items, size_t n)
+{
+	int param = 0;
+
 	for (size_t i = 0; i < n; i++) {
-		sql_add(&b, i ? ", " : "");
-		sql_ident(&b, values[i].column);
+		sql_add(b, i ? " AND " : " WHERE ");
+		sql_ident(b, t->columns[items[i].column].name);
+		if (items[i].null) {
+			sql_add(b, items[i].op == TG_EQ ? " IS NULL" : " IS NOT NULL");
+			continue;
+		}
+		sql_add(b, op_text[items[i].op]);
+		sql_param(b, ++param);
 	}
-	sql_add(&b, ") VALUES (");
+	return param;
+}
+
+static void sql_upsert(struct sql *b, const struct storage_table *t, const struct shape_item *items, size_t n)
+{
+	bool first = true;
+
+	sql_add(b, "INSERT INTO ");
+	sql_ident(b, t->name);
+	sql_add(b, " (");
 	for (size_t i = 0; i < n; i++) {
-		sql_add(&b, i ? ", " : "");
-		sql_param(&b, (int)i + 1);
+		sql_add(b, i ? ", " : "");
+		sql_ident(b, t->columns[items[i].column].name);
 	}
-	sql_add(&b, ") ON CONFLICT (");
+	sql_add(b, ") VALUES (");
+	for (size_t i = 0; i < n; i++) {
+		sql_add(b, i ? ", " : "");
+		sql_param(b, (int)i + 1);
+	}
+	sql_add(b, ") ON CONFLICT (");
 	for (size_t i = 0; i < t->ncolumns; i++) {
 		if (!t->columns[i].key)
 			continue;
-		sql_add(&b, first ? "" : ", ");
-		sql_ident(&b, t->columns[i].name);
+		sql_add(b, first ? "" : ", ");
+		sql_ident(b, t->columns[i].name);
 		first = false;
 	}
-	sql_add(&b, ") DO ");
+	sql_add(b, ") DO ");
 	first = true;
 	/* Only the named non-key columns are updated: the others keep their
 	 * value, which is the point of naming columns in an upsert. */
 	for (size_t i = 0; i < n; i++) {
-		bool key = false;
+		const struct storage_column *col = &t->columns[items[i].column];
 
-		for (size_t j = 0; j < t->ncolumns; j++)
-			if (t->columns[j].key && strcmp(t->columns[j].name, values[i].column) == 0)
-				key = true;
-		if (key)
+		if (col->key)
 			continue;
-		sql_add(&b, first ? "UPDATE SET " : ", ");
-		sql_ident(&b, values[i].column);
-		sql_add(&b, " = excluded.");
-		sql_ident(&b, values[i].column);
+		sql_add(b, first ? "UPDATE SET " : ", ");
+		sql_ident(b, col->name);
+		sql_add(b, " = excluded.");
+		sql_ident(b, col->name);
 		first = false;
 	}
 	if (first)
-		sql_add(&b, "NOTHING");
+		sql_add(b, "NOTHING");
+}
 
-	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+static void sql_select(struct sql *b, const struct storage_table *t, const struct shape_item *items, size_t n,
+                       long order, bool descending)
+{
+	int nparams;
+
+	sql_add(b, "SELECT ");
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		sql_add(b, i ? ", " : "");
+		sql_ident(b, t->columns[i].name);
+	}
+	sql_add(b, " FROM ");
+	sql_ident(b, t->name);
+	nparams = sql_where(b, t, items, n);
+	if (order >= 0) {
+		sql_add(b, " ORDER BY ");
+		sql_ident(b, t->columns[order].name);
+		sql_add(b, descending ? " DESC" : " ASC");
+	}
+	sql_add(b, " LIMIT ");
+	sql_param(b, nparams + 1);
+}
+
+/* The text of a row statement of this shape. */
+static void sql_build(struct sql *b, const struct storage_table *t, enum stmt_kind kind,
+                      const struct shape_item *items, size_t n, long order, bool descending)
+{
+	switch (kind) {
+	case STMT_UPSERT:
+		sql_upsert(b, t, items, n);
+		break;
+	case STMT_SELECT:
+		sql_select(b, t, items, n, order, descending);
+		break;
+	case STMT_REMOVE:
+		sql_add(b, "DELETE FROM ");
+		sql_ident(b, t->name);
+		sql_where(b, t, items, n);
+		break;
+	case STMT_TEXT:
+		break;
+	}
+}
+
+static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_value *values, size_t n,
+                     char **errmsg)
+{
+	struct sq_conn *c = conn;
+	const struct shape sh = {.kind = STMT_UPSERT, .table = t, .values = values, .n = n};
+	sqlite3_stmt *stmt;
+	int slot, rc;
+
+	rc = stmt_get_shape(c, &sh, &stmt, &slot, errmsg);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++)
@@ -629,29 +878,7 @@ static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_
 	return rc;
 }
 
-static const char *const op_text[] = {
-    [TG_EQ] = " = ", [TG_NE] = " <> ", [TG_LT] = " < ", [TG_LE] = " <= ", [TG_GT] = " > ", [TG_GE] = " >= ",
-};
-
-/* " WHERE a = ?1 AND b IS NULL ..." numbering parameters from 1; NULL
- * values take no parameter. Returns the number of parameters used. */
-static int sql_where(struct sql *b, const struct tg_filter *f, size_t n)
-{
-	int param = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		sql_add(b, i ? " AND " : " WHERE ");
-		sql_ident(b, f[i].value.column);
-		if (f[i].value.type == TG_NULL) {
-			sql_add(b, f[i].op == TG_EQ ? " IS NULL" : " IS NOT NULL");
-			continue;
-		}
-		sql_add(b, op_text[f[i].op]);
-		sql_param(b, ++param);
-	}
-	return param;
-}
-
+/* Bind the filters' values; the number of parameters bound, or < 0. */
 static int bind_filters(struct sq_conn *c, sqlite3_stmt *stmt, const struct tg_filter *f, size_t n,
                         char **errmsg)
 {
@@ -664,25 +891,22 @@ static int bind_filters(struct sq_conn *c, sqlite3_stmt *stmt, const struct tg_f
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return param;
 }
 
 static int sq_remove(void *conn, const struct storage_table *t, const struct tg_filter *f, size_t n,
                      char **errmsg)
 {
 	struct sq_conn *c = conn;
-	struct sql b = {0};
+	const struct shape sh = {.kind = STMT_REMOVE, .table = t, .filters = f, .n = n};
 	sqlite3_stmt *stmt;
 	int slot, rc;
 
-	sql_add(&b, "DELETE FROM ");
-	sql_ident(&b, t->name);
-	sql_where(&b, f, n);
-	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	rc = stmt_get_shape(c, &sh, &stmt, &slot, errmsg);
 	if (rc < 0)
 		return rc;
 	rc = bind_filters(c, stmt, f, n, errmsg);
-	if (rc == 0) {
+	if (rc >= 0) {
 		rc = sqlite3_step(stmt);
 		rc = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "deleting a row", errmsg);
 	}
@@ -715,41 +939,29 @@ static void read_cell(sqlite3_stmt *stmt, int i, const struct storage_column *co
 	}
 }
 
+/* Rows of up to this many columns are read without an allocation. */
+#define ROW_INLINE 64
+
 static int sq_select(void *conn, const struct storage_table *t, const struct tg_filter *f, size_t n,
                      const char *order_by, bool descending, int64_t limit, tg_row_fn fn, void *ud,
                      char **errmsg)
 {
 	struct sq_conn *c = conn;
-	struct tg_value *row;
-	struct sql b = {0};
+	const struct shape sh = {
+	    .kind = STMT_SELECT, .table = t, .filters = f, .n = n, .order = order_by, .descending = descending};
+	struct tg_value room[ROW_INLINE], *row = room;
 	sqlite3_stmt *stmt;
 	int slot, rc, step, nparams;
 
-	sql_add(&b, "SELECT ");
-	for (size_t i = 0; i < t->ncolumns; i++) {
-		sql_add(&b, i ? ", " : "");
-		sql_ident(&b, t->columns[i].name);
+	if (t->ncolumns > ROW_INLINE) {
+		row = calloc(t->ncolumns, sizeof(*row));
+		if (!row)
+			return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
-	sql_add(&b, " FROM ");
-	sql_ident(&b, t->name);
-	nparams = sql_where(&b, f, n);
-	if (order_by) {
-		sql_add(&b, " ORDER BY ");
-		sql_ident(&b, order_by);
-		sql_add(&b, descending ? " DESC" : " ASC");
-	}
-	sql_add(&b, " LIMIT ");
-	sql_param(&b, nparams + 1);
-
-	row = calloc(t->ncolumns, sizeof(*row));
-	if (!row) {
-		free(b.p);
-		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-	}
-	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	rc = stmt_get_shape(c, &sh, &stmt, &slot, errmsg);
 	if (rc < 0)
 		goto free_row;
-	rc = bind_filters(c, stmt, f, n, errmsg);
+	rc = nparams = bind_filters(c, stmt, f, n, errmsg);
 	if (rc < 0)
 		goto put_stmt;
 	rc = sqlite3_bind_int64(stmt, nparams + 1, limit);
@@ -770,7 +982,8 @@ static int sq_select(void *conn, const struct storage_table *t, const struct tg_
 put_stmt:
 	stmt_put(c, stmt, slot);
 free_row:
-	free(row);
+	if (row != room)
+		free(row);
 	return rc;
 }
 

@@ -3,6 +3,7 @@
  * storage.h): validation, the registry of declared tables, transactions.
  */
 #include "util/errmsg.h"
+#include "storage/column_index.h"
 #include "storage/storage.h"
 
 #include <math.h>
@@ -14,24 +15,44 @@
 
 #include "observe/log.h"
 
+/* A registry entry: the table as backends are handed it, and the index of
+ * its column names that keeps the checks of a row linear. t comes first, so
+ * the entry is freed through it. */
+struct table_entry {
+	struct storage_table t;
+	struct column_index columns;
+};
+
 struct storage {
 	const struct storage_backend_ops *ops;
 	void *backend;
 
 	/* The registry: the current entry of each known table. Entries are
 	 * immutable; a replaced entry moves to retired and lives until
-	 * storage_free(), because another thread may be using it. */
+	 * storage_free(), because another thread may be using it (and a
+	 * backend may key its prepared statements by the entry's address). */
 	pthread_mutex_t lock;
-	struct storage_table **tables;
+	struct table_entry **tables;
 	size_t ntables;
-	struct storage_table **retired;
+	struct table_entry **retired;
 	size_t nretired;
+};
+
+/* The columns of the last row a connection checked. A task writes rows of
+ * one shape after another, so the next row usually names the same columns
+ * in the same order: then one strcmp per column recognises them, with no
+ * lookup and no duplicate check (the positions were found distinct). */
+struct row_memo {
+	const struct table_entry *table; /* NULL: nothing remembered */
+	size_t n, cap;
+	uint32_t *pos; /* position in the table of the i-th value's column */
 };
 
 struct storage_conn {
 	struct storage *st;
 	void *bconn;
 	bool in_tx;
+	struct row_memo memo;
 };
 
 bool storage_ident_valid(const char *name)
@@ -95,6 +116,14 @@ void storage_table_free(struct storage_table *t)
 	free(t);
 }
 
+static void entry_free(struct table_entry *e)
+{
+	if (!e)
+		return;
+	column_index_free(&e->columns);
+	storage_table_free(&e->t);
+}
+
 /* ----------------------------------------------------------- open / close */
 
 int storage_open(struct storage **out, const char *backend, const char *path, char **errmsg)
@@ -133,9 +162,9 @@ void storage_free(struct storage *st)
 		return;
 	st->ops->close(st->backend);
 	for (size_t i = 0; i < st->ntables; i++)
-		storage_table_free(st->tables[i]);
+		entry_free(st->tables[i]);
 	for (size_t i = 0; i < st->nretired; i++)
-		storage_table_free(st->retired[i]);
+		entry_free(st->retired[i]);
 	free(st->tables);
 	free(st->retired);
 	pthread_mutex_destroy(&st->lock);
@@ -170,18 +199,19 @@ void storage_conn_free(struct storage_conn *conn)
 		conn->st->ops->rollback(conn->bconn, NULL);
 	}
 	conn->st->ops->disconnect(conn->bconn);
+	free(conn->memo.pos);
 	free(conn);
 }
 
 /* --------------------------------------------------------------- registry */
 
-static struct storage_table *registry_find(struct storage *st, const char *name)
+static struct table_entry *registry_find(struct storage *st, const char *name)
 {
-	struct storage_table *t = NULL;
+	struct table_entry *t = NULL;
 
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->ntables; i++) {
-		if (strcmp(st->tables[i]->name, name) == 0) {
+		if (strcmp(st->tables[i]->t.name, name) == 0) {
 			t = st->tables[i];
 			break;
 		}
@@ -201,53 +231,79 @@ static bool table_equal(const struct storage_table *a, const struct storage_tabl
 	return true;
 }
 
+/* A backend's description as a registry entry (t itself is consumed). */
+static struct table_entry *entry_make(struct storage_table *t)
+{
+	struct table_entry *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		storage_table_free(t);
+		return NULL;
+	}
+	e->t = *t;
+	free(t);
+	/* Without memory for the index, lookups are linear: still right. */
+	column_index_build(&e->columns, &e->t);
+	return e;
+}
+
 /* Publish t as the current entry of its table and store the entry in use in
  * *out. The registry owns t then (also on failure, when it is freed). An
  * unchanged table keeps its entry, so re-reading a table never grows the
  * retired list. */
-static int registry_publish(struct storage *st, struct storage_table *t, struct storage_table **out,
+static int registry_publish(struct storage *st, struct storage_table *t, struct table_entry **out,
                             char **errmsg)
 {
+	struct table_entry *e = NULL;
 	size_t i;
 
 	*out = NULL;
 	pthread_mutex_lock(&st->lock);
 	for (i = 0; i < st->ntables; i++)
-		if (strcmp(st->tables[i]->name, t->name) == 0)
+		if (strcmp(st->tables[i]->t.name, t->name) == 0)
 			break;
-	if (i < st->ntables && table_equal(st->tables[i], t)) {
+	if (i < st->ntables && table_equal(&st->tables[i]->t, t)) {
 		storage_table_free(t);
 		*out = st->tables[i];
 	} else if (i < st->ntables) {
-		struct storage_table **r = realloc(st->retired, (st->nretired + 1) * sizeof(*r));
+		struct table_entry **r = realloc(st->retired, (st->nretired + 1) * sizeof(*r));
 
-		if (!r)
+		if (!r || !(e = entry_make(t))) {
+			if (r)
+				st->retired = r;
+			else
+				storage_table_free(t);
 			goto nomem;
+		}
 		st->retired = r;
 		st->retired[st->nretired++] = st->tables[i];
-		st->tables[i] = t;
-		*out = t;
+		st->tables[i] = e;
+		*out = e;
 	} else {
-		struct storage_table **n = realloc(st->tables, (st->ntables + 1) * sizeof(*n));
+		struct table_entry **n = realloc(st->tables, (st->ntables + 1) * sizeof(*n));
 
-		if (!n)
+		if (!n || !(e = entry_make(t))) {
+			if (n)
+				st->tables = n;
+			else
+				storage_table_free(t);
 			goto nomem;
+		}
 		st->tables = n;
-		st->tables[st->ntables++] = t;
-		*out = t;
+		st->tables[st->ntables++] = e;
+		*out = e;
 	}
 	pthread_mutex_unlock(&st->lock);
 	return 0;
 
 nomem:
 	pthread_mutex_unlock(&st->lock);
-	storage_table_free(t);
 	return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 }
 
 /* Read the table's shape from the database into the registry. *out is NULL
  * when the table does not exist. */
-static int registry_refresh(struct storage_conn *conn, const char *name, struct storage_table **out,
+static int registry_refresh(struct storage_conn *conn, const char *name, struct table_entry **out,
                             char **errmsg)
 {
 	struct storage_table *t = NULL;
@@ -264,7 +320,7 @@ static int registry_refresh(struct storage_conn *conn, const char *name, struct 
  * declared by this process (another task owns it, or an earlier run made
  * it) is read from the database, so a janitor can work on the table of the
  * task that fills it. */
-static int table_lookup(struct storage_conn *conn, const char *name, struct storage_table **out,
+static int table_lookup(struct storage_conn *conn, const char *name, struct table_entry **out,
                         char **errmsg)
 {
 	int rc;
@@ -284,6 +340,7 @@ static int table_lookup(struct storage_conn *conn, const char *name, struct stor
 	return 0;
 }
 
+/* A column of a description (linear: declarations only). */
 static const struct storage_column *column_find(const struct storage_table *t, const char *name)
 {
 	if (!name)
@@ -292,6 +349,12 @@ static const struct storage_column *column_find(const struct storage_table *t, c
 		if (strcmp(t->columns[i].name, name) == 0)
 			return &t->columns[i];
 	return NULL;
+}
+
+/* The position of a column of a registry entry, or -1 (hashed: rows). */
+static long entry_column(const struct table_entry *e, const char *name)
+{
+	return column_index_find(&e->columns, &e->t, name);
 }
 
 /* ---------------------------------------------------------------- declare */
@@ -422,7 +485,8 @@ static int migrate(struct storage_conn *conn, const struct tg_table *decl, const
 int storage_declare(struct storage_conn *conn, const struct tg_table *decl, char **errmsg)
 {
 	const struct storage_backend_ops *ops = conn->st->ops;
-	struct storage_table *old = NULL, *fresh = NULL, *published;
+	struct storage_table *old = NULL, *fresh = NULL;
+	struct table_entry *published;
 	int rc;
 
 	rc = declaration_check(decl, errmsg);
@@ -555,14 +619,101 @@ static int value_check(const struct storage_table *t, const struct storage_colum
 	return 0;
 }
 
-/* Check that values name distinct columns of t with fitting types. When
+/* Which columns a row names, one bit each: on the stack for the tables
+ * plugins declare (at most STORAGE_COLUMNS_MAX columns), allocated for a
+ * wider table made by someone else. */
+struct column_set {
+	uint64_t small[STORAGE_COLUMNS_MAX / 64];
+	uint64_t *bits;
+};
+
+static bool column_set_init(struct column_set *cs, size_t ncolumns)
+{
+	memset(cs->small, 0, sizeof(cs->small));
+	cs->bits = ncolumns <= STORAGE_COLUMNS_MAX ? cs->small : calloc((ncolumns + 63) / 64, sizeof(uint64_t));
+	return cs->bits != NULL;
+}
+
+/* Add column i; false when it was there already. */
+static bool column_set_add(struct column_set *cs, size_t i)
+{
+	uint64_t bit = (uint64_t)1 << (i % 64);
+
+	if (cs->bits[i / 64] & bit)
+		return false;
+	cs->bits[i / 64] |= bit;
+	return true;
+}
+
+static void column_set_release(struct column_set *cs)
+{
+	if (cs->bits != cs->small)
+		free(cs->bits);
+}
+
+/* Whether values name the columns memo remembers, in the same order. */
+static bool memo_matches(const struct row_memo *memo, const struct table_entry *e, const struct tg_value *values,
+                         size_t n)
+{
+	if (memo->table != e || memo->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!values[i].column || strcmp(values[i].column, e->t.columns[memo->pos[i]].name) != 0)
+			return false;
+	return true;
+}
+
+/* Find the position of each value's column in e (distinct, known); they
+ * are stored in memo, which is left empty when this fails. */
+static int memo_learn(struct row_memo *memo, const struct table_entry *e, const struct tg_value *values,
+                      size_t n, bool *unknown, char **errmsg)
+{
+	const struct storage_table *t = &e->t;
+	struct column_set seen;
+	int rc = 0;
+
+	memo->table = NULL;
+	if (n > memo->cap) {
+		uint32_t *pos = realloc(memo->pos, n * sizeof(*pos));
+
+		if (!pos)
+			return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+		memo->pos = pos;
+		memo->cap = n;
+	}
+	if (!column_set_init(&seen, t->ncolumns))
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		long pos = entry_column(e, values[i].column);
+
+		if (pos < 0) {
+			*unknown = true;
+			rc = errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
+			                shown(values[i].column));
+		} else if (!column_set_add(&seen, (size_t)pos)) {
+			rc = errmsg_set(errmsg, TG_EINVAL, "column '%s' is named twice", t->columns[pos].name);
+		} else {
+			memo->pos[i] = (uint32_t)pos;
+		}
+	}
+	column_set_release(&seen);
+	if (rc == 0) {
+		memo->table = e;
+		memo->n = n;
+	}
+	return rc;
+}
+
+/* Check that values name distinct columns of e with fitting types, in time
+ * linear in n (the memo, or a hashed lookup and a bit per column). When
  * key_only, they must be exactly the key columns. A column missing from the
  * registry sets *unknown (the caller may refresh the registry and retry). */
-static int values_check(const struct storage_table *t, const struct tg_value *values, size_t n, bool key_only,
-                        bool *unknown, char **errmsg)
+static int values_check(struct row_memo *memo, const struct table_entry *e, const struct tg_value *values,
+                        size_t n, bool key_only, bool *unknown, char **errmsg)
 {
+	const struct storage_table *t = &e->t;
 	size_t nkeys = 0;
-	int rc;
+	int rc = 0;
 
 	*unknown = false;
 	if (n > 0 && !values)
@@ -570,77 +721,77 @@ static int values_check(const struct storage_table *t, const struct tg_value *va
 	if (n == 0 || n > t->ncolumns)
 		return errmsg_set(errmsg, TG_EINVAL, "%zu values for table '%s' of %zu columns", n,
 		                     t->name, t->ncolumns);
-	for (size_t i = 0; i < n; i++) {
-		const struct storage_column *c = column_find(t, values[i].column);
-
-		if (!c) {
-			*unknown = true;
-			return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s'", t->name,
-			                     shown(values[i].column));
-		}
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(values[j].column, c->name) == 0)
-				return errmsg_set(errmsg, TG_EINVAL, "column '%s' is named twice",
-				                     c->name);
-		if (key_only && !c->key)
-			return errmsg_set(errmsg, TG_EINVAL, "column '%s' is not a key of table '%s'",
-			                     c->name, t->name);
-		if (c->key && values[i].type == TG_NULL)
-			return errmsg_set(errmsg, TG_EINVAL,
-			                     "key column '%s' of table '%s' cannot be NULL", c->name,
-			                     t->name);
-		rc = value_check(t, c, &values[i], false, errmsg);
+	if (!memo_matches(memo, e, values, n)) {
+		rc = memo_learn(memo, e, values, n, unknown, errmsg);
 		if (rc < 0)
 			return rc;
-		nkeys += c->key != 0;
 	}
-	if (nkeys != t->nkeys)
-		return errmsg_set(errmsg, TG_EINVAL, "table '%s' has %zu key columns, %zu are given",
-		                     t->name, t->nkeys, nkeys);
-	return 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct storage_column *c = &t->columns[memo->pos[i]];
+
+		if (key_only && !c->key) {
+			rc = errmsg_set(errmsg, TG_EINVAL, "column '%s' is not a key of table '%s'", c->name,
+			                t->name);
+		} else if (c->key && values[i].type == TG_NULL) {
+			rc = errmsg_set(errmsg, TG_EINVAL, "key column '%s' of table '%s' cannot be NULL",
+			                c->name, t->name);
+		} else {
+			rc = value_check(t, c, &values[i], false, errmsg);
+			nkeys += c->key != 0;
+		}
+	}
+	if (rc == 0 && nkeys != t->nkeys)
+		rc = errmsg_set(errmsg, TG_EINVAL, "table '%s' has %zu key columns, %zu are given", t->name,
+		                t->nkeys, nkeys);
+	return rc;
 }
 
 /* Look the table up and check values against it. A column unknown to the
  * registry may have been added by another process since: the table is read
  * again once before the call is refused. */
 static int prepare_values(struct storage_conn *conn, const char *table, const struct tg_value *values,
-                          size_t n, bool key_only, struct storage_table **t, char **errmsg)
+                          size_t n, bool key_only, struct table_entry **e, char **errmsg)
 {
 	bool unknown;
 	int rc;
 
-	rc = table_lookup(conn, table, t, errmsg);
+	rc = table_lookup(conn, table, e, errmsg);
 	if (rc < 0)
 		return rc;
-	rc = values_check(*t, values, n, key_only, &unknown, NULL);
+	rc = values_check(&conn->memo, *e, values, n, key_only, &unknown, NULL);
 	if (rc == 0)
 		return 0;
 	if (unknown) {
-		rc = registry_refresh(conn, table, t, errmsg);
+		rc = registry_refresh(conn, table, e, errmsg);
 		if (rc < 0)
 			return rc;
-		if (!*t)
+		if (!*e)
 			return errmsg_set(errmsg, TG_EINVAL, "table '%s' is not declared", table);
 	}
-	return values_check(*t, values, n, key_only, &unknown, errmsg);
+	return values_check(&conn->memo, *e, values, n, key_only, &unknown, errmsg);
 }
 
 int storage_upsert(struct storage_conn *conn, const char *table, const struct tg_value *values,
                    size_t nvalues, char **errmsg)
 {
-	struct storage_table *t;
+	struct table_entry *e;
 	int rc;
 
-	rc = prepare_values(conn, table, values, nvalues, false, &t, errmsg);
+	rc = prepare_values(conn, table, values, nvalues, false, &e, errmsg);
 	if (rc < 0)
 		return rc;
-	return conn->st->ops->upsert(conn->bconn, t, values, nvalues, errmsg);
+	return conn->st->ops->upsert(conn->bconn, &e->t, values, nvalues, errmsg);
 }
 
-/* The key as TG_EQ filters (the backends' one way to address rows). */
-static struct tg_filter *key_filters(const struct tg_value *key, size_t nkey)
+/* Keys of up to this many columns are addressed without an allocation. */
+#define KEY_FILTERS_INLINE 8
+
+/* The key as TG_EQ filters (the backends' one way to address rows), in
+ * room (KEY_FILTERS_INLINE entries) or allocated; free it when it is not
+ * room. */
+static struct tg_filter *key_filters(const struct tg_value *key, size_t nkey, struct tg_filter *room)
 {
-	struct tg_filter *f = calloc(nkey, sizeof(*f));
+	struct tg_filter *f = nkey <= KEY_FILTERS_INLINE ? room : calloc(nkey, sizeof(*f));
 
 	if (!f)
 		return NULL;
@@ -667,18 +818,19 @@ int storage_get(struct storage_conn *conn, const char *table, const struct tg_va
                 tg_row_fn fn, void *ud, char **errmsg)
 {
 	struct get_state gs = {.fn = fn, .ud = ud};
-	struct storage_table *t;
-	struct tg_filter *f;
+	struct tg_filter room[KEY_FILTERS_INLINE], *f;
+	struct table_entry *e;
 	int rc;
 
-	rc = prepare_values(conn, table, key, nkey, true, &t, errmsg);
+	rc = prepare_values(conn, table, key, nkey, true, &e, errmsg);
 	if (rc < 0)
 		return rc;
-	f = key_filters(key, nkey);
+	f = key_filters(key, nkey, room);
 	if (!f)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-	rc = conn->st->ops->select(conn->bconn, t, f, nkey, NULL, false, 1, get_row, &gs, errmsg);
-	free(f);
+	rc = conn->st->ops->select(conn->bconn, &e->t, f, nkey, NULL, false, 1, get_row, &gs, errmsg);
+	if (f != room)
+		free(f);
 	if (rc == 0 && !gs.found)
 		return TG_ENOTFOUND;
 	return rc;
@@ -687,29 +839,33 @@ int storage_get(struct storage_conn *conn, const char *table, const struct tg_va
 int storage_remove(struct storage_conn *conn, const char *table, const struct tg_value *key, size_t nkey,
                    char **errmsg)
 {
-	struct storage_table *t;
-	struct tg_filter *f;
+	struct tg_filter room[KEY_FILTERS_INLINE], *f;
+	struct table_entry *e;
 	int rc;
 
-	rc = prepare_values(conn, table, key, nkey, true, &t, errmsg);
+	rc = prepare_values(conn, table, key, nkey, true, &e, errmsg);
 	if (rc < 0)
 		return rc;
-	f = key_filters(key, nkey);
+	f = key_filters(key, nkey, room);
 	if (!f)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-	rc = conn->st->ops->remove(conn->bconn, t, f, nkey, errmsg);
-	free(f);
+	rc = conn->st->ops->remove(conn->bconn, &e->t, f, nkey, errmsg);
+	if (f != room)
+		free(f);
 	return rc;
 }
 
-static int filters_check(const struct storage_table *t, const struct tg_filter *filters, size_t n,
+static int filters_check(const struct table_entry *e, const struct tg_filter *filters, size_t n,
                          char **errmsg)
 {
+	const struct storage_table *t = &e->t;
+
 	if (n > 0 && !filters)
 		return errmsg_set(errmsg, TG_EINVAL, "no filters given");
 	for (size_t i = 0; i < n; i++) {
 		const struct tg_filter *f = &filters[i];
-		const struct storage_column *c = column_find(t, f->value.column);
+		long pos = entry_column(e, f->value.column);
+		const struct storage_column *c = pos >= 0 ? &t->columns[pos] : NULL;
 		int rc;
 
 		if (!c)
@@ -733,31 +889,31 @@ int storage_select(struct storage_conn *conn, const char *table, const struct tg
                    size_t nfilters, const char *order_by, int64_t limit, tg_row_fn fn, void *ud,
                    char **errmsg)
 {
-	struct storage_table *t;
+	struct table_entry *e;
 	const char *order = NULL;
 	bool descending = false;
 	int rc;
 
 	if (!fn)
 		return errmsg_set(errmsg, TG_EINVAL, "select needs a row function");
-	rc = table_lookup(conn, table, &t, errmsg);
+	rc = table_lookup(conn, table, &e, errmsg);
 	if (rc < 0)
 		return rc;
-	rc = filters_check(t, filters, nfilters, errmsg);
+	rc = filters_check(e, filters, nfilters, errmsg);
 	if (rc < 0)
 		return rc;
 	if (order_by) {
-		const struct storage_column *c;
+		long pos;
 
 		descending = order_by[0] == '-';
-		c = column_find(t, order_by + descending);
-		if (!c)
+		pos = entry_column(e, order_by + descending);
+		if (pos < 0)
 			return errmsg_set(errmsg, TG_EINVAL,
-			                     "cannot order table '%s' by unknown column '%.80s'", t->name,
+			                     "cannot order table '%s' by unknown column '%.80s'", e->t.name,
 			                     order_by);
-		order = c->name;
+		order = e->t.columns[pos].name;
 	}
-	return conn->st->ops->select(conn->bconn, t, filters, nfilters, order, descending,
+	return conn->st->ops->select(conn->bconn, &e->t, filters, nfilters, order, descending,
 	                             limit < 0 ? -1 : limit, fn, ud, errmsg);
 }
 
