@@ -127,6 +127,7 @@ static void draw(struct daemon *d, void *ud)
 		printf("\n");
 	}
 	fflush(stdout);
+	tokens_status_release(st);
 	free(st);
 }
 
@@ -215,6 +216,7 @@ static void summary(struct daemon *d, struct demo *demo, const char *dir, const 
 		printf("(no deals stored)\n");
 	free(err);
 	printf("\ndatabase: %s (sqlite3 %s 'select count(*) from deals')\ndirectory: %s\n", db_path, db_path, dir);
+	tokens_status_release(st);
 	free(st);
 }
 

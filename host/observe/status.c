@@ -229,6 +229,7 @@ cJSON *status_snapshot(struct daemon *d)
 	add_str(root, "verdict", status_verdict_name(worst));
 	add_num(root, "exit_status", worst);
 	add_str(root, "reason", reasons);
+	tokens_status_release(st);
 	free(st);
 	return root;
 }

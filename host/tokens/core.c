@@ -105,7 +105,30 @@ void tokens_core_free(struct tokens_core *core)
 		free(core->flight);
 		core->flight = next;
 	}
+	free(core->cls);
+	free(core->ring);
 	free(core);
+}
+
+/* Room for one more class in cls and ring: doubled when full. */
+static int classes_grow(struct tokens_core *core)
+{
+	struct tokens_class *cls;
+	int *ring, cap;
+
+	if (core->ncls < core->cls_cap)
+		return 0;
+	cap = core->cls_cap ? core->cls_cap * 2 : 4;
+	cls = realloc(core->cls, (size_t)cap * sizeof(*cls));
+	if (!cls)
+		return TG_ENOMEM;
+	core->cls = cls;
+	ring = realloc(core->ring, (size_t)cap * sizeof(*ring));
+	if (!ring)
+		return TG_ENOMEM;
+	core->ring = ring;
+	core->cls_cap = cap;
+	return 0;
 }
 
 int tokens_core_add_class(struct tokens_core *core, const char *name, double weight)
@@ -113,8 +136,10 @@ int tokens_core_add_class(struct tokens_core *core, const char *name, double wei
 	struct tokens_class *c;
 
 	if (!name || !*name || strlen(name) >= TOKENS_NAME_MAX || !(weight > 0) ||
-	    core->ncls >= TOKENS_MAX_CLASSES || tokens_core_find_class(core, name) >= 0)
+	    tokens_core_find_class(core, name) >= 0)
 		return TG_EINVAL;
+	if (classes_grow(core) < 0)
+		return TG_ENOMEM;
 	c = &core->cls[core->ncls];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "%s", name);

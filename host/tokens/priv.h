@@ -59,11 +59,13 @@ struct unconfirmed {
 
 struct tokens_core {
 	struct tokens_config cfg;
-	struct tokens_class cls[TOKENS_MAX_CLASSES];
-	int ncls;
-	/* DRR ring of backlogged classes; ring[cursor] is being visited when
-	 * cursor_visited. */
-	int ring[TOKENS_MAX_CLASSES];
+	/* The classes, grown by tokens_core_add_class (ids are indices, so
+	 * pointers into it do not outlive a call). */
+	struct tokens_class *cls;
+	int ncls, cls_cap;
+	/* DRR ring of backlogged classes (room for every class); ring[cursor]
+	 * is being visited when cursor_visited. */
+	int *ring;
 	int nring, cursor;
 	bool cursor_visited;
 	struct tokens_ticket *head;

@@ -2,6 +2,7 @@
  * tokens/status.c - what the token scheduler shows: the estimate and the
  * last reading, and per task its queue, its head's wait and its history.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tokens/priv.h"
@@ -26,11 +27,38 @@ static double hist_p50(const uint64_t *hist, double max_s)
 	return max_s;
 }
 
+void tokens_status_release(struct tokens_status *st)
+{
+	free(st->cls);
+	st->cls = NULL;
+	st->cls_cap = 0;
+	st->nclasses = 0;
+}
+
+/* Room for n class entries in st (kept across snapshots); how many fit. */
+static int status_room(struct tokens_status *st, int n)
+{
+	struct tokens_class_status *cls;
+
+	if (n <= st->cls_cap)
+		return n;
+	cls = realloc(st->cls, (size_t)n * sizeof(*cls));
+	if (!cls)
+		return st->cls_cap;
+	st->cls = cls;
+	st->cls_cap = n;
+	return n;
+}
+
 void tokens_core_status(const struct tokens_core *core, int64_t now, struct tokens_status *st)
 {
+	struct tokens_class_status *cls = st->cls;
+	int cap = st->cls_cap;
 	int64_t span;
 
 	memset(st, 0, sizeof(*st));
+	st->cls = cls;
+	st->cls_cap = cap;
 	st->policy = core->cfg.policy;
 	st->have_reading = core->have_reading;
 	if (core->have_reading) {
@@ -49,11 +77,12 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 	st->deepest_seen = core->deepest_seen;
 	st->wasted = core->wasted;
 	st->n429 = core->n429;
-	st->nclasses = core->ncls;
-	for (int i = 0; i < core->ncls; i++) {
+	st->nclasses = status_room(st, core->ncls);
+	for (int i = 0; i < st->nclasses; i++) {
 		const struct tokens_class *c = &core->cls[i];
 		struct tokens_class_status *cs = &st->cls[i];
 
+		memset(cs, 0, sizeof(*cs));
 		memcpy(cs->name, c->name, sizeof(cs->name));
 		cs->weight = c->weight;
 		cs->queued = c->queued;

@@ -22,7 +22,6 @@
 
 #include "util/clock.h"
 
-#define TOKENS_MAX_CLASSES 32
 #define TOKENS_NAME_MAX 48
 #define TOKENS_WAIT_BUCKETS 6
 
@@ -110,9 +109,17 @@ struct tokens_status {
 	double wasted;          /* refill predicted lost to the cap */
 	uint64_t n429;
 	enum tokens_policy policy;
+	/* One entry per class, as many as there are (no fixed limit): the
+	 * snapshot grows the array. Start from a zeroed struct, pass it again
+	 * for later snapshots if you like, end with tokens_status_release().
+	 * When memory runs out, nclasses counts the entries that fit. */
 	int nclasses;
-	struct tokens_class_status cls[TOKENS_MAX_CLASSES];
+	struct tokens_class_status *cls;
+	int cls_cap;
 };
+
+/* Free what the snapshots allocated in st (not st itself). */
+void tokens_status_release(struct tokens_status *st);
 
 /* ------------------------------------------------------------ the core */
 
@@ -124,8 +131,8 @@ int tokens_core_new(const struct tokens_config *cfg, struct tokens_core **out, c
 /* Frees the core and every ticket still in it. */
 void tokens_core_free(struct tokens_core *core);
 
-/* Add a class (a task); returns its id (>= 0) or TG_EINVAL (bad weight,
- * duplicate name, too many classes). */
+/* Add a class (a task); returns its id (>= 0), TG_EINVAL (bad weight or
+ * name, duplicate name) or TG_ENOMEM: there is no other limit. */
 int tokens_core_add_class(struct tokens_core *core, const char *name, double weight);
 /* The id of a class by name, or TG_ENOTFOUND. */
 int tokens_core_find_class(const struct tokens_core *core, const char *name);

@@ -146,11 +146,12 @@ static void test_429_keeps_head(void **state)
 	assert_ptr_equal(p.ticket, ta);
 	tokens_core_poll(core, now, &p);
 	assert_true(p.action != TOKENS_DISPATCH || p.ticket == tb);
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	tokens_core_status(core, now, &st);
 	assert_int_equal(st.n429, 1);
 	assert_int_equal(st.cls[a].calls_429, 1);
 	tokens_core_free(core);
+	tokens_status_release(&st);
 }
 
 static void test_oversize_refused(void **state)
@@ -280,11 +281,12 @@ static void test_deficit_call_goes_alone(void **state)
 	assert_ptr_equal(p.ticket, t2);
 	e = env(20, -58, 30000, 5, 150);
 	tokens_core_complete(core, t2, &e, 20);
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	tokens_core_status(core, 20, &st);
 	assert_int_equal(st.deepest_seen, -58);
 	assert_int_equal(st.cls[b].calls_ok, 1);
 	tokens_core_free(core);
+	tokens_status_release(&st);
 }
 
 static void test_unknown_counts_as_spent(void **state)
@@ -332,6 +334,7 @@ static void test_stopped_is_spent_not_failed(void **state)
 	tokens_core_complete_unknown(core, t, 200);
 	tokens_core_status(core, 200, st);
 	assert_int_equal(st->cls[a].calls_error, 1);
+	tokens_status_release(st);
 	free(st);
 	tokens_core_free(core);
 }

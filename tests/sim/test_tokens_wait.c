@@ -88,7 +88,7 @@ static void test_threads_share_one_bucket(void **state)
 	struct tokens *t = new_tokens(&f);
 	struct worker w[4];
 	pthread_t th[4];
-	struct tokens_status st;
+	struct tokens_status st = {0};
 
 	(void)state;
 	for (int i = 0; i < 4; i++) {
@@ -112,6 +112,7 @@ static void test_threads_share_one_bucket(void **state)
 	assert_int_equal(atomic_load(&f.syncs), 1);
 	tokens_shutdown(t);
 	tokens_free(t);
+	tokens_status_release(&st);
 }
 
 static void test_shutdown_wakes_waiter(void **state)
@@ -120,7 +121,7 @@ static void test_shutdown_wakes_waiter(void **state)
 	struct tokens *t = new_tokens(&f);
 	struct worker w;
 	pthread_t th;
-	struct tokens_status st;
+	struct tokens_status st = {0};
 
 	(void)state;
 	w = (struct worker){t, &f, tokens_add_class(t, "backfiller", 1), 1, 1, 0};
@@ -146,6 +147,7 @@ static void test_shutdown_wakes_waiter(void **state)
 	assert_int_equal(tokens_acquire(t, 0, "deal", 1, 5, &ticket, NULL), TG_ESTOPPED);
 	assert_null(ticket);
 	tokens_free(t);
+	tokens_status_release(&st);
 }
 
 struct advancer {
@@ -171,7 +173,7 @@ static void test_429_waits_and_keeps_ticket(void **state)
 	struct fake f = {.now = 1000, .left = 100, .rate = 5};
 	struct tokens *t = new_tokens(&f);
 	struct tokens_ticket *ticket = NULL;
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	struct advancer adv = {&f, t, 0};
 	pthread_t th;
 	char *msg = NULL;
@@ -202,6 +204,7 @@ static void test_429_waits_and_keeps_ticket(void **state)
 	free(msg);
 	tokens_shutdown(t);
 	tokens_free(t);
+	tokens_status_release(&st);
 }
 
 int main(void)

@@ -192,7 +192,7 @@ static void ok_reconciles_scheduler(void **state)
 	                      .refill_rate = 20,
 	                      .consumed = 7,
 	                      .payload = "\"products\":[{\"asin\":\"B000TEST01\"}]"};
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	const struct ss_request *r;
 	cJSON *doc = NULL;
 	char *err = NULL;
@@ -228,6 +228,7 @@ static void ok_reconciles_scheduler(void **state)
 	assert_non_null(r->accept_encoding);
 	assert_non_null(strstr(r->accept_encoding, "gzip"));
 	fx_down(&f);
+	tokens_status_release(&st);
 }
 
 static void domain_param_and_encoding(void **state)
@@ -274,7 +275,7 @@ static void rate_limited_429_waited_out(void **state)
 	                       .refill_rate = 20,
 	                       .consumed = 5,
 	                       .payload = "\"deals\":{\"dr\":[]}"};
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	struct keepa_stats ks;
 	cJSON *doc = NULL;
 	char *err = NULL;
@@ -301,6 +302,7 @@ static void rate_limited_429_waited_out(void **state)
 	assert_int_equal(ks.retries, 0); /* a 429 is a resend, not a back-off retry */
 	assert_int_equal(ks.calls_ok, 1);
 	fx_down(&f);
+	tokens_status_release(&st);
 }
 
 /* Raise the stop flag later, and shut the scheduler down as the daemon does. */
@@ -386,7 +388,7 @@ static void gives_up(const struct ss_answer *forever, const char *expect_in_msg)
 {
 	struct fx f;
 	struct keepa_options o = {.max_retries = 2};
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	cJSON *doc = NULL;
 	char *err = NULL;
 
@@ -404,6 +406,7 @@ static void gives_up(const struct ss_answer *forever, const char *expect_in_msg)
 	assert_int_equal(st.cls[f.cls].in_flight, 0);
 	assert_int_equal(st.cls[f.cls].queued, 0);
 	fx_down(&f);
+	tokens_status_release(&st);
 }
 
 static void server_error_forever(void **state)
@@ -452,7 +455,7 @@ static void bad_key_400(void **state)
 	                      .zero_envelope = true,
 	                      .error_json =
 	                          "{\"type\":\"invalidKey\",\"message\":\"Invalid or expired API key\"}"};
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	cJSON *doc = NULL;
 	char *err = NULL;
 
@@ -468,6 +471,7 @@ static void bad_key_400(void **state)
 	tokens_snapshot(f.t, &st);
 	assert_int_equal(st.last_left, 100);
 	fx_down(&f);
+	tokens_status_release(&st);
 }
 
 static void other_4xx(void **state)
@@ -514,7 +518,7 @@ static void in_body_error_on_200(void **state)
 	                      .consumed = 0,
 	                      .error_json =
 	                          "{\"type\":\"invalidParameter\",\"message\":\"dateRange out of range\"}"};
-	struct tokens_status st;
+	struct tokens_status st = {0};
 	cJSON *doc = NULL;
 	char *err = NULL;
 
@@ -530,6 +534,7 @@ static void in_body_error_on_200(void **state)
 	tokens_snapshot(f.t, &st);
 	assert_int_equal(st.last_left, 80);
 	fx_down(&f);
+	tokens_status_release(&st);
 }
 
 static void size_cap(void **state)
