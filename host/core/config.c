@@ -465,6 +465,10 @@ static int load_tasks(struct ctx *c, const config_setting_t *root)
 		    (rc = get_number(c, g, "weight", &t->weight, 0.001, 1e6)) || (rc = load_schedule(c, g, t)) ||
 		    (rc = get_group(c, g, "settings", &t->settings)))
 			return rc;
+		if (strlen(t->name) > CONFIG_TASK_NAME_MAX)
+			return fail(c, config_setting_get_member(g, "name"),
+			            "task name \"%.20s...\" is %zu characters long; at most %d", t->name, strlen(t->name),
+			            CONFIG_TASK_NAME_MAX);
 		if (!valid_name(t->name))
 			return fail(c, config_setting_get_member(g, "name"),
 			            "task name \"%s\" must be lower-case letters, digits, '_' or '-'", t->name);

@@ -22,6 +22,9 @@
 
 #define CONFIG_MAX_PLUGIN_DIRS 8
 #define CONFIG_MAX_FILES 32
+/* A task name is a label in logs, status, metrics and lock names: it has to
+ * fit on a line. Longer names are refused at file:line. */
+#define CONFIG_TASK_NAME_MAX 64
 
 struct task_config {
 	const char *name;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/daemon.h"
+#include "util/dynbuf.h"
 #include "tokens/tokens.h"
 
 #define STALL_FLOOR_MS (15 * 60 * 1000)
@@ -123,7 +124,10 @@ cJSON *status_snapshot(struct daemon *d)
 	cJSON *root = cJSON_CreateObject(), *tasks, *plugins;
 	int64_t now = tg_wall_ms();
 	enum status_verdict worst = STATUS_OK;
-	char reasons[2048] = "";
+	/* Every task's reason, "name: reason; ...": exactly as large as the
+	 * bounded parts can make it, so nothing is ever cut or dropped. */
+	struct dynbuf reasons =
+	    DYNBUF_INIT((size_t)d->ntasks * (CONFIG_TASK_NAME_MAX + sizeof("; : ") + STATUS_REASON_MAX));
 
 	if (!st || !root) {
 		free(st);
@@ -143,7 +147,7 @@ cJSON *status_snapshot(struct daemon *d)
 		struct tg_task *t = &d->tasks[i];
 		const struct tokens_class_status *cls = NULL;
 		cJSON *o = cJSON_CreateObject(), *p;
-		char reason[512];
+		char reason[STATUS_REASON_MAX];
 		enum status_verdict v;
 		double minutes;
 
@@ -218,17 +222,15 @@ cJSON *status_snapshot(struct daemon *d)
 		add_str(o, "reason", reason);
 		if (v > worst)
 			worst = v;
-		if (reason[0] && strlen(reasons) + strlen(reason) + 40 < sizeof(reasons)) {
-			strcat(reasons, reasons[0] ? "; " : "");
-			strcat(reasons, t->cfg->name);
-			strcat(reasons, ": ");
-			strcat(reasons, reason);
-		}
+		if (reason[0])
+			dynbuf_printf(&reasons, "%s%s: %s", dynbuf_len(&reasons) ? "; " : "", t->cfg->name, reason);
 		cJSON_AddItemToArray(tasks, o);
 	}
 	add_str(root, "verdict", status_verdict_name(worst));
 	add_num(root, "exit_status", worst);
-	add_str(root, "reason", reasons);
+	/* Out of memory is the only way this can fail: say so, not "". */
+	add_str(root, "reason", dynbuf_error(&reasons) ? "(out of memory building the reasons)" : dynbuf_str(&reasons));
+	dynbuf_free(&reasons);
 	tokens_status_release(st);
 	free(st);
 	return root;

@@ -14,6 +14,9 @@
 struct daemon;
 struct cJSON;
 
+/* The longest reason one task's verdict carries (bytes with the NUL). */
+#define STATUS_REASON_MAX 512
+
 enum status_verdict { STATUS_OK = 0, STATUS_WARNING = 1, STATUS_CRITICAL = 2 };
 
 const char *status_verdict_name(enum status_verdict v);
