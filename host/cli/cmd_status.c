@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -23,8 +24,8 @@
 static char *read_status(const char *path, char **errmsg)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	size_t len = 0, cap = 65536;
-	char *buf;
+	/* A snapshot is a few KiB a task; anything past this is not one. */
+	struct dynbuf buf = DYNBUF_INIT((size_t)16 << 20);
 	int fd;
 
 	/* An empty status.socket turns the server off (runloop.c): say so
@@ -52,36 +53,32 @@ static char *read_status(const char *path, char **errmsg)
 			close(fd);
 		return NULL;
 	}
-	buf = malloc(cap);
-	while (buf) {
+	for (;;) {
 		ssize_t n;
-		if (len + 1 >= cap) {
-			char *grown = realloc(buf, cap * 2);
-			if (!grown) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = grown;
-			cap *= 2;
+		int rc = dynbuf_reserve(&buf, 65536 < buf.max - buf.len ? 65536 : buf.max - buf.len);
+
+		if (rc || dynbuf_room(&buf) == 0) {
+			*errmsg = str_printf("%s: %s", path,
+			                     rc == TG_ENOMEM ? "out of memory" : "the answer is larger than 16 MiB");
+			dynbuf_free(&buf);
+			break;
 		}
-		n = read(fd, buf + len, cap - len - 1);
+		n = read(fd, dynbuf_tail(&buf), dynbuf_room(&buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			*errmsg = str_printf("%s: the daemon does not answer (%s)", path, strerror(errno));
-			free(buf);
-			buf = NULL;
+			dynbuf_free(&buf);
 			break;
 		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+		if (n == 0) {
+			close(fd);
+			return dynbuf_take(&buf);
+		}
+		dynbuf_grew(&buf, (size_t)n);
 	}
 	close(fd);
-	if (buf)
-		buf[len] = '\0';
-	return buf;
+	return NULL;
 }
 
 static void format_age(double s, char *out, size_t len)

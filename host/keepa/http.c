@@ -116,28 +116,12 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct keepa_body *b = ud;
 	size_t n = size * nmemb;
+	int rc = dynbuf_add(&b->buf, ptr, n);
 
-	if (n > b->max - b->len) {
-		/* Returning short makes curl abort with CURLE_WRITE_ERROR. */
+	/* Returning short makes curl abort with CURLE_WRITE_ERROR. */
+	if (rc == TG_EOVERSIZE)
 		b->overflow = true;
-		return 0;
-	}
-	if (b->len + n + 1 > b->alloc) {
-		size_t want = b->alloc ? b->alloc : 16384;
-		char *p;
-
-		while (want < b->len + n + 1)
-			want *= 2;
-		p = realloc(b->data, want);
-		if (!p)
-			return 0;
-		b->data = p;
-		b->alloc = want;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	return rc ? 0 : n;
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
@@ -300,10 +284,8 @@ int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_
 	int64_t t0;
 
 	memset(res, 0, sizeof(*res));
-	c->body.len = 0;
+	dynbuf_reset(&c->body.buf);
 	c->body.overflow = false;
-	if (c->body.data)
-		c->body.data[0] = '\0';
 	c->errbuf[0] = '\0';
 
 	/* Reset clears the previous request's options but keeps the live
@@ -364,6 +346,6 @@ int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_
 	else if (res->cc != CURLE_OK)
 		snprintf(res->cause, sizeof(res->cause), "%s%s%s", curl_easy_strerror(res->cc),
 		         c->errbuf[0] ? ": " : "", c->errbuf);
-	stats_note_status(k, res, c->body.len);
+	stats_note_status(k, res, dynbuf_len(&c->body.buf));
 	return 0;
 }

@@ -181,7 +181,7 @@ int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg)
 		return TG_ENOMEM;
 	}
 	c->k = k;
-	c->body.max = (size_t)k->max_bytes;
+	dynbuf_init(&c->body.buf, (size_t)k->max_bytes);
 	c->rng = (uint64_t)tg_wall_ms() ^ ((uint64_t)(uintptr_t)c * 0x9e3779b97f4a7c15ULL);
 	if (!c->rng)
 		c->rng = 1;
@@ -195,7 +195,7 @@ void keepa_conn_free(struct keepa_conn *c)
 		return;
 	curl_easy_cleanup(c->curl);
 	curl_multi_cleanup(c->multi);
-	free(c->body.data);
+	dynbuf_free(&c->body.buf);
 	free(c->name);
 	free(c);
 }
@@ -322,8 +322,8 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 		return OUT_RETRY;
 	}
 
-	if (c->body.len > 0) {
-		*doc = cJSON_ParseWithLength(c->body.data, c->body.len);
+	if (dynbuf_len(&c->body.buf) > 0) {
+		*doc = cJSON_ParseWithLength(dynbuf_str(&c->body.buf), dynbuf_len(&c->body.buf));
 		if (*doc && !cJSON_IsObject(*doc)) {
 			cJSON_Delete(*doc);
 			*doc = NULL;
@@ -362,7 +362,7 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 	/* 200 */
 	if (!*doc) {
 		snprintf(msg, msgsize, "HTTP 200 with %s",
-		         c->body.len ? "a body that is not a JSON object" : "an empty body");
+		         dynbuf_len(&c->body.buf) ? "a body that is not a JSON object" : "an empty body");
 		return OUT_RETRY;
 	}
 	if (has_error) {

@@ -5,6 +5,7 @@
 #ifndef TG_HOST_KEEPA_PRIV_H
 #define TG_HOST_KEEPA_PRIV_H
 
+#include "util/dynbuf.h"
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -38,11 +39,10 @@ struct keepa {
 	struct keepa_conn *sync_conn;
 };
 
-/* A response body, growing up to a cap (curl's dynbuf idea). */
+/* A response body, growing up to keepa.max_response_bytes. */
 struct keepa_body {
-	char *data;
-	size_t len, alloc, max;
-	bool overflow;
+	struct dynbuf buf;
+	bool overflow; /* the server sent more than the cap */
 };
 
 struct keepa_conn {

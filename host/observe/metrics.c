@@ -13,40 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "observe/status.h"
 
+/* A page is a few hundred bytes a task; 16 MiB is far beyond any config. */
+#define METRICS_PAGE_MAX ((size_t)16 << 20)
+
 struct buf {
-	char *data;
-	size_t len, cap;
+	struct dynbuf d;
 };
 
 static void bprintf(struct buf *b, const char *fmt, ...) TG_PRINTF(2, 3);
 static void bprintf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	for (;;) {
-		size_t room = b->cap - b->len;
-		va_start(ap, fmt);
-		n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? room : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->data && (size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-		char *grown = realloc(b->data, cap);
-		if (!grown)
-			return;
-		b->data = grown;
-		b->cap = cap;
-	}
+	/* A failure is sticky in the dynbuf: status_prometheus() checks once. */
+	va_start(ap, fmt);
+	dynbuf_vprintf(&b->d, fmt, ap);
+	va_end(ap);
 }
 
 /* A label value with \, " and newlines escaped as the format requires. */
@@ -99,7 +87,7 @@ static void per_task(struct buf *b, const cJSON *tasks, const char *name, const 
 
 char *status_prometheus(const cJSON *snap)
 {
-	struct buf b = {0};
+	struct buf b = {DYNBUF_INIT(METRICS_PAGE_MAX)};
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens");
 	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(snap, "tasks");
 	const cJSON *t;
@@ -168,7 +156,7 @@ char *status_prometheus(const cJSON *snap)
 		bprintf(&b, "tollgate_task_verdict{task=\"%s\"} %d\n", label,
 		        v && strcmp(v, "critical") == 0 ? 2 : v && strcmp(v, "warning") == 0 ? 1 : 0);
 	}
-	return b.data;
+	return dynbuf_take(&b.d); /* NULL when the page could not be built */
 }
 
 struct metrics_server {

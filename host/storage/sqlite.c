@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
 #include "storage/storage.h"
 
@@ -83,36 +84,17 @@ struct sq_conn {
 
 /* ------------------------------------------------------------ SQL text */
 
-/* A growing SQL string; an allocation failure is remembered and reported
- * once at the end. Only identifiers and fixed text go in, never values. */
+/* A growing SQL string in the host's capped buffer: a failure is sticky
+ * there and reported once at the end. Only identifiers and fixed text go
+ * in, never values: 1 MiB is far beyond any declared table. */
 struct sql {
-	char *p;
-	size_t len, cap;
-	bool oom;
+	struct dynbuf d;
 };
+#define SQL_INIT {DYNBUF_INIT((size_t)1 << 20)}
 
 static void sql_add(struct sql *b, const char *s)
 {
-	size_t n = strlen(s);
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n + 1);
-	b->len += n;
+	dynbuf_addstr(&b->d, s);
 }
 
 /* A quoted identifier: "name", with any quote doubled (none can pass the
@@ -353,7 +335,7 @@ static int stmt_get_shape(struct sq_conn *c, const struct shape *sh, sqlite3_stm
 {
 	struct shape_item *items;
 	struct stmt_slot *s;
-	struct sql b = {0};
+	struct sql b = SQL_INIT;
 	sqlite3_stmt *stmt;
 	long order;
 	int found, rc;
@@ -367,13 +349,14 @@ static int stmt_get_shape(struct sq_conn *c, const struct shape *sh, sqlite3_stm
 	if (!items)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	sql_build(&b, sh->table, sh->kind, items, sh->n, order, sh->descending);
-	if (b.oom || !b.p) {
-		free(b.p);
+	if (dynbuf_error(&b.d)) {
+		dynbuf_free(&b.d);
 		free(items);
-		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory building a statement");
 	}
-	rc = sqlite3_prepare_v3(c->db, b.p, -1, found < 0 ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
-	free(b.p);
+	rc = sqlite3_prepare_v3(c->db, dynbuf_str(&b.d), -1, found < 0 ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt,
+	                        NULL);
+	dynbuf_free(&b.d);
 	if (rc != SQLITE_OK) {
 		free(items);
 		return sq_fail(c, rc, "preparing a statement", errmsg);
@@ -691,20 +674,20 @@ static int exec_built(struct sq_conn *c, struct sql *b, const char *doing, char 
 {
 	int rc;
 
-	if (b->oom || !b->p) {
-		free(b->p);
-		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	if (dynbuf_error(&b->d)) {
+		dynbuf_free(&b->d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory building a statement");
 	}
 	/* DDL runs once: it does not go through the statement cache. */
-	rc = sqlite3_exec(c->db, b->p, NULL, NULL, NULL);
-	free(b->p);
+	rc = sqlite3_exec(c->db, dynbuf_str(&b->d), NULL, NULL, NULL);
+	dynbuf_free(&b->d);
 	return rc == SQLITE_OK ? 0 : sq_fail(c, rc, doing, errmsg);
 }
 
 static int sq_create_table(void *conn, const struct storage_table *t, char **errmsg)
 {
 	struct sq_conn *c = conn;
-	struct sql b = {0};
+	struct sql b = SQL_INIT;
 	bool first = true;
 
 	sql_add(&b, "CREATE TABLE IF NOT EXISTS ");
@@ -735,7 +718,7 @@ static int sq_create_table(void *conn, const struct storage_table *t, char **err
 
 static int sq_add_column(void *conn, const char *table, const struct storage_column *col, char **errmsg)
 {
-	struct sql b = {0};
+	struct sql b = SQL_INIT;
 
 	sql_add(&b, "ALTER TABLE ");
 	sql_ident(&b, table);
