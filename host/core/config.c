@@ -44,10 +44,8 @@ static int fail(const struct ctx *c, const config_setting_t *s, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (c->errmsg && !*c->errmsg)
-		*c->errmsg = str_printf("%s:%d: %s", setting_file(c, s), s ? (int)config_setting_source_line(s) : 0,
-		                            msg);
-	return TG_EINVAL;
+	return errmsg_set(c->errmsg, TG_EINVAL, "%s:%d: %s", setting_file(c, s),
+	                  s ? (int)config_setting_source_line(s) : 0, msg);
 }
 
 /* The path of a setting for messages: "keepa.domain", "tasks[1].weight". */
@@ -488,7 +486,7 @@ static int parse_file(struct config *cf, const char *path, config_setting_t **ro
 	config_t *lc;
 
 	if (cf->nfiles >= CONFIG_MAX_FILES) {
-		*errmsg = str_printf("%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
+		errmsg_set(errmsg, 0, "%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
 		return TG_EINVAL;
 	}
 	lc = &cf->files[cf->nfiles++];
@@ -498,9 +496,9 @@ static int parse_file(struct config *cf, const char *path, config_setting_t **ro
 	                           CONFIG_OPTION_OPEN_BRACE_ON_SEPARATE_LINE);
 	if (config_read_file(lc, path) != CONFIG_TRUE) {
 		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-			*errmsg = str_printf("%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+			errmsg_set(errmsg, 0, "%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
 		else
-			*errmsg = str_printf("%s:%d: %s", config_error_file(lc) ? config_error_file(lc) : path,
+			errmsg_set(errmsg, 0, "%s:%d: %s", config_error_file(lc) ? config_error_file(lc) : path,
 			                         config_error_line(lc), config_error_text(lc));
 		return TG_EINVAL;
 	}
@@ -526,7 +524,7 @@ static int load_dropins(struct ctx *c)
 	if (!dir) {
 		if (errno == ENOENT)
 			return 0; /* an absent drop-in directory is an empty one */
-		*c->errmsg = str_printf("%s:0: cannot open include_dir %s: %s", cf->path, cf->include_dir,
+		errmsg_set(c->errmsg, 0, "%s:0: cannot open include_dir %s: %s", cf->path, cf->include_dir,
 		                            strerror(errno));
 		return TG_EINVAL;
 	}

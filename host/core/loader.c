@@ -26,16 +26,16 @@ int loader_check_path_safe(const char *path, char **errmsg)
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		*errmsg = str_printf("%s: %s", path, strerror(errno));
+		errmsg_set(errmsg, 0, "%s: %s", path, strerror(errno));
 		return TG_EIO;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		*errmsg = str_printf("%s: refused: writable by %s (mode %04o); run chmod go-w", path,
+		errmsg_set(errmsg, 0, "%s: refused: writable by %s (mode %04o); run chmod go-w", path,
 		                         (st.st_mode & S_IWOTH) ? "others" : "group", (unsigned)(st.st_mode & 07777));
 		return TG_EINVAL;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		*errmsg = str_printf("%s: refused: owned by uid %u, neither root nor this daemon's user", path,
+		errmsg_set(errmsg, 0, "%s: refused: owned by uid %u, neither root nor this daemon's user", path,
 		                         (unsigned)st.st_uid);
 		return TG_EINVAL;
 	}
@@ -70,62 +70,62 @@ static int other_major(void *handle)
 static int check_descriptor(const char *path, const struct tg_plugin *d, char **errmsg)
 {
 	if (d->abi_major != TG_ABI_MAJOR) {
-		*errmsg = str_printf("%s: descriptor says ABI major %u, entry says %d: rebuild the plugin", path,
+		errmsg_set(errmsg, 0, "%s: descriptor says ABI major %u, entry says %d: rebuild the plugin", path,
 		                         d->abi_major, TG_ABI_MAJOR);
 		return TG_EINVAL;
 	}
 	if (d->abi_minor > TG_ABI_MINOR) {
-		*errmsg = str_printf("%s: built for ABI %u.%u, newer than this host's %d.%d: upgrade tollgate",
+		errmsg_set(errmsg, 0, "%s: built for ABI %u.%u, newer than this host's %d.%d: upgrade tollgate",
 		                         path, d->abi_major, d->abi_minor, TG_ABI_MAJOR, TG_ABI_MINOR);
 		return TG_EINVAL;
 	}
 	if (d->struct_size < TG_PLUGIN_SIZE_V1_0) {
-		*errmsg = str_printf("%s: descriptor struct_size %zu is shorter than ABI 1.0's %zu: rebuild the "
+		errmsg_set(errmsg, 0, "%s: descriptor struct_size %zu is shorter than ABI 1.0's %zu: rebuild the "
 		                         "plugin",
 		                         path, d->struct_size, (size_t)TG_PLUGIN_SIZE_V1_0);
 		return TG_EINVAL;
 	}
 	if (!valid_plugin_name(d->name)) {
-		*errmsg = str_printf("%s: plugin name %s%s%s is not [a-z][a-z0-9_-]*", path, d->name ? "\"" : "",
+		errmsg_set(errmsg, 0, "%s: plugin name %s%s%s is not [a-z][a-z0-9_-]*", path, d->name ? "\"" : "",
 		                         d->name ? d->name : "(null)", d->name ? "\"" : "");
 		return TG_EINVAL;
 	}
 	if (!d->version || !*d->version) {
-		*errmsg = str_printf("%s: plugin \"%s\" declares no version", path, d->name);
+		errmsg_set(errmsg, 0, "%s: plugin \"%s\" declares no version", path, d->name);
 		return TG_EINVAL;
 	}
 	if (!d->init || !d->run || !d->destroy) {
-		*errmsg = str_printf("%s: plugin \"%s\" lacks the %s callback", path, d->name,
+		errmsg_set(errmsg, 0, "%s: plugin \"%s\" lacks the %s callback", path, d->name,
 		                         !d->init ? "init" : !d->run ? "run" : "destroy");
 		return TG_EINVAL;
 	}
 	if (d->ncosts && !d->costs) {
-		*errmsg = str_printf("%s: plugin \"%s\" declares %zu costs but no table", path, d->name, d->ncosts);
+		errmsg_set(errmsg, 0, "%s: plugin \"%s\" declares %zu costs but no table", path, d->name, d->ncosts);
 		return TG_EINVAL;
 	}
 	for (size_t i = 0; i < d->ncosts; i++) {
 		const struct tg_cost *c = &d->costs[i];
 		if (!c->kind || !*c->kind || !(c->per_unit >= 0) || !(c->fixed >= 0) || c->per_unit + c->fixed <= 0) {
-			*errmsg = str_printf("%s: plugin \"%s\": cost #%zu needs a kind and a positive cost", path,
+			errmsg_set(errmsg, 0, "%s: plugin \"%s\": cost #%zu needs a kind and a positive cost", path,
 			                         d->name, i + 1);
 			return TG_EINVAL;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(d->costs[j].kind, c->kind) == 0) {
-				*errmsg = str_printf("%s: plugin \"%s\": call kind \"%s\" declared twice", path,
+				errmsg_set(errmsg, 0, "%s: plugin \"%s\": call kind \"%s\" declared twice", path,
 				                         d->name, c->kind);
 				return TG_EINVAL;
 			}
 	}
 	if (d->nsettings && !d->settings) {
-		*errmsg = str_printf("%s: plugin \"%s\" declares %zu settings but no table", path, d->name,
+		errmsg_set(errmsg, 0, "%s: plugin \"%s\" declares %zu settings but no table", path, d->name,
 		                         d->nsettings);
 		return TG_EINVAL;
 	}
 	for (size_t i = 0; i < d->nsettings; i++) {
 		const struct tg_setting *s = &d->settings[i];
 		if (!s->name || !*s->name || (unsigned)s->type > TG_SETTING_LIST) {
-			*errmsg = str_printf("%s: plugin \"%s\": setting #%zu has no name or an unknown type", path,
+			errmsg_set(errmsg, 0, "%s: plugin \"%s\": setting #%zu has no name or an unknown type", path,
 			                         d->name, i + 1);
 			return TG_EINVAL;
 		}
@@ -153,18 +153,18 @@ int loader_open_file(const char *path, struct plugin *out, char **errmsg)
 
 	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!handle) {
-		*errmsg = str_printf("%s: cannot load: %s", path, dlerror());
+		errmsg_set(errmsg, 0, "%s: cannot load: %s", path, dlerror());
 		return TG_EINVAL;
 	}
 	*(void **)(&entry) = dlsym(handle, TG_PLUGIN_ENTRY_NAME);
 	if (!entry) {
 		major = other_major(handle);
 		if (major >= 0)
-			*errmsg = str_printf("%s: built for plugin ABI %d, this host speaks ABI %d: rebuild the "
+			errmsg_set(errmsg, 0, "%s: built for plugin ABI %d, this host speaks ABI %d: rebuild the "
 			                         "plugin",
 			                         path, major, TG_ABI_MAJOR);
 		else
-			*errmsg = str_printf("%s: no entry symbol %s: not a tollgate plugin, or built for another "
+			errmsg_set(errmsg, 0, "%s: no entry symbol %s: not a tollgate plugin, or built for another "
 			                         "ABI: rebuild the plugin",
 			                         path, TG_PLUGIN_ENTRY_NAME);
 		rc = TG_EINVAL;
@@ -172,7 +172,7 @@ int loader_open_file(const char *path, struct plugin *out, char **errmsg)
 	}
 	out->desc = entry();
 	if (!out->desc) {
-		*errmsg = str_printf("%s: %s() returned no descriptor", path, TG_PLUGIN_ENTRY_NAME);
+		errmsg_set(errmsg, 0, "%s: %s() returned no descriptor", path, TG_PLUGIN_ENTRY_NAME);
 		rc = TG_EINVAL;
 		goto err_close;
 	}
@@ -201,7 +201,7 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
 
 	memset(out, 0, sizeof(*out));
 	if (!valid_plugin_name(name)) {
-		*errmsg = str_printf("plugin name \"%s\" is not [a-z][a-z0-9_-]*", name);
+		errmsg_set(errmsg, 0, "plugin name \"%s\" is not [a-z][a-z0-9_-]*", name);
 		return TG_EINVAL;
 	}
 	for (int i = 0; i < ndirs; i++) {
@@ -209,7 +209,7 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
 		if (access(path, F_OK) != 0)
 			continue;
 		if (found) {
-			*errmsg = str_printf("plugin \"%s\" is installed twice: %s and %s; remove one", name, first,
+			errmsg_set(errmsg, 0, "plugin \"%s\" is installed twice: %s and %s; remove one", name, first,
 			                         path);
 			return TG_EINVAL;
 		}
@@ -222,13 +222,13 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
 		for (int i = 0; i < ndirs; i++)
 			len += (size_t)snprintf(where + len, len < sizeof(where) ? sizeof(where) - len : 0, "%s%s",
 			                        i ? ", " : "", dirs[i]);
-		*errmsg = str_printf("plugin \"%s\" not found: no %s.so in plugin_path (%s)", name, name, where);
+		errmsg_set(errmsg, 0, "plugin \"%s\" not found: no %s.so in plugin_path (%s)", name, name, where);
 		return TG_ENOTFOUND;
 	}
 	if ((rc = loader_open_file(found, out, errmsg)))
 		return rc;
 	if (strcmp(out->desc->name, name) != 0) {
-		*errmsg = str_printf("%s: declares plugin name \"%s\", not \"%s\" as its file name says", found,
+		errmsg_set(errmsg, 0, "%s: declares plugin name \"%s\", not \"%s\" as its file name says", found,
 		                         out->desc->name, name);
 		plugin_close(out);
 		return TG_EINVAL;

@@ -144,9 +144,18 @@ static int storage_result(struct tg_task *task, const char *what, int rc, char *
 	return rc;
 }
 
+/* A plugin's errmsg pointer may hold anything on entry (the SDK promises
+ * only to write it): clear it before a host function that replaces. */
+static char **sdk_errmsg(char **errmsg)
+{
+	if (errmsg)
+		*errmsg = NULL;
+	return errmsg;
+}
+
 static int svc_table_declare(struct tg_task *task, const struct tg_table *table, char **errmsg)
 {
-	return storage_declare(task->db, table, errmsg);
+	return storage_declare(task->db, table, sdk_errmsg(errmsg));
 }
 
 static int svc_begin(struct tg_task *task)
@@ -213,22 +222,20 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 {
 	double estimate;
 
+	errmsg = sdk_errmsg(errmsg);
 	*response = NULL;
 	if (!req || !req->kind || !req->path) {
-		if (errmsg)
-			*errmsg = strdup("keepa_call needs a kind and a path");
+		errmsg_set(errmsg, 0, "keepa_call needs a kind and a path");
 		return TG_EINVAL;
 	}
 	estimate = plugin_declared_cost(task->plugin.desc, req->kind, req->units);
 	if (estimate < 0) {
-		if (errmsg)
-			*errmsg = str_printf("call kind \"%s\" is not in plugin \"%s\"'s cost model", req->kind,
+		errmsg_set(errmsg, 0, "call kind \"%s\" is not in plugin \"%s\"'s cost model", req->kind,
 			                         task->plugin.desc->name);
 		return TG_EINVAL;
 	}
 	if (!task->daemon->keepa) {
-		if (errmsg)
-			*errmsg = strdup("no Keepa connection in this mode");
+		errmsg_set(errmsg, 0, "no Keepa connection in this mode");
 		return TG_ENOTSUP;
 	}
 	return keepa_call(task->daemon->keepa, task->keepa, task->tokens_class, estimate, req, response, errmsg);

@@ -34,7 +34,6 @@ void keepa_set_err(char **errmsg, const char *fmt, ...)
 
 	if (!errmsg)
 		return;
-	free(*errmsg);
 	va_start(ap, fmt);
 	errmsg_vset(errmsg, 0, fmt, ap);
 	va_end(ap);

@@ -86,7 +86,7 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 
 	*out = NULL;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		*errmsg = str_printf("status.socket %s: path too long", path);
+		errmsg_set(errmsg, 0, "status.socket %s: path too long", path);
 		return TG_EINVAL;
 	}
 	strcpy(addr.sun_path, path);
@@ -95,7 +95,7 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
 		close(probe);
-		*errmsg = str_printf("status.socket %s: another daemon is answering there", path);
+		errmsg_set(errmsg, 0, "status.socket %s: another daemon is answering there", path);
 		return TG_EBUSY;
 	}
 	if (probe >= 0)
@@ -119,7 +119,7 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 	return 0;
 
 err_close:
-	*errmsg = str_printf("status.socket %s: %s", path, strerror(errno));
+	errmsg_set(errmsg, 0, "status.socket %s: %s", path, strerror(errno));
 	close(s->fd);
 	close(s->wake[0]);
 	close(s->wake[1]);
@@ -127,7 +127,7 @@ err_close:
 	free(s);
 	return TG_EIO;
 err_free:
-	*errmsg = str_printf("status.socket %s: %s", path, strerror(errno));
+	errmsg_set(errmsg, 0, "status.socket %s: %s", path, strerror(errno));
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "observe/log.h"
+#include "util/errmsg.h"
 #include "tokens/priv.h"
 
 /* Re-read the bucket with a free /token call when the head has waited this
@@ -45,19 +46,6 @@ const char *tokens_policy_name(enum tokens_policy policy)
 	return policy == TOKENS_POLICY_DEFICIT ? "deficit" : "reserve";
 }
 
-static void set_errmsg(char **errmsg, const char *fmt, ...) TG_PRINTF(2, 3);
-static void set_errmsg(char **errmsg, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errmsg)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(errmsg, fmt, ap) < 0)
-		*errmsg = NULL;
-	va_end(ap);
-}
-
 int tokens_core_new(const struct tokens_config *cfg, struct tokens_core **out, char **errmsg)
 {
 	struct tokens_core *core;
@@ -70,14 +58,13 @@ int tokens_core_new(const struct tokens_config *cfg, struct tokens_core **out, c
 	if (cfg->reserve < 0 || cfg->margin < 0 || cfg->deepest_deficit < 0 || cfg->cap_minutes <= 0 ||
 	    cfg->latency_target_s <= 0 || cfg->minute_ms <= 0 || cfg->deficit_threshold <= 0 ||
 	    cfg->margin > cfg->reserve + EPS) {
-		set_errmsg(errmsg,
-		           "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
+		errmsg_set(errmsg, 0, "token scheduler: reserve, margin, deepest deficit must be >= 0, cap minutes, "
 		           "latency target and deficit threshold > 0, and margin <= reserve");
 		return TG_EINVAL;
 	}
 	core = calloc(1, sizeof(*core));
 	if (!core) {
-		set_errmsg(errmsg, "token scheduler: out of memory");
+		errmsg_set(errmsg, 0, "token scheduler: out of memory");
 		return TG_ENOMEM;
 	}
 	core->cfg = *cfg;
@@ -393,7 +380,7 @@ int tokens_core_submit(struct tokens_core *core, int cls, const char *kind, int6
 	double cost;
 
 	if (cls < 0 || cls >= core->ncls || !kind || units < 0 || !(declared >= 0)) {
-		set_errmsg(errmsg, "token scheduler: bad call (class %d, units %lld, estimate %g)", cls,
+		errmsg_set(errmsg, 0, "token scheduler: bad call (class %d, units %lld, estimate %g)", cls,
 		           (long long)units, declared);
 		return TG_EINVAL;
 	}
@@ -405,8 +392,7 @@ int tokens_core_submit(struct tokens_core *core, int cls, const char *kind, int6
 		double limit = core->cap - core->cfg.reserve + core->cfg.deepest_deficit;
 
 		if (cost > limit + EPS) {
-			set_errmsg(errmsg,
-			           "a %s call of %lld units is estimated at %.0f tokens, more than the "
+			errmsg_set(errmsg, 0, "a %s call of %lld units is estimated at %.0f tokens, more than the "
 			           "bucket can ever "
 			           "fund (%.0f = cap %.0f - reserve %.0f + deepest deficit %.0f): split it "
 			           "into calls "
@@ -418,7 +404,7 @@ int tokens_core_submit(struct tokens_core *core, int cls, const char *kind, int6
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
-		set_errmsg(errmsg, "token scheduler: out of memory");
+		errmsg_set(errmsg, 0, "token scheduler: out of memory");
 		return TG_ENOMEM;
 	}
 	t->cls = cls;

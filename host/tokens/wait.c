@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "observe/log.h"
+#include "util/errmsg.h"
 #include "tokens/priv.h"
 
 /* Longest single sleep: the clock may be virtual and jump. */
@@ -39,8 +40,7 @@ int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, to
 
 	t = calloc(1, sizeof(*t));
 	if (!t) {
-		if (errmsg)
-			*errmsg = strdup("token scheduler: out of memory");
+		errmsg_set(errmsg, 0, "token scheduler: out of memory");
 		return TG_ENOMEM;
 	}
 	rc = tokens_core_new(cfg, &t->core, errmsg);
@@ -65,8 +65,7 @@ int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, to
 
 destroy_lock:
 	pthread_mutex_destroy(&t->lock);
-	if (errmsg)
-		*errmsg = strdup("token scheduler: cannot set up its lock");
+	errmsg_set(errmsg, 0, "token scheduler: cannot set up its lock");
 free_core:
 	tokens_core_free(t->core);
 free_t:
@@ -165,8 +164,7 @@ int tokens_acquire(struct tokens *t, int cls, const char *kind, int64_t units, d
 			if (mine)
 				tokens_core_cancel(t->core, mine, now_ms(t));
 			*ticket = NULL;
-			if (errmsg)
-				*errmsg = strdup("the daemon is shutting down");
+			errmsg_set(errmsg, 0, "the daemon is shutting down");
 			rc = TG_ESTOPPED;
 			break;
 		}
