@@ -5,14 +5,19 @@
 #include "core/loader.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <link.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -21,25 +26,57 @@
  * 1.0 is never refused by a later 1.x host whose struct grew. */
 #define TG_PLUGIN_SIZE_V1_0 (offsetof(struct tg_plugin, destroy) + sizeof(void (*)(void *)))
 
+/* One file or directory's mode and owner, as sshd's StrictModes judges
+ * them: nobody but root and this daemon's user may have written it. A
+ * directory others may write to is safe only with the sticky bit (like
+ * /tmp): then nobody can rename or delete what is not theirs in it. */
+static int check_mode(const char *path, const struct stat *st, char **errmsg)
+{
+	bool sticky_dir = S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX);
+
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !sticky_dir)
+		return errmsg_set(errmsg, TG_EINVAL, "%s: refused: writable by %s (mode %04o); run chmod go-w", path,
+		                  (st->st_mode & S_IWOTH) ? "others" : "group", (unsigned)(st->st_mode & 07777));
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return errmsg_set(errmsg, TG_EINVAL, "%s: refused: owned by uid %u, neither root nor this daemon's user",
+		                  path, (unsigned)st->st_uid);
+	return 0;
+}
+
 int loader_check_path_safe(const char *path, char **errmsg)
 {
 	struct stat st;
 
-	if (stat(path, &st) != 0) {
-		errmsg_set(errmsg, 0, "%s: %s", path, strerror(errno));
-		return TG_EIO;
+	if (stat(path, &st) != 0)
+		return errmsg_set(errmsg, TG_EIO, "%s: %s", path, strerror(errno));
+	return check_mode(path, &st, errmsg);
+}
+
+int loader_check_dirs_safe(const char *dir, char **errmsg)
+{
+	char *real = realpath(dir, NULL);
+	int rc = 0;
+
+	if (!real)
+		return errmsg_set(errmsg, TG_EIO, "%s: %s", dir, strerror(errno));
+	/* Every directory from the real one up to /: replacing any of them
+	 * replaces the plugin. Symbolic links on the way (/lib -> usr/lib) are
+	 * resolved, so what is checked is what is opened. */
+	for (size_t len = strlen(real); rc == 0; ) {
+		char saved = real[len];
+
+		real[len] = '\0';
+		rc = loader_check_path_safe(len ? real : "/", errmsg);
+		real[len] = saved;
+		if (len == 0)
+			break;
+		while (len > 0 && real[len - 1] != '/')
+			len--;
+		if (len > 0)
+			len--; /* drop the slash; 0 stands for "/" */
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		errmsg_set(errmsg, 0, "%s: refused: writable by %s (mode %04o); run chmod go-w", path,
-		                         (st.st_mode & S_IWOTH) ? "others" : "group", (unsigned)(st.st_mode & 07777));
-		return TG_EINVAL;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		errmsg_set(errmsg, 0, "%s: refused: owned by uid %u, neither root nor this daemon's user", path,
-		                         (unsigned)st.st_uid);
-		return TG_EINVAL;
-	}
-	return 0;
+	free(real);
+	return rc;
 }
 
 static int valid_plugin_name(const char *s)
@@ -74,11 +111,8 @@ static int check_descriptor(const char *path, const struct tg_plugin *d, char **
 		                         d->abi_major, TG_ABI_MAJOR);
 		return TG_EINVAL;
 	}
-	if (d->abi_minor > TG_ABI_MINOR) {
-		errmsg_set(errmsg, 0, "%s: built for ABI %u.%u, newer than this host's %d.%d: upgrade tollgate",
-		                         path, d->abi_major, d->abi_minor, TG_ABI_MAJOR, TG_ABI_MINOR);
-		return TG_EINVAL;
-	}
+	/* Any minor of our major: a newer plugin checks with TG_SERVICES_HAS()
+	 * what it uses of the services table (the rule in tollgate.h). */
 	if (d->struct_size < TG_PLUGIN_SIZE_V1_0) {
 		errmsg_set(errmsg, 0, "%s: descriptor struct_size %zu is shorter than ABI 1.0's %zu: rebuild the "
 		                         "plugin",
@@ -133,29 +167,149 @@ static int check_descriptor(const char *path, const struct tg_plugin *d, char **
 	return 0;
 }
 
+/* Open path for loading, refusing what could have been swapped: a symbolic
+ * link, a file in (or under) a directory others may write to, a file others
+ * may write to. The checks are made on the open descriptor, and that same
+ * descriptor is what dlopen() maps, so nothing can change in between. */
+static int open_checked(const char *path, int *fd_out, char **errmsg)
+{
+	char *dir_copy, target[512];
+	struct stat st;
+	ssize_t n;
+	int fd, rc;
+
+	*fd_out = -1;
+	if (lstat(path, &st) != 0)
+		return errmsg_set(errmsg, TG_EIO, "%s: %s", path, strerror(errno));
+	if (S_ISLNK(st.st_mode)) {
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		return errmsg_set(errmsg, TG_EINVAL,
+		                  "%s: refused: a symbolic link (to %s); install the plugin file itself", path,
+		                  n > 0 ? target : "?");
+	}
+	dir_copy = strdup(path);
+	if (!dir_copy)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	rc = loader_check_dirs_safe(dirname(dir_copy), errmsg);
+	free(dir_copy);
+	if (rc)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errmsg_set(errmsg, errno == ELOOP ? TG_EINVAL : TG_EIO, "%s: %s", path,
+		                  errno == ELOOP ? "refused: became a symbolic link while being checked" : strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		rc = errmsg_set(errmsg, TG_EIO, "%s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = errmsg_set(errmsg, TG_EINVAL, "%s: refused: not a regular file", path);
+	} else {
+		rc = check_mode(path, &st, errmsg);
+	}
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* Whether the object of handle is mapped from the file st describes
+ * (/proc/self/maps names the device and inode behind every mapping). */
+static bool loaded_from(void *handle, const struct stat *st)
+{
+	struct link_map *lm = NULL;
+	char line[4096];
+	bool same = false;
+	FILE *maps;
+
+	if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+		return false;
+	maps = fopen("/proc/self/maps", "re");
+	if (!maps)
+		return false;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi, inode;
+		unsigned major, minor;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &major, &minor, &inode) != 5)
+			continue;
+		if ((uintptr_t)lm->l_ld >= lo && (uintptr_t)lm->l_ld < hi) {
+			same = makedev(major, minor) == st->st_dev && (ino_t)inode == st->st_ino;
+			break;
+		}
+	}
+	fclose(maps);
+	return same;
+}
+
+/* dlopen() the checked descriptor. glibc knows a loaded object by the name
+ * it was opened with: an object still mapped under the same
+ * /proc/self/fd/N name (loaded earlier from a descriptor with the same
+ * number, and never unloaded) would be handed back instead of ours. So the
+ * result is checked against the file, and on a mismatch the descriptor
+ * moves to another number. The same file loaded twice (two tasks of one
+ * plugin) is one object, and that is right. */
+static void *dlopen_fd(const char *path, int fd, const struct stat *st, char **errmsg)
+{
+	char name[64];
+	int cur = fd;
+
+	for (int tries = 0; tries < 64; tries++) {
+		void *handle;
+		int next;
+
+		snprintf(name, sizeof(name), "/proc/self/fd/%d", cur);
+		handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+		if (!handle) {
+			const char *why = dlerror();
+
+			errmsg_set(errmsg, TG_EINVAL, "%s: cannot load: %s%s", path, why ? why : "?",
+			           access("/proc/self/fd", F_OK) != 0 ? " (is /proc mounted?)" : "");
+			break;
+		}
+		if (loaded_from(handle, st)) {
+			if (cur != fd)
+				close(cur);
+			return handle;
+		}
+		dlclose(handle);
+		next = fcntl(cur, F_DUPFD_CLOEXEC, cur + 1);
+		if (cur != fd)
+			close(cur);
+		cur = next;
+		if (cur < 0) {
+			errmsg_set(errmsg, TG_EIO, "%s: cannot load: %s", path, strerror(errno));
+			return NULL;
+		}
+	}
+	if (cur != fd && cur >= 0)
+		close(cur);
+	if (errmsg && !*errmsg)
+		errmsg_set(errmsg, TG_EIO, "%s: cannot load it as itself (another object keeps its name)", path);
+	return NULL;
+}
+
 int loader_open_file(const char *path, struct plugin *out, char **errmsg)
 {
 	const struct tg_plugin *(*entry)(void);
-	char *dir_copy;
+	struct stat st;
 	void *handle;
-	int rc, major;
+	int rc, major, fd;
 
 	memset(out, 0, sizeof(*out));
-	dir_copy = strdup(path);
-	if (!dir_copy)
-		return TG_ENOMEM;
-	rc = loader_check_path_safe(dirname(dir_copy), errmsg);
-	free(dir_copy);
-	if (rc == 0)
-		rc = loader_check_path_safe(path, errmsg);
-	if (rc)
+	if ((rc = open_checked(path, &fd, errmsg)))
 		return rc;
-
-	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!handle) {
-		errmsg_set(errmsg, 0, "%s: cannot load: %s", path, dlerror());
-		return TG_EINVAL;
+	/* The checked descriptor, not the path: what was checked is loaded. */
+	if (fstat(fd, &st) != 0) {
+		rc = errmsg_set(errmsg, TG_EIO, "%s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
 	}
+	handle = dlopen_fd(path, fd, &st, errmsg);
+	close(fd); /* the mapping stays */
+	if (!handle)
+		return TG_EINVAL;
 	*(void **)(&entry) = dlsym(handle, TG_PLUGIN_ENTRY_NAME);
 	if (!entry) {
 		major = other_major(handle);

@@ -1,13 +1,17 @@
 /*
  * loader.h - find, check and dlopen plugins.
  *
- * Plugins are loaded only from the configured directories, only when neither
- * the file nor its directory is writable by group or others or owned by
- * another non-root user (like sshd's StrictModes), with RTLD_NOW|RTLD_LOCAL,
- * and only after the descriptor passed every check: right ABI major (the
- * entry symbol's name), a minor not newer than ours, a large enough struct,
- * a valid name and all callbacks. Every refusal is one clear line that names
- * the file and says why.
+ * Plugins are loaded only from the configured directories, and only when
+ * nobody but root and this daemon's user can have written them, like sshd's
+ * StrictModes: the file is not a symbolic link, neither it nor any directory
+ * from its own up to / is writable by group or others (a sticky directory
+ * such as /tmp excepted) or owned by another non-root user. The file is
+ * opened once, checked through its descriptor and loaded from that same
+ * descriptor (/proc/self/fd/N), so it cannot be swapped between check and
+ * load. Then, with RTLD_NOW|RTLD_LOCAL, the descriptor must pass every
+ * check: right ABI major (the entry symbol's name), any minor (tollgate.h's
+ * rule), a large enough struct, a valid name and all callbacks. Every
+ * refusal is one clear line that names the file and says why.
  */
 #ifndef TG_HOST_LOADER_H
 #define TG_HOST_LOADER_H
@@ -22,6 +26,9 @@ struct plugin {
 
 /* Refuse a file or directory that others could have written. */
 int loader_check_path_safe(const char *path, char **errmsg);
+/* The same for dir and every directory above it, up to / (symbolic links
+ * on the way resolved). */
+int loader_check_dirs_safe(const char *dir, char **errmsg);
 
 /* Load and check the plugin at path (its directory is checked too). */
 int loader_open_file(const char *path, struct plugin *out, char **errmsg);

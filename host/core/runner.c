@@ -21,7 +21,8 @@
 const char *task_state_name(enum task_state state)
 {
 	static const char *const names[] = {"starting", "running", "sleeping", "idle",
-	                                    "backoff",  "done",    "skipped",  "stopped", "waiting_for_lock"};
+	                                    "backoff",  "done",    "skipped",  "stopped", "waiting_for_lock",
+	                                    "waiting_for_storage"};
 	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }
 

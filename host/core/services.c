@@ -18,6 +18,7 @@
 #include "storage/locks.h"
 #include "observe/log.h"
 #include "core/settings.h"
+#include "core/storage_gate.h"
 #include "storage/storage.h"
 #include "core/task.h"
 #include "tokens/tokens.h"
@@ -28,6 +29,19 @@ static void svc_log(struct tg_task *task, enum tg_log_level level, const char *f
 	va_start(ap, fmt);
 	log_vmsg((int)level, task->cfg->name, fmt, ap);
 	va_end(ap);
+}
+
+/* The reason of a failed call, for services->last_error(): it stays until
+ * another call of this task fails. */
+static void note_failure(struct tg_task *task, const char *fmt, ...) TG_PRINTF(2, 3);
+static void note_failure(struct tg_task *task, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(task->service_error, sizeof(task->service_error), fmt, ap);
+	va_end(ap);
+	log_redact(task->service_error);
 }
 
 static int svc_setting_int(struct tg_task *task, const char *name, int64_t *out)
@@ -126,6 +140,13 @@ static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
 	}
 	if (rc && rc != TG_EBUSY && rc != TG_ESTOPPED && rc != TG_ETIMEDOUT)
 		log_warn(task->cfg->name, "lock \"%s\": %s", name, err ? err : "failed");
+	if (rc)
+		note_failure(task, "lock \"%s\": %s", name,
+		             err                    ? err
+		             : rc == TG_EBUSY       ? "held by another holder"
+		             : rc == TG_ETIMEDOUT   ? "timed out"
+		             : rc == TG_ESTOPPED    ? "the daemon is stopping"
+		                                    : "failed");
 	free(err);
 	return rc;
 }
@@ -135,11 +156,17 @@ static int svc_unlock(struct tg_task *task, const char *name)
 	return locks_unlock(task->daemon->locks, name, task->cfg->name);
 }
 
-/* Log a storage error (the plugin only sees the code). */
-static int storage_result(struct tg_task *task, const char *what, int rc, char *err)
+/* After a storage call: the backend's reason goes to the log, to
+ * last_error() and (for writes) to the storage gate, which status shows. The
+ * call must have run before this: its message exists only then. */
+static int storage_result(struct tg_task *task, const char *what, bool write, int rc, char *err)
 {
-	if (rc && rc != TG_ENOTFOUND)
+	if (rc && rc != TG_ENOTFOUND) {
 		log_warn(task->cfg->name, "storage %s: %s", what, err ? err : "failed");
+		note_failure(task, "storage %s: %s", what, err ? err : "failed");
+	}
+	if (write)
+		storage_gate_note(task, what, rc, err);
 	free(err);
 	return rc;
 }
@@ -155,75 +182,95 @@ static char **sdk_errmsg(char **errmsg)
 
 static int svc_table_declare(struct tg_task *task, const struct tg_table *table, char **errmsg)
 {
-	return storage_declare(task->db, table, sdk_errmsg(errmsg));
+	int rc = storage_declare(task->db, table, sdk_errmsg(errmsg));
+
+	if (rc)
+		note_failure(task, "storage declare %s: %s", table && table->name ? table->name : "(null)",
+		             errmsg && *errmsg ? *errmsg : "failed");
+	return rc;
 }
 
 static int svc_begin(struct tg_task *task)
 {
 	char *err = NULL;
-	return storage_result(task, "begin", storage_begin(task->db, &err), err);
+	int rc = storage_begin(task->db, &err);
+	return storage_result(task, "begin", true, rc, err);
 }
 
 static int svc_commit(struct tg_task *task)
 {
 	char *err = NULL;
-	return storage_result(task, "commit", storage_commit(task->db, &err), err);
+	int rc = storage_commit(task->db, &err);
+	return storage_result(task, "commit", true, rc, err);
 }
 
 static int svc_rollback(struct tg_task *task)
 {
 	char *err = NULL;
-	return storage_result(task, "rollback", storage_rollback(task->db, &err), err);
+	int rc = storage_rollback(task->db, &err);
+	return storage_result(task, "rollback", false, rc, err);
 }
 
 static int svc_upsert(struct tg_task *task, const char *table, const struct tg_value *values, size_t n)
 {
 	char *err = NULL;
-	return storage_result(task, "upsert", storage_upsert(task->db, table, values, n, &err), err);
+	int rc = storage_upsert(task->db, table, values, n, &err);
+	return storage_result(task, "upsert", true, rc, err);
 }
 
 static int svc_get(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey, tg_row_fn fn,
                    void *ud)
 {
 	char *err = NULL;
-	return storage_result(task, "get", storage_get(task->db, table, key, nkey, fn, ud, &err), err);
+	int rc = storage_get(task->db, table, key, nkey, fn, ud, &err);
+	return storage_result(task, "get", false, rc, err);
 }
 
 static int svc_remove(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey)
 {
 	char *err = NULL;
-	return storage_result(task, "remove", storage_remove(task->db, table, key, nkey, &err), err);
+	int rc = storage_remove(task->db, table, key, nkey, &err);
+	return storage_result(task, "remove", true, rc, err);
 }
 
 static int svc_select(struct tg_task *task, const char *table, const struct tg_filter *filters, size_t nfilters,
                       const char *order_by, int64_t limit, tg_row_fn fn, void *ud)
 {
 	char *err = NULL;
-	return storage_result(task, "select",
-	                      storage_select(task->db, table, filters, nfilters, order_by, limit, fn, ud, &err), err);
+	int rc = storage_select(task->db, table, filters, nfilters, order_by, limit, fn, ud, &err);
+	return storage_result(task, "select", false, rc, err);
 }
 
 static int svc_state_get(struct tg_task *task, const char *key, char **value)
 {
 	char *err = NULL;
-	return storage_result(task, "state_get", storage_state_get(task->db, task->cfg->name, key, value, &err),
-	                      err);
+	int rc = storage_state_get(task->db, task->cfg->name, key, value, &err);
+	return storage_result(task, "state_get", false, rc, err);
 }
 
 static int svc_state_set(struct tg_task *task, const char *key, const char *value)
 {
 	char *err = NULL;
-	return storage_result(task, "state_set", storage_state_set(task->db, task->cfg->name, key, value, &err),
-	                      err);
+	int rc = storage_state_set(task->db, task->cfg->name, key, value, &err);
+	return storage_result(task, "state_set", true, rc, err);
+}
+
+static const char *svc_last_error(struct tg_task *task)
+{
+	return task->service_error;
 }
 
 static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *req, struct cJSON **response,
                           char **errmsg)
 {
 	double estimate;
+	int rc;
 
 	errmsg = sdk_errmsg(errmsg);
 	*response = NULL;
+	/* Don't buy what cannot be stored (storage_gate.h). */
+	if ((rc = storage_gate_wait(task, errmsg)))
+		return rc;
 	if (!req || !req->kind || !req->path) {
 		errmsg_set(errmsg, 0, "keepa_call needs a kind and a path");
 		return TG_EINVAL;
@@ -280,4 +327,6 @@ const struct tg_services services_table = {
 	.keepa_call = svc_keepa_call,
 	.budget_hint = svc_budget_hint,
 	.free = svc_free,
+	/* ABI 1.1 */
+	.last_error = svc_last_error,
 };

@@ -31,6 +31,7 @@ enum task_state {
 	TASK_SKIPPED,  /* optional task that could not start */
 	TASK_STOPPED,
 	TASK_LOCK_WAIT, /* in services->lock, waiting for another holder */
+	TASK_STORAGE_WAIT, /* storage writes fail: Keepa calls held until one works (storage_gate.c) */
 };
 
 const char *task_state_name(enum task_state state);
@@ -61,6 +62,14 @@ struct tg_task {
 	int64_t progress_first_ms;    /* and when (0: none yet) */
 	int64_t runs, failures, consecutive_failures;
 	int64_t last_run_start_ms, last_run_end_ms, last_success_ms;
+	/* Storage health as this task's writes found it (storage_gate.c). */
+	bool storage_failing;
+	int64_t storage_failing_since_ms;
+	char storage_error[512];
+
+	/* The task thread's own: the reason of its last failed service call,
+	 * for services->last_error(). */
+	char service_error[512];
 };
 
 /* Take a snapshot of the mutable part under the task's lock. */

@@ -174,7 +174,8 @@ cJSON *status_snapshot(struct daemon *d)
 		                        ? "waiting_for_tokens"
 		                        : task_state_name(t->state));
 		if (t->state_until_ms > 0 && (t->state == TASK_SLEEPING || t->state == TASK_IDLE ||
-		                              t->state == TASK_BACKOFF || t->state == TASK_LOCK_WAIT))
+		                              t->state == TASK_BACKOFF || t->state == TASK_LOCK_WAIT ||
+		                              t->state == TASK_STORAGE_WAIT))
 			add_num(o, "until_ms", (double)t->state_until_ms);
 		if (t->state == TASK_LOCK_WAIT)
 			add_str(o, "waiting_lock", t->waiting_lock);
@@ -192,6 +193,10 @@ cJSON *status_snapshot(struct daemon *d)
 		add_num(o, "runs", (double)t->runs);
 		add_num(o, "failures", (double)t->failures);
 		add_str(o, "last_error", t->last_error);
+		if (t->storage_failing) {
+			add_str(o, "storage_error", t->storage_error);
+			add_num(o, "storage_failing_s", (double)(now - t->storage_failing_since_ms) / 1000.0);
+		}
 		add_num(o, "stall_after_s", (double)status_stall_after_ms(d, i) / 1000.0);
 		pthread_mutex_unlock(&t->mu);
 		if (cls) {

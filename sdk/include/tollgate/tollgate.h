@@ -19,7 +19,10 @@
  *
  * Conventions: functions return 0 (TG_OK) or a negative TG_E* code; where a
  * message helps, an optional `char **errmsg` receives one that the caller
- * frees with services->free(). Strings are UTF-8 and NUL-terminated.
+ * frees with services->free() (the host only writes *errmsg: it never reads
+ * or frees what was there). Calls that return only a code explain their
+ * failure through services->last_error() (ABI 1.1). Strings are UTF-8 and
+ * NUL-terminated.
  */
 #ifndef TOLLGATE_TOLLGATE_H
 #define TOLLGATE_TOLLGATE_H
@@ -33,10 +36,26 @@
 extern "C" {
 #endif
 
-/* The ABI this header describes. A host accepts a plugin of the same major
- * whose minor is not newer than its own. */
+/*
+ * The ABI this header describes, and the compatibility rule (SQLite's):
+ *
+ *  - Major: a host loads only plugins of its own major. The entry symbol's
+ *    name carries it, so a mismatch fails at dlsym() ("rebuild the plugin").
+ *  - Minor: additions only. Structures are appended to, never reordered;
+ *    a member's meaning never changes. A host loads a plugin of ANY minor of
+ *    its major, older or newer.
+ *  - A newer plugin on an older host: struct tg_services is shorter there.
+ *    The plugin checks every member added after 1.0 with TG_SERVICES_HAS()
+ *    before it calls it, and does without (or refuses in init() with a
+ *    message) when it is missing. Members of 1.0 are always there.
+ *  - An older plugin on a newer host: it never looks past the members it
+ *    knows; the host reads only the 1.0 part of struct tg_plugin from it
+ *    (struct_size tells the host how much there is).
+ *
+ * History: 1.0 first release; 1.1 added services->last_error().
+ */
 #define TG_ABI_MAJOR 1
-#define TG_ABI_MINOR 0
+#define TG_ABI_MINOR 1
 
 /* The entry symbol a plugin exports: its name carries the ABI major. */
 #define TG_PLUGIN_ENTRY tollgate_plugin_v1
@@ -275,6 +294,16 @@ struct tg_services {
 
 	/* Free memory the host handed over (errmsg strings, state values). */
 	void (*free)(void *ptr);
+
+	/* ---- ABI 1.1: check with TG_SERVICES_HAS(services, last_error) ---- */
+
+	/* Why the most recent failed call of this task failed, as one line
+	 * ("storage commit: database or disk is full", "lock \"x\": timed out"):
+	 * storage, state and lock calls return only a code, and this is their
+	 * message (SQLite's own reason for storage). It stays until another
+	 * call of the task fails; read it right after the failing call. Never
+	 * NULL; owned by the host, valid until the task's next service call. */
+	const char *(*last_error)(struct tg_task *task);
 };
 
 /* True when the host's table is large enough to contain member. */

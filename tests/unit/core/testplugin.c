@@ -96,8 +96,10 @@ static const struct tg_setting settings[] = {
 
 static const struct tg_plugin descriptor = {
 	.abi_major = TG_ABI_MAJOR,
-#ifdef VARIANT_NEWER_MINOR
+#if defined(VARIANT_NEWER_MINOR)
 	.abi_minor = TG_ABI_MINOR + 1,
+#elif defined(VARIANT_OLD_MINOR)
+	.abi_minor = 0,
 #else
 	.abi_minor = TG_ABI_MINOR,
 #endif
