@@ -30,7 +30,7 @@ class Cli(unittest.TestCase):
     def test_version_and_help(self):
         r = tg("--version")
         self.assertEqual(r.returncode, 0)
-        self.assertRegex(r.stdout, r"^tollgate \d+\.\d+\.\d+ \(plugin ABI 1\.0\)")
+        self.assertRegex(r.stdout, r"^tollgate \d+\.\d+\.\d+ \(plugin ABI 1\.1\)")
         r = tg("--help")
         self.assertEqual(r.returncode, 0)
         for cmd in ("run", "check", "plugins", "status", "sim", "demo"):
@@ -97,7 +97,7 @@ class Cli(unittest.TestCase):
         r = tg(*plugin_args(), "plugins")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("3 plugin(s)", r.stdout)
-        self.assertRegex(r.stdout, r"backfiller \S+ \(ABI 1\.0\)")
+        self.assertRegex(r.stdout, r"backfiller \S+ \(ABI 1\.1\)")
         self.assertRegex(r.stdout, r"deal\s+5 per page")
         self.assertRegex(r.stdout, r"product\s+1 per asin")
         self.assertIn("rewalk_after_s", r.stdout)
