@@ -151,13 +151,13 @@ static int walk_commit(struct backfiller *b, const struct walk *w, char **errmsg
 	walk_format(value, sizeof(value), b->sel.fp, w);
 	rc = b->p.svc->begin(b->p.task);
 	if (rc)
-		return err_set(errmsg, rc, "storage: cannot begin (%d)", rc);
+		return storage_err(&b->p, errmsg, rc, "storage: cannot begin");
 	rc = b->p.svc->state_set(b->p.task, STATE_KEY, value);
 	if (!rc)
 		rc = b->p.svc->commit(b->p.task);
 	if (rc) {
 		b->p.svc->rollback(b->p.task);
-		return err_set(errmsg, rc, "storage: cannot save the checkpoint (%d)", rc);
+		return storage_err(&b->p, errmsg, rc, "storage: cannot save the checkpoint");
 	}
 	return TG_OK;
 }
@@ -220,7 +220,7 @@ static int backfiller_run(void *state, int64_t *idle_s, char **errmsg)
 	memset(&b->p.counts, 0, sizeof(b->p.counts));
 	rc = walk_load(b, &w, &found, &other);
 	if (rc)
-		return err_set(errmsg, rc, "storage: cannot read the checkpoint (%d)", rc);
+		return storage_err(&b->p, errmsg, rc, "storage: cannot read the checkpoint");
 	if (found) {
 		if (w.done) {
 			int64_t wake = w.finished_s + b->rewalk_after_s, now = now_s(&b->p);

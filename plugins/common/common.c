@@ -26,6 +26,23 @@ int err_set(char **errmsg, int code, const char *fmt, ...)
 	return code;
 }
 
+int storage_err(const struct pctx *p, char **errmsg, int code, const char *fmt, ...)
+{
+	const char *why = NULL;
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	/* Added in ABI 1.1: an older host has no such member (tollgate.h). */
+	if (TG_SERVICES_HAS(p->svc, last_error) && p->svc->last_error)
+		why = p->svc->last_error(p->task);
+	if (why && *why)
+		return err_set(errmsg, code, "%s: %s", what, why);
+	return err_set(errmsg, code, "%s (%d)", what, code);
+}
+
 int services_check(const struct tg_services *svc, char **errmsg)
 {
 	if (!svc || !TG_SERVICES_HAS(svc, free))

@@ -101,6 +101,9 @@ struct pctx {
 
 /* Set *errmsg (when errmsg is not NULL) to a malloc()ed message; returns code. */
 int err_set(char **errmsg, int code, const char *fmt, ...) TG_PRINTF(3, 4);
+/* A failed storage call's message: "<what>: <the host's reason>" when the
+ * host has services->last_error (ABI 1.1), else "<what> (<code>)". */
+int storage_err(const struct pctx *p, char **errmsg, int code, const char *fmt, ...) TG_PRINTF(4, 5);
 
 /* Check that the host's services table has every member the plugins use
  * (all of ABI 1.0); TG_ENOTSUP otherwise. */

@@ -297,7 +297,7 @@ int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deal
 	now = now_s(p);
 	rc = p->svc->begin(p->task);
 	if (rc) {
-		err_set(errmsg, rc, "storage: cannot begin a transaction (%d)", rc);
+		storage_err(p, errmsg, rc, "storage: cannot begin a transaction");
 		goto free_set;
 	}
 	for (i = 0; i < n; i++) {
@@ -310,20 +310,20 @@ int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deal
 		}
 		rc = deal_store(p, sel, deals[i], product_set_find(&set, asin), now);
 		if (rc) {
-			err_set(errmsg, rc, "storage: cannot write deal %s (%d)", asin, rc);
+			storage_err(p, errmsg, rc, "storage: cannot write deal %s", asin);
 			goto rollback;
 		}
 	}
 	if (state_key) {
 		rc = p->svc->state_set(p->task, state_key, state_value);
 		if (rc) {
-			err_set(errmsg, rc, "storage: cannot set state %s (%d)", state_key, rc);
+			storage_err(p, errmsg, rc, "storage: cannot set state %s", state_key);
 			goto rollback;
 		}
 	}
 	rc = p->svc->commit(p->task);
 	if (rc) {
-		err_set(errmsg, rc, "storage: commit failed (%d)", rc);
+		storage_err(p, errmsg, rc, "storage: commit failed");
 		goto rollback;
 	}
 	/* One line per chunk, not per item: a bad feed must not flood the log. */

@@ -198,7 +198,7 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 		goto free_set;
 	rc = j->p.svc->begin(j->p.task);
 	if (rc) {
-		err_set(errmsg, rc, "storage: cannot begin (%d)", rc);
+		storage_err(&j->p, errmsg, rc, "storage: cannot begin");
 		goto free_set;
 	}
 	for (i = 0; i < n && !rc; i++) {
@@ -234,12 +234,12 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 		}
 	}
 	if (rc) {
-		err_set(errmsg, rc, "storage: cannot write the refresh (%d)", rc);
+		storage_err(&j->p, errmsg, rc, "storage: cannot write the refresh");
 		goto rollback;
 	}
 	rc = j->p.svc->commit(j->p.task);
 	if (rc) {
-		err_set(errmsg, rc, "storage: commit failed (%d)", rc);
+		storage_err(&j->p, errmsg, rc, "storage: commit failed");
 		goto rollback;
 	}
 	goto free_set;
@@ -271,7 +271,7 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	if (s.oom)
 		rc = err_set(errmsg, TG_ENOMEM, "out of memory");
 	else if (rc < 0)
-		err_set(errmsg, rc, "storage: cannot select stale rows (%d)", rc);
+		storage_err(&j->p, errmsg, rc, "storage: cannot select stale rows");
 	if (rc)
 		goto free_rows;
 	if (s.malformed)

@@ -67,6 +67,8 @@ struct fake {
 	double max_cost;
 	int64_t upserts, fail_upsert;
 	int fail_state_get;
+	char storage_reason[256]; /* what last_error() says after a failed storage call */
+	char last_error[256];
 
 	struct fake_call *calls;
 	size_t ncalls;
@@ -600,8 +602,10 @@ static int svc_upsert(struct tg_task *task, const char *table, const struct tg_v
 {
 	struct fake *f = F(task);
 
-	if (++f->upserts == f->fail_upsert)
+	if (++f->upserts == f->fail_upsert) {
+		snprintf(f->last_error, sizeof(f->last_error), "%s", f->storage_reason);
 		return TG_ESTORAGE;
+	}
 	table_upsert(table_need(f, table), values, n);
 	return TG_OK;
 }
@@ -984,6 +988,11 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 	return TG_OK;
 }
 
+static const char *svc_last_error(struct tg_task *task)
+{
+	return F(task)->last_error;
+}
+
 /* ------------------------------------------------------------- set-up */
 
 struct fake *fake_new(const struct tg_plugin *plugin)
@@ -1018,6 +1027,7 @@ struct fake *fake_new(const struct tg_plugin *plugin)
 	    .keepa_call = svc_keepa_call,
 	    .budget_hint = svc_budget_hint,
 	    .free = svc_free,
+	    .last_error = svc_last_error,
 	};
 	f->now_ms = 1700000000000LL;
 	f->budget = 100;
@@ -1190,6 +1200,17 @@ void fake_keepa_raw_page(struct fake *f, int page, const char *json)
 void fake_fail_upsert(struct fake *f, int64_t n)
 {
 	f->fail_upsert = n;
+}
+
+void fake_storage_reason(struct fake *f, const char *reason)
+{
+	snprintf(f->storage_reason, sizeof(f->storage_reason), "%s", reason);
+}
+
+void fake_services_abi_1_0(struct fake *f)
+{
+	f->svc.struct_size = offsetof(struct tg_services, last_error);
+	f->svc.last_error = NULL;
 }
 
 void fake_fail_state_get(struct fake *f, int code)

@@ -100,6 +100,10 @@ bool fake_has_row(struct fake *f, const char *table, int64_t domain, const char 
 void fake_put_row(struct fake *f, const char *table, const struct tg_value *values, size_t n);
 /* The n-th upsert() (1-based, counting all) fails with TG_ESTORAGE. */
 void fake_fail_upsert(struct fake *f, int64_t n);
+/* The reason last_error() gives after a failed storage call (ABI 1.1). */
+void fake_storage_reason(struct fake *f, const char *reason);
+/* Hand the plugin the services table of an ABI 1.0 host (no last_error). */
+void fake_services_abi_1_0(struct fake *f);
 /* The next state_get() fails with code. */
 void fake_fail_state_get(struct fake *f, int code);
 /* A committed state value, or NULL (borrowed). */
