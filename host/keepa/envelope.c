@@ -23,6 +23,11 @@ static int get_number(const cJSON *root, const char *name, double *out)
 	return 1;
 }
 
+static double clamp(double v, double lo, double hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
 enum keepa_envelope_kind keepa_envelope_parse(const struct cJSON *root, int64_t fallback_ts_ms,
                                               struct tokens_envelope *env)
 {
@@ -34,14 +39,18 @@ enum keepa_envelope_kind keepa_envelope_parse(const struct cJSON *root, int64_t 
 		return KEEPA_ENVELOPE_NONE;
 	if (!get_number(root, "tokensLeft", &left) || !get_number(root, "refillRate", &rate))
 		return KEEPA_ENVELOPE_NONE;
-	env->tokens_left = (int64_t)left;
-	env->refill_rate = (int64_t)rate;
+	/* Clamped here, once: see envelope.h. */
+	env->tokens_left = (int64_t)clamp(left, (double)-KEEPA_TOKENS_MAX, (double)KEEPA_TOKENS_MAX);
+	env->refill_rate = (int64_t)clamp(rate, 0, KEEPA_RATE_MAX);
 	env->timestamp_ms = get_number(root, "timestamp", &v) ? (int64_t)v : fallback_ts_ms;
 	have_refill = get_number(root, "refillIn", &refill);
+	refill = clamp(refill, 0, (double)KEEPA_REFILL_IN_MAX_MS);
 	env->refill_in_ms = have_refill ? (int64_t)refill : 60000;
-	env->token_flow_reduction = get_number(root, "tokenFlowReduction", &v) ? v : 0.0;
-	env->tokens_consumed = get_number(root, "tokensConsumed", &v) ? (int64_t)v : 0;
-	env->processing_ms = get_number(root, "processingTimeInMs", &v) ? (int64_t)v : 0;
+	env->token_flow_reduction = get_number(root, "tokenFlowReduction", &v) ? clamp(v, 0, KEEPA_RATE_MAX) : 0.0;
+	env->tokens_consumed =
+	    get_number(root, "tokensConsumed", &v) ? (int64_t)clamp(v, 0, (double)KEEPA_TOKENS_MAX) : 0;
+	env->processing_ms =
+	    get_number(root, "processingTimeInMs", &v) ? (int64_t)clamp(v, 0, (double)KEEPA_PROCESSING_MAX_MS) : 0;
 
 	/* The invalid-key answer zeroes the token fields but may still carry a
 	 * timestamp and a processing time: those two do not count. */

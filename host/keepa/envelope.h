@@ -23,10 +23,22 @@ enum keepa_envelope_kind {
 	KEEPA_ENVELOPE_READING = 2,
 };
 
+/*
+ * What a sane server can say. Every token field is clamped to these at the
+ * envelope, so no later arithmetic (the scheduler multiplies deficits by
+ * minutes) sees a number a real plan cannot produce: no Keepa plan refills
+ * more than some thousands of tokens a minute, and a bucket holds an hour.
+ */
+#define KEEPA_TOKENS_MAX 1000000000LL          /* |tokensLeft|, tokensConsumed */
+#define KEEPA_RATE_MAX 1000000.0               /* refillRate, tokenFlowReduction (per minute) */
+#define KEEPA_REFILL_IN_MAX_MS 3600000LL       /* refillIn */
+#define KEEPA_PROCESSING_MAX_MS 86400000LL     /* processingTimeInMs */
+
 /* Fill *env from the fields of root, read by name in any order. A reading
  * needs tokensLeft and refillRate; a missing refillIn counts as 60000 ms (the
  * latest possible tick keeps the scheduler's estimate a lower bound), a
- * missing timestamp as fallback_ts_ms, every other missing field as 0. */
+ * missing timestamp as fallback_ts_ms, every other missing field as 0. Values
+ * outside the limits above are clamped to them. */
 enum keepa_envelope_kind keepa_envelope_parse(const struct cJSON *root, int64_t fallback_ts_ms,
                                               struct tokens_envelope *env);
 

@@ -365,7 +365,7 @@ int64_t core_eta(const struct tokens_core *core, double target, int64_t now)
 	kd = ceil((need - core->base_left) / r - EPS);
 	if (kd < 1)
 		kd = 1;
-	int64_t at = core->next_tick + ((int64_t)kd - 1) * core->cfg.minute_ms;
+	int64_t at = tokens_ms_after(core->next_tick, kd - 1, core->cfg.minute_ms);
 	return at > now ? at : now;
 }
 
@@ -669,8 +669,7 @@ void tokens_core_complete_429(struct tokens_core *core, struct tokens_ticket *t,
 		double r = core->rate > EPS ? core->rate : 1;
 		double ticks = ceil((1.0 - (double)env->tokens_left) / r);
 
-		if (ticks > 1)
-			wake += ((int64_t)ticks - 1) * core->cfg.minute_ms;
+		wake = tokens_ms_after(wake, ticks - 1, core->cfg.minute_ms);
 		core->hold_until = wake;
 	}
 }

@@ -12,6 +12,31 @@
 #define TOKENS_LEARN_WINDOW 32
 #define TOKENS_MINUTES 60
 
+/* "Not in any foreseeable time" (about 285 years), and small enough that a
+ * clock plus a few of it never overflows. */
+#define TOKENS_FAR_MS ((int64_t)1 << 53)
+
+/*
+ * base + n * step_ms, for a count n of refill ticks worked out from what the
+ * server said (a deficit over a rate): n may be any double, huge or NaN.
+ * Products of server numbers are formed only here, overflow-checked: the
+ * result saturates at base + TOKENS_FAR_MS (a wait that long is what such a
+ * reading means) instead of wrapping into the past.
+ */
+static inline int64_t tokens_ms_after(int64_t base, double n, int64_t step_ms)
+{
+	int64_t k, span, out;
+
+	if (!(n > 0))
+		return base;
+	k = n < (double)TOKENS_FAR_MS ? (int64_t)n : TOKENS_FAR_MS;
+	if (__builtin_mul_overflow(k, step_ms, &span) || span > TOKENS_FAR_MS)
+		span = TOKENS_FAR_MS;
+	if (__builtin_add_overflow(base, span, &out))
+		out = INT64_MAX;
+	return out;
+}
+
 enum ticket_state { TICKET_QUEUED, TICKET_HEAD, TICKET_IN_FLIGHT };
 
 struct tokens_ticket {
