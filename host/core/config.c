@@ -19,12 +19,18 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "core/config_file.h"
 #include "observe/log.h"
 
 struct ctx {
 	struct config *config;
 	const char *file; /* file being validated, for settings without one */
 	char **errmsg;
+	/* Task names seen so far, an open-addressing hash of indices into
+	 * config->tasks (+1; 0 is empty): finding a duplicate name stays linear
+	 * in the number of tasks (comparing each with all was quadratic). */
+	int *names;
+	size_t names_cap;
 };
 
 static const char *setting_file(const struct ctx *c, const config_setting_t *s)
@@ -432,6 +438,48 @@ static int load_schedule(struct ctx *c, const config_setting_t *task, struct tas
 	return wrong_type(c, s, "\"continuous\" or an integer number of seconds");
 }
 
+static size_t name_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The index of an earlier task named like task i, or -1 (and i is
+ * remembered). TG_ENOMEM when the table cannot grow. */
+static int name_seen(struct ctx *c, int i)
+{
+	const struct task_config *tasks = c->config->tasks;
+
+	if ((size_t)(i + 1) * 2 > c->names_cap) {
+		size_t cap = c->names_cap ? c->names_cap * 2 : 64;
+		int *grown = calloc(cap, sizeof(*grown));
+
+		if (!grown)
+			return TG_ENOMEM;
+		for (size_t k = 0; k < c->names_cap; k++)
+			if (c->names[k]) {
+				size_t at = name_hash(tasks[c->names[k] - 1].name) & (cap - 1);
+				while (grown[at])
+					at = (at + 1) & (cap - 1);
+				grown[at] = c->names[k];
+			}
+		free(c->names);
+		c->names = grown;
+		c->names_cap = cap;
+	}
+	for (size_t at = name_hash(tasks[i].name) & (c->names_cap - 1);; at = (at + 1) & (c->names_cap - 1)) {
+		if (!c->names[at]) {
+			c->names[at] = i + 1;
+			return -1;
+		}
+		if (strcmp(tasks[c->names[at] - 1].name, tasks[i].name) == 0)
+			return c->names[at] - 1;
+	}
+}
+
 static int load_tasks(struct ctx *c, const config_setting_t *root)
 {
 	struct config *cf = c->config;
@@ -470,11 +518,16 @@ static int load_tasks(struct ctx *c, const config_setting_t *root)
 		if (!valid_name(t->name))
 			return fail(c, config_setting_get_member(g, "name"),
 			            "task name \"%s\" must be lower-case letters, digits, '_' or '-'", t->name);
-		for (int j = 0; j < cf->ntasks; j++)
-			if (strcmp(cf->tasks[j].name, t->name) == 0)
+		{
+			int j = name_seen(c, cf->ntasks);
+
+			if (j == TG_ENOMEM)
+				return fail(c, g, "out of memory");
+			if (j >= 0)
 				return fail(c, config_setting_get_member(g, "name"),
 				            "task name \"%s\" is already used at %s:%d", t->name, cf->tasks[j].file,
 				            cf->tasks[j].line);
+		}
 		cf->ntasks++;
 	}
 	return 0;
@@ -484,17 +537,25 @@ static int load_tasks(struct ctx *c, const config_setting_t *root)
 static int parse_file(struct config *cf, const char *path, config_setting_t **root, char **errmsg)
 {
 	config_t *lc;
+	FILE *f;
+	int rc, ok;
 
 	if (cf->nfiles >= CONFIG_MAX_FILES) {
 		errmsg_set(errmsg, 0, "%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
 		return TG_EINVAL;
 	}
-	lc = &cf->files[cf->nfiles++];
+	/* A FIFO, a huge file, a quadratic one: refused before libconfig. */
+	if ((rc = config_file_open(path, &f, errmsg)))
+		return rc == TG_EIO ? TG_EINVAL : rc;
+	lc = &cf->files[cf->nfiles];
+	cf->file_names[cf->nfiles++] = strdup(path);
 	config_init(lc);
 	/* Strict: no silent int<->float conversion, so a type error is seen. */
 	config_set_options(lc, CONFIG_OPTION_SEMICOLON_SEPARATORS | CONFIG_OPTION_COLON_ASSIGNMENT_FOR_GROUPS |
 	                           CONFIG_OPTION_OPEN_BRACE_ON_SEPARATE_LINE);
-	if (config_read_file(lc, path) != CONFIG_TRUE) {
+	ok = config_read(lc, f) == CONFIG_TRUE;
+	fclose(f);
+	if (!ok) {
 		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 			errmsg_set(errmsg, 0, "%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
 		else
@@ -541,8 +602,10 @@ static int load_dropins(struct ctx *c)
 	for (int i = 0; i < n; i++) {
 		config_setting_t *root;
 		if (rc == 0) {
-			c->file = names[i];
 			rc = parse_file(cf, names[i], &root, c->errmsg);
+			/* Messages and tasks name the file by the config's own copy:
+			 * libconfig knows no name for a stream it read. */
+			c->file = cf->file_names[cf->nfiles - 1] ? cf->file_names[cf->nfiles - 1] : names[i];
 			if (rc == 0)
 				rc = check_known_keys(c, root, dropin_keys);
 			if (rc == 0)
@@ -556,9 +619,20 @@ static int load_dropins(struct ctx *c)
 	return rc;
 }
 
+static int load_all(struct ctx *c, const char *path);
+
 int config_load(struct config *cf, const char *path, char **errmsg)
 {
 	struct ctx c = {.config = cf, .file = path, .errmsg = errmsg};
+	int rc = load_all(&c, path);
+
+	free(c.names);
+	return rc;
+}
+
+static int load_all(struct ctx *c, const char *path)
+{
+	struct config *cf = c->config;
 	config_setting_t *root;
 	int rc;
 
@@ -567,22 +641,25 @@ int config_load(struct config *cf, const char *path, char **errmsg)
 	cf->path = strdup(path);
 	if (!cf->path)
 		return TG_ENOMEM;
-	if ((rc = parse_file(cf, path, &root, errmsg)))
+	if ((rc = parse_file(cf, path, &root, c->errmsg)))
 		return rc;
-	if ((rc = check_known_keys(&c, root, root_keys)) || (rc = load_keepa(&c, root)) ||
-	    (rc = load_tokens(&c, root)) || (rc = load_misc(&c, root)) || (rc = load_tasks(&c, root)))
+	c->file = cf->path;
+	if ((rc = check_known_keys(c, root, root_keys)) || (rc = load_keepa(c, root)) ||
+	    (rc = load_tokens(c, root)) || (rc = load_misc(c, root)) || (rc = load_tasks(c, root)))
 		return rc;
-	if (cf->include_dir && (rc = load_dropins(&c)))
+	if (cf->include_dir && (rc = load_dropins(c)))
 		return rc;
 	if (cf->nplugin_path == 0)
-		return fail(&c, root, "'plugin_path' is not set: list the directories plugins are loaded from");
+		return fail(c, root, "'plugin_path' is not set: list the directories plugins are loaded from");
 	return 0;
 }
 
 void config_release(struct config *cf)
 {
-	for (int i = 0; i < cf->nfiles; i++)
+	for (int i = 0; i < cf->nfiles; i++) {
 		config_destroy(&cf->files[i]);
+		free(cf->file_names[i]);
+	}
 	free(cf->tasks);
 	free(cf->path);
 	memset(cf, 0, sizeof(*cf));

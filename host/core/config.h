@@ -77,8 +77,10 @@ struct config {
 	struct task_config *tasks;
 	int ntasks;
 
-	/* The parsed files; settings above point into them. */
+	/* The parsed files; settings above point into them, and task_config's
+	 * file into file_names. */
 	config_t files[CONFIG_MAX_FILES];
+	char *file_names[CONFIG_MAX_FILES];
 	int nfiles;
 };
 
