@@ -21,6 +21,7 @@
 
 #include "core/config_file.h"
 #include "observe/log.h"
+#include "tokens/tokens.h"
 
 struct ctx {
 	struct config *config;
@@ -217,20 +218,25 @@ static int get_group(const struct ctx *c, const config_setting_t *parent, const 
 
 static void config_defaults(struct config *config)
 {
+	struct tokens_config tc;
+
+	/* The scheduler's defaults are the one source: a config that leaves a
+	 * tokens key out gets exactly what the scheduler would use. */
+	tokens_config_default(&tc);
 	config->keepa_endpoint = "https://api.keepa.com";
 	config->keepa_domain = 1;
 	config->keepa_connect_timeout_s = 30;
 	config->keepa_timeout_s = 120;
 	config->keepa_max_response_bytes = 64 << 20;
 	config->keepa_max_retries = 5;
-	config->tokens_policy = "reserve";
-	config->tokens_reserve = 0;
-	config->tokens_margin = 0;
-	config->tokens_deepest_deficit = 100;
-	config->tokens_deficit_threshold = 80;
-	config->tokens_latency_target_s = 600;
-	config->tokens_cap_minutes = 60;
-	config->tokens_minute_ms = 60000;
+	config->tokens_policy = tokens_policy_name(tc.policy);
+	config->tokens_reserve = tc.reserve;
+	config->tokens_margin = tc.margin;
+	config->tokens_deepest_deficit = tc.deepest_deficit;
+	config->tokens_deficit_threshold = tc.deficit_threshold;
+	config->tokens_latency_target_s = tc.latency_target_s;
+	config->tokens_cap_minutes = (int)tc.cap_minutes;
+	config->tokens_minute_ms = (int)tc.minute_ms;
 	config->storage_backend = "sqlite";
 	config->storage_path = "/var/lib/tollgate/tollgate.db";
 	config->runtime_dir = "/run/tollgate";
@@ -309,6 +315,12 @@ static int load_tokens(struct ctx *c, const config_setting_t *root)
 	    (rc = get_int32(c, g, "cap_minutes", &cf->tokens_cap_minutes, 1, 1440)) ||
 	    (rc = get_int32(c, g, "minute_ms", &cf->tokens_minute_ms, 10, 60000)))
 		return rc;
+	/* The scheduler refuses this at start: say it here, where it is written. */
+	if (cf->tokens_margin > cf->tokens_reserve)
+		return fail(c, config_setting_get_member(g, "margin") ? config_setting_get_member(g, "margin")
+		                                                          : config_setting_get_member(g, "reserve"),
+		            "'tokens.margin' = %g must not exceed 'tokens.reserve' = %g", cf->tokens_margin,
+		            cf->tokens_reserve);
 	if (strcmp(cf->tokens_policy, "reserve") != 0 && strcmp(cf->tokens_policy, "deficit") != 0)
 		return fail(c, config_setting_get_member(g, "policy"),
 		            "'tokens.policy' must be \"reserve\" or \"deficit\", not \"%s\"", cf->tokens_policy);

@@ -11,12 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backoff.h"
 #include "core/daemon.h"
 #include "storage/locks.h"
 #include "observe/log.h"
 
-#define BACKOFF_MIN_S 5
-#define BACKOFF_MAX_S 600
 
 const char *task_state_name(enum task_state state)
 {
@@ -52,18 +51,6 @@ static int wait_visibly(struct tg_task *task, enum task_state state, int64_t ms)
 	}
 	task_set_state(task, state, tg_wall_ms() + ms);
 	return daemon_wait_until(task->daemon, tg_mono_ms() + ms);
-}
-
-static int64_t backoff_ms(int64_t failures)
-{
-	int64_t s = BACKOFF_MIN_S;
-
-	for (int64_t i = 1; i < failures && s < BACKOFF_MAX_S; i++)
-		s *= 2;
-	if (s > BACKOFF_MAX_S)
-		s = BACKOFF_MAX_S;
-	/* Jitter of up to a quarter keeps failing tasks from retrying in step. */
-	return s * 1000 + (int64_t)(random() % (s * 250 + 1));
 }
 
 void *runner_thread(void *arg)

@@ -173,6 +173,40 @@ static int suppress_repeat(uint64_t hash, time_t now, unsigned *was_suppressed)
 	return 0;
 }
 
+/*
+ * Copy in to out (size bytes) as one printable line. A message may carry
+ * what a plugin or a server put there: a newline must not forge a further
+ * line, and ESC or another control byte must not reach a terminal (which
+ * would obey it: recolour, move the cursor, retitle the window). Newlines
+ * become spaces; other C0 controls, DEL and the C1 controls (UTF-8
+ * C2 80..C2 9F, CSI among them) become \xNN. Other UTF-8 passes.
+ */
+static void escape_line(char *out, size_t size, const char *in)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 1 < size; p++) {
+		unsigned c = *p;
+
+		if (c == '\n' || c == '\r') {
+			out[o++] = ' ';
+		} else if (c < 0x20 && c != '\t') {
+			if (o + 5 > size)
+				break;
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		} else if (c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+			if (o + 5 > size)
+				break;
+			if (c == 0xc2)
+				c = *++p;
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
 void log_vmsg(int level, const char *task, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];
@@ -192,15 +226,11 @@ void log_vmsg(int level, const char *task, const char *fmt, va_list ap)
 		full = NULL;
 	if (full) {
 		log_redact(full);
-		snprintf(msg, sizeof(msg), "%s", full);
+		escape_line(msg, sizeof(msg), full);
 		free(full);
 	} else {
 		msg[0] = '\0';
 	}
-	/* One event, one line: a message must not forge further lines. */
-	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
 	clock_gettime(CLOCK_REALTIME, &ts);
 
 	pthread_mutex_lock(&log_lock);

@@ -18,7 +18,7 @@ int notify_systemd(const char *state)
 	size_t len;
 	socklen_t alen;
 	ssize_t sent;
-	int fd;
+	int fd, err;
 
 	if (!path || !*path)
 		return 0;
@@ -34,6 +34,7 @@ int notify_systemd(const char *state)
 	if (fd < 0)
 		return -errno;
 	sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, alen);
+	err = errno; /* before close(), which may set it */
 	close(fd);
-	return sent < 0 ? -errno : 1;
+	return sent < 0 ? -err : 1;
 }

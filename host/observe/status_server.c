@@ -28,6 +28,8 @@ struct status_server {
 	struct daemon *d;
 	int fd;
 	char path[108];
+	dev_t dev; /* the socket file this server bound, to remove only that */
+	ino_t ino;
 	pthread_t thread;
 	int wake[2]; /* a pipe: writing to it ends the thread at once */
 };
@@ -82,14 +84,15 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 {
 	struct status_server *s;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	int probe;
+	struct stat st;
+	int probe, err;
 
 	*out = NULL;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		errmsg_set(errmsg, 0, "status.socket %s: path too long", path);
 		return TG_EINVAL;
 	}
-	strcpy(addr.sun_path, path);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
 	/* A socket that answers belongs to a live daemon; one that does not is
 	 * debris from a crash and may go. */
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -100,7 +103,14 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 	}
 	if (probe >= 0)
 		close(probe);
-	unlink(path);
+	/* Debris of a crash is a socket; anything else at this path is not
+	 * ours to delete (a typo in status.socket must not cost a file). */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return errmsg_set(errmsg, TG_EINVAL,
+			                  "status.socket %s: the path exists and is not a socket; not removing it", path);
+		unlink(path);
+	}
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -108,26 +118,40 @@ int status_server_start(struct daemon *d, const char *path, struct status_server
 	s->d = d;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0 || pipe2(s->wake, O_CLOEXEC) != 0)
+	/* errno is read at once: close() and unlink() below may change it. */
+	if (s->fd < 0 || pipe2(s->wake, O_CLOEXEC) != 0) {
+		err = errno;
 		goto err_free;
-	if (bind(s->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || chmod(path, 0660) != 0 ||
-	    listen(s->fd, 16) != 0)
+	}
+	if (bind(s->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		err = errno;
 		goto err_close;
-	if (pthread_create(&s->thread, NULL, serve, s) != 0)
-		goto err_close;
+	}
+	if (lstat(path, &st) == 0) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	if (chmod(path, 0660) != 0 || listen(s->fd, 16) != 0) {
+		err = errno;
+		goto err_unlink;
+	}
+	/* pthread_create() returns its error; it does not set errno. */
+	if ((err = pthread_create(&s->thread, NULL, serve, s)) != 0)
+		goto err_unlink;
 	*out = s;
 	return 0;
 
+err_unlink:
+	unlink(path);
 err_close:
-	errmsg_set(errmsg, 0, "status.socket %s: %s", path, strerror(errno));
+	errmsg_set(errmsg, 0, "status.socket %s: %s", path, strerror(err));
 	close(s->fd);
 	close(s->wake[0]);
 	close(s->wake[1]);
-	unlink(path);
 	free(s);
 	return TG_EIO;
 err_free:
-	errmsg_set(errmsg, 0, "status.socket %s: %s", path, strerror(errno));
+	errmsg_set(errmsg, 0, "status.socket %s: %s", path, strerror(err));
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);
@@ -143,6 +167,12 @@ void status_server_stop(struct status_server *s)
 	close(s->fd);
 	close(s->wake[0]);
 	close(s->wake[1]);
-	unlink(s->path);
+	/* Only the socket this server made: another daemon may have taken the
+	 * path over since. */
+	{
+		struct stat st;
+		if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == s->dev && st.st_ino == s->ino)
+			unlink(s->path);
+	}
 	free(s);
 }

@@ -48,7 +48,8 @@ struct tokens_config {
 	int64_t minute_ms;
 };
 
-/* Fill cfg with the defaults above. */
+/* Fill cfg with the defaults above: the one source of them (the config's
+ * tokens group defaults to these too). */
 void tokens_config_default(struct tokens_config *cfg);
 /* Parse "reserve" / "deficit"; -1 when unknown. */
 int tokens_policy_parse(const char *name);
