@@ -112,6 +112,13 @@ static void stats_note_status(struct keepa *k, const struct keepa_http_result *r
 
 /* ---------------------------------------------------------------- HTTP */
 
+void keepa_body_trim(struct keepa_body *b)
+{
+	/* dynbuf_free() keeps the cap: the buffer grows again on the next call. */
+	if (b->buf.alloc > KEEPA_BODY_KEEP)
+		dynbuf_free(&b->buf);
+}
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct keepa_body *b = ud;

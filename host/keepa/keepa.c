@@ -437,6 +437,8 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 			goto out_urls;
 		}
 		out = classify(c, &res, &doc, &env, &kind, msg, sizeof(msg));
+		/* Parsed (or refused): the text is not needed any more. */
+		keepa_body_trim(&c->body);
 		log_redact(msg);
 		log_debug(c->name, "%s %s -> %ld%s%s, consumed %lld, left %lld, %lld ms", method, shown,
 		          res.status, msg[0] ? " " : "", msg, (long long)env.tokens_consumed,

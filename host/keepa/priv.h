@@ -91,6 +91,10 @@ void keepa_free_url(char *url);
 /* One HTTP exchange on c (GET, or POST json_body). Returns < 0 only for
  * local failures; what the network did is in *res, the body in c->body.
  * Counts the request in the stats. */
+/* Give back a body buffer grown past KEEPA_BODY_KEEP once its text has been
+ * parsed, so an idle task does not hold its largest answer ever. */
+#define KEEPA_BODY_KEEP (64 * 1024)
+void keepa_body_trim(struct keepa_body *b);
 int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_body,
                         struct keepa_http_result *res);
 
