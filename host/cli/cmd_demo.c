@@ -8,6 +8,8 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 #include "core/daemon.h"
 #include "observe/log.h"
 #include "core/runloop.h"
-#include "sim.h"
+#include "sim/sim.h"
 #include "observe/status.h"
 #include "storage/storage.h"
 #include "tokens/tokens.h"
@@ -221,6 +223,20 @@ static void summary(struct daemon *d, struct demo *demo, const char *dir, const 
 }
 
 /* The directory of the running binary, to find a build tree's files. */
+/* A whole non-negative decimal int: "30", not "30s" nor "" (atoi said 0). */
+static bool demo_int(const char *text, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (end == text || *end || errno || v < 0 || v > INT_MAX)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
 static int exe_dir(char *out, size_t len)
 {
 	ssize_t n = readlink("/proc/self/exe", out, len - 1);
@@ -299,21 +315,25 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	so.products = 20000;
 	so.start_tokens = 100;
 	for (int i = 1; i < argc; i++) {
+		bool ok = true;
+
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			seconds = atoi(argv[++i]);
+			ok = demo_int(argv[++i], &seconds);
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			snprintf(dir, sizeof(dir), "%s", argv[++i]);
 		else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
-			so.rate = atoi(argv[++i]);
+			ok = demo_int(argv[++i], &so.rate);
 		else if (strcmp(argv[i], "--minute-ms") == 0 && i + 1 < argc)
-			so.minute_ms = atoi(argv[++i]);
+			ok = demo_int(argv[++i], &so.minute_ms);
 		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
 			so.seed = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--products") == 0 && i + 1 < argc)
-			so.products = atoi(argv[++i]);
+			ok = demo_int(argv[++i], &so.products);
 		else if (strcmp(argv[i], "--verbose") == 0)
 			verbose = 1;
-		else {
+		else
+			ok = false;
+		if (!ok) {
 			fprintf(stderr, "usage: tollgate demo [--seconds N] [--dir DIR] [--rate TOKENS_PER_MIN] "
 			                "[--minute-ms MS] [--seed N] [--products N] [--verbose]\n");
 			return EXIT_USAGE;

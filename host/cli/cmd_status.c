@@ -31,14 +31,14 @@ static char *read_status(const char *path, char **errmsg)
 	/* An empty status.socket turns the server off (runloop.c): say so
 	 * rather than try to connect to "". */
 	if (!path || !path[0]) {
-		*errmsg = str_printf("the status socket is turned off (status.socket is empty)");
+		errmsg_set(errmsg, 0, "the status socket is turned off (status.socket is empty)");
 		return NULL;
 	}
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		*errmsg = str_printf("%s: path too long", path);
+		errmsg_set(errmsg, 0, "%s: path too long", path);
 		return NULL;
 	}
-	strcpy(addr.sun_path, path);
+	memcpy(addr.sun_path, path, strlen(path) + 1); /* length checked above */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	/* A wedged daemon (stopped, stuck) still accepts connections: a check
 	 * must answer CRITICAL in bounded time, not hang with it. */
@@ -48,7 +48,7 @@ static char *read_status(const char *path, char **errmsg)
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		*errmsg = str_printf("no daemon answers at %s: %s", path, strerror(errno));
+		errmsg_set(errmsg, 0, "no daemon answers at %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -58,7 +58,7 @@ static char *read_status(const char *path, char **errmsg)
 		int rc = dynbuf_reserve(&buf, 65536 < buf.max - buf.len ? 65536 : buf.max - buf.len);
 
 		if (rc || dynbuf_room(&buf) == 0) {
-			*errmsg = str_printf("%s: %s", path,
+			errmsg_set(errmsg, 0, "%s: %s", path,
 			                     rc == TG_ENOMEM ? "out of memory" : "the answer is larger than 16 MiB");
 			dynbuf_free(&buf);
 			break;
@@ -67,7 +67,7 @@ static char *read_status(const char *path, char **errmsg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*errmsg = str_printf("%s: the daemon does not answer (%s)", path, strerror(errno));
+			errmsg_set(errmsg, 0, "%s: the daemon does not answer (%s)", path, strerror(errno));
 			dynbuf_free(&buf);
 			break;
 		}

@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "observe/log.h"
-#include "sim.h"
+#include "sim/sim.h"
 
 #ifndef TG_DEFAULT_CONFIG
 #define TG_DEFAULT_CONFIG "/etc/tollgate/tollgate.cfg"

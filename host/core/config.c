@@ -550,7 +550,7 @@ static int parse_file(struct config *cf, const char *path, config_setting_t **ro
 {
 	config_t *lc;
 	FILE *f;
-	int rc, ok;
+	int rc, ok, err;
 
 	if (cf->nfiles >= CONFIG_MAX_FILES) {
 		errmsg_set(errmsg, 0, "%s:0: too many configuration files (at most %d)", path, CONFIG_MAX_FILES);
@@ -566,10 +566,11 @@ static int parse_file(struct config *cf, const char *path, config_setting_t **ro
 	config_set_options(lc, CONFIG_OPTION_SEMICOLON_SEPARATORS | CONFIG_OPTION_COLON_ASSIGNMENT_FOR_GROUPS |
 	                           CONFIG_OPTION_OPEN_BRACE_ON_SEPARATE_LINE);
 	ok = config_read(lc, f) == CONFIG_TRUE;
+	err = errno; /* before fclose() may change it */
 	fclose(f);
 	if (!ok) {
 		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-			errmsg_set(errmsg, 0, "%s:0: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+			errmsg_set(errmsg, 0, "%s:0: cannot read: %s", path, strerror(err ? err : EIO));
 		else
 			errmsg_set(errmsg, 0, "%s:%d: %s", config_error_file(lc) ? config_error_file(lc) : path,
 			                         config_error_line(lc), config_error_text(lc));

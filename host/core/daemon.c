@@ -74,7 +74,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	if (!dir)
 		return TG_ENOMEM;
 	if (strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
-		*errmsg = str_printf("cannot create the directory of storage.path %s: %s", cf->storage_path,
+		errmsg_set(errmsg, 0, "cannot create the directory of storage.path %s: %s", cf->storage_path,
 		                         strerror(errno));
 		free(dir);
 		return TG_EIO;
@@ -83,7 +83,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	if ((rc = storage_open(&d->storage, cf->storage_backend, cf->storage_path, errmsg)))
 		return rc;
 	if (make_dirs(cf->runtime_dir, 0750) != 0) {
-		*errmsg = str_printf("cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
+		errmsg_set(errmsg, 0, "cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
 		return TG_EIO;
 	}
 	d->locks = calloc(1, sizeof(*d->locks));
@@ -147,7 +147,7 @@ static int first_reading(struct daemon *d, char **errmsg)
 		log_info(NULL, "Keepa: %lld tokens, %lld per minute", (long long)env.tokens_left,
 		         (long long)env.refill_rate);
 	} else if (rc == TG_EKEEPA) {
-		*errmsg = str_printf("Keepa refused the key: %s", err ? err : "no message");
+		errmsg_set(errmsg, 0, "Keepa refused the key: %s", err ? err : "no message");
 		free(err);
 		return rc;
 	} else {
@@ -165,7 +165,7 @@ int task_plugin_load(const struct config *cf, const struct task_config *task, st
 	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->plugin, out, &err);
 	if (rc) {
 		/* The loader names the file; say which task asked for it. */
-		*errmsg = str_printf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
+		errmsg_set(errmsg, 0, "%s:%d: task \"%s\": %s", task->file, task->line, task->name,
 		                         err ? err : "cannot load");
 		free(err);
 		return rc;
@@ -190,7 +190,7 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 
 	rc = tokens_add_class(d->tokens, task->cfg->name, task->cfg->weight);
 	if (rc < 0) {
-		*errmsg = str_printf("task \"%s\": cannot add a scheduler class", task->cfg->name);
+		errmsg_set(errmsg, 0, "task \"%s\": cannot add a scheduler class", task->cfg->name);
 		return rc;
 	}
 	task->tokens_class = rc;
@@ -203,7 +203,7 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 	task->initialized = true;
 	return 0;
 fail:
-	*errmsg = str_printf("%s:%d: task \"%s\" (%s): init failed: %s", task->cfg->file, task->cfg->line,
+	errmsg_set(errmsg, 0, "%s:%d: task \"%s\" (%s): init failed: %s", task->cfg->file, task->cfg->line,
 	                         task->cfg->name, task->plugin.path ? task->plugin.path : task->cfg->plugin,
 	                         err ? err : "no message");
 	log_redact(*errmsg);
@@ -256,7 +256,7 @@ static int stopped_while_starting(struct daemon *d, char **errmsg)
 	if (!atomic_load(&d->stopping))
 		return 0;
 	free(*errmsg);
-	*errmsg = strdup("stopped while starting");
+	errmsg_set(errmsg, 0, "stopped while starting");
 	return TG_ESTOPPED;
 }
 
@@ -319,7 +319,7 @@ int daemon_start(struct daemon *d, char **errmsg)
 			continue;
 		rc = pthread_create(&t->thread, NULL, runner_thread, t);
 		if (rc) {
-			*errmsg = str_printf("task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
+			errmsg_set(errmsg, 0, "task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
 			daemon_request_stop(d);
 			return TG_EIO;
 		}
@@ -327,7 +327,7 @@ int daemon_start(struct daemon *d, char **errmsg)
 		started++;
 	}
 	if (started == 0 && d->ntasks > 0) {
-		*errmsg = strdup("no task could start");
+		errmsg_set(errmsg, 0, "no task could start");
 		return TG_EINVAL;
 	}
 	return 0;

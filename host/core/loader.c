@@ -257,7 +257,7 @@ static void *dlopen_fd(const char *path, int fd, const struct stat *st, char **e
 
 	for (int tries = 0; tries < 64; tries++) {
 		void *handle;
-		int next;
+		int next, err;
 
 		snprintf(name, sizeof(name), "/proc/self/fd/%d", cur);
 		handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
@@ -275,11 +275,12 @@ static void *dlopen_fd(const char *path, int fd, const struct stat *st, char **e
 		}
 		dlclose(handle);
 		next = fcntl(cur, F_DUPFD_CLOEXEC, cur + 1);
+		err = errno; /* before close() may change it */
 		if (cur != fd)
 			close(cur);
 		cur = next;
 		if (cur < 0) {
-			errmsg_set(errmsg, TG_EIO, "%s: cannot load: %s", path, strerror(errno));
+			errmsg_set(errmsg, TG_EIO, "%s: cannot load: %s", path, strerror(err));
 			return NULL;
 		}
 	}

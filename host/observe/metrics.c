@@ -204,7 +204,7 @@ int metrics_server_start(struct daemon *d, const char *listen, struct metrics_se
 
 	*out = NULL;
 	if (config_parse_listen(listen, &sa) != 0) {
-		*errmsg = str_printf("metrics.listen \"%s\" must be [IPv4]:port, e.g. 127.0.0.1:9464", listen);
+		errmsg_set(errmsg, 0, "metrics.listen \"%s\" must be [IPv4]:port, e.g. 127.0.0.1:9464", listen);
 		return TG_EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -214,7 +214,7 @@ int metrics_server_start(struct daemon *d, const char *listen, struct metrics_se
 	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, m,
 	                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!m->mhd) {
-		*errmsg = str_printf("metrics.listen %s: cannot listen there", listen);
+		errmsg_set(errmsg, 0, "metrics.listen %s: cannot listen there", listen);
 		free(m);
 		return TG_EIO;
 	}

@@ -90,6 +90,13 @@ static enum status_verdict judge_task(struct daemon *d, int i, const struct toke
 		return STATUS_OK;
 	default: break;
 	}
+	/* Storage failing: the task holds its Keepa calls (storage_gate.h). A
+	 * warning at once, critical once it lasts longer than a stall would. */
+	if (t->storage_failing) {
+		snprintf(reason, len, "storage failing for %lld s: %.400s",
+		         (long long)((now - t->storage_failing_since_ms) / 1000), t->storage_error);
+		return now - t->storage_failing_since_ms > stall ? STATUS_CRITICAL : STATUS_WARNING;
+	}
 	/* A failure streak counts whatever the task is doing now: during its
 	 * next attempt it is "running", and the verdict must not flap. */
 	if (t->consecutive_failures > 0) {

@@ -107,18 +107,19 @@ static int fetch_batch(struct pctx *p, int64_t domain, const char *const *asins,
 	struct tg_keepa_param params[6];
 	struct tg_keepa_request req = {.kind = p->popts.kind, .path = "/product", .params = params};
 	char dom[24], stats[24], offers[24], *csv;
-	size_t len = 0, i, np = 0;
+	size_t len = 0, i, np = 0, total;
 	cJSON *resp = NULL;
 	int rc;
 
 	for (i = 0; i < n; i++)
 		len += strlen(asins[i]) + 1;
-	csv = malloc(len + 1);
+	total = len + 1;
+	csv = malloc(total);
 	if (!csv)
 		return err_set(errmsg, TG_ENOMEM, "/product: out of memory");
 	csv[0] = '\0';
 	for (i = 0, len = 0; i < n; i++)
-		len += (size_t)sprintf(csv + len, "%s%s", i ? "," : "", asins[i]);
+		len += (size_t)snprintf(csv + len, len < total ? total - len : 0, "%s%s", i ? "," : "", asins[i]);
 
 	snprintf(dom, sizeof(dom), "%lld", (long long)domain);
 	params[np++] = (struct tg_keepa_param){"domain", dom};

@@ -280,14 +280,16 @@ static int watch_batch(struct pricewatch *pw, size_t from, size_t n, size_t next
 	cJSON *resp = NULL;
 	const cJSON *product, *products;
 	int64_t now = pw->svc->now_ms(pw->task) / 1000;
-	size_t i, len = 0;
+	size_t i, len = 0, size;
 	int rc, changed;
 
-	csv = malloc(n * (PW_ASIN_MAX + 1) + 1);
+	size = n * (PW_ASIN_MAX + 1) + 1;
+	csv = malloc(size);
 	if (!csv)
 		return fail(errmsg, TG_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++)
-		len += (size_t)sprintf(csv + len, "%s%s", i ? "," : "", pw->asins[from + i]);
+		len += (size_t)snprintf(csv + len, len < size ? size - len : 0, "%s%s", i ? "," : "",
+		                        pw->asins[from + i]);
 	snprintf(dom, sizeof(dom), "%" PRId64, pw->domain);
 	params[0] = (struct tg_keepa_param){"domain", dom};
 	params[1] = (struct tg_keepa_param){"asin", csv};

@@ -84,6 +84,7 @@ static void test_every_reason_is_kept(void **state)
 		if (!strstr(all, want))
 			fail_msg("task %d's reason is missing from the summary (%zu bytes)", i, strlen(all));
 	}
+	print_message("summary: %zu bytes for %d tasks\n", strlen(all), d.ntasks);
 	assert_true(strlen(all) > 2048);
 	cJSON_Delete(snap);
 	for (int i = 0; i < d.ntasks; i++)

@@ -205,6 +205,8 @@ static void test_no_keepa_call_while_storage_fails(void **state)
 	snap = status_snapshot(&d);
 	t = cJSON_GetArrayItem(cJSON_GetObjectItem(snap, "tasks"), 0);
 	assert_string_equal(status_str(t, "state"), "waiting_for_storage");
+	assert_string_equal(status_str(t, "verdict"), "warning");
+	assert_non_null(strstr(status_str(t, "reason"), "storage failing for "));
 	assert_non_null(strstr(status_str(t, "storage_error"), "database is locked"));
 	cJSON_Delete(snap);
 	assert_true(WAIT_FOR(logged("waiting for storage (storage begin: sqlite: database is locked"), 10000));

@@ -120,6 +120,7 @@ static void test_deep_deficit_reading(void **state)
 		assert_true(p.until_ms > now + 300 && p.until_ms < INT64_MAX / 2);
 	tokens_core_status(core, now + 300, st);
 	assert_true(st->cls[0].head_eta_ms >= -1);
+	tokens_status_release(st);
 	free(st);
 	tokens_core_cancel(core, t2, now + 400);
 	tokens_core_free(core);
