@@ -7,6 +7,7 @@
  */
 #include "util/errmsg.h"
 #include "core/config.h"
+#include "storage/pg_conn.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -261,7 +262,7 @@ static const char *const keepa_keys[] = {"endpoint",          "key_file",  "doma
                                          "timeout_s",         "max_response_bytes",  "max_retries", NULL};
 static const char *const tokens_keys[] = {"policy",           "reserve",   "margin", "deepest_deficit",
                                           "deficit_threshold", "latency_target_s",   "cap_minutes", "minute_ms", NULL};
-static const char *const storage_keys[] = {"backend", "path", NULL};
+static const char *const storage_keys[] = {"backend", "path", "conninfo", NULL};
 static const char *const log_keys[] = {"level", "progress_interval_s", NULL};
 static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
@@ -351,6 +352,27 @@ int config_parse_listen(const char *listen, struct sockaddr_in *out)
 	return 0;
 }
 
+/* PostgreSQL needs a connection string, and one without a password: the
+ * password comes from a password file (see storage/pg_conn.h). */
+static int check_conninfo(const struct ctx *c, const config_setting_t *storage)
+{
+	const struct config *cf = c->config;
+	char *why = NULL;
+	int rc;
+
+	if (strcmp(cf->storage_backend, "postgresql") != 0)
+		return 0;
+	if (!cf->storage_conninfo)
+		return fail(c, storage ? config_setting_get_member(storage, "backend") : NULL,
+		            "'storage.backend' = \"postgresql\" needs 'storage.conninfo', a libpq connection "
+		            "string such as \"host=db1 dbname=tollgate user=tollgate\"");
+	if (pg_conninfo_check(cf->storage_conninfo, &why) == 0)
+		return 0;
+	rc = fail(c, config_setting_get_member(storage, "conninfo"), "'storage.conninfo': %s", why ? why : "invalid");
+	free(why);
+	return rc;
+}
+
 static int load_misc(struct ctx *c, const config_setting_t *root)
 {
 	struct config *cf = c->config;
@@ -362,11 +384,15 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 		return rc;
 	if (g && ((rc = check_known_keys(c, g, storage_keys)) ||
 	          (rc = get_string(c, g, "backend", &cf->storage_backend, 0)) ||
-	          (rc = get_string(c, g, "path", &cf->storage_path, 0))))
+	          (rc = get_string(c, g, "path", &cf->storage_path, 0)) ||
+	          (rc = get_string(c, g, "conninfo", &cf->storage_conninfo, 0))))
 		return rc;
-	if (strcmp(cf->storage_backend, "sqlite") != 0)
+	if (strcmp(cf->storage_backend, "sqlite") != 0 && strcmp(cf->storage_backend, "postgresql") != 0)
 		return fail(c, config_setting_get_member(g, "backend"),
-		            "'storage.backend' = \"%s\" is not supported (supported: \"sqlite\")", cf->storage_backend);
+		            "'storage.backend' = \"%s\" is not supported (supported: \"sqlite\", \"postgresql\")",
+		            cf->storage_backend);
+	if ((rc = check_conninfo(c, g)))
+		return rc;
 
 	if ((rc = get_string(c, root, "runtime_dir", &cf->runtime_dir, 0)) ||
 	    (rc = get_string(c, root, "include_dir", &cf->include_dir, 0)))

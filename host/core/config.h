@@ -60,8 +60,9 @@ struct config {
 	int tokens_minute_ms;        /* length of a Keepa minute: 60000, less for the simulator */
 
 	/* storage */
-	const char *storage_backend; /* "sqlite" */
-	const char *storage_path;
+	const char *storage_backend; /* "sqlite" or "postgresql" */
+	const char *storage_path;     /* sqlite: the database file */
+	const char *storage_conninfo; /* postgresql: libpq connection string, no password */
 
 	const char *runtime_dir;
 	const char *plugin_path[CONFIG_MAX_PLUGIN_DIRS];

@@ -70,17 +70,20 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	char *key = NULL, *dir;
 	int rc;
 
+	bool pg = strcmp(cf->storage_backend, "postgresql") == 0;
+
 	dir = strdup(cf->storage_path);
 	if (!dir)
 		return TG_ENOMEM;
-	if (strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
+	if (!pg && strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
 		errmsg_set(errmsg, 0, "cannot create the directory of storage.path %s: %s", cf->storage_path,
 		                         strerror(errno));
 		free(dir);
 		return TG_EIO;
 	}
 	free(dir);
-	if ((rc = storage_open(&d->storage, cf->storage_backend, cf->storage_path, errmsg)))
+	if ((rc = storage_open(&d->storage, cf->storage_backend, pg ? cf->storage_conninfo : cf->storage_path,
+	                       errmsg)))
 		return rc;
 	if (make_dirs(cf->runtime_dir, 0750) != 0) {
 		errmsg_set(errmsg, 0, "cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));

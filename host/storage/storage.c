@@ -134,16 +134,14 @@ int storage_open(struct storage **out, const char *backend, const char *path, ch
 	*out = NULL;
 	if (!backend || !path || !*path)
 		return errmsg_set(errmsg, TG_EINVAL, "storage: backend and path are required");
-	if (strcmp(backend, "postgresql") == 0)
-		return errmsg_set(errmsg, TG_ENOTSUP, "storage backend 'postgresql' is not built in yet");
-	if (strcmp(backend, "sqlite") != 0)
-		return errmsg_set(errmsg, TG_EINVAL, "unknown storage backend '%.40s' (known: sqlite)",
-		                     backend);
+	if (strcmp(backend, "sqlite") != 0 && strcmp(backend, "postgresql") != 0)
+		return errmsg_set(errmsg, TG_EINVAL,
+		                  "unknown storage backend '%.40s' (known: sqlite, postgresql)", backend);
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-	st->ops = &storage_sqlite_ops;
+	st->ops = strcmp(backend, "postgresql") == 0 ? &storage_postgresql_ops : &storage_sqlite_ops;
 	rc = st->ops->open(path, &st->backend, errmsg);
 	if (rc < 0)
 		goto free_st;

@@ -36,9 +36,10 @@ struct storage_conn;
 #define STORAGE_STATE_KEY_MAX 255
 #define STORAGE_STATE_VALUE_MAX (1024 * 1024)
 
-/* Open the storage named by backend ("sqlite"; "postgresql" is not built
- * yet: TG_ENOTSUP) at path (for SQLite a file, created when missing, put in
- * WAL mode; the host table tg_state is created there). */
+/* Open the storage named by backend at path: for "sqlite" a file, created
+ * when missing, put in WAL mode; for "postgresql" a libpq connection string
+ * without a password (storage/postgresql.c). The host table tg_state is
+ * created there. */
 int storage_open(struct storage **out, const char *backend, const char *path, char **errmsg);
 /* Close the storage. Every connection must have been freed before. */
 void storage_free(struct storage *st);
@@ -180,5 +181,6 @@ struct storage_backend_ops {
 };
 
 extern const struct storage_backend_ops storage_sqlite_ops;
+extern const struct storage_backend_ops storage_postgresql_ops;
 
 #endif

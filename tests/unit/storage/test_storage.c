@@ -1,5 +1,7 @@
 /*
- * test_storage.c - the storage service against a real SQLite file.
+ * test_storage.c - the storage service against a real database: a SQLite
+ * file, or a PostgreSQL database when TG_TEST_STORAGE=postgresql (the same
+ * tests, run twice by meson: see backend_under_test.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,12 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend_under_test.h"
 #include "observe/log.h"
 #include "storage/storage.h"
 
 struct fixture {
 	char dir[64];
-	char path[128];
+	char path[512]; /* what storage_open() takes: a file or a connection string */
 	struct storage *st;
 	struct storage_conn *conn;
 };
@@ -39,7 +42,7 @@ static void fixture_open(struct fixture *f)
 {
 	char *err = NULL;
 
-	assert_int_equal(storage_open(&f->st, "sqlite", f->path, &err), 0);
+	assert_int_equal(storage_open(&f->st, but_backend(), f->path, &err), 0);
 	assert_int_equal(storage_connect(f->st, &f->conn, &err), 0);
 }
 
@@ -57,7 +60,7 @@ static int setup(void **state)
 
 	strcpy(f->dir, "/tmp/tg-storage-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/tollgate.db", f->dir);
+	but_create(f->dir, f->path, sizeof(f->path));
 	fixture_open(f);
 	*state = f;
 	return 0;
@@ -66,14 +69,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char p[192];
 
 	fixture_close(f);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
+	but_destroy(f->path);
 	assert_int_equal(rmdir(f->dir), 0);
 	free(f);
 	return 0;
@@ -259,7 +257,7 @@ static void crash_child(const char *path, int ready_fd, bool self_exit)
 	struct storage_conn *c = NULL;
 	int bad = 0;
 
-	if (storage_open(&st, "sqlite", path, NULL) || storage_connect(st, &c, NULL))
+	if (storage_open(&st, but_backend(), path, NULL) || storage_connect(st, &c, NULL))
 		_exit(2);
 	for (int chunk = 1; chunk <= 2; chunk++) {
 		char page[8];
@@ -297,7 +295,7 @@ static void crash_and_check(struct fixture *f, bool self_exit)
 	pid_t pid;
 
 	declare_ok(f->conn, &deals);
-	/* SQLite connections must not cross fork(): close ours first. */
+	/* Connections must not cross fork(): close ours first. */
 	fixture_close(f);
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
@@ -416,7 +414,7 @@ static void test_migration_by_other_handle(void **state)
 	struct storage_conn *c2;
 
 	declare_ok(f->conn, &v1);
-	assert_int_equal(storage_open(&st2, "sqlite", f->path, NULL), 0);
+	assert_int_equal(storage_open(&st2, but_backend(), f->path, NULL), 0);
 	assert_int_equal(storage_connect(st2, &c2, NULL), 0);
 	declare_ok(c2, &v2);
 	upsert_ok(f->conn, "items", (struct tg_value[]){TG_VINT("id", 1), TG_VINT("b", 5)}, 2);
@@ -853,18 +851,92 @@ static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *st = (struct storage *)1;
-	char *err = NULL;
+	char *err = NULL, bad[640];
 
-	assert_int_equal(storage_open(&st, "postgresql", f->path, &err), TG_ENOTSUP);
+	assert_int_equal(storage_open(&st, "mysql", f->path, &err), TG_EINVAL);
 	assert_null(st);
+	assert_non_null(strstr(err, "postgresql"));
 	free(err);
-	assert_int_equal(storage_open(&st, "mysql", f->path, NULL), TG_EINVAL);
-	assert_int_equal(storage_open(&st, "sqlite", "", NULL), TG_EINVAL);
+	assert_int_equal(storage_open(&st, but_backend(), "", NULL), TG_EINVAL);
 	err = NULL;
-	assert_int_equal(storage_open(&st, "sqlite", "/nonexistent-dir/x/y.db", &err), TG_ESTORAGE);
-	assert_non_null(err);
-	assert_non_null(strstr(err, "sqlite"));
+	if (!but_is_postgresql()) {
+		assert_int_equal(storage_open(&st, "sqlite", "/nonexistent-dir/x/y.db", &err), TG_ESTORAGE);
+		assert_non_null(err);
+		assert_non_null(strstr(err, "sqlite"));
+		free(err);
+		return;
+	}
+	/* The server's own reason, one line. */
+	snprintf(bad, sizeof(bad), "%s dbname=tg_no_such_db", getenv("TG_TEST_PG_CONNINFO"));
+	assert_int_equal(storage_open(&st, "postgresql", bad, &err), TG_ESTORAGE);
+	assert_non_null(strstr(err, "database \"tg_no_such_db\" does not exist"));
+	assert_null(strchr(err, '\n'));
 	free(err);
+	err = NULL;
+	/* Not a connection string; a password in it is refused unread. */
+	assert_int_equal(storage_open(&st, "postgresql", "host=/tmp dbname", &err), TG_EINVAL);
+	assert_non_null(strstr(err, "connection string"));
+	free(err);
+	err = NULL;
+	snprintf(bad, sizeof(bad), "%s password=s3cret", f->path);
+	assert_int_equal(storage_open(&st, "postgresql", bad, &err), TG_EINVAL);
+	assert_non_null(strstr(err, "password file"));
+	assert_null(strstr(err, "s3cret"));
+	free(err);
+	err = NULL;
+	assert_int_equal(storage_open(&st, "postgresql", "postgresql://u:s3cret@localhost/db", &err),
+	                 TG_EINVAL);
+	assert_null(strstr(err, "s3cret"));
+	free(err);
+}
+
+/* Extreme values come back exactly, on every backend. */
+struct exact {
+	int64_t i;
+	double r;
+	char s[64];
+};
+
+static int read_exact(void *ud, const struct tg_value *row, size_t n)
+{
+	struct exact *e = ud;
+
+	assert_int_equal(n, 4);
+	assert_int_equal(row[1].type, TG_INT);
+	assert_int_equal(row[2].type, TG_REAL);
+	assert_int_equal(row[3].type, TG_TEXT);
+	e->i = row[1].v.i;
+	e->r = row[2].v.r;
+	snprintf(e->s, sizeof(e->s), "%s", row[3].v.s);
+	return 0;
+}
+
+static void test_value_range(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tg_column cols[] = {
+	    {"id", TG_INT, true}, {"i", TG_INT, false}, {"r", TG_REAL, false}, {"s", TG_TEXT, false}};
+	const struct tg_table t = {"range", cols, 4};
+	const double reals[] = {0.1, -1e308, 5e-324, INFINITY, -INFINITY, 1.0 / 3.0};
+	const int64_t ints[] = {INT64_MIN, INT64_MAX, 0, -1, 10944, 1764547200};
+	const char *text = "Gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac 'x' \"y\" $1 ?1";
+
+	declare_ok(f->conn, &t);
+	for (int k = 0; k < 6; k++) {
+		struct tg_value v[] = {TG_VINT("id", k), TG_VINT("i", ints[k]), TG_VREAL("r", reals[k]),
+		                       TG_VTEXT("s", text)};
+
+		upsert_ok(f->conn, "range", v, 4);
+	}
+	for (int k = 0; k < 6; k++) {
+		struct tg_filter id = {TG_EQ, TG_VINT("id", k)};
+		struct exact got = {0};
+
+		assert_int_equal(storage_select(f->conn, "range", &id, 1, NULL, -1, read_exact, &got, NULL), 0);
+		assert_true(got.i == ints[k]);
+		assert_true(memcmp(&got.r, &reals[k], sizeof(double)) == 0);
+		assert_string_equal(got.s, text);
+	}
 }
 
 int main(void)
@@ -884,8 +956,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_then_write_transaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_value_range, setup, teardown),
 	};
 
 	log_setup(TG_LOG_WARN, NULL);
-	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
+	return cmocka_run_group_tests_name(but_is_postgresql() ? "storage-postgresql" : "storage", tests, NULL,
+	                                   NULL);
 }

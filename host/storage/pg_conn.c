@@ -1,0 +1,107 @@
+/*
+ * pg_conn.c - libpq connections and errors shared by the PostgreSQL
+ * backend and the advisory locks (see pg_conn.h).
+ */
+#include "storage/pg_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/errmsg.h"
+
+/* libpq's messages end in a newline and may carry DETAIL/HINT lines: the
+ * host wants one line. The first line is copied, at most 300 bytes. */
+static void first_line(const char *msg, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (!msg)
+		msg = "";
+	while (msg[n] && msg[n] != '\n' && n + 1 < size)
+		n++;
+	memcpy(out, msg, n);
+	out[n] = '\0';
+}
+
+int pg_conninfo_check(const char *conninfo, char **errmsg)
+{
+	PQconninfoOption *opts;
+	char *perr = NULL, line[320];
+	int rc = 0;
+
+	if (!conninfo || !*conninfo)
+		return errmsg_set(errmsg, TG_EINVAL, "the connection string is empty");
+	opts = PQconninfoParse(conninfo, &perr);
+	if (!opts) {
+		first_line(perr ? perr : "out of memory", line, sizeof(line));
+		PQfreemem(perr);
+		return errmsg_set(errmsg, TG_EINVAL, "not a libpq connection string: %s", line);
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+			rc = errmsg_set(errmsg, TG_EINVAL,
+			                "the connection string holds a password: put it in a password file "
+			                "(passfile=..., $PGPASSFILE or ~/.pgpass) instead");
+	PQconninfoFree(opts);
+	return rc;
+}
+
+int pg_connect(const char *conninfo, const char *role, PGconn **out, char **errmsg)
+{
+	/* Later keywords override earlier ones, and dbname expands to the
+	 * whole connection string: the operator's settings win over the
+	 * encoding; the fallback name applies only when none is set. */
+	const char *const keys[] = {"client_encoding", "dbname", "fallback_application_name", NULL};
+	const char *const values[] = {"UTF8", conninfo, role ? role : "tollgate", NULL};
+	char line[320];
+	PGconn *c;
+
+	*out = NULL;
+	c = PQconnectdbParams(keys, values, 1);
+	if (!c)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	if (PQstatus(c) != CONNECTION_OK) {
+		int rc;
+
+		first_line(PQerrorMessage(c), line, sizeof(line));
+		rc = errmsg_set(errmsg, TG_ESTORAGE, "postgresql: cannot connect: %s", line);
+		PQfinish(c);
+		return rc;
+	}
+	/* Messages from the server in the C locale, whatever the database's
+	 * lc_messages: the logs stay greppable. Not fatal if refused. */
+	PQclear(PQexec(c, "SET lc_messages TO 'C'"));
+	*out = c;
+	return 0;
+}
+
+int pg_fail(PGconn *conn, PGresult *res, const char *doing, char **errmsg)
+{
+	const char *msg = NULL, *state = NULL;
+	char line[320];
+	int code = TG_ESTORAGE;
+
+	if (res) {
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	}
+	if (!msg)
+		msg = conn ? PQerrorMessage(conn) : "no connection";
+	/* 53200: out_of_memory on the server. */
+	if (state && strcmp(state, "53200") == 0)
+		code = TG_ENOMEM;
+	first_line(msg, line, sizeof(line));
+	PQclear(res);
+	return errmsg_set(errmsg, code, "postgresql: %s (%s)", line, doing);
+}
+
+int pg_exec(PGconn *conn, const char *sql, const char *doing, char **errmsg)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return pg_fail(conn, res, doing, errmsg);
+	PQclear(res);
+	return 0;
+}
