@@ -97,6 +97,9 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 		d->locks = NULL;
 		return rc;
 	}
+	/* Daemons sharing a PostgreSQL database share its locks. */
+	if (pg && (rc = locks_use_postgresql(d->locks, cf->storage_conninfo, errmsg)))
+		return rc;
 
 	if (opts && opts->keepa_key) {
 		key = strdup(opts->keepa_key);

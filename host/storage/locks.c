@@ -4,6 +4,7 @@
 #include "util/clock.h"
 #include "util/errmsg.h"
 #include "storage/locks.h"
+#include "storage/locks_pg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,8 @@ struct locks_entry {
 	struct locks_entry *next;
 	char *name;
 	char *holder;
-	int fd; /* the flock()ed lock file */
+	int fd;     /* the flock()ed lock file, or -1 */
+	void *pg;   /* or the PostgreSQL session holding the advisory lock */
 };
 
 bool locks_name_valid(const char *name)
@@ -97,14 +99,33 @@ free_dir:
 	return rc;
 }
 
-static void entry_free(struct locks_entry *e)
+int locks_use_postgresql(struct locks *l, const char *conninfo, char **errmsg)
 {
+	struct locks_pg *pg;
+	int rc = locks_pg_new(&pg, conninfo, errmsg);
+
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&l->mutex);
+	locks_pg_free(l->pg);
+	l->pg = pg;
+	pthread_mutex_unlock(&l->mutex);
+	return 0;
+}
+
+static void entry_free(struct locks *l, struct locks_entry *e)
+{
+	if (e->pg) {
+		locks_pg_release(l->pg, e->pg);
+		goto free_e;
+	}
 	/* Empty the file first so that a human never reads a stale holder;
 	 * closing the descriptor releases the flock. */
 	if (ftruncate(e->fd, 0) < 0) {
 		/* Only the note for humans is stale; the lock goes anyway. */
 	}
 	close(e->fd);
+free_e:
 	free(e->name);
 	free(e->holder);
 	free(e);
@@ -118,9 +139,11 @@ void locks_release(struct locks *l)
 		return;
 	for (e = l->held; e; e = next) {
 		next = e->next;
-		entry_free(e);
+		entry_free(l, e);
 	}
 	l->held = NULL;
+	locks_pg_free(l->pg);
+	l->pg = NULL;
 	pthread_cond_destroy(&l->changed);
 	pthread_mutex_destroy(&l->mutex);
 	free(l->dir);
@@ -160,6 +183,33 @@ static void waiter_remove(struct locks *l, struct locks_waiter *me)
 			pthread_cond_broadcast(&l->changed);
 			return;
 		}
+}
+
+/* Try the advisory lock once (with the mutex held): as try_file. */
+static int try_pg(struct locks *l, const char *name, const char *holder, char **errmsg)
+{
+	struct locks_entry *e = calloc(1, sizeof(*e));
+	int rc;
+
+	if (!e || !(e->name = strdup(name)) || !(e->holder = strdup(holder))) {
+		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+		goto free_e;
+	}
+	rc = locks_pg_try(l->pg, name, holder, &e->pg, errmsg);
+	if (rc < 0)
+		goto free_e;
+	e->fd = -1;
+	e->next = l->held;
+	l->held = e;
+	return 0;
+
+free_e:
+	if (e) {
+		free(e->name);
+		free(e->holder);
+		free(e);
+	}
+	return rc;
 }
 
 /* Try to flock the lock file once (with the mutex held). 0 with a new entry
@@ -245,7 +295,9 @@ int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t
 		/* Held in this process: no need to touch the file. Free, but
 		 * others of this process waited first: their turn. */
 		bool behind = !e && waiter_ahead(l, name, queued ? me.ticket : 0);
-		rc = e || behind ? TG_EBUSY : try_file(l, name, holder, errmsg);
+		rc = e || behind ? TG_EBUSY
+		     : l->pg     ? try_pg(l, name, holder, errmsg)
+		                 : try_file(l, name, holder, errmsg);
 		if (rc != TG_EBUSY)
 			break;
 		if (timeout_ms == 0) {
@@ -290,7 +342,7 @@ static void entry_drop(struct locks *l, struct locks_entry **link)
 	struct locks_entry *e = *link;
 
 	*link = e->next;
-	entry_free(e);
+	entry_free(l, e);
 	pthread_cond_broadcast(&l->changed);
 }
 

@@ -21,6 +21,11 @@
  *
  * Waiting for a lock held by another process polls every 50 ms; the stop
  * flag is looked at at least that often.
+ *
+ * With PostgreSQL storage (locks_use_postgresql), the same locks are
+ * PostgreSQL advisory locks instead of files, so daemons on several hosts
+ * sharing one database exclude each other (storage/locks_pg.h); everything
+ * else here is unchanged.
  */
 #ifndef TG_HOST_LOCKS_H
 #define TG_HOST_LOCKS_H
@@ -38,6 +43,7 @@
 
 struct locks_entry;
 struct locks_waiter;
+struct locks_pg;
 
 struct locks {
 	char *dir; /* <runtime_dir>/locks */
@@ -49,11 +55,16 @@ struct locks {
 	 * and asks again (no barging, so no waiter starves). */
 	struct locks_waiter *waiters;
 	uint64_t next_ticket;
+	struct locks_pg *pg; /* NULL: lock files */
 };
 
 /* Prepare l: create <runtime_dir> and <runtime_dir>/locks when missing
  * (mode 0755). TG_EIO with a message when they cannot be made. */
 int locks_init(struct locks *l, const char *runtime_dir, char **errmsg);
+/* Take locks as advisory locks in the PostgreSQL database of conninfo
+ * from now on (call after locks_init, before the first lock). Connects
+ * once to check: TG_ESTORAGE with the server's reason. */
+int locks_use_postgresql(struct locks *l, const char *conninfo, char **errmsg);
 /* Unlock everything still held and free l's contents. */
 void locks_release(struct locks *l);
 
@@ -66,7 +77,8 @@ bool locks_name_valid(const char *name);
  * Returns 0 (also when holder already holds it: locks do not count, one
  * unlock releases), TG_EBUSY (try found it held), TG_ETIMEDOUT, TG_ESTOPPED
  * (checked before every attempt, so a set flag fails even a free lock),
- * TG_EINVAL (bad name or holder), TG_EIO (the lock file). */
+ * TG_EINVAL (bad name or holder), TG_EIO (the lock file), TG_ESTORAGE
+ * (PostgreSQL could not be asked). */
 int locks_acquire(struct locks *l, const char *name, const char *holder, int64_t timeout_ms,
                   const atomic_bool *stop, char **errmsg);
 

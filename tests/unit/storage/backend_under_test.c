@@ -51,6 +51,21 @@ bool but_pg_exec(const char *locator, const char *sql)
 	return ok;
 }
 
+long but_pg_number(const char *locator, const char *sql)
+{
+	PGconn *c = PQconnectdb(locator);
+	PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+	long n = -1;
+
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	else
+		fprintf(stderr, "%s: %s", sql, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
 /* The database name a locator ends with (" dbname=NAME"). */
 static const char *db_name(const char *locator)
 {

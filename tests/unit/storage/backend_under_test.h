@@ -27,4 +27,8 @@ void but_destroy(const char *locator);
  * (PostgreSQL only); false with a message on stderr when it fails. */
 bool but_pg_exec(const char *locator, const char *sql);
 
+/* The first cell of the first row of a query on that database, as a
+ * number (-1 when it fails or returns nothing). */
+long but_pg_number(const char *locator, const char *sql);
+
 #endif

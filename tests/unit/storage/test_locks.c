@@ -1,5 +1,7 @@
 /*
- * test_locks.c - named locks across threads and processes.
+ * test_locks.c - named locks across threads and processes: lock files, or
+ * PostgreSQL advisory locks when TG_TEST_STORAGE=postgresql (the same
+ * tests, run twice by meson: see backend_under_test.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,13 +22,27 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "storage/locks.h"
+#include "backend_under_test.h"
 #include "observe/log.h"
+#include "storage/locks.h"
 
 struct fixture {
 	char dir[64];
+	char db[512]; /* PostgreSQL: the test's database */
 	struct locks locks;
 };
+
+/* The fixture's database, for child processes' own struct locks. */
+static const char *the_db;
+
+static int init_locks(struct locks *l, const char *runtime, char **err)
+{
+	int rc = locks_init(l, runtime, err);
+
+	if (rc == 0 && but_is_postgresql())
+		rc = locks_use_postgresql(l, the_db, err);
+	return rc;
+}
 
 static int setup(void **state)
 {
@@ -38,7 +54,10 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	/* A runtime directory that does not exist yet: init creates it. */
 	snprintf(runtime, sizeof(runtime), "%s/run", f->dir);
-	assert_int_equal(locks_init(&f->locks, runtime, &err), 0);
+	if (but_is_postgresql())
+		but_create(f->dir, f->db, sizeof(f->db));
+	the_db = f->db;
+	assert_int_equal(init_locks(&f->locks, runtime, &err), 0);
 	*state = f;
 	return 0;
 }
@@ -51,6 +70,8 @@ static int teardown(void **state)
 	struct dirent *de;
 
 	locks_release(&f->locks);
+	if (but_is_postgresql())
+		but_destroy(f->db);
 	snprintf(path, sizeof(path), "%s/run/locks", f->dir);
 	d = opendir(path);
 	while (d && (de = readdir(d))) {
@@ -131,15 +152,23 @@ static void test_try_conflict_threads(void **state)
 	/* The holder again: at once, no count. */
 	assert_int_equal(locks_acquire(&f->locks, "deals", "backfiller", 0, NULL, NULL), 0);
 
-	/* The file says who holds it. */
-	snprintf(path, sizeof(path), "%s/run/locks/deals.lock", f->dir);
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	n = read(fd, note, sizeof(note) - 1);
-	close(fd);
-	assert_true(n > 0);
-	snprintf(want, sizeof(want), "%ld backfiller\n", (long)getpid());
-	assert_string_equal(note, want);
+	if (but_is_postgresql()) {
+		/* The server knows the lock, and pg_stat_activity who holds it. */
+		assert_int_equal(but_pg_number(f->db, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
+		                                      "USING (pid) WHERE l.locktype = 'advisory' AND l.granted "
+		                                      "AND a.application_name = 'tollgate lock deals by backfiller'"),
+		                 1);
+	} else {
+		/* The file says who holds it. */
+		snprintf(path, sizeof(path), "%s/run/locks/deals.lock", f->dir);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		n = read(fd, note, sizeof(note) - 1);
+		close(fd);
+		assert_true(n > 0);
+		snprintf(want, sizeof(want), "%ld backfiller\n", (long)getpid());
+		assert_string_equal(note, want);
+	}
 
 	/* Only the holder unlocks. */
 	assert_int_equal(locks_unlock(&f->locks, "deals", "upserter"), TG_ENOTFOUND);
@@ -255,7 +284,7 @@ static pid_t spawn_holder(const char *runtime, const char *name, int *ready)
 		struct locks l;
 
 		close(fds[0]);
-		if (locks_init(&l, runtime, NULL) != 0 ||
+		if (init_locks(&l, runtime, NULL) != 0 ||
 		    locks_acquire(&l, name, "child", 0, NULL, NULL) != 0)
 			_exit(2);
 		if (write(fds[1], "k", 1) != 1)
@@ -285,11 +314,14 @@ static void test_across_processes_and_sigkill(void **state)
 	assert_int_equal(locks_acquire(&f->locks, "feed", "parent", 80, NULL, NULL), TG_ETIMEDOUT);
 	assert_int_equal(locks_holder(&f->locks, "feed", &(char *){NULL}), TG_ENOTFOUND);
 
-	/* The holder dies without a chance to unlock: the kernel releases. */
+	/* The holder dies without a chance to unlock: the kernel releases the
+	 * flock at once; PostgreSQL releases when its server process has seen
+	 * the closed connection, a moment later - so there, wait for it. */
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	assert_int_equal(locks_acquire(&f->locks, "feed", "parent", 0, NULL, NULL), 0);
+	assert_int_equal(locks_acquire(&f->locks, "feed", "parent", but_is_postgresql() ? 60000 : 0, NULL, NULL),
+	                 0);
 	assert_int_equal(locks_unlock(&f->locks, "feed", "parent"), 0);
 }
 
@@ -372,6 +404,21 @@ static void test_init_errors(void **state)
 	free(err);
 	assert_int_equal(locks_init(&l, "", NULL), TG_EINVAL);
 	locks_release(&l); /* harmless after a failed init */
+	if (but_is_postgresql()) {
+		char bad[640], run[96];
+
+		snprintf(run, sizeof(run), "%s/run", f->dir);
+		assert_int_equal(locks_init(&l, run, NULL), 0);
+		snprintf(bad, sizeof(bad), "%s dbname=tg_no_such_db", getenv("TG_TEST_PG_CONNINFO"));
+		err = NULL;
+		assert_int_equal(locks_use_postgresql(&l, bad, &err), TG_ESTORAGE);
+		assert_non_null(strstr(err, "\"tg_no_such_db\" does not exist"));
+		free(err);
+		err = NULL;
+		assert_int_equal(locks_use_postgresql(&l, "host=/x password=pw", &err), TG_EINVAL);
+		free(err);
+		locks_release(&l);
+	}
 }
 
 /* A released lock goes to the caller who waited longest, not back to the
@@ -402,7 +449,7 @@ static void test_no_barging(void **state)
 	pid_t child;
 
 	/* Another process holds the lock: B (a thread here) waits in line,
-	 * polling the lock file. */
+	 * polling the lock file (or the advisory lock). */
 	assert_int_equal(pipe(held), 0);
 	assert_int_equal(pipe(go), 0);
 	child = fork();
@@ -412,7 +459,7 @@ static void test_no_barging(void **state)
 			_exit(1);
 		if (write(held[1], "h", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(1);
-		_exit(0); /* the kernel releases the flock */
+		_exit(0); /* the kernel releases the flock, the server the lock */
 	}
 	assert_int_equal(read(held[0], &c, 1), 1);
 	assert_int_equal(pthread_create(&b, NULL, fair_waiter, &f), 0);
@@ -460,5 +507,5 @@ int main(void)
 	};
 
 	log_setup(TG_LOG_WARN, NULL);
-	return cmocka_run_group_tests_name("locks", tests, NULL, NULL);
+	return cmocka_run_group_tests_name(but_is_postgresql() ? "locks-postgresql" : "locks", tests, NULL, NULL);
 }
