@@ -16,6 +16,11 @@ import urllib.parse
 import urllib.request
 
 TOLLGATE = os.environ.get("TOLLGATE", "build/host/tollgate")
+# The storage under test: "sqlite" (a file per Env), or "postgresql" (a
+# database per Env on the cluster tests/pg/with-cluster started).
+STORAGE = os.environ.get("TG_TEST_STORAGE", "sqlite")
+PG_CLUSTER = os.environ.get("TG_TEST_PG_CONNINFO", "")
+PSQL = os.path.join(os.environ.get("TG_TEST_PG_BINDIR", "/usr/bin"), "psql")
 PLUGIN_DIRS = [d for d in os.environ.get("TOLLGATE_PLUGIN_DIRS", "").split(":") if d]
 
 # The seed operator's kind of query, loosened so a small catalog has deals.
@@ -88,11 +93,33 @@ class Sim:
         self.proc.stderr.close()
 
 
+class DbError(OSError):
+    """A query of the database under test failed (waits retry on it)."""
+
+
+def psql(conninfo, sql):
+    """Run sql with psql; its output, or DbError with psql's reason."""
+    r = subprocess.run([PSQL, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise DbError(r.stderr.strip())
+    return r.stdout
+
+
 class Env:
     """A directory with a config, a database and a runtime dir."""
 
+    serial = 0
+
     def __init__(self, prefix="tg-e2e-"):
         self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.conninfo = None
+        if STORAGE == "postgresql":
+            Env.serial += 1
+            name = f"tg_e2e_{os.getpid()}_{Env.serial}"
+            psql(PG_CLUSTER, f"CREATE DATABASE {name}")
+            # A later keyword wins in a connection string.
+            self.conninfo = f"{PG_CLUSTER} dbname={name}"
         os.chmod(self.dir, 0o755)
         self.db = os.path.join(self.dir, "tollgate.db")
         self.run = os.path.join(self.dir, "run")
@@ -103,7 +130,7 @@ class Env:
     def write_config(self, sim, tasks, minute_ms=60000, extra="", tokens="", status=""):
         text = f"""keepa: {{ endpoint = "{sim.url}"; domain = 1; timeout_s = 20; max_retries = 3; }};
 tokens: {{ policy = "reserve"; deepest_deficit = 100; latency_target_s = 30; minute_ms = {minute_ms}; {tokens} }};
-storage: {{ backend = "sqlite"; path = "{self.db}"; }};
+storage: {{ {self.storage_settings()} }};
 runtime_dir = "{self.run}";
 plugin_path = [ {", ".join(json.dumps(d) for d in PLUGIN_DIRS)} ];
 log: {{ level = "info"; progress_interval_s = 5; }};
@@ -116,7 +143,17 @@ tasks = (
             f.write(text)
         return self.cfg
 
+    def storage_settings(self):
+        if self.conninfo:
+            return f'backend = "postgresql"; conninfo = "{self.conninfo}";'
+        return f'backend = "sqlite"; path = "{self.db}";'
+
     def rows(self, sql, *args):
+        if self.conninfo:
+            # Typed values through JSON, rows as tuples in column order.
+            assert not args, "parameters are for SQLite only"
+            out = psql(self.conninfo, f"SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM ({sql}) q")
+            return [tuple(r.values()) for r in json.loads(out)]
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         try:
             return con.execute(sql, args).fetchall()
