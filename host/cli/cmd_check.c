@@ -11,6 +11,7 @@
 #include "core/daemon.h"
 #include "keepa/keepa.h"
 #include "core/loader.h"
+#include "storage/storage.h"
 
 static const char *setting_type_word(enum tg_setting_type t)
 {
@@ -31,6 +32,23 @@ static void print_costs(FILE *out, const struct tg_plugin *p, const char *indent
 	}
 }
 
+/* The storage, without writing: 0, EXIT_UNAVAILABLE (nothing answers: may
+ * pass later) or EXIT_CONFIG (refused, or no right to create tables). */
+static int check_storage(const struct config *cf)
+{
+	bool pg = strcmp(cf->storage_backend, "postgresql") == 0;
+	char *summary = NULL, *err = NULL;
+	int rc = storage_check(cf->storage_backend, pg ? cf->storage_conninfo : cf->storage_path, &summary, &err);
+
+	if (rc == 0)
+		printf("storage: %s\n", summary ? summary : "ok");
+	else
+		fprintf(stderr, "check failed: storage: %s\n", err ? err : "unusable");
+	free(summary);
+	free(err);
+	return rc == 0 ? 0 : rc == TG_ENETWORK ? EXIT_UNAVAILABLE : EXIT_CONFIG;
+}
+
 int cmd_check(const struct cli_options *opts, int argc, char **argv)
 {
 	struct config cf;
@@ -42,7 +60,8 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		return rc;
 	printf("%s: syntax and keys ok\n", cf.path);
 	printf("keepa: %s, domain %d; tokens: policy %s, deepest deficit %g; storage: %s %s\n", cf.keepa_endpoint,
-	       cf.keepa_domain, cf.tokens_policy, cf.tokens_deepest_deficit, cf.storage_backend, cf.storage_path);
+	       cf.keepa_domain, cf.tokens_policy, cf.tokens_deepest_deficit, cf.storage_backend,
+	       strcmp(cf.storage_backend, "postgresql") == 0 ? cf.storage_conninfo : cf.storage_path);
 	/* The key too: a daemon without one could only refuse to start. */
 	{
 		char *key = NULL, *err = NULL;
@@ -59,6 +78,7 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		free(key);
 		free(err);
 	}
+	int storage_rc = check_storage(&cf);
 	if (cf.ntasks == 0)
 		printf("no tasks are configured: the daemon would run nothing\n");
 	for (int i = 0; i < cf.ntasks; i++) {
@@ -95,8 +115,10 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		fprintf(stderr, "check failed: no Keepa key\n");
 	if (failed)
 		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
-	if (failed || no_key)
+	if (failed || no_key || storage_rc == EXIT_CONFIG)
 		return EXIT_CONFIG;
+	if (storage_rc)
+		return storage_rc;
 	printf("check ok%s\n", skipped ? " (with optional tasks that would be skipped)" : "");
 	return 0;
 }

@@ -35,7 +35,8 @@ static void usage(FILE *out)
 	        "  --version         print the version and the plugin ABI\n"
 	        "  --help            this text\n"
 	        "\n"
-	        "exit status follows sysexits(3): 0 ok, 64 usage, 78 configuration error.\n",
+	        "exit status follows sysexits(3): 0 ok, 64 usage, 69 storage unreachable (check),\n"
+	        "78 configuration error.\n",
 	        TG_DEFAULT_CONFIG);
 }
 

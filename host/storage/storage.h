@@ -41,6 +41,15 @@ struct storage_conn;
  * without a password (storage/postgresql.c). The host table tg_state is
  * created there. */
 int storage_open(struct storage **out, const char *backend, const char *path, char **errmsg);
+/* Can the daemon work with this storage? Asked without writing (for
+ * `tollgate check`). PostgreSQL: TG_ENETWORK when nothing answers at the
+ * address (or the server is a read-only standby), TG_EINVAL when the server
+ * refuses (authentication, missing database) or the role may not create
+ * tables in the first schema of its search path; the message is one line.
+ * On success *summary (may be NULL) gets a malloc()ed line saying what was
+ * checked. SQLite: nothing is checked. */
+int storage_check(const char *backend, const char *locator, char **summary, char **errmsg);
+
 /* Close the storage. Every connection must have been freed before. */
 void storage_free(struct storage *st);
 
