@@ -46,6 +46,14 @@ int pg_conninfo_check(const char *conninfo, char **errmsg)
 	return rc;
 }
 
+/* NOTICEs ("relation already exists, skipping") are the normal course of
+ * IF NOT EXISTS; libpq would print them on stderr. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 int pg_connect(const char *conninfo, const char *role, PGconn **out, char **errmsg)
 {
 	/* Later keywords override earlier ones, and dbname expands to the
@@ -68,6 +76,7 @@ int pg_connect(const char *conninfo, const char *role, PGconn **out, char **errm
 		PQfinish(c);
 		return rc;
 	}
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
 	/* Messages from the server in the C locale, whatever the database's
 	 * lc_messages: the logs stay greppable. Not fatal if refused. */
 	PQclear(PQexec(c, "SET lc_messages TO 'C'"));
