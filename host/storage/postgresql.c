@@ -26,8 +26,17 @@
  *
  * A connection lost outside a transaction is re-established at the next
  * call; inside one, the call fails and the transaction is gone.
+ *
+ * Fencing (hot standby, core/ha.c): once storage_fence() gave this process
+ * an epoch, every commit first reads the lease row FOR SHARE and commits
+ * only while the lease still carries that epoch; a write outside a
+ * transaction becomes a transaction of its own to be checked the same way.
+ * The row lock makes a takeover (which updates that row) wait for a commit
+ * that passed the check, so no write of an old epoch can land after the
+ * new epoch was set.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +57,15 @@
 struct pg_backend {
 	char *conninfo;
 };
+
+/* The epoch this process's commits must find in the lease row: 0 no
+ * fencing (no HA), < 0 nothing may commit (the lease was lost). */
+static _Atomic int64_t fence_epoch;
+
+void storage_fence(int64_t epoch)
+{
+	atomic_store(&fence_epoch, epoch);
+}
 
 struct stmt_slot {
 	char *sql;
@@ -175,6 +193,32 @@ static int run(struct pg_conn *c, const char *sql, int n, const char *const *par
 	return 0;
 }
 
+static int pq_commit(void *conn, char **errmsg);
+
+/* A write: outside a transaction and with fencing on, it becomes a
+ * transaction of its own, so the fence is checked before it lands. */
+static int write_stmt(struct pg_conn *c, const char *sql, int n, const char *const *params, const char *doing,
+                      char **errmsg)
+{
+	int rc;
+
+	if (c->in_tx || atomic_load(&fence_epoch) == 0)
+		return run(c, sql, n, params, NULL, doing, errmsg);
+	rc = ensure_connected(c, errmsg);
+	if (rc == 0)
+		rc = pg_exec(c->db, "BEGIN", doing, errmsg);
+	if (rc < 0)
+		return rc;
+	c->in_tx = true;
+	rc = run(c, sql, n, params, NULL, doing, errmsg);
+	if (rc == 0)
+		rc = pq_commit(c, errmsg);
+	c->in_tx = false;
+	if (rc < 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+		PQclear(PQexec(c->db, "ROLLBACK"));
+	return rc;
+}
+
 /* Parameters as text: numbers are printed into scratch (32 bytes each). */
 static const char *param_text(const struct tg_value *v, char *scratch)
 {
@@ -237,6 +281,16 @@ static int create_host_tables(PGconn *db, char **errmsg)
 		             "CREATE TABLE IF NOT EXISTS tg_state (task text NOT NULL, key text NOT NULL, "
 		             "value text NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY (task, key))",
 		             "creating tg_state", errmsg);
+	/* The hot-standby lease (core/ha.c): one row, epoch 0 until a node
+	 * first becomes active. Times are the server's, in milliseconds. */
+	if (rc == 0)
+		rc = pg_exec(db,
+		             "CREATE TABLE IF NOT EXISTS tg_lease (name text PRIMARY KEY, node text NOT NULL, "
+		             "epoch bigint NOT NULL, since_ms bigint NOT NULL, heartbeat_ms bigint NOT NULL)",
+		             "creating tg_lease", errmsg);
+	if (rc == 0)
+		rc = pg_exec(db, "INSERT INTO tg_lease VALUES ('active', '', 0, 0, 0) ON CONFLICT DO NOTHING",
+		             "creating tg_lease", errmsg);
 	if (rc == 0)
 		rc = pg_exec(db, "COMMIT", "creating tg_state", errmsg);
 	if (rc < 0)
@@ -328,17 +382,48 @@ static int pq_begin(void *conn, char **errmsg)
 	return rc;
 }
 
+/* Inside the transaction about to commit: is this process still the
+ * active node? 0, or TG_ESTOPPED when the lease moved on (the caller rolls
+ * back). */
+static int fence_check(struct pg_conn *c, char **errmsg)
+{
+	int64_t mine = atomic_load(&fence_epoch), now;
+	PGresult *res;
+	int rc;
+
+	if (mine == 0)
+		return 0;
+	if (mine < 0)
+		return errmsg_set(errmsg, TG_ESTOPPED, "fenced: this node lost its lease; nothing is committed");
+	rc = run(c, "SELECT epoch FROM tg_lease WHERE name = 'active' FOR SHARE", 0, NULL, &res, "checking the lease",
+	         errmsg);
+	if (rc < 0)
+		return rc;
+	now = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+	PQclear(res);
+	if (now == mine)
+		return 0;
+	return errmsg_set(errmsg, TG_ESTOPPED,
+	                  "fenced: the lease is at epoch %" PRId64 ", this node's was %" PRId64 "; nothing is committed",
+	                  now, mine);
+}
+
 static int pq_commit(void *conn, char **errmsg)
 {
 	struct pg_conn *c = conn;
 	PGresult *res;
 	int ok;
 
-	c->in_tx = false;
 	/* COMMIT of a failed transaction "succeeds" by rolling back. */
-	if (PQtransactionStatus(c->db) == PQTRANS_INERROR)
+	if (PQtransactionStatus(c->db) == PQTRANS_INERROR) {
+		c->in_tx = false;
 		return errmsg_set(errmsg, TG_ESTORAGE,
 		                  "postgresql: the transaction failed earlier and was rolled back (committing)");
+	}
+	ok = fence_check(c, errmsg);
+	c->in_tx = false;
+	if (ok < 0)
+		return ok;
 	res = PQexec(c->db, "COMMIT");
 	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
 		return pg_fail(c->db, res, "committing", errmsg);
@@ -510,6 +595,7 @@ static const struct storage_column *column_of(const struct storage_table *t, con
 	return NULL;
 }
 
+/* Run the statement built in b: a read when out is given, else a write. */
 static int run_built(struct pg_conn *c, struct sql_text *b, struct params *p, PGresult **out,
                      const char *doing, char **errmsg)
 {
@@ -518,7 +604,8 @@ static int run_built(struct pg_conn *c, struct sql_text *b, struct params *p, PG
 
 	if (!sql)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-	rc = run(c, sql, p->n, p->text, out, doing, errmsg);
+	rc = out ? run(c, sql, p->n, p->text, out, doing, errmsg)
+	         : write_stmt(c, sql, p->n, p->text, doing, errmsg);
 	free(sql);
 	return rc;
 }
@@ -730,14 +817,14 @@ static int pq_state_set(void *conn, const char *task, const char *key, const cha
 	const char *params[] = {task, key, value, at};
 
 	if (!value)
-		return run(conn, "DELETE FROM tg_state WHERE task = $1 AND key = $2", 2, params, NULL,
-		           "writing state", errmsg);
+		return write_stmt(conn, "DELETE FROM tg_state WHERE task = $1 AND key = $2", 2, params,
+		                  "writing state", errmsg);
 	snprintf(at, sizeof(at), "%" PRId64, updated_at);
-	return run(conn,
-	           "INSERT INTO tg_state (task, key, value, updated_at) VALUES ($1, $2, $3, $4::int8) "
-	           "ON CONFLICT (task, key) DO UPDATE SET value = excluded.value, "
-	           "updated_at = excluded.updated_at",
-	           4, params, NULL, "writing state", errmsg);
+	return write_stmt(conn,
+	                  "INSERT INTO tg_state (task, key, value, updated_at) VALUES ($1, $2, $3, $4::int8) "
+	                  "ON CONFLICT (task, key) DO UPDATE SET value = excluded.value, "
+	                  "updated_at = excluded.updated_at",
+	                  4, params, "writing state", errmsg);
 }
 
 const struct storage_backend_ops storage_postgresql_ops = {

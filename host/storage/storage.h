@@ -122,6 +122,12 @@ int storage_state_get(struct storage_conn *conn, const char *task, const char *k
 int storage_state_set(struct storage_conn *conn, const char *task, const char *key, const char *value,
                       char **errmsg);
 
+/* Hot standby (core/ha.c), PostgreSQL only: from now on every commit of
+ * this process checks, inside its transaction, that the lease row still
+ * carries epoch (and fails with TG_ESTOPPED, rolled back, when not); a
+ * negative epoch refuses every commit; 0 turns fencing off. */
+void storage_fence(int64_t epoch);
+
 /* True when name is a valid identifier for a plugin's table or column. */
 bool storage_ident_valid(const char *name);
 

@@ -939,6 +939,54 @@ static void test_value_range(void **state)
 	}
 }
 
+/* Hot-standby fencing (PostgreSQL): a commit lands only while the lease
+ * row carries this process's epoch; the check is inside the transaction. */
+static void test_fencing(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_value a[] = {TG_VTEXT("asin", "F1"), TG_VINT("price", 1)};
+	struct tg_value b[] = {TG_VTEXT("asin", "F2"), TG_VINT("price", 2)};
+	struct rows r;
+	char *err = NULL, *v = NULL;
+
+	if (!but_is_postgresql()) {
+		skip();
+		return;
+	}
+	declare_ok(f->conn, &deals);
+	assert_true(but_pg_exec(f->path, "UPDATE tg_lease SET epoch = 7, node = 'me' WHERE name = 'active'"));
+	storage_fence(7);
+	assert_int_equal(storage_begin(f->conn, NULL), 0);
+	upsert_ok(f->conn, "deals", a, 2);
+	assert_int_equal(storage_commit(f->conn, &err), 0);
+	upsert_ok(f->conn, "deals", b, 2); /* outside a transaction: checked too */
+
+	/* Another node took over: epoch 8. Nothing of ours lands any more. */
+	assert_true(but_pg_exec(f->path, "UPDATE tg_lease SET epoch = 8, node = 'other' WHERE name = 'active'"));
+	a[1].v.i = 100;
+	assert_int_equal(storage_begin(f->conn, NULL), 0);
+	upsert_ok(f->conn, "deals", a, 2);
+	assert_int_equal(storage_state_set(f->conn, "t", "page", "9", NULL), 0);
+	assert_int_equal(storage_commit(f->conn, &err), TG_ESTOPPED);
+	assert_non_null(strstr(err, "epoch 8, this node's was 7"));
+	free(err);
+	err = NULL;
+	assert_false(storage_in_transaction(f->conn));
+	b[1].v.i = 200;
+	assert_int_equal(storage_upsert(f->conn, "deals", b, 2, &err), TG_ESTOPPED);
+	free(err);
+	assert_int_equal(storage_state_set(f->conn, "t", "page", "10", NULL), TG_ESTOPPED);
+	storage_fence(-1);
+	assert_int_equal(storage_upsert(f->conn, "deals", b, 2, NULL), TG_ESTOPPED);
+	storage_fence(0);
+	assert_string_equal(get_deal(f->conn, "F1", &r), "asin='F1'|price=1|title=NULL|rating=NULL");
+	assert_string_equal(get_deal(f->conn, "F2", &r), "asin='F2'|price=2|title=NULL|rating=NULL");
+	assert_int_equal(storage_state_get(f->conn, "t", "page", &v, NULL), TG_ENOTFOUND);
+	/* Fencing off: writes land again. */
+	upsert_ok(f->conn, "deals", b, 2);
+	assert_string_equal(get_deal(f->conn, "F2", &r), "asin='F2'|price=200|title=NULL|rating=NULL");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -957,6 +1005,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_then_write_transaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_value_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
 	};
 
 	log_setup(TG_LOG_WARN, NULL);
