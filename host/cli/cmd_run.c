@@ -14,32 +14,28 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/daemon.h"
+#include "core/ha.h"
 #include "observe/log.h"
 #include "core/runloop.h"
 
-int cmd_run(const struct cli_options *opts, int argc, char **argv)
+/* One lifetime of the daemon, from start to stop: its exit code. With hot
+ * standby (ha not NULL) this is the time the node is active. */
+static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 {
-	struct config cf;
 	struct daemon d;
 	struct runloop_signals signals;
 	char *err = NULL;
 	int rc, exit_code = 0;
 
-	(void)argc;
-	(void)argv;
-	if ((rc = cli_load_config(opts, &cf)))
-		return rc;
-	log_setup(cf.log_level, NULL);
-	runloop_block_signals();
+	(void)ud;
 	daemon_init(&d);
 	if (runloop_signals_start(&signals, &d) != 0) {
 		log_error(NULL, "cannot start the signal thread");
-		config_release(&cf);
 		return EXIT_SOFTWARE;
 	}
-	log_info(NULL, "tollgate %s starting (plugin ABI %d.%d, config %s)", TG_VERSION, TG_ABI_MAJOR, TG_ABI_MINOR,
-	         cf.path);
-	rc = daemon_open(&d, &cf, NULL, &err);
+	rc = ha_attach(ha, &d);
+	if (rc == 0)
+		rc = daemon_open(&d, cf, NULL, &err);
 	if (rc == 0)
 		rc = runloop_run(&d, NULL, &err);
 	if (rc == TG_ESTOPPED) {
@@ -55,8 +51,26 @@ int cmd_run(const struct cli_options *opts, int argc, char **argv)
 	free(err);
 	daemon_request_stop(&d);
 	daemon_join(&d);
+	ha_detach(ha);
 	runloop_signals_stop(&signals);
 	daemon_close(&d);
+	return exit_code;
+}
+
+int cmd_run(const struct cli_options *opts, int argc, char **argv)
+{
+	struct config cf;
+	int rc, exit_code;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = cli_load_config(opts, &cf)))
+		return rc;
+	log_setup(cf.log_level, NULL);
+	runloop_block_signals();
+	log_info(NULL, "tollgate %s starting (plugin ABI %d.%d, config %s)", TG_VERSION, TG_ABI_MAJOR, TG_ABI_MINOR,
+	         cf.path);
+	exit_code = cf.ha_node ? ha_run(&cf, run_daemon, NULL) : run_daemon(&cf, NULL, NULL);
 	config_release(&cf);
 	if (exit_code)
 		return exit_code;

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -91,6 +92,25 @@ static void format_age(double s, char *out, size_t len)
 		snprintf(out, len, "%.1f h ago", s / 3600);
 }
 
+/* Hot standby: this node's role, and who is active since when. */
+static void print_ha(FILE *out, const cJSON *ha)
+{
+	char since[64] = "?";
+	time_t t;
+	struct tm tm;
+
+	if (!ha)
+		return;
+	t = (time_t)(status_num(ha, "active_since_ms") / 1000);
+	if (t > 0 && gmtime_r(&t, &tm))
+		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	fprintf(out, "ha: %s (node %s); active: %s since %s, epoch %.0f, heartbeat %.1f s ago (lease %.0f s), "
+	        "takeovers here %.0f\n",
+	        status_str(ha, "role"), status_str(ha, "node"),
+	        status_str(ha, "active_node")[0] ? status_str(ha, "active_node") : "none", since, status_num(ha, "epoch"),
+	        status_num(ha, "lease_age_s"), status_num(ha, "lease_s"), status_num(ha, "takeovers"));
+}
+
 void status_print_human(FILE *out, const cJSON *snap);
 void status_print_human(FILE *out, const cJSON *snap)
 {
@@ -102,6 +122,7 @@ void status_print_human(FILE *out, const cJSON *snap)
 	        (long)up / 3600, ((long)up % 3600) / 60, status_str(snap, "verdict"));
 	if (status_str(snap, "reason")[0])
 		fprintf(out, "  %s\n", status_str(snap, "reason"));
+	print_ha(out, cJSON_GetObjectItemCaseSensitive(snap, "ha"));
 	fprintf(out,
 	        "tokens: estimate %.0f (last reading %.0f, %.0f s ago), rate %.1f/min, cap %.0f, utilization %.2f "
 	        "(1 h), our 429s %.0f, deepest %.0f, others %.1f/min, wasted %.0f, policy %s\n",

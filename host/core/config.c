@@ -240,6 +240,8 @@ static void config_defaults(struct config *config)
 	config->tokens_minute_ms = (int)tc.minute_ms;
 	config->storage_backend = "sqlite";
 	config->storage_path = "/var/lib/tollgate/tollgate.db";
+	config->ha_lease_s = 8;
+	config->ha_heartbeat_s = 2;
 	config->runtime_dir = "/run/tollgate";
 	config->log_level = TG_LOG_INFO;
 	config->log_progress_interval_s = 60;
@@ -263,12 +265,13 @@ static const char *const keepa_keys[] = {"endpoint",          "key_file",  "doma
 static const char *const tokens_keys[] = {"policy",           "reserve",   "margin", "deepest_deficit",
                                           "deficit_threshold", "latency_target_s",   "cap_minutes", "minute_ms", NULL};
 static const char *const storage_keys[] = {"backend", "path", "conninfo", NULL};
+static const char *const ha_keys[] = {"node", "lease_s", "heartbeat_s", NULL};
 static const char *const log_keys[] = {"level", "progress_interval_s", NULL};
 static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const task_keys[] = {"name", "plugin", "required", "weight", "schedule", "settings", NULL};
 static const char *const root_keys[] = {"keepa", "tokens", "storage", "runtime_dir", "plugin_path", "include_dir",
-                                        "log",   "status", "metrics", "tasks",       NULL};
+                                        "log",   "status", "metrics", "tasks",       "ha",          NULL};
 static const char *const dropin_keys[] = {"tasks", NULL};
 
 static int load_keepa(struct ctx *c, const config_setting_t *root)
@@ -373,6 +376,36 @@ static int check_conninfo(const struct ctx *c, const config_setting_t *storage)
 	return rc;
 }
 
+/* Hot standby (core/ha.c): on when the group is there. */
+static int load_ha(struct ctx *c, const config_setting_t *root)
+{
+	struct config *cf = c->config;
+	config_setting_t *g;
+	size_t n;
+	int rc;
+
+	if ((rc = get_group(c, root, "ha", &g)) || !g)
+		return rc;
+	if ((rc = check_known_keys(c, g, ha_keys)) || (rc = get_string(c, g, "node", &cf->ha_node, 0)) ||
+	    (rc = get_int32(c, g, "lease_s", &cf->ha_lease_s, 2, 3600)) ||
+	    (rc = get_int32(c, g, "heartbeat_s", &cf->ha_heartbeat_s, 1, 1800)))
+		return rc;
+	if (strcmp(cf->storage_backend, "postgresql") != 0)
+		return fail(c, g, "'ha' needs 'storage.backend' = \"postgresql\": the lease lives in the shared database");
+	if (!cf->ha_node)
+		return fail(c, g, "'ha.node' is missing: name this host, unique among the daemons sharing the database");
+	n = strspn(cf->ha_node, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+	if (n == 0 || cf->ha_node[n] || n > 40)
+		return fail(c, config_setting_get_member(g, "node"),
+		            "'ha.node' = \"%s\" must be 1 to 40 of [A-Za-z0-9_.-]", cf->ha_node);
+	if (cf->ha_heartbeat_s * 2 > cf->ha_lease_s)
+		return fail(c, config_setting_get_member(g, "heartbeat_s"),
+		            "'ha.heartbeat_s' = %d must be at most half of 'ha.lease_s' = %d (a late beat must not lose "
+		            "the lease)",
+		            cf->ha_heartbeat_s, cf->ha_lease_s);
+	return 0;
+}
+
 static int load_misc(struct ctx *c, const config_setting_t *root)
 {
 	struct config *cf = c->config;
@@ -391,7 +424,7 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 		return fail(c, config_setting_get_member(g, "backend"),
 		            "'storage.backend' = \"%s\" is not supported (supported: \"sqlite\", \"postgresql\")",
 		            cf->storage_backend);
-	if ((rc = check_conninfo(c, g)))
+	if ((rc = check_conninfo(c, g)) || (rc = load_ha(c, root)))
 		return rc;
 
 	if ((rc = get_string(c, root, "runtime_dir", &cf->runtime_dir, 0)) ||

@@ -64,6 +64,11 @@ struct config {
 	const char *storage_path;     /* sqlite: the database file */
 	const char *storage_conninfo; /* postgresql: libpq connection string, no password */
 
+	/* hot standby (core/ha.c); ha_node NULL: off */
+	const char *ha_node;
+	int ha_lease_s;
+	int ha_heartbeat_s;
+
 	const char *runtime_dir;
 	const char *plugin_path[CONFIG_MAX_PLUGIN_DIRS];
 	int nplugin_path;

@@ -23,6 +23,7 @@ struct storage;
 struct locks;
 struct tokens;
 struct keepa;
+struct ha;
 
 struct daemon {
 	struct config *config;
@@ -39,6 +40,8 @@ struct daemon {
 
 	struct tg_task *tasks;
 	int ntasks;
+
+	struct ha *ha; /* hot standby (core/ha.h), or NULL */
 };
 
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/daemon.h"
+#include "core/ha.h"
 #include "util/dynbuf.h"
 #include "tokens/tokens.h"
 
@@ -148,6 +149,8 @@ cJSON *status_snapshot(struct daemon *d)
 	add_num(root, "uptime_s", (double)(now - d->started_ms) / 1000.0);
 	add_num(root, "now_ms", (double)now);
 	cJSON_AddItemToObject(root, "tokens", tokens_json(st));
+	if (d->ha)
+		cJSON_AddItemToObject(root, "ha", ha_status_json(d->ha));
 	plugins = cJSON_AddArrayToObject(root, "plugins");
 	tasks = cJSON_AddArrayToObject(root, "tasks");
 	for (int i = 0; i < d->ntasks; i++) {

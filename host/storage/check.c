@@ -35,7 +35,7 @@ static int pg_check(const char *conninfo, char **summary, char **errmsg)
 	switch (PQping(conninfo)) {
 	case PQPING_NO_RESPONSE:
 	case PQPING_REJECT:
-		rc = pg_connect(conninfo, "tollgate check", &db, errmsg);
+		rc = pg_connect(conninfo, "check", &db, errmsg);
 		if (rc == 0) {
 			PQfinish(db); /* it came up in between */
 			break;
@@ -44,7 +44,7 @@ static int pg_check(const char *conninfo, char **summary, char **errmsg)
 	default:
 		break;
 	}
-	rc = pg_connect(conninfo, "tollgate check", &db, errmsg);
+	rc = pg_connect(conninfo, "check", &db, errmsg);
 	if (rc < 0)
 		return TG_EINVAL;
 	res = PQexec(db, pg_rights_sql);

@@ -37,7 +37,7 @@ static int spare_get(struct locks_pg *p, char **errmsg)
 	if (p->spare)
 		return 0;
 	p->spare_pid = getpid();
-	return pg_connect(p->conninfo, "tollgate lock", &p->spare, errmsg);
+	return pg_connect(p->conninfo, "lock", &p->spare, errmsg);
 }
 
 int locks_pg_new(struct locks_pg **out, const char *conninfo, char **errmsg)
@@ -103,7 +103,7 @@ int locks_pg_try(struct locks_pg *p, const char *name, const char *holder, void 
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	/* For humans reading pg_stat_activity; a failure changes nothing. */
-	snprintf(app, sizeof(app), "tollgate lock %s by %s", name, holder);
+	snprintf(app, sizeof(app), "%s lock %s by %s", pg_conn_process_name(), name, holder);
 	PQclear(PQexecParams(p->spare, "SELECT set_config('application_name', $1, false)", 1, NULL, app_params,
 	                     NULL, NULL, 0));
 	*h = (struct held){.c = p->spare, .pid = p->spare_pid};
@@ -129,7 +129,7 @@ void locks_pg_release(struct locks_pg *p, void *held)
 	/* Unlock explicitly, so a waiter's next try succeeds at once rather
 	 * than when the server has noticed the closed session. The session
 	 * holds this one lock only. */
-	res = PQexec(c, "SELECT pg_advisory_unlock_all(), set_config('application_name', 'tollgate lock', false)");
+	res = PQexec(c, "SELECT pg_advisory_unlock_all()");
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && !p->spare && PQstatus(c) == CONNECTION_OK) {
 		p->spare = c;
 		p->spare_pid = getpid();

@@ -10,7 +10,8 @@
  * when its socket closes, or after the TCP keepalive time when the host
  * vanished. The key is hashtextextended('tollgate:' || name) in the
  * database of the connection string; the session's application_name says
- * "tollgate lock NAME by HOLDER" in pg_stat_activity.
+ * "tollgate[ <node>] lock NAME by HOLDER" in pg_stat_activity (so a
+ * standby can end a stale node's locks, storage/lease.h).
  *
  * A free connection is kept for the next attempt, so a waiter polling
  * every 50 ms does not connect each time. Not fork-safe: a child forgets

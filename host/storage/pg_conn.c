@@ -4,6 +4,8 @@
  */
 #include "storage/pg_conn.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,17 +56,35 @@ static void quiet_notice(void *arg, const char *message)
 	(void)message;
 }
 
-int pg_connect(const char *conninfo, const char *role, PGconn **out, char **errmsg)
+/* "tollgate <node>" once a hot-standby node is named. */
+static char process_name[80] = "tollgate";
+static bool node_named;
+
+void pg_conn_set_node(const char *node)
 {
+	snprintf(process_name, sizeof(process_name), "tollgate %s", node);
+	node_named = true;
+}
+
+const char *pg_conn_process_name(void)
+{
+	return process_name;
+}
+
+int pg_connect(const char *conninfo, const char *what, PGconn **out, char **errmsg)
+{
+	char name[128];
 	/* Later keywords override earlier ones, and dbname expands to the
 	 * whole connection string: the operator's settings win over the
 	 * encoding; the fallback name applies only when none is set. */
-	const char *const keys[] = {"client_encoding", "dbname", "fallback_application_name", NULL};
-	const char *const values[] = {"UTF8", conninfo, role ? role : "tollgate", NULL};
+	const char *const keys[] = {"client_encoding", "dbname",
+	                            node_named ? "application_name" : "fallback_application_name", NULL};
+	const char *const values[] = {"UTF8", conninfo, name, NULL};
 	char line[320];
 	PGconn *c;
 
 	*out = NULL;
+	snprintf(name, sizeof(name), "%s%s%s", process_name, what ? " " : "", what ? what : "");
 	c = PQconnectdbParams(keys, values, 1);
 	if (!c)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");

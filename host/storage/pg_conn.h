@@ -18,11 +18,18 @@
  * libpq's reason (one line) in *errmsg. */
 int pg_conninfo_check(const char *conninfo, char **errmsg);
 
-/* Connect (blocking) with conninfo; role names this connection for
- * pg_stat_activity ("tollgate" unless conninfo sets application_name).
- * The client encoding is UTF8. 0 with *out, or TG_ESTORAGE with the
- * server's or libpq's reason. */
-int pg_connect(const char *conninfo, const char *role, PGconn **out, char **errmsg);
+/* Connect (blocking) with conninfo. The connection's application_name in
+ * pg_stat_activity is the process's name ("tollgate", or with hot standby
+ * "tollgate <node>"), followed by " <what>" when what is not NULL. With hot
+ * standby it overrides the connection string's: a standby finds a stale
+ * node's sessions by it. The client encoding is UTF8. 0 with *out, or
+ * TG_ESTORAGE with the server's or libpq's reason. */
+int pg_connect(const char *conninfo, const char *what, PGconn **out, char **errmsg);
+
+/* Name this process's connections after its hot-standby node (before the
+ * first connection), and the name in use. */
+void pg_conn_set_node(const char *node);
+const char *pg_conn_process_name(void);
 
 /* Map a failed result (or NULL: the connection's error) to TG_ESTORAGE or
  * TG_ENOMEM with "postgresql: <server message> (<doing>)". Clears res. */

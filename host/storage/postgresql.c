@@ -313,7 +313,7 @@ static int pq_open(const char *conninfo, void **backend, char **errmsg)
 		free(be);
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
-	rc = pg_connect(conninfo, "tollgate", &db, errmsg);
+	rc = pg_connect(conninfo, NULL, &db, errmsg);
 	if (rc < 0)
 		goto free_be;
 	rc = create_host_tables(db, errmsg);
@@ -349,7 +349,7 @@ static int pq_connect(void *backend, void **conn, char **errmsg)
 	if (!c)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	c->be = backend;
-	rc = pg_connect(c->be->conninfo, "tollgate", &c->db, errmsg);
+	rc = pg_connect(c->be->conninfo, NULL, &c->db, errmsg);
 	if (rc < 0) {
 		free(c);
 		return rc;

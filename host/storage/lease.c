@@ -1,0 +1,227 @@
+/*
+ * lease.c - the hot-standby lease in PostgreSQL (see lease.h).
+ */
+#include "storage/lease.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/pg_conn.h"
+#include "util/errmsg.h"
+
+/* The server's clock in Unix milliseconds. */
+#define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define LEADER_KEY PG_LOCK_KEY_SQL("'leader'")
+
+struct lease {
+	char *conninfo;
+	PGconn *db;
+	char node[64];
+	int64_t lease_ms;
+	int64_t epoch; /* ours while active, else 0 */
+	bool locked;   /* we hold the advisory lock */
+};
+
+static int reconnect(struct lease *l, char **errmsg)
+{
+	if (l->db && PQstatus(l->db) == CONNECTION_OK)
+		return 0;
+	/* A new session holds no lock. */
+	l->locked = false;
+	if (l->db)
+		PQfinish(l->db);
+	l->db = NULL;
+	return pg_connect(l->conninfo, "lease", &l->db, errmsg);
+}
+
+int lease_open(struct lease **out, const char *conninfo, const char *node, int64_t lease_ms, char **errmsg)
+{
+	struct lease *l;
+	int rc;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	snprintf(l->node, sizeof(l->node), "%s", node);
+	l->lease_ms = lease_ms;
+	l->conninfo = strdup(conninfo);
+	rc = l->conninfo ? reconnect(l, errmsg) : errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	if (rc < 0) {
+		lease_close(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+void lease_close(struct lease *l)
+{
+	if (!l)
+		return;
+	if (l->db)
+		PQfinish(l->db); /* the server drops the advisory lock */
+	free(l->conninfo);
+	free(l);
+}
+
+/* Run a query of the lease session with text parameters; the result, or
+ * NULL with *rc set. */
+static PGresult *query(struct lease *l, const char *sql, int n, const char *const *params, const char *doing,
+                       int *rc, char **errmsg)
+{
+	PGresult *res = PQexecParams(l->db, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (res && (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)) {
+		*rc = 0;
+		return res;
+	}
+	*rc = pg_fail(l->db, res, doing, errmsg);
+	return NULL;
+}
+
+static int read_view(struct lease *l, struct lease_view *v, char **errmsg)
+{
+	PGresult *res;
+	int rc;
+
+	res = query(l, "SELECT node, epoch, since_ms, " NOW_MS " - heartbeat_ms FROM tg_lease WHERE name = 'active'",
+	            0, NULL, "reading the lease", &rc, errmsg);
+	if (!res)
+		return rc;
+	memset(v, 0, sizeof(*v));
+	if (PQntuples(res) == 1) {
+		snprintf(v->node, sizeof(v->node), "%s", PQgetvalue(res, 0, 0));
+		v->epoch = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		v->since_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		v->heartbeat_age_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* End every session of node ("tollgate <node>" and "tollgate <node> ..."
+ * in pg_stat_activity): its lease session and advisory lock, its task
+ * locks, its storage connections, and with them any commit it is stopped
+ * in that a takeover would wait for. Only ever done to a node whose
+ * heartbeat is older than the lease or whose lease session is gone: it is
+ * stopped, hung or cut off, and must neither hold locks nor write. */
+static void end_sessions_of(struct lease *l, const char *node)
+{
+	char app[96], prefix[96];
+	const char *params[] = {app, prefix};
+	PGresult *res;
+	int rc;
+
+	snprintf(app, sizeof(app), "tollgate %s", node);
+	snprintf(prefix, sizeof(prefix), "tollgate %s ", node);
+	res = query(l,
+	            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+	            "AND (application_name = $1 OR left(application_name, length($2)) = $2)",
+	            2, params, "ending the stale node's sessions", &rc, NULL);
+	PQclear(res);
+}
+
+int lease_try_acquire(struct lease *l, struct lease_view *view, char *took_from, size_t took_size, char **errmsg)
+{
+	const char *params[] = {l->node};
+	PGresult *res;
+	int rc;
+
+	if ((rc = reconnect(l, errmsg)) < 0)
+		return rc;
+	if (!l->locked) {
+		res = query(l, "SELECT pg_try_advisory_lock(" LEADER_KEY ")", 0, NULL, "trying the leader lock", &rc,
+		            errmsg);
+		if (!res)
+			return rc;
+		l->locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+	}
+	if ((rc = read_view(l, view, errmsg)) < 0)
+		return rc;
+	if (!l->locked) {
+		/* Alive but silent for longer than the lease: free its lock. */
+		if (view->node[0] && view->heartbeat_age_ms > l->lease_ms)
+			end_sessions_of(l, view->node);
+		return 0;
+	}
+	/* The lock is ours, so the last holder's lease session is gone. A
+	 * commit of it that is stopped inside its fence check would make this
+	 * update wait: end it and try again at the next step. */
+	snprintf(took_from, took_size, "%s", view->node);
+	PQclear(PQexec(l->db, "SET lock_timeout = '2s'"));
+	res = query(l,
+	            "UPDATE tg_lease SET node = $1, epoch = epoch + 1, since_ms = " NOW_MS ", heartbeat_ms = " NOW_MS
+	            " WHERE name = 'active' RETURNING epoch, since_ms",
+	            1, params, "taking the lease", &rc, errmsg);
+	if (!res) {
+		if (view->node[0] && strcmp(view->node, l->node) != 0)
+			end_sessions_of(l, view->node);
+		return rc;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return errmsg_set(errmsg, TG_ESTORAGE, "postgresql: the lease row is missing (taking the lease)");
+	}
+	l->epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	view->epoch = l->epoch;
+	view->since_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	view->heartbeat_age_ms = 0;
+	snprintf(view->node, sizeof(view->node), "%s", l->node);
+	PQclear(res);
+	return 1;
+}
+
+int lease_renew(struct lease *l, struct lease_view *view, char **errmsg)
+{
+	char epoch[32];
+	const char *params[] = {epoch, l->node};
+	PGresult *res;
+	int rc, renewed;
+
+	/* Our lease session was ended (by a standby that found us silent):
+	 * its lock is gone, and with it the right to the lease. */
+	if (!l->db || PQstatus(l->db) != CONNECTION_OK || !l->locked) {
+		PQclear(PQexec(l->db, "SELECT 1")); /* lets libpq notice a closed socket */
+		if (!l->db || PQstatus(l->db) != CONNECTION_OK || !l->locked) {
+			l->epoch = 0;
+			if (reconnect(l, NULL) == 0)
+				read_view(l, view, NULL);
+			return TG_ESTOPPED;
+		}
+	}
+	snprintf(epoch, sizeof(epoch), "%" PRId64, l->epoch);
+	res = query(l,
+	            "UPDATE tg_lease SET heartbeat_ms = " NOW_MS
+	            " WHERE name = 'active' AND epoch = $1::int8 AND node = $2 RETURNING since_ms",
+	            2, params, "renewing the lease", &rc, errmsg);
+	if (!res) {
+		if (PQstatus(l->db) != CONNECTION_OK) {
+			l->epoch = 0;
+			l->locked = false;
+			if (reconnect(l, NULL) == 0)
+				read_view(l, view, NULL);
+			return TG_ESTOPPED;
+		}
+		return rc;
+	}
+	renewed = PQntuples(res) == 1;
+	PQclear(res);
+	if ((rc = read_view(l, view, errmsg)) < 0)
+		return renewed ? 0 : rc;
+	if (renewed)
+		return 0;
+	l->epoch = 0;
+	return TG_ESTOPPED;
+}
+
+void lease_resign(struct lease *l)
+{
+	l->epoch = 0;
+	if (l->locked && l->db && PQstatus(l->db) == CONNECTION_OK)
+		PQclear(PQexec(l->db, "SELECT pg_advisory_unlock_all()"));
+	l->locked = false;
+}
