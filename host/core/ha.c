@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/config.h"
 #include "core/daemon.h"
@@ -99,8 +100,15 @@ static int standby(struct ha *ha, struct config *cf)
 		return -1;
 	}
 	if (cf->status_socket && cf->status_socket[0]) {
-		char *err = NULL;
+		char *err = NULL, *dir = strdup(cf->status_socket);
 
+		/* The daemon makes these when it opens; a standby is earlier. */
+		mkdir(cf->runtime_dir, 0750);
+		if (dir && strrchr(dir, '/') && strrchr(dir, '/') != dir) {
+			*strrchr(dir, '/') = '\0';
+			mkdir(dir, 0750);
+		}
+		free(dir);
 		if (status_server_start(&d, cf->status_socket, &status, &err))
 			log_warn(NULL, "ha: no status while standby: %s", err ? err : "?");
 		free(err);

@@ -49,6 +49,8 @@ int lease_open(struct lease **out, const char *conninfo, const char *node, int64
 	l->lease_ms = lease_ms;
 	l->conninfo = strdup(conninfo);
 	rc = l->conninfo ? reconnect(l, errmsg) : errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = pg_create_host_tables(l->db, errmsg);
 	if (rc < 0) {
 		lease_close(l);
 		return rc;

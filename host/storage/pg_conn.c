@@ -134,3 +134,24 @@ int pg_exec(PGconn *conn, const char *sql, const char *doing, char **errmsg)
 	PQclear(res);
 	return 0;
 }
+
+int pg_create_host_tables(PGconn *db, char **errmsg)
+{
+	static const char *const steps[] = {
+	    "BEGIN",
+	    DDL_LOCK_SQL,
+	    "CREATE TABLE IF NOT EXISTS tg_state (task text NOT NULL, key text NOT NULL, value text NOT NULL, "
+	    "updated_at bigint NOT NULL, PRIMARY KEY (task, key))",
+	    "CREATE TABLE IF NOT EXISTS tg_lease (name text PRIMARY KEY, node text NOT NULL, epoch bigint NOT NULL, "
+	    "since_ms bigint NOT NULL, heartbeat_ms bigint NOT NULL)",
+	    "INSERT INTO tg_lease VALUES ('active', '', 0, 0, 0) ON CONFLICT DO NOTHING",
+	    "COMMIT",
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0; i++)
+		rc = pg_exec(db, steps[i], "creating the host tables", errmsg);
+	if (rc < 0)
+		PQclear(PQexec(db, "ROLLBACK"));
+	return rc;
+}

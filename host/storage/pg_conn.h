@@ -42,4 +42,14 @@ int pg_exec(PGconn *conn, const char *sql, const char *doing, char **errmsg);
  * by the server so every client agrees (hashtextextended, 64 bits). */
 #define PG_LOCK_KEY_SQL(param) "hashtextextended('tollgate:' || " param ", 0)"
 
+/* The advisory lock that serialises schema changes of all tollgates on a
+ * database (CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+ * twin). Held to the end of the declaring transaction. */
+#define DDL_LOCK_SQL "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY_SQL("'ddl'") ")"
+
+/* Create the host's tables when missing, in one transaction: tg_state
+ * (checkpoints) and tg_lease (hot standby: one row, epoch 0 until a node
+ * is first active; times the server's, in ms). */
+int pg_create_host_tables(PGconn *db, char **errmsg);
+
 #endif

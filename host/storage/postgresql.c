@@ -49,10 +49,6 @@
 
 /* Prepared statements kept per connection. */
 #define STMT_CACHE_MAX 64
-/* The advisory lock that serialises schema changes of all tollgates on a
- * database (CREATE TABLE IF NOT EXISTS is not safe against a concurrent
- * twin). Held to the end of the declaring transaction. */
-#define DDL_LOCK_SQL "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY_SQL("'ddl'") ")"
 
 struct pg_backend {
 	char *conninfo;
@@ -270,34 +266,6 @@ static void params_free(struct params *p)
 
 /* ---------------------------------------------------- open and connect */
 
-static int create_host_tables(PGconn *db, char **errmsg)
-{
-	int rc = pg_exec(db, "BEGIN", "creating tg_state", errmsg);
-
-	if (rc == 0)
-		rc = pg_exec(db, DDL_LOCK_SQL, "creating tg_state", errmsg);
-	if (rc == 0)
-		rc = pg_exec(db,
-		             "CREATE TABLE IF NOT EXISTS tg_state (task text NOT NULL, key text NOT NULL, "
-		             "value text NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY (task, key))",
-		             "creating tg_state", errmsg);
-	/* The hot-standby lease (core/ha.c): one row, epoch 0 until a node
-	 * first becomes active. Times are the server's, in milliseconds. */
-	if (rc == 0)
-		rc = pg_exec(db,
-		             "CREATE TABLE IF NOT EXISTS tg_lease (name text PRIMARY KEY, node text NOT NULL, "
-		             "epoch bigint NOT NULL, since_ms bigint NOT NULL, heartbeat_ms bigint NOT NULL)",
-		             "creating tg_lease", errmsg);
-	if (rc == 0)
-		rc = pg_exec(db, "INSERT INTO tg_lease VALUES ('active', '', 0, 0, 0) ON CONFLICT DO NOTHING",
-		             "creating tg_lease", errmsg);
-	if (rc == 0)
-		rc = pg_exec(db, "COMMIT", "creating tg_state", errmsg);
-	if (rc < 0)
-		PQclear(PQexec(db, "ROLLBACK"));
-	return rc;
-}
-
 static int pq_open(const char *conninfo, void **backend, char **errmsg)
 {
 	struct pg_backend *be;
@@ -316,7 +284,7 @@ static int pq_open(const char *conninfo, void **backend, char **errmsg)
 	rc = pg_connect(conninfo, NULL, &db, errmsg);
 	if (rc < 0)
 		goto free_be;
-	rc = create_host_tables(db, errmsg);
+	rc = pg_create_host_tables(db, errmsg);
 	PQfinish(db);
 	if (rc < 0)
 		goto free_be;

@@ -111,10 +111,12 @@ class Env:
 
     serial = 0
 
-    def __init__(self, prefix="tg-e2e-"):
+    def __init__(self, prefix="tg-e2e-", share=None):
+        """share: another Env whose PostgreSQL database this one uses too
+        (a second host of a hot-standby pair)."""
         self.dir = tempfile.mkdtemp(prefix=prefix)
-        self.conninfo = None
-        if STORAGE == "postgresql":
+        self.conninfo = share.conninfo if share else None
+        if STORAGE == "postgresql" and not share:
             Env.serial += 1
             name = f"tg_e2e_{os.getpid()}_{Env.serial}"
             psql(PG_CLUSTER, f"CREATE DATABASE {name}")

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""End-to-end hot standby: two daemons ("hosts" a and b, each with its own
+runtime directory) on one PostgreSQL database (run through
+tests/pg/with-cluster).
+
+1. kill -9 of the active during a walk: the standby takes over (printed:
+   the takeover time), resumes the walk from its checkpoint, not page 0,
+   and the database ends equal to the simulator's ground truth with no
+   duplicate and no 429;
+2. SIGSTOP of the active for longer than its lease, then SIGCONT: the
+   standby took over; the old active commits nothing more (a trigger
+   records who commits each row), leaves the epoch alone, and is standby.
+"""
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import PG_CLUSTER, QUERY, STORAGE, E2ETest, Env, backfiller, psql, upserter  # noqa: E402
+
+# Every committed row of deals and tg_state, with the session that wrote it.
+AUDIT = """
+CREATE TABLE audit (app text, epoch bigint);
+CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  INSERT INTO audit VALUES (current_setting('application_name'),
+                            (SELECT epoch FROM tg_lease WHERE name = 'active'));
+  RETURN NEW; END $$;
+CREATE TRIGGER audit_deals AFTER INSERT OR UPDATE ON deals FOR EACH ROW EXECUTE FUNCTION audit_fn();
+CREATE TRIGGER audit_state AFTER INSERT OR UPDATE ON tg_state FOR EACH ROW EXECUTE FUNCTION audit_fn();
+"""
+
+
+def ha_config(node, lease_s=None, heartbeat_s=None):
+    extra = f'node = "{node}";'
+    if lease_s:
+        extra += f" lease_s = {lease_s}; heartbeat_s = {heartbeat_s};"
+    return "ha: { " + extra + " };"
+
+
+def ha_of(d):
+    st, _ = d.status()
+    return st["ha"] if st else None
+
+
+def truth_asins(sim):
+    return {x["asin"] for x in sim.truth(QUERY)["deals"]["dr"]}
+
+
+@unittest.skipUnless(STORAGE == "postgresql" and PG_CLUSTER, "needs tests/pg/with-cluster")
+class HotStandby(E2ETest):
+    def pair(self, sim, tasks, **lease):
+        env_a = Env()
+        env_b = Env(share=env_a)
+        env_a.write_config(sim, tasks, extra=ha_config("a", **lease))
+        env_b.write_config(sim, tasks, extra=ha_config("b", **lease))
+        a = self.daemon(env_a)
+        a.wait_for(lambda: ha_of(a)["role"] == "active", 60, "node a to become active")
+        b = self.daemon(env_b)
+        b.wait_for(lambda: ha_of(b)["active_node"] == "a" and ha_of(b)["role"] == "standby", 60,
+                   "node b to be standby behind a")
+        return env_a, a, env_b, b
+
+    def test_1_kill9_of_active_standby_resumes_walk(self):
+        # As e2e-pipeline's kill -9 test: the bucket holds fewer tokens than
+        # the walk needs, so it stops mid-way with its checkpoint past page 0.
+        sim = self.sim("--rate", 1, "--minute-ms", 3600000, "--start-tokens", 400, "--products", 6000,
+                       "--seed", 5)
+        env, a, _, b = self.pair(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)])
+
+        def walk():
+            return env.rows("select value from tg_state where task='backfiller' and key='walk'")[0][0]
+
+        a.wait_for(lambda: " walk " in walk() and int(walk().split()[3]) >= 1
+                   and a.task("backfiller")["state"] == "waiting_for_tokens", 90,
+                   "the walk to stop past page 0, waiting for tokens")
+        # The standby runs no task and has never asked Keepa anything.
+        st, _ = b.status()
+        self.assertEqual(st["tasks"], [])
+        self.assertEqual(st["tokens"]["last_reading"], 0)
+        page = int(walk().split()[3])
+        epoch = ha_of(b)["epoch"]
+        sim.control(tokens=100000)
+        killed = time.monotonic()
+        a.kill9()
+        b.wait_for(lambda: ha_of(b)["role"] == "active", 60, "node b to take over")
+        took = time.monotonic() - killed
+        print(f"\ntakeover after kill -9: {took:.2f} s (lease 8 s)")
+        h = ha_of(b)
+        self.assertEqual(h["epoch"], epoch + 1)
+        self.assertEqual(h["active_node"], "b")
+        b.wait_for(lambda: b.task("backfiller")["state"] == "done", 120, "the resumed walk to complete")
+        log = b.log_text()
+        self.assertIn("ha: node b is active, epoch %d, taking over from a" % (epoch + 1), log)
+        self.assertIn(f"resuming the walk at page {page}", log)
+        self.assertNotIn("starting a walk", log)
+        runs = b.task("upserter")["runs"]
+        b.wait_for(lambda: b.task("upserter")["runs"] >= runs + 1, 60, "an upserter run after the walk")
+        self.assertEqual(b.stop(), 0)
+        asins = [r[0] for r in env.rows("select asin from deals")]
+        self.assertEqual(len(asins), len(set(asins)), "duplicate rows")
+        self.assertEqual(set(asins), truth_asins(sim), "gaps or extra rows after the takeover")
+        self.assertEqual(sim.stats()["served429"], 0)
+
+    def test_2_sigstop_beyond_lease_old_active_writes_nothing(self):
+        # Answers take 200 ms: the walk is busy committing pages when node a
+        # is stopped, and still has work when it continues.
+        sim = self.sim("--rate", 2000, "--minute-ms", 3600000, "--products", 20000, "--seed", 9,
+                       "--latency-ms", 200)
+        env, a, _, b = self.pair(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)],
+                                 lease_s=4, heartbeat_s=1)
+        a.wait_for(lambda: env.rows("select count(*) from pg_tables where tablename = 'deals'")[0][0] == 1, 60,
+                   "node a to declare its table")
+        psql(env.conninfo, AUDIT)
+        a.wait_for(lambda: env.rows("select count(*) from audit where app = 'tollgate a'")[0][0] > 0, 60,
+                   "node a to commit under audit")
+        epoch = ha_of(b)["epoch"]
+        a.proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            b.wait_for(lambda: ha_of(b)["role"] == "active", 60, "node b to take over from the stopped a")
+            took = time.monotonic() - stopped
+            print(f"\ntakeover after SIGSTOP: {took:.2f} s (lease 4 s)")
+            self.assertEqual(ha_of(b)["epoch"], epoch + 1)
+            by_a = env.rows("select count(*) from audit where app = 'tollgate a'")[0][0]
+            b.wait_for(lambda: env.rows("select count(*) from audit where app = 'tollgate b'")[0][0] > 0, 60,
+                       "node b to commit")
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        a.wait_for(lambda: ha_of(a)["role"] == "standby" and ha_of(a)["active_node"] == "b", 60,
+                   "node a to find it lost the lease and be standby")
+        self.assertIn("ha: node a lost the lease", a.log_text())
+        st, _ = a.status()
+        self.assertEqual(st["tasks"], [], "a standby runs no task")
+        # Let b work on while a is back: a must stay quiet.
+        b.wait_for(lambda: b.task("backfiller")["progress_done"] > 0, 60, "node b's walk to progress")
+        time.sleep(3)  # not a wait for a state: a window in which a would have written
+        self.assertEqual(env.rows("select count(*) from audit where app = 'tollgate a'")[0][0], by_a,
+                         "node a committed after it lost the lease")
+        self.assertEqual(env.rows("select node, epoch from tg_lease where name = 'active'"), [("b", epoch + 1)])
+        self.assertEqual(ha_of(a)["epoch"], epoch + 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
