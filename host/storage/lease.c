@@ -104,25 +104,30 @@ static int read_view(struct lease *l, struct lease_view *v, char **errmsg)
 	return 0;
 }
 
-/* End every session of node ("tollgate <node>" and "tollgate <node> ..."
- * in pg_stat_activity): its lease session and advisory lock, its task
- * locks, its storage connections, and with them any commit it is stopped
- * in that a takeover would wait for. Only ever done to a node whose
- * heartbeat is older than the lease or whose lease session is gone: it is
- * stopped, hung or cut off, and must neither hold locks nor write. */
+/* End the sessions by which node still holds what the new active needs:
+ * its lease session (the leader lock), its task locks ("tollgate <node>
+ * lease", "tollgate <node> lock ..." in pg_stat_activity), and its storage
+ * sessions inside a transaction (their row locks would make the new
+ * active's writes, or the takeover itself, wait for a stopped process;
+ * they could never commit anyway). Its idle storage sessions stay:
+ * whatever they try to commit later is refused by the fence. Only ever
+ * done to a node whose heartbeat is older than the lease or whose lease
+ * session is gone: it is stopped, hung or cut off. */
 static void end_sessions_of(struct lease *l, const char *node)
 {
-	char app[96], prefix[96];
-	const char *params[] = {app, prefix};
+	char app[96], lease_app[96], lock_prefix[96];
+	const char *params[] = {app, lease_app, lock_prefix};
 	PGresult *res;
 	int rc;
 
 	snprintf(app, sizeof(app), "tollgate %s", node);
-	snprintf(prefix, sizeof(prefix), "tollgate %s ", node);
+	snprintf(lease_app, sizeof(lease_app), "tollgate %s lease", node);
+	snprintf(lock_prefix, sizeof(lock_prefix), "tollgate %s lock ", node);
 	res = query(l,
-	            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-	            "AND (application_name = $1 OR left(application_name, length($2)) = $2)",
-	            2, params, "ending the stale node's sessions", &rc, NULL);
+	            "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() "
+	            "AND (a.application_name = $2 OR left(a.application_name, length($3)) = $3 "
+	            "OR (a.application_name = $1 AND a.xact_start IS NOT NULL))",
+	            3, params, "ending the stale node's sessions", &rc, NULL);
 	PQclear(res);
 }
 

@@ -15,10 +15,10 @@
  *
  * A standby takes over when it gets the advisory lock. When the holder is
  * alive but silent for longer than the lease (stopped, partitioned, hung),
- * the standby ends the holder's sessions (pg_terminate_backend of every
- * session named "tollgate <node>..." in pg_stat_activity: its lease
- * session, its task locks, its storage connections) so the locks come
- * free and nothing of it waits inside a fenced commit.
+ * the standby ends the holder's lease and lock sessions, and any of its
+ * sessions stopped inside a transaction (pg_terminate_backend; sessions
+ * are found by their names, "tollgate <node> ...", in pg_stat_activity), so
+ * the locks come free and the takeover does not wait.
  * Every commit of the active checks the epoch inside its transaction
  * (storage_fence()), so a node that lost the lease cannot write.
  *
