@@ -116,6 +116,18 @@ char *status_prometheus(const cJSON *snap)
 	       "Tokens per minute spent on the key by others.", status_num(tok, "outside_per_min"));
 	global(&b, "tollgate_tokens_wasted", "gauge", "Refill lost to the bucket's cap.", status_num(tok, "wasted"));
 	global(&b, "tollgate_keepa_429_total", "counter", "429 answers received.", status_num(tok, "our_429"));
+	/* Hot standby (core/ha.c), when configured. */
+	const cJSON *ha = cJSON_GetObjectItemCaseSensitive(snap, "ha");
+	if (ha) {
+		global(&b, "tollgate_ha_active", "gauge", "1 while this node is the active one, 0 standby.",
+		       strcmp(status_str(ha, "role"), "active") == 0);
+		global(&b, "tollgate_ha_epoch", "gauge", "Fencing epoch of the lease (+1 per takeover).",
+		       status_num(ha, "epoch"));
+		global(&b, "tollgate_ha_lease_age_seconds", "gauge", "Age of the active node's last heartbeat.",
+		       status_num(ha, "lease_age_s"));
+		global(&b, "tollgate_ha_takeovers_total", "counter", "Times this node took the lease over.",
+		       status_num(ha, "takeovers"));
+	}
 
 	per_task(&b, tasks, "tollgate_tokens_consumed_total", "counter", "Tokens consumed by the task.", "tokens",
 	         "consumed");

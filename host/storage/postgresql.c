@@ -17,6 +17,10 @@
  * Where PostgreSQL differs from SQLite and the front's contract needs the
  * SQLite behaviour, it is asked for explicitly: NULLs sort first ascending
  * and last descending, text sorts and compares bytewise (COLLATE "C").
+ * Transactions are serialised by a transaction-level advisory lock taken at
+ * begin, as SQLite's BEGIN IMMEDIATE serialises them: no two chunks can
+ * deadlock on rows they both write.
+ *
  * What cannot be made the same: after a failed statement PostgreSQL
  * refuses everything until the transaction is rolled back (commit then
  * fails with that reason); the front has validated values, so only server
@@ -46,6 +50,9 @@
 #include "storage/sql_text.h"
 #include "storage/storage.h"
 #include "util/errmsg.h"
+
+/* Taken at every begin, held to commit or rollback (see pq_begin). */
+#define WRITE_LOCK_SQL "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY_SQL("'write'") ")"
 
 /* Prepared statements kept per connection. */
 #define STMT_CACHE_MAX 64
@@ -344,8 +351,14 @@ static int pq_begin(void *conn, char **errmsg)
 	struct pg_conn *c = conn;
 	int rc = ensure_connected(c, errmsg);
 
+	/* One writing transaction at a time per database, as SQLite's BEGIN
+	 * IMMEDIATE: two chunks writing the same rows in another order (the
+	 * backfiller's page and the upserter's) would otherwise deadlock, and
+	 * PostgreSQL would abort one of them. Readers never wait for it. */
 	if (rc == 0)
-		rc = pg_exec(c->db, "BEGIN", "beginning a transaction", errmsg);
+		rc = pg_exec(c->db, "BEGIN; " WRITE_LOCK_SQL, "beginning a transaction", errmsg);
+	if (rc < 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+		PQclear(PQexec(c->db, "ROLLBACK"));
 	c->in_tx = rc == 0;
 	return rc;
 }
