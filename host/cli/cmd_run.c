@@ -53,6 +53,8 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 	daemon_join(&d);
 	ha_detach(ha);
 	runloop_signals_stop(&signals);
+	if (atomic_load(&signals.stop_signalled))
+		ha_stop_signalled(ha);
 	daemon_close(&d);
 	return exit_code;
 }

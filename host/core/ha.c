@@ -37,6 +37,7 @@ struct ha {
 	int64_t view_at_ms; /* wall time of the view */
 	int64_t takeovers;  /* by this node */
 	atomic_bool lost;   /* the active run ended because the lease moved on */
+	atomic_bool stop;   /* ... or because a stop signal arrived */
 
 	/* The renew thread of the active run. */
 	struct daemon *d;
@@ -232,6 +233,12 @@ void ha_detach(struct ha *ha)
 	pthread_mutex_unlock(&ha->mu);
 }
 
+void ha_stop_signalled(struct ha *ha)
+{
+	if (ha)
+		atomic_store(&ha->stop, true);
+}
+
 /* ------------------------------------------------------------------ run */
 
 int ha_run(struct config *cf, int (*run_active)(struct config *cf, struct ha *ha, void *ud), void *ud)
@@ -269,7 +276,7 @@ int ha_run(struct config *cf, int (*run_active)(struct config *cf, struct ha *ha
 		storage_fence(ha.view.epoch);
 		atomic_store(&ha.lost, false);
 		code = run_active(cf, &ha, ud);
-		if (!atomic_load(&ha.lost))
+		if (!atomic_load(&ha.lost) || atomic_load(&ha.stop))
 			break;
 		log_info(NULL, "ha: node %s is standby again", cf->ha_node);
 	}

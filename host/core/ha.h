@@ -42,6 +42,9 @@ int ha_run(struct config *cf, int (*run_active)(struct config *cf, struct ha *ha
  * daemon_close (an orderly stop gives the lease up). */
 int ha_attach(struct ha *ha, struct daemon *d);
 void ha_detach(struct ha *ha);
+/* For run_active: a stop signal arrived while active, so the node stops
+ * rather than go back to standby (even when it also lost the lease). */
+void ha_stop_signalled(struct ha *ha);
 
 /* The "ha" object of the status snapshot: role, node, active_node,
  * active_since_ms, epoch, lease_age_s, lease_s, takeovers, lost. */

@@ -52,6 +52,7 @@ static void *watch_signals(void *arg)
 			log_info(NULL, "SIGHUP: configuration reload is not supported; restart to apply changes");
 		} else if (sig == SIGINT || sig == SIGTERM) {
 			log_info(NULL, "signal %s: stopping", strsignal(sig));
+			atomic_store(&w->stop_signalled, true);
 			daemon_signal_stop(w->d);
 		}
 	}
@@ -62,6 +63,7 @@ int runloop_signals_start(struct runloop_signals *w, struct daemon *d)
 {
 	w->d = d;
 	atomic_init(&w->quit, false);
+	atomic_init(&w->stop_signalled, false);
 	return pthread_create(&w->thread, NULL, watch_signals, w) == 0 ? 0 : TG_EIO;
 }
 

@@ -22,6 +22,7 @@ struct runloop_signals {
 	pthread_t thread;
 	struct daemon *d;
 	atomic_bool quit;
+	atomic_bool stop_signalled; /* a SIGTERM or SIGINT arrived (not only a stop from inside) */
 };
 int runloop_signals_start(struct runloop_signals *w, struct daemon *d);
 void runloop_signals_stop(struct runloop_signals *w);
