@@ -117,15 +117,14 @@ static void entry_free(struct locks *l, struct locks_entry *e)
 {
 	if (e->pg) {
 		locks_pg_release(l->pg, e->pg);
-		goto free_e;
+	} else if (e->fd >= 0) {
+		/* Empty the file first so that a human never reads a stale
+		 * holder; closing the descriptor releases the flock. */
+		if (ftruncate(e->fd, 0) < 0) {
+			/* Only the note for humans is stale; the lock goes anyway. */
+		}
+		close(e->fd);
 	}
-	/* Empty the file first so that a human never reads a stale holder;
-	 * closing the descriptor releases the flock. */
-	if (ftruncate(e->fd, 0) < 0) {
-		/* Only the note for humans is stale; the lock goes anyway. */
-	}
-	close(e->fd);
-free_e:
 	free(e->name);
 	free(e->holder);
 	free(e);
@@ -185,31 +184,43 @@ static void waiter_remove(struct locks *l, struct locks_waiter *me)
 		}
 }
 
+/* A new entry for name and holder, not yet in the table (NULL: no memory). */
+static struct locks_entry *entry_new(const char *name, const char *holder)
+{
+	struct locks_entry *e = calloc(1, sizeof(*e));
+
+	if (e && (e->name = strdup(name)) && (e->holder = strdup(holder))) {
+		e->fd = -1;
+		return e;
+	}
+	if (e) {
+		free(e->name);
+		free(e);
+	}
+	return NULL;
+}
+
+static void entry_link(struct locks *l, struct locks_entry *e)
+{
+	e->next = l->held;
+	l->held = e;
+}
+
 /* Try the advisory lock once (with the mutex held): as try_file. */
 static int try_pg(struct locks *l, const char *name, const char *holder, char **errmsg)
 {
-	struct locks_entry *e = calloc(1, sizeof(*e));
+	struct locks_entry *e = entry_new(name, holder);
 	int rc;
 
-	if (!e || !(e->name = strdup(name)) || !(e->holder = strdup(holder))) {
-		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-		goto free_e;
-	}
+	if (!e)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	rc = locks_pg_try(l->pg, name, holder, &e->pg, errmsg);
-	if (rc < 0)
-		goto free_e;
-	e->fd = -1;
-	e->next = l->held;
-	l->held = e;
-	return 0;
-
-free_e:
-	if (e) {
-		free(e->name);
-		free(e->holder);
-		free(e);
+	if (rc < 0) {
+		entry_free(l, e);
+		return rc;
 	}
-	return rc;
+	entry_link(l, e);
+	return 0;
 }
 
 /* Try to flock the lock file once (with the mutex held). 0 with a new entry
@@ -234,10 +245,10 @@ static int try_file(struct locks *l, const char *name, const char *holder, char 
 			rc = errmsg_set(errmsg, TG_EIO, "locks: cannot lock %s: %s", path, strerror(errno));
 		goto close_fd;
 	}
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->name = strdup(name)) || !(e->holder = strdup(holder))) {
+	e = entry_new(name, holder);
+	if (!e) {
 		rc = errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-		goto free_e;
+		goto close_fd;
 	}
 	n = snprintf(note, sizeof(note), "%ld %s\n", (long)getpid(), holder);
 	/* The note is for humans: failing to write it does not fail the lock. */
@@ -245,17 +256,10 @@ static int try_file(struct locks *l, const char *name, const char *holder, char 
 		/* Nothing to do. */
 	}
 	e->fd = fd;
-	e->next = l->held;
-	l->held = e;
+	entry_link(l, e);
 	free(path);
 	return 0;
 
-free_e:
-	if (e) {
-		free(e->name);
-		free(e->holder);
-		free(e);
-	}
 close_fd:
 	close(fd);
 free_path:
