@@ -169,20 +169,13 @@ static int stmt_name(struct pg_conn *c, const char *sql, const char **name, char
 
 /* Run the statement sql with n text parameters (NULL entries are SQL
  * NULL). *out gets the result when rows are wanted (out not NULL). */
-static int run(struct pg_conn *c, const char *sql, int n, const char *const *params, PGresult **out,
-               const char *doing, char **errmsg)
+static int run_once(struct pg_conn *c, const char *sql, int n, const char *const *params, PGresult **out,
+                    const char *doing, char **errmsg)
 {
 	const char *name = NULL;
 	PGresult *res;
 	int rc;
 
-	if (out)
-		*out = NULL;
-	if (!c->in_tx) {
-		rc = ensure_connected(c, errmsg);
-		if (rc < 0)
-			return rc;
-	}
 	rc = stmt_name(c, sql, &name, errmsg);
 	if (rc < 0)
 		return rc;
@@ -196,6 +189,40 @@ static int run(struct pg_conn *c, const char *sql, int n, const char *const *par
 	return 0;
 }
 
+/* Outside a transaction, a connection that died while idle (the server was
+ * restarted) is only noticed when used: nothing is lost by connecting
+ * again and asking once more (every write is an upsert or a delete, so a
+ * statement that did land before the connection died lands the same). */
+static bool retry_on_new_connection(struct pg_conn *c, int rc)
+{
+	return rc < 0 && !c->in_tx && PQstatus(c->db) == CONNECTION_BAD && ensure_connected(c, NULL) == 0;
+}
+
+static int run(struct pg_conn *c, const char *sql, int n, const char *const *params, PGresult **out,
+               const char *doing, char **errmsg)
+{
+	char *first = NULL;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!c->in_tx) {
+		rc = ensure_connected(c, errmsg);
+		if (rc < 0)
+			return rc;
+	}
+	rc = run_once(c, sql, n, params, out, doing, &first);
+	if (retry_on_new_connection(c, rc)) {
+		free(first);
+		first = NULL;
+		rc = run_once(c, sql, n, params, out, doing, &first);
+	}
+	if (errmsg)
+		*errmsg = first;
+	else
+		free(first);
+	return rc;
+}
 static int pq_commit(void *conn, char **errmsg);
 
 /* A write: outside a transaction and with fencing on, it becomes a
@@ -355,8 +382,20 @@ static int pq_begin(void *conn, char **errmsg)
 	 * IMMEDIATE: two chunks writing the same rows in another order (the
 	 * backfiller's page and the upserter's) would otherwise deadlock, and
 	 * PostgreSQL would abort one of them. Readers never wait for it. */
-	if (rc == 0)
-		rc = pg_exec(c->db, "BEGIN; " WRITE_LOCK_SQL, "beginning a transaction", errmsg);
+	if (rc == 0) {
+		char *first = NULL;
+
+		rc = pg_exec(c->db, "BEGIN; " WRITE_LOCK_SQL, "beginning a transaction", &first);
+		if (retry_on_new_connection(c, rc)) {
+			free(first);
+			first = NULL;
+			rc = pg_exec(c->db, "BEGIN; " WRITE_LOCK_SQL, "beginning a transaction", &first);
+		}
+		if (errmsg)
+			*errmsg = first;
+		else
+			free(first);
+	}
 	if (rc < 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
 		PQclear(PQexec(c->db, "ROLLBACK"));
 	c->in_tx = rc == 0;
