@@ -98,9 +98,9 @@ def pg_ctl(action):
 @unittest.skipUnless(STORAGE == "postgresql" and os.environ.get("TG_TEST_PG_CTL"), "needs tests/pg/with-cluster")
 class Restart(E2ETest):
     def test_restart_under_running_daemon_loses_nothing(self):
-        # Answers take 100 ms: the walk is still going when the server stops.
-        sim = self.sim("--rate", 2000, "--minute-ms", 3600000, "--products", 8000, "--seed", 4,
-                       "--latency-ms", 100)
+        # Answers take 50 ms: the walk is still going when the server stops.
+        sim = self.sim("--rate", 2000, "--minute-ms", 3600000, "--products", 3000, "--seed", 4,
+                       "--latency-ms", 50)
         env = Env()
         env.write_config(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)])
         d = self.daemon(env)
@@ -115,7 +115,8 @@ class Restart(E2ETest):
             time.sleep(1)  # not a wait for a state: the outage lasts a moment more
         finally:
             pg_ctl("start")
-        d.wait_for(lambda: d.task("backfiller")["state"] == "done", 180, "the walk to complete after the restart")
+        d.wait_for(lambda: d.task("backfiller")["state"] == "done", 600,
+                   "the walk to complete after the restart")
         runs = d.task("upserter")["runs"]
         d.wait_for(lambda: d.task("upserter")["runs"] >= runs + 1, 60, "an upserter run after the walk")
         self.assertEqual(d.stop(), 0)
