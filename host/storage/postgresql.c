@@ -198,6 +198,18 @@ static bool retry_on_new_connection(struct pg_conn *c, int rc)
 	return rc < 0 && !c->in_tx && PQstatus(c->db) == CONNECTION_BAD && ensure_connected(c, NULL) == 0;
 }
 
+/* Hand the message of the last attempt (may be NULL) to the caller,
+ * replacing what was there, as errmsg_set does. */
+static void keep_message(char **errmsg, char *msg)
+{
+	if (errmsg && msg) {
+		free(*errmsg);
+		*errmsg = msg;
+	} else {
+		free(msg);
+	}
+}
+
 static int run(struct pg_conn *c, const char *sql, int n, const char *const *params, PGresult **out,
                const char *doing, char **errmsg)
 {
@@ -217,10 +229,7 @@ static int run(struct pg_conn *c, const char *sql, int n, const char *const *par
 		first = NULL;
 		rc = run_once(c, sql, n, params, out, doing, &first);
 	}
-	if (errmsg)
-		*errmsg = first;
-	else
-		free(first);
+	keep_message(errmsg, first);
 	return rc;
 }
 static int pq_commit(void *conn, char **errmsg);
@@ -391,10 +400,7 @@ static int pq_begin(void *conn, char **errmsg)
 			first = NULL;
 			rc = pg_exec(c->db, "BEGIN; " WRITE_LOCK_SQL, "beginning a transaction", &first);
 		}
-		if (errmsg)
-			*errmsg = first;
-		else
-			free(first);
+		keep_message(errmsg, first);
 	}
 	if (rc < 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
 		PQclear(PQexec(c->db, "ROLLBACK"));
