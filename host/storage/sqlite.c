@@ -970,6 +970,201 @@ free_row:
 	return rc;
 }
 
+/* ------------------------------------------------- pages for readers */
+
+/* The WHERE clause of a page: the filters, then the substring match (LIKE
+ * with its wildcards escaped, so the text is matched literally; SQLite's
+ * LIKE ignores ASCII case). Returns the number of parameters used. */
+static int sql_where_query(struct sql *b, const struct storage_query *q)
+{
+	int param = sql_where(b, q->filters, q->nfilters);
+
+	if (q->match_column) {
+		sql_add(b, q->nfilters ? " AND " : " WHERE ");
+		sql_ident(b, q->match_column);
+		sql_add(b, " LIKE ");
+		sql_param(b, ++param);
+		sql_add(b, " ESCAPE '\\'");
+	}
+	return param;
+}
+
+/* "%text%" with \, % and _ escaped by a backslash. */
+static char *like_pattern(const char *text)
+{
+	size_t n = strlen(text), o = 0;
+	char *p = malloc(2 * n + 3);
+
+	if (!p)
+		return NULL;
+	p[o++] = '%';
+	for (const char *c = text; *c; c++) {
+		if (*c == '\\' || *c == '%' || *c == '_')
+			p[o++] = '\\';
+		p[o++] = *c;
+	}
+	p[o++] = '%';
+	p[o] = '\0';
+	return p;
+}
+
+/* Bind the filters and the pattern of the match; *pattern is to be freed
+ * after the statement ran. */
+static int bind_query(struct sq_conn *c, sqlite3_stmt *stmt, const struct storage_query *q, int nparams,
+                      char **pattern, char **errmsg)
+{
+	int rc = bind_filters(c, stmt, q->filters, q->nfilters, errmsg);
+
+	*pattern = NULL;
+	if (rc < 0 || !q->match_column)
+		return rc;
+	*pattern = like_pattern(q->match_text);
+	if (!*pattern)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	rc = sqlite3_bind_text(stmt, nparams, *pattern, -1, SQLITE_STATIC);
+	return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "binding the search text", errmsg);
+}
+
+/* " ORDER BY col DESC, key1 DESC, ..." - the key columns break ties in the
+ * same direction, which is the order of the index storage_index() makes. */
+static void sql_order(struct sql *b, const struct storage_table *t, const char *order_by, bool descending)
+{
+	const char *dir = descending ? " DESC" : " ASC";
+	bool first = true;
+
+	sql_add(b, " ORDER BY ");
+	if (order_by) {
+		sql_ident(b, order_by);
+		sql_add(b, dir);
+		first = false;
+	}
+	for (unsigned k = 1; k <= t->nkeys; k++)
+		for (size_t i = 0; i < t->ncolumns; i++)
+			if (t->columns[i].key == k) {
+				sql_add(b, first ? "" : ", ");
+				sql_ident(b, t->columns[i].name);
+				sql_add(b, dir);
+				first = false;
+			}
+}
+
+static int sq_query(void *conn, const struct storage_table *t, const struct storage_query *q,
+                    const char *order_by, bool descending, tg_row_fn fn, void *ud, char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct tg_value *row;
+	struct sql b = {0};
+	sqlite3_stmt *stmt;
+	char *pattern = NULL;
+	int slot, rc, step, nparams;
+
+	sql_add(&b, "SELECT ");
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		sql_add(&b, i ? ", " : "");
+		sql_ident(&b, t->columns[i].name);
+	}
+	sql_add(&b, " FROM ");
+	sql_ident(&b, t->name);
+	nparams = sql_where_query(&b, q);
+	sql_order(&b, t, order_by, descending);
+	sql_add(&b, " LIMIT ");
+	sql_param(&b, nparams + 1);
+	sql_add(&b, " OFFSET ");
+	sql_param(&b, nparams + 2);
+
+	row = calloc(t->ncolumns, sizeof(*row));
+	if (!row) {
+		free(b.p);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		goto free_row;
+	rc = bind_query(c, stmt, q, nparams, &pattern, errmsg);
+	if (rc < 0)
+		goto put_stmt;
+	if (sqlite3_bind_int64(stmt, nparams + 1, q->limit < 0 ? -1 : q->limit) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, nparams + 2, q->offset) != SQLITE_OK) {
+		rc = sq_fail(c, SQLITE_RANGE, "binding the limit", errmsg);
+		goto put_stmt;
+	}
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (size_t i = 0; i < t->ncolumns; i++)
+			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
+		rc = fn(ud, row, t->ncolumns);
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = sq_fail(c, step, "reading rows", errmsg);
+put_stmt:
+	stmt_put(c, stmt, slot);
+	free(pattern);
+free_row:
+	free(row);
+	return rc;
+}
+
+static int sq_count(void *conn, const struct storage_table *t, const struct storage_query *q, int64_t *count,
+                    char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct sql b = {0};
+	sqlite3_stmt *stmt;
+	char *pattern = NULL;
+	int slot, rc, nparams;
+
+	sql_add(&b, "SELECT COUNT(*) FROM ");
+	sql_ident(&b, t->name);
+	nparams = sql_where_query(&b, q);
+	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = bind_query(c, stmt, q, nparams, &pattern, errmsg);
+	if (rc == 0) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			*count = sqlite3_column_int64(stmt, 0);
+			rc = 0;
+		} else {
+			rc = sq_fail(c, rc, "counting rows", errmsg);
+		}
+	}
+	stmt_put(c, stmt, slot);
+	free(pattern);
+	return rc;
+}
+
+static int sq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
+{
+	struct sql b = {0}, name = {0};
+
+	/* tg_ names are the host's: no plugin table or column can take them. */
+	sql_add(&name, "tg_ix_");
+	sql_add(&name, t->name);
+	sql_add(&name, "_");
+	sql_add(&name, column);
+	if (name.oom) {
+		free(name.p);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	sql_add(&b, "CREATE INDEX IF NOT EXISTS ");
+	sql_ident(&b, name.p);
+	free(name.p);
+	sql_add(&b, " ON ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " (");
+	sql_ident(&b, column);
+	for (unsigned k = 1; k <= t->nkeys; k++)
+		for (size_t i = 0; i < t->ncolumns; i++)
+			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0) {
+				sql_add(&b, ", ");
+				sql_ident(&b, t->columns[i].name);
+			}
+	sql_add(&b, ")");
+	return exec_built(conn, &b, "creating an index", errmsg);
+}
+
 /* --------------------------------------------------------------- state */
 
 static int sq_state_get(void *conn, const char *task, const char *key, char **value, char **errmsg)
@@ -1045,4 +1240,7 @@ const struct storage_backend_ops storage_sqlite_ops = {
     .select = sq_select,
     .state_get = sq_state_get,
     .state_set = sq_state_set,
+    .query = sq_query,
+    .count = sq_count,
+    .index = sq_index,
 };
