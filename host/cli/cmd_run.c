@@ -16,12 +16,14 @@
 #include "core/daemon.h"
 #include "observe/log.h"
 #include "core/runloop.h"
+#include "web/web.h"
 
 int cmd_run(const struct cli_options *opts, int argc, char **argv)
 {
 	struct config cf;
 	struct daemon d;
 	struct runloop_signals signals;
+	struct web_server *web = NULL;
 	char *err = NULL;
 	int rc, exit_code = 0;
 
@@ -41,6 +43,8 @@ int cmd_run(const struct cli_options *opts, int argc, char **argv)
 	         cf.path);
 	rc = daemon_open(&d, &cf, NULL, &err);
 	if (rc == 0)
+		rc = web_server_start(&d, &web, &err);
+	if (rc == 0)
 		rc = runloop_run(&d, NULL, &err);
 	if (rc == TG_ESTOPPED) {
 		log_info(NULL, "stopped before every task had started");
@@ -55,6 +59,7 @@ int cmd_run(const struct cli_options *opts, int argc, char **argv)
 	free(err);
 	daemon_request_stop(&d);
 	daemon_join(&d);
+	web_server_stop(web);
 	runloop_signals_stop(&signals);
 	daemon_close(&d);
 	config_release(&cf);

@@ -1,0 +1,138 @@
+/*
+ * api.c - the JSON API and the CSV download (see web.h).
+ *
+ * /api/deals answers {"table", "total", "offset", "limit", "sort", "order",
+ * "rows": [{column: value, ...}]} with every column of the table; the rows
+ * are written by the export code, whose JSON is safe inside HTML too.
+ */
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "observe/status.h"
+#include "storage/export.h"
+#include "storage/storage.h"
+#include "util/errmsg.h"
+#include "web/params.h"
+#include "web/priv.h"
+
+#define DEALS_TABLE "deals"
+
+struct collect {
+	struct web_param params[WEB_PARAMS_MAX + 1];
+	size_t n;
+};
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct collect *c = cls;
+	(void)kind;
+
+	/* One more than allowed is kept, so the check can refuse it. */
+	if (c->n <= WEB_PARAMS_MAX)
+		c->params[c->n++] = (struct web_param){key, value};
+	return MHD_YES;
+}
+
+struct json_rows {
+	struct export_buf *b;
+	size_t n;
+};
+
+static int json_row(void *ud, const struct tg_value *row, size_t n)
+{
+	struct json_rows *j = ud;
+
+	export_buf_add(j->b, j->n++ ? "," : "");
+	export_json_row(j->b, row, n);
+	return j->b->oom ? TG_ENOMEM : 0;
+}
+
+static void deals_json(struct web_server *w, const struct web_deals_request *req, struct web_reply *r)
+{
+	struct export_buf b = {0};
+	struct json_rows rows = {.b = &b};
+	char head[256], *err = NULL;
+	int64_t total = 0;
+	const char *sort = req->q.order_by ? req->q.order_by + (req->q.order_by[0] == '-') : "";
+	int rc;
+
+	if ((rc = storage_count(w->db, &req->q, &total, &err)) == 0) {
+		snprintf(head, sizeof(head), "{\"table\":\"%s\",\"total\":%lld,\"offset\":%lld,\"limit\":%lld,", req->q.table,
+		         (long long)total, (long long)req->q.offset, (long long)req->q.limit);
+		export_buf_add(&b, head);
+		export_buf_add(&b, "\"sort\":");
+		export_json_string(&b, sort);
+		export_buf_add(&b, req->q.order_by && req->q.order_by[0] != '-' ? ",\"order\":\"asc\"" : ",\"order\":\"desc\"");
+		export_buf_add(&b, ",\"rows\":[");
+		rc = storage_query(w->db, &req->q, json_row, &rows, &err);
+		export_buf_add(&b, "]}\n");
+	}
+	if (rc == 0 && b.oom)
+		rc = TG_ENOMEM;
+	if (rc) {
+		/* The database's own reason: no value of the request is in it
+		 * that the client did not send. */
+		web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, err ? err : "cannot read the deals");
+		export_buf_free(&b);
+	} else {
+		web_reply_owned(r, MHD_HTTP_OK, "application/json; charset=utf-8", b.data, b.len);
+	}
+	free(err);
+}
+
+static void deals_csv(struct web_server *w, const struct web_deals_request *req, struct web_reply *r)
+{
+	struct export_buf b = {0};
+	char *err = NULL;
+	int rc = export_rows(w->db, &req->q, EXPORT_CSV, export_buf_write, &b, &err);
+
+	if (rc == 0 && b.oom)
+		rc = TG_ENOMEM;
+	if (rc) {
+		web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, err ? err : "cannot export the deals");
+		export_buf_free(&b);
+	} else {
+		web_reply_owned(r, MHD_HTTP_OK, export_content_type(EXPORT_CSV), b.data, b.len);
+		r->disposition = "attachment; filename=\"deals.csv\"";
+	}
+	free(err);
+}
+
+void web_api_deals(struct web_server *w, struct MHD_Connection *conn, bool csv, struct web_reply *r)
+{
+	struct collect c = {.n = 0};
+	struct web_deals_request req;
+	const struct storage_table *t;
+	char *err = NULL;
+
+	if (storage_table_get(w->db, DEALS_TABLE, &t, NULL) != 0) {
+		web_reply_error(r, MHD_HTTP_NOT_FOUND, "there is no deals table yet: no task has stored a deal");
+		return;
+	}
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, &c);
+	if (web_deals_params(t, c.params, c.n, csv, &req, &err) != 0) {
+		web_reply_error(r, MHD_HTTP_BAD_REQUEST, err ? err : "bad parameters");
+		free(err);
+		return;
+	}
+	if (csv)
+		deals_csv(w, &req, r);
+	else
+		deals_json(w, &req, r);
+}
+
+void web_api_status(struct web_server *w, struct web_reply *r)
+{
+	cJSON *snap = status_snapshot(w->d);
+	char *text = snap ? cJSON_PrintUnformatted(snap) : NULL;
+
+	cJSON_Delete(snap);
+	if (!text) {
+		web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return;
+	}
+	web_reply_owned(r, MHD_HTTP_OK, "application/json; charset=utf-8", text, strlen(text));
+}
