@@ -22,6 +22,7 @@
 #include "core/config_file.h"
 #include "observe/log.h"
 #include "tokens/tokens.h"
+#include "web/web.h"
 
 struct ctx {
 	struct config *config;
@@ -454,9 +455,9 @@ static int load_web(struct ctx *c, const config_setting_t *root)
 		cf->web_token_file = NULL;
 	if (!cf->web_listen[0])
 		return 0;
-	if (config_parse_listen(cf->web_listen, &sa) != 0)
+	if (web_parse_listen(cf->web_listen, &sa) != 0)
 		return fail(c, config_setting_get_member(g, "listen"),
-		            "'web.listen' = \"%s\" must be [IPv4]:port, e.g. \"127.0.0.1:8080\" or \"8080\"",
+		            "'web.listen' = \"%s\" must be [IPv4]:port (port 0: any free one), e.g. \"127.0.0.1:8080\"",
 		            cf->web_listen);
 	if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127 && !cf->web_token_file)
 		return fail(c, config_setting_get_member(g, "listen"),

@@ -230,9 +230,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* "host:port" as config_parse_listen() reads it, and port 0 (any free
- * port) besides, for the demo and tests. */
-static int parse_listen(const char *listen, struct sockaddr_in *sa)
+int web_parse_listen(const char *listen, struct sockaddr_in *sa)
 {
 	size_t len = strlen(listen);
 	char buf[64];
@@ -276,7 +274,7 @@ int web_server_start(struct daemon *d, struct web_server **out, char **errmsg)
 	*out = NULL;
 	if (!cf->web_listen || !cf->web_listen[0])
 		return 0;
-	if (parse_listen(cf->web_listen, &sa) != 0)
+	if (web_parse_listen(cf->web_listen, &sa) != 0)
 		return errmsg_set(errmsg, TG_EINVAL, "web.listen \"%s\" must be [IPv4]:port", cf->web_listen);
 	loopback = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
 	if (!loopback && !cf->web_token_file)

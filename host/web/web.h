@@ -26,6 +26,10 @@ struct web_server;
  * columns need. Errors: TG_EINVAL for the configuration's mistakes (token
  * file), TG_EIO when the address cannot be bound. */
 int web_server_start(struct daemon *d, struct web_server **out, char **errmsg);
+/* web.listen: "a.b.c.d:port" or "port" (loopback) as config_parse_listen()
+ * reads it, and port 0 besides: any free port, logged at start. */
+struct sockaddr_in;
+int web_parse_listen(const char *listen, struct sockaddr_in *sa);
 /* The port it listens on (useful after port 0). */
 uint16_t web_server_port(const struct web_server *w);
 void web_server_stop(struct web_server *w);
