@@ -265,7 +265,7 @@ function taskCard(t) {
     eta = "complete";
   }
   right.append(el("div", { class: "progress-line" },
-    el("span", {}, total > 0 ? `${fmtInt(done)} of ${fmtInt(total)} ${unit}` : `${fmtInt(done)} ${unit}`.trim()),
+    el("span", {}, total > 0 ? `${fmtInt(done)} of ${fmtInt(total)} ${unit}` : `${fmtInt(done)} ${unit || "done"}`),
     el("span", { class: "progress-eta" }, eta)));
   if (total > 0) {
     const pct = Math.min(100, (100 * done) / total);
