@@ -318,6 +318,7 @@ test("the API validates its parameters and every answer carries the security hea
   assert.equal(api.tokens.per_minute.length, 60);
   await page.close();
   await stop(quiet);
+  assert.equal(quiet.exitCode, 0, quiet.out); // an orderly stop (and, under ASan, no leak)
 });
 
 // ------------------------------------------------------------ phase 3
@@ -357,4 +358,5 @@ test("on a non-loopback address every path but the login form needs the token", 
   await browser.clearCookies();
   await page.close();
   await stop(d);
+  assert.equal(d.exitCode, 0, d.out);
 });
