@@ -975,9 +975,20 @@ free_row:
 /* The WHERE clause of a page: the filters, then the substring match (LIKE
  * with its wildcards escaped, so the text is matched literally; SQLite's
  * LIKE ignores ASCII case). Returns the number of parameters used. */
-static int sql_where_query(struct sql *b, const struct storage_query *q)
+static int sql_where_query(struct sql *b, const struct storage_table *t, const struct storage_query *q)
 {
-	int param = sql_where(b, q->filters, q->nfilters);
+	const struct shape sh = {.kind = STMT_SELECT, .table = t, .filters = q->filters, .n = q->nfilters};
+	struct shape_item *items;
+	long order;
+	int param;
+
+	items = shape_items(&sh, &order);
+	if (!items) {
+		b->oom = true;
+		return 0;
+	}
+	param = sql_where(b, t, items, q->nfilters);
+	free(items);
 
 	if (q->match_column) {
 		sql_add(b, q->nfilters ? " AND " : " WHERE ");
@@ -987,6 +998,20 @@ static int sql_where_query(struct sql *b, const struct storage_query *q)
 		sql_add(b, " ESCAPE '\\'");
 	}
 	return param;
+}
+
+/* Prepare (or find cached by its text) the statement built in b. */
+static int stmt_get_built(struct sq_conn *c, struct sql *b, sqlite3_stmt **out, int *slot, char **errmsg)
+{
+	int rc;
+
+	if (b->oom || !b->p) {
+		free(b->p);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	rc = stmt_get(c, b->p, out, slot, errmsg);
+	free(b->p);
+	return rc;
 }
 
 /* "%text%" with \, % and _ escaped by a backslash. */
@@ -1016,8 +1041,10 @@ static int bind_query(struct sq_conn *c, sqlite3_stmt *stmt, const struct storag
 	int rc = bind_filters(c, stmt, q->filters, q->nfilters, errmsg);
 
 	*pattern = NULL;
-	if (rc < 0 || !q->match_column)
+	if (rc < 0)
 		return rc;
+	if (!q->match_column)
+		return 0;
 	*pattern = like_pattern(q->match_text);
 	if (!*pattern)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
@@ -1065,7 +1092,7 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 	}
 	sql_add(&b, " FROM ");
 	sql_ident(&b, t->name);
-	nparams = sql_where_query(&b, q);
+	nparams = sql_where_query(&b, t, q);
 	sql_order(&b, t, order_by, descending);
 	sql_add(&b, " LIMIT ");
 	sql_param(&b, nparams + 1);
@@ -1077,7 +1104,7 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 		free(b.p);
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
-	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	rc = stmt_get_built(c, &b, &stmt, &slot, errmsg);
 	if (rc < 0)
 		goto free_row;
 	rc = bind_query(c, stmt, q, nparams, &pattern, errmsg);
@@ -1116,8 +1143,8 @@ static int sq_count(void *conn, const struct storage_table *t, const struct stor
 
 	sql_add(&b, "SELECT COUNT(*) FROM ");
 	sql_ident(&b, t->name);
-	nparams = sql_where_query(&b, q);
-	rc = stmt_get_sql(c, &b, &stmt, &slot, errmsg);
+	nparams = sql_where_query(&b, t, q);
+	rc = stmt_get_built(c, &b, &stmt, &slot, errmsg);
 	if (rc < 0)
 		return rc;
 	rc = bind_query(c, stmt, q, nparams, &pattern, errmsg);
