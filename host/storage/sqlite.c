@@ -922,6 +922,23 @@ static void read_cell(sqlite3_stmt *stmt, int i, const struct storage_column *co
 	}
 }
 
+/* Step stmt and hand each row to fn (its non-zero return stops and is
+ * returned); row has room for t's columns. */
+static int step_rows(struct sq_conn *c, sqlite3_stmt *stmt, const struct storage_table *t, struct tg_value *row,
+                     tg_row_fn fn, void *ud, char **errmsg)
+{
+	int step, rc = 0;
+
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (size_t i = 0; i < t->ncolumns; i++)
+			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
+		rc = fn(ud, row, t->ncolumns);
+		if (rc != 0)
+			return rc;
+	}
+	return step == SQLITE_DONE ? 0 : sq_fail(c, step, "reading rows", errmsg);
+}
+
 /* Rows of up to this many columns are read without an allocation. */
 #define ROW_INLINE 64
 
@@ -934,7 +951,7 @@ static int sq_select(void *conn, const struct storage_table *t, const struct tg_
 	    .kind = STMT_SELECT, .table = t, .filters = f, .n = n, .order = order_by, .descending = descending};
 	struct tg_value room[ROW_INLINE], *row = room;
 	sqlite3_stmt *stmt;
-	int slot, rc, step, nparams;
+	int slot, rc, nparams;
 
 	if (t->ncolumns > ROW_INLINE) {
 		row = calloc(t->ncolumns, sizeof(*row));
@@ -952,16 +969,7 @@ static int sq_select(void *conn, const struct storage_table *t, const struct tg_
 		rc = sq_fail(c, rc, "binding the limit", errmsg);
 		goto put_stmt;
 	}
-	rc = 0;
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		for (size_t i = 0; i < t->ncolumns; i++)
-			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
-		rc = fn(ud, row, t->ncolumns);
-		if (rc != 0)
-			break;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = sq_fail(c, step, "reading rows", errmsg);
+	rc = step_rows(c, stmt, t, row, fn, ud, errmsg);
 put_stmt:
 	stmt_put(c, stmt, slot);
 free_row:
@@ -1083,7 +1091,7 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 	struct sql b = {0};
 	sqlite3_stmt *stmt;
 	char *pattern = NULL;
-	int slot, rc, step, nparams;
+	int slot, rc, nparams;
 
 	sql_add(&b, "SELECT ");
 	for (size_t i = 0; i < t->ncolumns; i++) {
@@ -1115,15 +1123,7 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 		rc = sq_fail(c, SQLITE_RANGE, "binding the limit", errmsg);
 		goto put_stmt;
 	}
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		for (size_t i = 0; i < t->ncolumns; i++)
-			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
-		rc = fn(ud, row, t->ncolumns);
-		if (rc != 0)
-			break;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = sq_fail(c, step, "reading rows", errmsg);
+	rc = step_rows(c, stmt, t, row, fn, ud, errmsg);
 put_stmt:
 	stmt_put(c, stmt, slot);
 	free(pattern);

@@ -14,6 +14,7 @@
 #include "observe/status.h"
 #include "storage/export.h"
 #include "storage/storage.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "web/params.h"
 #include "web/priv.h"
@@ -50,6 +51,55 @@ static int json_row(void *ud, const struct tg_value *row, size_t n)
 	return j->b->oom ? TG_ENOMEM : 0;
 }
 
+/* The rows a filter matches, remembered for TOTAL_FRESH_MS: counting a
+ * million rows takes tens of milliseconds while the page itself comes from
+ * an index in one, and someone paging through a result asks for the same
+ * total again and again. The total may lag the writers by that much. */
+#define TOTAL_FRESH_MS 2000
+
+/* What decides the total: the filters and the search, as text. */
+static bool total_key(const struct storage_query *q, char *key, size_t len)
+{
+	size_t used = (size_t)snprintf(key, len, "%s|%s|", q->table, q->match_text ? q->match_text : "");
+
+	for (size_t i = 0; i < q->nfilters && used < len; i++) {
+		const struct tg_value *v = &q->filters[i].value;
+		if (v->type == TG_INT)
+			used += (size_t)snprintf(key + used, len - used, "%s%d%lld|", v->column, (int)q->filters[i].op,
+			                         (long long)v->v.i);
+		else if (v->type == TG_REAL)
+			used += (size_t)snprintf(key + used, len - used, "%s%d%.17g|", v->column, (int)q->filters[i].op, v->v.r);
+		else
+			return false; /* text or NULL bounds: not remembered */
+	}
+	return used < len;
+}
+
+static int count_rows(struct web_server *w, const struct storage_query *q, int64_t *total, char **err)
+{
+	char key[TOTAL_KEY_MAX];
+	int64_t now = tg_mono_ms();
+	struct total_memo *totals = w->totals, *oldest = &totals[0];
+	bool keyed = total_key(q, key, sizeof(key));
+	int rc;
+
+	for (size_t i = 0; keyed && i < WEB_TOTALS; i++) {
+		if (totals[i].at_ms && now - totals[i].at_ms < TOTAL_FRESH_MS && strcmp(totals[i].key, key) == 0) {
+			*total = totals[i].total;
+			return 0;
+		}
+		if (totals[i].at_ms < oldest->at_ms)
+			oldest = &totals[i];
+	}
+	rc = storage_count(w->db, q, total, err);
+	if (rc == 0 && keyed) {
+		snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+		oldest->total = *total;
+		oldest->at_ms = now > 0 ? now : 1;
+	}
+	return rc;
+}
+
 static void deals_json(struct web_server *w, const struct web_deals_request *req, struct web_reply *r)
 {
 	struct export_buf b = {0};
@@ -59,7 +109,7 @@ static void deals_json(struct web_server *w, const struct web_deals_request *req
 	const char *sort = req->q.order_by ? req->q.order_by + (req->q.order_by[0] == '-') : "";
 	int rc;
 
-	if ((rc = storage_count(w->db, &req->q, &total, &err)) == 0) {
+	if ((rc = count_rows(w, &req->q, &total, &err)) == 0) {
 		snprintf(head, sizeof(head), "{\"table\":\"%s\",\"total\":%lld,\"offset\":%lld,\"limit\":%lld,", req->q.table,
 		         (long long)total, (long long)req->q.offset, (long long)req->q.limit);
 		export_buf_add(&b, head);

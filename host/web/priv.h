@@ -14,6 +14,14 @@
 struct daemon;
 struct storage_conn;
 
+/* A remembered count of matching rows (api.c). */
+#define WEB_TOTALS 8
+#define TOTAL_KEY_MAX 512
+struct total_memo {
+	char key[TOTAL_KEY_MAX];
+	int64_t total, at_ms; /* at_ms 0: unused */
+};
+
 struct web_server {
 	struct daemon *d;
 	struct MHD_Daemon *mhd;
@@ -21,6 +29,7 @@ struct web_server {
 	char *token;             /* NULL: no token needed (loopback, none configured) */
 	struct ratelimit limit;
 	uint16_t port;
+	struct total_memo totals[WEB_TOTALS]; /* the server thread's own */
 };
 
 /* A response to queue: the body is copied by libmicrohttpd or owned
