@@ -154,7 +154,7 @@ after(async () => {
 // ------------------------------------------------------------ phase 1
 
 test("status page: every task with its state, a token wait with its ETA, the chart", async () => {
-  const d = await daemon(config("working", `listen = "127.0.0.1:0";`));
+  const d = await daemon(config("working", `listen = "127.0.0.1:0"; requests_per_s = 1000;`));
   try {
     await statusChecks(d);
   } finally {
@@ -213,7 +213,7 @@ test("deals page: the database's rows, sorted by profit, filtered by drop %", as
   sqlite(db, `insert into deals (domain, asin, title, current_cents, avg_cents, drop_pct, sales_rank, est_profit_cents,
     first_seen, last_seen) values (1, 'XSS0000001', '${XSS}', 1000, 99000, 99, 1, 99999999, ${now}, ${now}),
     (1, 'XSS0000002', '${XSS2.replace(/'/g, "''")}', 1000, 2000, 50, 2, 99999998, ${now}, ${now})`);
-  cfgQuiet = config("quiet", `listen = "127.0.0.1:0";`, { tasks: false });
+  cfgQuiet = config("quiet", `listen = "127.0.0.1:0"; requests_per_s = 1000;`, { tasks: false });
   quiet = await daemon(cfgQuiet);
   const page = await newPage();
   await page.goto(`${quiet.url}/`);
@@ -296,7 +296,7 @@ test("a hostile title is shown as text and runs nothing", async () => {
 
 test("the API validates its parameters and every answer carries the security headers", async () => {
   const page = await newPage();
-  const get = (path) => page.request.get(`${quiet.url}${path}`);
+  const get = (path, opts) => page.request.get(`${quiet.url}${path}`, opts);
   for (const bad of ["/api/deals?sort=asin", "/api/deals?limit=501", "/api/deals?drop_pct_min=x",
     "/api/deals?title_min=1", "/api/deals?sort=drop_pct%3Bdrop%20table%20deals"]) {
     const r = await get(bad);
@@ -316,6 +316,13 @@ test("the API validates its parameters and every answer carries the security hea
   const cli = spawnSync(TOLLGATE, ["--config", cfgQuiet, "status", "--json"], { encoding: "utf8" });
   assert.deepEqual(Object.keys(api).sort(), Object.keys(JSON.parse(cli.stdout)).sort());
   assert.equal(api.tokens.per_minute.length, 60);
+  // The Keepa key is nowhere: not in a page, not in the API.
+  for (const path of ["/", "/status", "/app.js", "/api/status", "/api/deals?limit=500", "/deals.csv"]) {
+    assert.ok(!(await (await get(path)).text()).includes(KEY), path);
+  }
+  // Headers past the limit are refused, not buffered.
+  const big = await get("/healthz", { headers: { "X-Big": "a".repeat(100000) } }).catch((e) => e);
+  assert.ok(big instanceof Error || big.status() >= 400, "a 100 kB header is refused");
   await page.close();
   await stop(quiet);
   assert.equal(quiet.exitCode, 0, quiet.out); // an orderly stop (and, under ASan, no leak)
@@ -328,7 +335,7 @@ test("on a non-loopback address every path but the login form needs the token", 
   writeFileSync(tokenFile, `${TOKEN}\n`);
   chmodSync(tokenFile, 0o600);
   // Bound to every address, reached only through 127.0.0.1.
-  const d = await daemon(config("open", `listen = "0.0.0.0:0"; token_file = "${tokenFile}";`, { tasks: false }));
+  const d = await daemon(config("open", `listen = "0.0.0.0:0"; token_file = "${tokenFile}"; requests_per_s = 50;`, { tasks: false }));
   const page = await newPage();
   for (const path of ["/", "/status", "/api/status", "/api/deals", "/deals.csv", "/healthz", "/app.js",
     "/favicon.svg", "/nope", "/api/deals?sort=drop_pct"]) {
@@ -356,6 +363,18 @@ test("on a non-loopback address every path but the login form needs the token", 
   assert.ok(c && c.httpOnly && c.sameSite === "Strict", JSON.stringify(cookies));
   assert.equal((await page.request.get(`${d.url}/api/deals`)).status(), 200); // the cookie
   await browser.clearCookies();
+  // The rate limit: 50 a second with bursts of 100 per address; 400 requests
+  // in a row get some 429s with Retry-After (as long as they take under 6 s).
+  let limited = 0, retryAfter = null;
+  const t0 = Date.now();
+  for (let i = 0; i < 400; i++) {
+    const r = await page.request.get(`${d.url}/healthz`);
+    if (r.status() === 429) { limited++; retryAfter = r.headers()["retry-after"]; }
+  }
+  if (Date.now() - t0 < 6000) {
+    assert.ok(limited > 0, "some requests were limited");
+    assert.equal(retryAfter, "1");
+  }
   await page.close();
   await stop(d);
   assert.equal(d.exitCode, 0, d.out);
