@@ -10,7 +10,11 @@
 #include <string.h>
 
 #include "storage/storage.h"
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
+
+/* One row's text: a STORAGE_COLUMNS_MAX-column row of long titles fits. */
+#define EXPORT_LINE_MAX ((size_t)16 << 20)
 
 int export_format_parse(const char *name, enum export_format *out)
 {
@@ -30,48 +34,14 @@ const char *export_content_type(enum export_format format)
 	return format == EXPORT_CSV ? "text/csv; charset=utf-8; header=present" : "application/x-ndjson; charset=utf-8";
 }
 
-/* ------------------------------------------------------------ buffers */
-
-int export_buf_write(void *ud, const char *data, size_t len)
+int export_to_dynbuf(void *ud, const char *data, size_t len)
 {
-	struct export_buf *b = ud;
-
-	if (b->oom)
-		return 0;
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p) {
-			b->oom = 1;
-			return 0;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-void export_buf_add(struct export_buf *b, const char *s)
-{
-	export_buf_write(b, s, strlen(s));
-}
-
-void export_buf_free(struct export_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
+	return dynbuf_add(ud, data, len);
 }
 
 /* ------------------------------------------------------------- values */
 
-static void add_number(struct export_buf *b, const struct tg_value *v)
+static void add_number(struct dynbuf *b, const struct tg_value *v)
 {
 	char num[40];
 
@@ -81,80 +51,80 @@ static void add_number(struct export_buf *b, const struct tg_value *v)
 		snprintf(num, sizeof(num), "%.17g", v->v.r);
 	else
 		snprintf(num, sizeof(num), "%s", "");
-	export_buf_add(b, num);
+	dynbuf_addstr(b, num);
 }
 
-void export_json_string(struct export_buf *b, const char *s)
+void export_json_string(struct dynbuf *b, const char *s)
 {
 	char esc[8];
 
-	export_buf_add(b, "\"");
+	dynbuf_addstr(b, "\"");
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		if (*c == '"' || *c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*c;
-			export_buf_write(b, esc, 2);
+			dynbuf_add(b, esc, 2);
 		} else if (*c < 0x20 || *c == '<' || *c == '>' || *c == '&') {
 			snprintf(esc, sizeof(esc), "\\u%04x", *c);
-			export_buf_add(b, esc);
+			dynbuf_addstr(b, esc);
 		} else if (c[0] == 0xe2 && c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9)) {
 			/* U+2028/U+2029 end a line in older JavaScript. */
-			export_buf_add(b, c[2] == 0xa8 ? "\\u2028" : "\\u2029");
+			dynbuf_addstr(b, c[2] == 0xa8 ? "\\u2028" : "\\u2029");
 			c += 2;
 		} else {
-			export_buf_write(b, (const char *)c, 1);
+			dynbuf_add(b, (const char *)c, 1);
 		}
 	}
-	export_buf_add(b, "\"");
+	dynbuf_addstr(b, "\"");
 }
 
-void export_json_row(struct export_buf *b, const struct tg_value *row, size_t n)
+void export_json_row(struct dynbuf *b, const struct tg_value *row, size_t n)
 {
-	export_buf_add(b, "{");
+	dynbuf_addstr(b, "{");
 	for (size_t i = 0; i < n; i++) {
 		if (i)
-			export_buf_add(b, ",");
+			dynbuf_addstr(b, ",");
 		export_json_string(b, row[i].column);
-		export_buf_add(b, ":");
+		dynbuf_addstr(b, ":");
 		if (row[i].type == TG_TEXT)
 			export_json_string(b, row[i].v.s);
 		else if (row[i].type == TG_INT || (row[i].type == TG_REAL && isfinite(row[i].v.r)))
 			add_number(b, &row[i]);
 		else
-			export_buf_add(b, "null");
+			dynbuf_addstr(b, "null");
 	}
-	export_buf_add(b, "}");
+	dynbuf_addstr(b, "}");
 }
 
 /* A CSV field: quoted when it holds a comma, quote, CR or LF (quotes
  * doubled). A text that a spreadsheet would run as a formula (=, +, -, @,
  * tab, CR first) gets a leading apostrophe, OWASP's advice against CSV
  * injection: Keepa titles are anyone's text. */
-static void csv_text(struct export_buf *b, const char *s)
+static void csv_text(struct dynbuf *b, const char *s)
 {
 	int quote = strpbrk(s, ",\"\r\n") != NULL;
 
 	if (quote)
-		export_buf_add(b, "\"");
+		dynbuf_addstr(b, "\"");
 	if (strchr("=+-@\t\r", s[0]) && s[0])
-		export_buf_add(b, "'");
+		dynbuf_addstr(b, "'");
 	for (const char *c = s; *c; c++)
-		export_buf_write(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
+		dynbuf_add(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
 	if (quote)
-		export_buf_add(b, "\"");
+		dynbuf_addstr(b, "\"");
 }
 
-static void csv_row(struct export_buf *b, const struct tg_value *row, size_t n)
+static void csv_row(struct dynbuf *b, const struct tg_value *row, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (i)
-			export_buf_add(b, ",");
+			dynbuf_addstr(b, ",");
 		if (row[i].type == TG_TEXT)
 			csv_text(b, row[i].v.s);
 		else if (row[i].type == TG_INT || row[i].type == TG_REAL)
 			add_number(b, &row[i]);
 	}
-	export_buf_add(b, "\r\n");
+	dynbuf_addstr(b, "\r\n");
 }
 
 /* -------------------------------------------------------------- rows */
@@ -163,29 +133,29 @@ struct export_ctx {
 	enum export_format format;
 	export_write_fn write;
 	void *ud;
-	struct export_buf line;
+	struct dynbuf line;
 };
 
 static int export_row(void *ud, const struct tg_value *row, size_t n)
 {
 	struct export_ctx *x = ud;
 
-	x->line.len = 0;
+	dynbuf_reset(&x->line);
 	if (x->format == EXPORT_CSV) {
 		csv_row(&x->line, row, n);
 	} else {
 		export_json_row(&x->line, row, n);
-		export_buf_add(&x->line, "\n");
+		dynbuf_addstr(&x->line, "\n");
 	}
-	if (x->line.oom)
-		return TG_ENOMEM;
-	return x->write(x->ud, x->line.data, x->line.len);
+	if (dynbuf_error(&x->line))
+		return dynbuf_error(&x->line);
+	return x->write(x->ud, dynbuf_str(&x->line), dynbuf_len(&x->line));
 }
 
 int export_rows(struct storage_conn *conn, const struct storage_query *q, enum export_format format,
                 export_write_fn write, void *ud, char **errmsg)
 {
-	struct export_ctx x = {.format = format, .write = write, .ud = ud};
+	struct export_ctx x = {.format = format, .write = write, .ud = ud, .line = DYNBUF_INIT(EXPORT_LINE_MAX)};
 	const struct storage_table *t;
 	int rc;
 
@@ -194,20 +164,19 @@ int export_rows(struct storage_conn *conn, const struct storage_query *q, enum e
 		return rc;
 	if (format == EXPORT_CSV) {
 		for (size_t i = 0; i < t->ncolumns; i++) {
-			export_buf_add(&x.line, i ? "," : "");
-			export_buf_add(&x.line, t->columns[i].name);
+			dynbuf_addstr(&x.line, i ? "," : "");
+			dynbuf_addstr(&x.line, t->columns[i].name);
 		}
-		export_buf_add(&x.line, "\r\n");
-		if (x.line.oom)
-			rc = TG_ENOMEM;
-		else
-			rc = write(ud, x.line.data, x.line.len);
+		dynbuf_addstr(&x.line, "\r\n");
+		rc = dynbuf_error(&x.line) ? dynbuf_error(&x.line) : write(ud, dynbuf_str(&x.line), dynbuf_len(&x.line));
 	}
 	if (rc == 0)
 		rc = storage_query(conn, q, export_row, &x, errmsg);
 	if (rc == TG_ENOMEM && errmsg && !*errmsg)
 		*errmsg = str_printf("out of memory");
-	export_buf_free(&x.line);
+	if (rc == TG_EOVERSIZE && errmsg && !*errmsg)
+		*errmsg = str_printf("the export is larger than its buffer allows");
+	dynbuf_free(&x.line);
 	return rc;
 }
 

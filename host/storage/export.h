@@ -4,7 +4,7 @@
  *
  * Rows come from storage_query() (filters, search, order, limit all
  * validated against the table's columns) and go to a write function, so
- * the same bytes reach stdout or an HTTP response.
+ * the same bytes reach stdout or an HTTP response (a struct dynbuf).
  */
 #ifndef TG_HOST_EXPORT_H
 #define TG_HOST_EXPORT_H
@@ -14,6 +14,7 @@
 
 #include <tollgate/tollgate.h>
 
+struct dynbuf;
 struct storage_conn;
 struct storage_query;
 struct storage_table;
@@ -34,22 +35,15 @@ typedef int (*export_write_fn)(void *ud, const char *data, size_t len);
 int export_rows(struct storage_conn *conn, const struct storage_query *q, enum export_format format,
                 export_write_fn write, void *ud, char **errmsg);
 
-/* A growing byte buffer for callers that assemble a document in memory;
- * an allocation failure is remembered (oom) and the data dropped. */
-struct export_buf {
-	char *data;
-	size_t len, cap;
-	int oom;
-};
-int export_buf_write(void *buf, const char *data, size_t len); /* an export_write_fn */
-void export_buf_add(struct export_buf *b, const char *s);
-void export_buf_free(struct export_buf *b);
+/* An export_write_fn that appends to a struct dynbuf (util/dynbuf.h): the
+ * buffer's cap bounds the document, and passing it stops the export. */
+int export_to_dynbuf(void *dynbuf, const char *data, size_t len);
 
 /* One row as a JSON object (no newline) appended to b. Text is escaped so
  * the result is also safe inside HTML: <, >, & and U+2028/9 as \uXXXX. */
-void export_json_row(struct export_buf *b, const struct tg_value *row, size_t n);
+void export_json_row(struct dynbuf *b, const struct tg_value *row, size_t n);
 /* A JSON string literal of s appended to b (same escaping). */
-void export_json_string(struct export_buf *b, const char *s);
+void export_json_string(struct dynbuf *b, const char *s);
 
 /* The text a user typed for a column's value, as a value of the column's
  * type (integers and reals strictly: "12x" is refused); "null" is NULL.

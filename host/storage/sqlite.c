@@ -982,7 +982,8 @@ free_row:
 
 /* The WHERE clause of a page: the filters, then the substring match (LIKE
  * with its wildcards escaped, so the text is matched literally; SQLite's
- * LIKE ignores ASCII case). Returns the number of parameters used. */
+ * LIKE ignores ASCII case). Returns the number of parameters used, or -1
+ * when out of memory. */
 static int sql_where_query(struct sql *b, const struct storage_table *t, const struct storage_query *q)
 {
 	const struct shape sh = {.kind = STMT_SELECT, .table = t, .filters = q->filters, .n = q->nfilters};
@@ -991,10 +992,8 @@ static int sql_where_query(struct sql *b, const struct storage_table *t, const s
 	int param;
 
 	items = shape_items(&sh, &order);
-	if (!items) {
-		b->oom = true;
-		return 0;
-	}
+	if (!items)
+		return -1;
 	param = sql_where(b, t, items, q->nfilters);
 	free(items);
 
@@ -1013,12 +1012,12 @@ static int stmt_get_built(struct sq_conn *c, struct sql *b, sqlite3_stmt **out, 
 {
 	int rc;
 
-	if (b->oom || !b->p) {
-		free(b->p);
-		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	if (dynbuf_error(&b->d)) {
+		dynbuf_free(&b->d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory building a statement");
 	}
-	rc = stmt_get(c, b->p, out, slot, errmsg);
-	free(b->p);
+	rc = stmt_get(c, dynbuf_str(&b->d), out, slot, errmsg);
+	dynbuf_free(&b->d);
 	return rc;
 }
 
@@ -1088,7 +1087,7 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 {
 	struct sq_conn *c = conn;
 	struct tg_value *row;
-	struct sql b = {0};
+	struct sql b = SQL_INIT;
 	sqlite3_stmt *stmt;
 	char *pattern = NULL;
 	int slot, rc, nparams;
@@ -1101,6 +1100,10 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 	sql_add(&b, " FROM ");
 	sql_ident(&b, t->name);
 	nparams = sql_where_query(&b, t, q);
+	if (nparams < 0) {
+		dynbuf_free(&b.d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
 	sql_order(&b, t, order_by, descending);
 	sql_add(&b, " LIMIT ");
 	sql_param(&b, nparams + 1);
@@ -1109,7 +1112,7 @@ static int sq_query(void *conn, const struct storage_table *t, const struct stor
 
 	row = calloc(t->ncolumns, sizeof(*row));
 	if (!row) {
-		free(b.p);
+		dynbuf_free(&b.d);
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	rc = stmt_get_built(c, &b, &stmt, &slot, errmsg);
@@ -1136,7 +1139,7 @@ static int sq_count(void *conn, const struct storage_table *t, const struct stor
                     char **errmsg)
 {
 	struct sq_conn *c = conn;
-	struct sql b = {0};
+	struct sql b = SQL_INIT;
 	sqlite3_stmt *stmt;
 	char *pattern = NULL;
 	int slot, rc, nparams;
@@ -1144,6 +1147,10 @@ static int sq_count(void *conn, const struct storage_table *t, const struct stor
 	sql_add(&b, "SELECT COUNT(*) FROM ");
 	sql_ident(&b, t->name);
 	nparams = sql_where_query(&b, t, q);
+	if (nparams < 0) {
+		dynbuf_free(&b.d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
 	rc = stmt_get_built(c, &b, &stmt, &slot, errmsg);
 	if (rc < 0)
 		return rc;
@@ -1164,20 +1171,20 @@ static int sq_count(void *conn, const struct storage_table *t, const struct stor
 
 static int sq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
 {
-	struct sql b = {0}, name = {0};
+	struct sql b = SQL_INIT, name = SQL_INIT;
 
 	/* tg_ names are the host's: no plugin table or column can take them. */
 	sql_add(&name, "tg_ix_");
 	sql_add(&name, t->name);
 	sql_add(&name, "_");
 	sql_add(&name, column);
-	if (name.oom) {
-		free(name.p);
+	if (dynbuf_error(&name.d)) {
+		dynbuf_free(&name.d);
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	}
 	sql_add(&b, "CREATE INDEX IF NOT EXISTS ");
-	sql_ident(&b, name.p);
-	free(name.p);
+	sql_ident(&b, dynbuf_str(&name.d));
+	dynbuf_free(&name.d);
 	sql_add(&b, " ON ");
 	sql_ident(&b, t->name);
 	sql_add(&b, " (");

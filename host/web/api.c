@@ -15,11 +15,28 @@
 #include "storage/export.h"
 #include "storage/storage.h"
 #include "util/clock.h"
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
 #include "web/params.h"
 #include "web/priv.h"
 
 #define DEALS_TABLE "deals"
+/* The largest answers: 500 rows of JSON, 100,000 rows of CSV. */
+#define WEB_JSON_MAX ((size_t)16 << 20)
+#define WEB_CSV_BYTES_MAX ((size_t)256 << 20)
+
+/* A 200 with the buffer's content, handed to libmicrohttpd. */
+static void reply_dynbuf(struct web_reply *r, const char *content_type, struct dynbuf *b)
+{
+	size_t len = dynbuf_len(b);
+	char *body = dynbuf_take(b);
+
+	if (!body) {
+		web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return;
+	}
+	web_reply_owned(r, MHD_HTTP_OK, content_type, body, len);
+}
 
 struct collect {
 	struct web_param params[WEB_PARAMS_MAX + 1];
@@ -38,7 +55,7 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
 }
 
 struct json_rows {
-	struct export_buf *b;
+	struct dynbuf *b;
 	size_t n;
 };
 
@@ -46,9 +63,9 @@ static int json_row(void *ud, const struct tg_value *row, size_t n)
 {
 	struct json_rows *j = ud;
 
-	export_buf_add(j->b, j->n++ ? "," : "");
+	dynbuf_addstr(j->b, j->n++ ? "," : "");
 	export_json_row(j->b, row, n);
-	return j->b->oom ? TG_ENOMEM : 0;
+	return dynbuf_error(j->b);
 }
 
 /* The rows a filter matches, remembered for TOTAL_FRESH_MS: counting a
@@ -102,7 +119,7 @@ static int count_rows(struct web_server *w, const struct storage_query *q, int64
 
 static void deals_json(struct web_server *w, const struct web_deals_request *req, struct web_reply *r)
 {
-	struct export_buf b = {0};
+	struct dynbuf b = DYNBUF_INIT(WEB_JSON_MAX);
 	struct json_rows rows = {.b = &b};
 	char head[256], *err = NULL;
 	int64_t total = 0;
@@ -112,40 +129,38 @@ static void deals_json(struct web_server *w, const struct web_deals_request *req
 	if ((rc = count_rows(w, &req->q, &total, &err)) == 0) {
 		snprintf(head, sizeof(head), "{\"table\":\"%s\",\"total\":%lld,\"offset\":%lld,\"limit\":%lld,", req->q.table,
 		         (long long)total, (long long)req->q.offset, (long long)req->q.limit);
-		export_buf_add(&b, head);
-		export_buf_add(&b, "\"sort\":");
+		dynbuf_addstr(&b, head);
+		dynbuf_addstr(&b, "\"sort\":");
 		export_json_string(&b, sort);
-		export_buf_add(&b, req->q.order_by && req->q.order_by[0] != '-' ? ",\"order\":\"asc\"" : ",\"order\":\"desc\"");
-		export_buf_add(&b, ",\"rows\":[");
+		dynbuf_addstr(&b, req->q.order_by && req->q.order_by[0] != '-' ? ",\"order\":\"asc\"" : ",\"order\":\"desc\"");
+		dynbuf_addstr(&b, ",\"rows\":[");
 		rc = storage_query(w->db, &req->q, json_row, &rows, &err);
-		export_buf_add(&b, "]}\n");
+		dynbuf_addstr(&b, "]}\n");
 	}
-	if (rc == 0 && b.oom)
-		rc = TG_ENOMEM;
+	if (rc == 0)
+		rc = dynbuf_error(&b);
 	if (rc) {
 		/* The database's own reason: no value of the request is in it
 		 * that the client did not send. */
 		web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, err ? err : "cannot read the deals");
-		export_buf_free(&b);
+		dynbuf_free(&b);
 	} else {
-		web_reply_owned(r, MHD_HTTP_OK, "application/json; charset=utf-8", b.data, b.len);
+		reply_dynbuf(r, "application/json; charset=utf-8", &b);
 	}
 	free(err);
 }
 
 static void deals_csv(struct web_server *w, const struct web_deals_request *req, struct web_reply *r)
 {
-	struct export_buf b = {0};
+	struct dynbuf b = DYNBUF_INIT(WEB_CSV_BYTES_MAX);
 	char *err = NULL;
-	int rc = export_rows(w->db, &req->q, EXPORT_CSV, export_buf_write, &b, &err);
+	int rc = export_rows(w->db, &req->q, EXPORT_CSV, export_to_dynbuf, &b, &err);
 
-	if (rc == 0 && b.oom)
-		rc = TG_ENOMEM;
 	if (rc) {
 		web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, err ? err : "cannot export the deals");
-		export_buf_free(&b);
+		dynbuf_free(&b);
 	} else {
-		web_reply_owned(r, MHD_HTTP_OK, export_content_type(EXPORT_CSV), b.data, b.len);
+		reply_dynbuf(r, export_content_type(EXPORT_CSV), &b);
 		r->disposition = "attachment; filename=\"deals.csv\"";
 	}
 	free(err);

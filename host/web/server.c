@@ -16,6 +16,7 @@
 #include "storage/export.h"
 #include "storage/storage.h"
 #include "util/clock.h"
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
 #include "util/secret.h"
 #include "web/assets.h"
@@ -60,17 +61,20 @@ void web_reply_owned(struct web_reply *r, unsigned status, const char *content_t
 
 void web_reply_error(struct web_reply *r, unsigned status, const char *message)
 {
-	struct export_buf b = {0};
+	struct dynbuf b = DYNBUF_INIT(64 * 1024);
+	size_t len;
+	char *body;
 
-	export_buf_add(&b, "{\"error\":");
+	dynbuf_addstr(&b, "{\"error\":");
 	export_json_string(&b, message);
-	export_buf_add(&b, "}\n");
-	if (b.oom) {
-		export_buf_free(&b);
+	dynbuf_addstr(&b, "}\n");
+	len = dynbuf_len(&b);
+	body = dynbuf_take(&b);
+	if (!body) {
 		web_reply_text(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", "{\"error\":\"out of memory\"}\n");
 		return;
 	}
-	web_reply_owned(r, status, "application/json; charset=utf-8", b.data, b.len);
+	web_reply_owned(r, status, "application/json; charset=utf-8", body, len);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, struct web_reply *r)

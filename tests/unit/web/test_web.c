@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "storage/export.h"
 #include "storage/storage.h"
+#include "util/dynbuf.h"
 #include "web/params.h"
 #include "web/priv.h"
 #include "web/ratelimit.h"
@@ -193,54 +194,59 @@ static void test_params_identifiers(void **state)
 
 static void test_json_escaping(void **state)
 {
-	struct export_buf b = {0};
+	struct dynbuf b = DYNBUF_INIT(1 << 20);
 	(void)state;
 
 	export_json_string(&b, "<img src=x onerror=alert(1)>");
-	assert_string_equal(b.data, "\"\\u003cimg src=x onerror=alert(1)\\u003e\"");
-	b.len = 0;
+	assert_string_equal(dynbuf_str(&b), "\"\\u003cimg src=x onerror=alert(1)\\u003e\"");
+	dynbuf_reset(&b);
 	export_json_string(&b, "a\"b\\c&d\n\x01");
-	assert_string_equal(b.data, "\"a\\\"b\\\\c\\u0026d\\u000a\\u0001\"");
-	b.len = 0;
+	assert_string_equal(dynbuf_str(&b), "\"a\\\"b\\\\c\\u0026d\\u000a\\u0001\"");
+	dynbuf_reset(&b);
 	export_json_string(&b, "line\xe2\x80\xa8sep \xc3\xa9"); /* U+2028, then é kept as UTF-8 */
-	assert_string_equal(b.data, "\"line\\u2028sep \xc3\xa9\"");
-	b.len = 0;
+	assert_string_equal(dynbuf_str(&b), "\"line\\u2028sep \xc3\xa9\"");
+	dynbuf_reset(&b);
 	struct tg_value row[] = {TG_VINT("n", -5), TG_VNULL("x"), TG_VTEXT("t", "</script>"), TG_VREAL("r", 0.5)};
 	export_json_row(&b, row, 4);
-	assert_string_equal(b.data, "{\"n\":-5,\"x\":null,\"t\":\"\\u003c/script\\u003e\",\"r\":0.5}");
-	assert_null(strchr(b.data, '<'));
-	export_buf_free(&b);
+	assert_string_equal(dynbuf_str(&b), "{\"n\":-5,\"x\":null,\"t\":\"\\u003c/script\\u003e\",\"r\":0.5}");
+	assert_null(strchr(dynbuf_str(&b), '<'));
+	dynbuf_free(&b);
 }
 
 static int collect(void *ud, const char *data, size_t len)
 {
-	return export_buf_write(ud, data, len);
+	return export_to_dynbuf(ud, data, len);
 }
 
 static void test_csv_escaping(void **state)
 {
 	struct fixture *f = *state;
 	struct storage_query q = {.table = "deals", .limit = -1};
-	struct export_buf b = {0};
+	struct dynbuf b = DYNBUF_INIT(1 << 20);
 	char *err = NULL;
 
 	add_row(f, "A000000001", "plain", 100, 10, 5);
 	add_row(f, "A000000002", "comma, \"quoted\"\nnewline", 200, 20, -5);
 	add_row(f, "A000000003", "=HYPERLINK(\"x\")", 300, 30, 0);
 	assert_int_equal(export_rows(f->conn, &q, EXPORT_CSV, collect, &b, &err), 0);
-	assert_string_equal(b.data,
+	assert_string_equal(dynbuf_str(&b),
 	                    "domain,asin,title,current_cents,drop_pct,est_profit_cents,sales_rank,score\r\n"
 	                    "1,A000000001,plain,100,10,5,,\r\n"
 	                    "1,A000000002,\"comma, \"\"quoted\"\"\nnewline\",200,20,-5,,\r\n"
 	                    "1,A000000003,\"'=HYPERLINK(\"\"x\"\")\",300,30,0,,\r\n");
-	export_buf_free(&b);
+	dynbuf_free(&b);
 	assert_int_equal(export_rows(f->conn, &q, EXPORT_JSONL, collect, &b, &err), 0);
-	assert_non_null(strstr(b.data, "\"title\":\"=HYPERLINK(\\\"x\\\")\"")); /* JSON keeps the text as it is */
+	assert_non_null(strstr(dynbuf_str(&b), "\"title\":\"=HYPERLINK(\\\"x\\\")\"")); /* JSON keeps the text as it is */
 	int lines = 0;
-	for (const char *c = b.data; *c; c++)
+	for (const char *c = dynbuf_str(&b); *c; c++)
 		lines += *c == '\n';
 	assert_int_equal(lines, 3); /* one object a line, no header */
-	export_buf_free(&b);
+	dynbuf_free(&b);
+	/* A document past its buffer's cap stops the export, with a reason. */
+	struct dynbuf small = DYNBUF_INIT(100);
+	assert_int_equal(export_rows(f->conn, &q, EXPORT_CSV, collect, &small, &err), TG_EOVERSIZE);
+	assert_non_null(strstr(err, "larger than its buffer"));
+	dynbuf_free(&small);
 	free(err);
 }
 
