@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "web/web.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "keepa/keepa.h"
@@ -34,7 +35,7 @@ static void print_costs(FILE *out, const struct tg_plugin *p, const char *indent
 int cmd_check(const struct cli_options *opts, int argc, char **argv)
 {
 	struct config cf;
-	int rc, failed = 0, skipped = 0, no_key = 0;
+	int rc, failed = 0, skipped = 0, no_key = 0, bad_web = 0;
 
 	(void)argc;
 	(void)argv;
@@ -57,6 +58,14 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 			no_key = 1;
 		}
 		free(key);
+		free(err);
+	}
+	{
+		char *err = NULL; /* the web page's token file, read as `run` reads it */
+		if (web_check(&cf, &err) != 0) {
+			fprintf(stderr, "%s: %s\n", cf.path, err ? err : "web.token_file is not usable");
+			bad_web = 1;
+		}
 		free(err);
 	}
 	if (cf.ntasks == 0)
@@ -95,7 +104,9 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		fprintf(stderr, "check failed: no Keepa key\n");
 	if (failed)
 		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
-	if (failed || no_key)
+	if (bad_web)
+		fprintf(stderr, "check failed: the web page's token file\n");
+	if (failed || no_key || bad_web)
 		return EXIT_CONFIG;
 	printf("check ok%s\n", skipped ? " (with optional tasks that would be skipped)" : "");
 	return 0;

@@ -317,6 +317,18 @@ fail:
 	return rc;
 }
 
+int web_check(const struct config *cf, char **errmsg)
+{
+	struct web_server w = {0};
+	int rc;
+
+	if (!cf->web_listen || !cf->web_listen[0] || !cf->web_token_file)
+		return 0;
+	rc = web_auth_load(&w, cf->web_token_file, errmsg);
+	secret_free(w.token);
+	return rc ? TG_EINVAL : 0;
+}
+
 uint16_t web_server_port(const struct web_server *w)
 {
 	return w ? w->port : 0;

@@ -30,6 +30,11 @@ int web_server_start(struct daemon *d, struct web_server **out, char **errmsg);
  * reads it, and port 0 besides: any free port, logged at start. */
 struct sockaddr_in;
 int web_parse_listen(const char *listen, struct sockaddr_in *sa);
+/* What web_server_start() would refuse before it binds (the token file's
+ * mode and content): 0 when the page is off or would start, else TG_EINVAL
+ * with the reason - for `tollgate check`. */
+struct config;
+int web_check(const struct config *cf, char **errmsg);
 /* The port it listens on (useful after port 0). */
 uint16_t web_server_port(const struct web_server *w);
 void web_server_stop(struct web_server *w);

@@ -25,6 +25,7 @@
 #include "web/params.h"
 #include "web/priv.h"
 #include "web/ratelimit.h"
+#include "web/web.h"
 
 /* ------------------------------------------------------------ fixture */
 
@@ -428,6 +429,31 @@ static void test_token_file(void **state)
 	free(err);
 }
 
+static void test_check_reads_the_token_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config cf = {0};
+	char path[160], *err = NULL;
+
+	snprintf(path, sizeof(path), "%s/token", f->dir);
+	cf.web_listen = "0.0.0.0:8080";
+	cf.web_token_file = path;
+	assert_int_equal(web_check(&cf, &err), TG_EINVAL); /* missing */
+	free(err);
+	err = NULL;
+	write_file(path, "0123456789abcdef0123", 0604);
+	assert_int_equal(web_check(&cf, &err), TG_EINVAL); /* readable by others */
+	assert_non_null(strstr(err, "web.token_file"));
+	free(err);
+	err = NULL;
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(web_check(&cf, &err), 0);
+	cf.web_listen = ""; /* off: nothing to check */
+	cf.web_token_file = "/nonexistent";
+	assert_int_equal(web_check(&cf, &err), 0);
+	assert_null(err);
+}
+
 static void test_rate_limit(void **state)
 {
 	struct ratelimit rl;
@@ -462,6 +488,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_index_serves_the_sort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_web_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_reads_the_token_file, setup, teardown),
 	    cmocka_unit_test(test_rate_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
