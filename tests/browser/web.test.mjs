@@ -123,6 +123,8 @@ async function newPage() {
   const page = await browser.newPage();
   page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
   page.on("pageerror", (e) => { pageErrors.push(e.message); });
+  // The page itself must live within its Content-Security-Policy.
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
   return page;
 }
 
