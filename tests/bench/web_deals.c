@@ -8,7 +8,8 @@
  * Builds (or reuses, with --db) a SQLite database holding N rows of the
  * shipped plugins' deals table (default 1,000,000), starts the web server on
  * it the way the daemon does (indexes included), and times each request
- * from sending it to the last byte. Prints one line per scenario.
+ * from sending it to the last byte. Prints one line per scenario, and the
+ * same as a JSON object on the next line (tests/bench/run reads those).
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -128,6 +129,9 @@ static void scenario(CURL *curl, uint16_t port, const char *name, const char *qu
 	qsort(ms, (size_t)n, sizeof(double), cmp_double);
 	printf("%-44s p50 %7.2f ms   p95 %7.2f ms   (%d requests, %zu bytes each)\n", name, ms[n / 2],
 	       ms[(int)(0.95 * (n - 1))], n, received / (size_t)n);
+	/* The same as a JSON line, for tests/bench/run. */
+	printf("{\"bench\":\"web_deals\",\"scenario\":\"%s\",\"p50_ms\":%.2f,\"p95_ms\":%.2f,\"requests\":%d}\n", name,
+	       ms[n / 2], ms[(int)(0.95 * (n - 1))], n);
 	free(ms);
 }
 
