@@ -172,10 +172,11 @@ int export_rows(struct storage_conn *conn, const struct storage_query *q, enum e
 	}
 	if (rc == 0)
 		rc = storage_query(conn, q, export_row, &x, errmsg);
+	/* The row writers' own failures have no message yet. */
 	if (rc == TG_ENOMEM && errmsg && !*errmsg)
-		*errmsg = str_printf("out of memory");
+		errmsg_set(errmsg, rc, "out of memory");
 	if (rc == TG_EOVERSIZE && errmsg && !*errmsg)
-		*errmsg = str_printf("the export is larger than its buffer allows");
+		errmsg_set(errmsg, rc, "the export is larger than its buffer allows");
 	dynbuf_free(&x.line);
 	return rc;
 }

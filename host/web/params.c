@@ -4,10 +4,12 @@
 #include "web/params.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "storage/export.h"
+#include "util/dynbuf.h"
 #include "util/errmsg.h"
 
 const char *const web_sort_columns[] = {"est_profit_cents", "drop_pct",   "current_cents", "avg_cents",
@@ -115,15 +117,16 @@ int web_deals_params(const struct storage_table *t, const struct web_param *para
 		return errmsg_set(errmsg, TG_EINVAL, "order must be asc or desc");
 	if (sort && *sort) {
 		if (!sort_offered(t, sort)) {
-			char list[256] = "";
+			struct dynbuf list = DYNBUF_INIT(512);
 			for (const char *const *c = web_sort_columns; *c; c++)
-				if (strlen(list) + strlen(*c) + 3 < sizeof(list))
-					strcat(strcat(list, list[0] ? ", " : ""), *c);
-			return errmsg_set(errmsg, TG_EINVAL, "sort must be one of %s", list);
+				dynbuf_printf(&list, "%s%s", c == web_sort_columns ? "" : ", ", *c);
+			rc = errmsg_set(errmsg, TG_EINVAL, "sort must be one of %s", dynbuf_str(&list));
+			dynbuf_free(&list);
+			return rc;
 		}
 		/* Descending unless asked otherwise: the best deals first. */
-		strcpy(req->order_by, order && strcmp(order, "asc") == 0 ? "" : "-");
-		strcat(req->order_by, sort);
+		snprintf(req->order_by, sizeof(req->order_by), "%s%s", order && strcmp(order, "asc") == 0 ? "" : "-",
+		         sort);
 		req->q.order_by = req->order_by;
 	} else if (order) {
 		return errmsg_set(errmsg, TG_EINVAL, "order needs sort");
