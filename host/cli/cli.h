@@ -30,5 +30,6 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv);
 int cmd_plugins(const struct cli_options *opts, int argc, char **argv);
 int cmd_status(const struct cli_options *opts, int argc, char **argv);
 int cmd_demo(const struct cli_options *opts, int argc, char **argv);
+int cmd_export(const struct cli_options *opts, int argc, char **argv);
 
 #endif

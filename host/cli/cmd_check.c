@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "web/web.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "keepa/keepa.h"
@@ -52,7 +53,7 @@ static int check_storage(const struct config *cf)
 int cmd_check(const struct cli_options *opts, int argc, char **argv)
 {
 	struct config cf;
-	int rc, failed = 0, skipped = 0, no_key = 0;
+	int rc, failed = 0, skipped = 0, no_key = 0, bad_web = 0;
 
 	(void)argc;
 	(void)argv;
@@ -79,6 +80,14 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		free(err);
 	}
 	int storage_rc = check_storage(&cf);
+	{
+		char *err = NULL; /* the web page's token file, read as `run` reads it */
+		if (web_check(&cf, &err) != 0) {
+			fprintf(stderr, "%s: %s\n", cf.path, err ? err : "web.token_file is not usable");
+			bad_web = 1;
+		}
+		free(err);
+	}
 	if (cf.ntasks == 0)
 		printf("no tasks are configured: the daemon would run nothing\n");
 	for (int i = 0; i < cf.ntasks; i++) {
@@ -115,7 +124,9 @@ int cmd_check(const struct cli_options *opts, int argc, char **argv)
 		fprintf(stderr, "check failed: no Keepa key\n");
 	if (failed)
 		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
-	if (failed || no_key || storage_rc == EXIT_CONFIG)
+	if (bad_web)
+		fprintf(stderr, "check failed: the web page's token file\n");
+	if (failed || no_key || bad_web || storage_rc == EXIT_CONFIG)
 		return EXIT_CONFIG;
 	if (storage_rc)
 		return storage_rc;

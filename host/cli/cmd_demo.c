@@ -25,6 +25,7 @@
 #include "observe/status.h"
 #include "storage/storage.h"
 #include "tokens/tokens.h"
+#include "web/web.h"
 
 #ifndef TG_DATADIR
 #define TG_DATADIR "/usr/share/tollgate"
@@ -300,6 +301,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	struct daemon_options dopts = {.keepa_key = "demo-key"};
 	struct runloop_options ro = {0};
 	struct runloop_signals signals;
+	struct web_server *web = NULL;
 	char dir[512] = "", endpoint[64], db_path[600], run_dir[600], sock[700], *err = NULL;
 	const char *config_path = NULL;
 	static char plugin_dir[3100];
@@ -380,6 +382,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	cf.runtime_dir = run_dir;
 	cf.status_socket = sock;
 	cf.tokens_minute_ms = so.minute_ms;
+	cf.web_listen = "127.0.0.1:0"; /* the page, on a free loopback port */
 	if (cli->nplugin_dirs == 0)
 		demo_plugin_path(&cf, plugin_dir, sizeof(plugin_dir));
 	log_setup(verbose ? TG_LOG_INFO : TG_LOG_WARN, NULL);
@@ -398,10 +401,16 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	rc = daemon_open(&d, &cf, &dopts, &err);
 	if (rc == 0)
 		rc = storage_connect(d.storage, &demo.db, &err);
+	if (rc == 0 && (rc = web_server_start(&d, &web, &err)) == 0) {
+		printf("the page: http://127.0.0.1:%u/ (deals) and /status, live while the demo runs\n",
+		       (unsigned)web_server_port(web));
+		fflush(stdout);
+	}
 	if (rc) {
 		fprintf(stderr, "tollgate demo: %s: %s\n", rc == TG_ESTOPPED ? "stopped" : "cannot start",
 		        err ? err : "?");
 		free(err);
+		storage_conn_free(demo.db);
 		daemon_request_stop(&d);
 		runloop_signals_stop(&signals);
 		daemon_close(&d);
@@ -422,6 +431,7 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 		free(err);
 	}
 	summary(&d, &demo, dir, db_path);
+	web_server_stop(web);
 	storage_conn_free(demo.db);
 	runloop_signals_stop(&signals);
 	daemon_close(&d);

@@ -17,6 +17,7 @@
 #include "core/ha.h"
 #include "observe/log.h"
 #include "core/runloop.h"
+#include "web/web.h"
 
 /* One lifetime of the daemon, from start to stop: its exit code. With hot
  * standby (ha not NULL) this is the time the node is active. */
@@ -24,6 +25,7 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 {
 	struct daemon d;
 	struct runloop_signals signals;
+	struct web_server *web = NULL;
 	char *err = NULL;
 	int rc, exit_code = 0;
 
@@ -36,6 +38,8 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 	rc = ha_attach(ha, &d);
 	if (rc == 0)
 		rc = daemon_open(&d, cf, NULL, &err);
+	if (rc == 0)
+		rc = web_server_start(&d, &web, &err);
 	if (rc == 0)
 		rc = runloop_run(&d, NULL, &err);
 	if (rc == TG_ESTOPPED) {
@@ -51,6 +55,7 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 	free(err);
 	daemon_request_stop(&d);
 	daemon_join(&d);
+	web_server_stop(web);
 	ha_detach(ha);
 	runloop_signals_stop(&signals);
 	if (atomic_load(&signals.stop_signalled))

@@ -28,6 +28,7 @@ static void usage(FILE *out)
 	        "  status     ask a running daemon what it is doing (--json for machines)\n"
 	        "  sim        serve a simulator of the Keepa API on loopback (sim --help)\n"
 	        "  demo       simulator + daemon + SQLite in one command, no Keepa key needed\n"
+	        "  export     a table of the database as CSV or JSON Lines (export --help)\n"
 	        "\n"
 	        "options:\n"
 	        "  --config PATH     configuration file (default %s, or $TOLLGATE_CONFIG)\n"
@@ -105,6 +106,8 @@ int main(int argc, char **argv)
 		return cmd_status(&opts, sub_argc, sub_argv);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(&opts, sub_argc, sub_argv);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(&opts, sub_argc, sub_argv);
 	if (strcmp(cmd, "sim") == 0)
 		return sim_main(sub_argc, sub_argv);
 	fprintf(stderr, "tollgate: unknown command \"%s\"\n\n", cmd);

@@ -23,6 +23,7 @@
 #include "core/config_file.h"
 #include "observe/log.h"
 #include "tokens/tokens.h"
+#include "web/web.h"
 
 struct ctx {
 	struct config *config;
@@ -248,6 +249,8 @@ static void config_defaults(struct config *config)
 	config->status_socket = "/run/tollgate/status.sock";
 	config->status_stall_after_s = 900;
 	config->metrics_listen = "";
+	config->web_listen = "";
+	config->web_requests_per_s = 20;
 }
 
 static int valid_name(const char *s)
@@ -271,7 +274,7 @@ static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const task_keys[] = {"name", "plugin", "required", "weight", "schedule", "settings", NULL};
 static const char *const root_keys[] = {"keepa", "tokens", "storage", "runtime_dir", "plugin_path", "include_dir",
-                                        "log",   "status", "metrics", "tasks",       "ha",          NULL};
+                                        "log",   "status", "metrics", "tasks",       "ha",          "web", NULL};
 static const char *const dropin_keys[] = {"tasks", NULL};
 
 static int load_keepa(struct ctx *c, const config_setting_t *root)
@@ -483,6 +486,43 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 		return fail(c, config_setting_get_member(config_setting_get_member(root, "status"), "socket"),
 		            "'status.socket' is %zu characters; a UNIX socket path has at most %zu",
 		            strlen(cf->status_socket), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	return 0;
+}
+
+/* ---- web: the page and its API (host/web/). Off unless listen is set; an
+ * address outside 127.0.0.0/8 is refused without a token file, because the
+ * deals and the daemon's state would then be open to the network. */
+static const char *const web_keys[] = {"listen", "token_file", "requests_per_s", NULL};
+
+static int load_web(struct ctx *c, const config_setting_t *root)
+{
+	struct config *cf = c->config;
+	config_setting_t *g;
+	struct sockaddr_in sa;
+	int rc;
+
+	if ((rc = get_group(c, root, "web", &g)) || !g)
+		return rc;
+	if ((rc = check_known_keys(c, g, web_keys)) || (rc = get_string(c, g, "listen", &cf->web_listen, 0)) ||
+	    (rc = get_string(c, g, "token_file", &cf->web_token_file, 0)) ||
+	    (rc = get_int32(c, g, "requests_per_s", &cf->web_requests_per_s, 1, 100000)))
+		return rc;
+	if (cf->web_token_file && cf->web_token_file[0] != '/')
+		return fail(c, config_setting_get_member(g, "token_file"),
+		            "'web.token_file' = \"%s\" must be an absolute path", cf->web_token_file);
+	if (cf->web_token_file && !cf->web_token_file[0])
+		cf->web_token_file = NULL;
+	if (!cf->web_listen[0])
+		return 0;
+	if (web_parse_listen(cf->web_listen, &sa) != 0)
+		return fail(c, config_setting_get_member(g, "listen"),
+		            "'web.listen' = \"%s\" must be [IPv4]:port (port 0: any free one), e.g. \"127.0.0.1:8080\"",
+		            cf->web_listen);
+	if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127 && !cf->web_token_file)
+		return fail(c, config_setting_get_member(g, "listen"),
+		            "'web.listen' = \"%s\" is not a loopback address: set 'web.token_file' (a file holding "
+		            "the token that browsers must send, mode 0600 or 0640)",
+		            cf->web_listen);
 	return 0;
 }
 
@@ -717,7 +757,8 @@ static int load_all(struct ctx *c, const char *path)
 		return rc;
 	c->file = cf->path;
 	if ((rc = check_known_keys(c, root, root_keys)) || (rc = load_keepa(c, root)) ||
-	    (rc = load_tokens(c, root)) || (rc = load_misc(c, root)) || (rc = load_tasks(c, root)))
+	    (rc = load_tokens(c, root)) || (rc = load_misc(c, root)) || (rc = load_web(c, root)) ||
+	    (rc = load_tasks(c, root)))
 		return rc;
 	if (cf->include_dir && (rc = load_dropins(c)))
 		return rc;

@@ -80,6 +80,11 @@ struct config {
 	int status_stall_after_s;    /* no progress this long: stalled */
 	const char *metrics_listen;  /* "" or NULL: off */
 
+	/* web (the page and /api; see host/web/web.h) */
+	const char *web_listen;      /* "" or NULL: off */
+	const char *web_token_file;  /* NULL: no token (loopback listen only) */
+	int web_requests_per_s;      /* per client address, with bursts of twice that */
+
 	struct task_config *tasks;
 	int ntasks;
 

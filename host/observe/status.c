@@ -70,6 +70,8 @@ static cJSON *tokens_json(const struct tokens_status *st)
 	add_num(o, "wasted", st->wasted);
 	add_num(o, "our_429", (double)st->n429);
 	add_str(o, "policy", tokens_policy_name(st->policy));
+	/* Oldest first; the web page draws its tokens-per-minute chart from it. */
+	cJSON_AddItemToObject(o, "per_minute", cJSON_CreateDoubleArray(st->used_per_min, TOKENS_HISTORY_MINUTES));
 	return o;
 }
 

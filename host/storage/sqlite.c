@@ -922,6 +922,23 @@ static void read_cell(sqlite3_stmt *stmt, int i, const struct storage_column *co
 	}
 }
 
+/* Step stmt and hand each row to fn (its non-zero return stops and is
+ * returned); row has room for t's columns. */
+static int step_rows(struct sq_conn *c, sqlite3_stmt *stmt, const struct storage_table *t, struct tg_value *row,
+                     tg_row_fn fn, void *ud, char **errmsg)
+{
+	int step, rc = 0;
+
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (size_t i = 0; i < t->ncolumns; i++)
+			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
+		rc = fn(ud, row, t->ncolumns);
+		if (rc != 0)
+			return rc;
+	}
+	return step == SQLITE_DONE ? 0 : sq_fail(c, step, "reading rows", errmsg);
+}
+
 /* Rows of up to this many columns are read without an allocation. */
 #define ROW_INLINE 64
 
@@ -934,7 +951,7 @@ static int sq_select(void *conn, const struct storage_table *t, const struct tg_
 	    .kind = STMT_SELECT, .table = t, .filters = f, .n = n, .order = order_by, .descending = descending};
 	struct tg_value room[ROW_INLINE], *row = room;
 	sqlite3_stmt *stmt;
-	int slot, rc, step, nparams;
+	int slot, rc, nparams;
 
 	if (t->ncolumns > ROW_INLINE) {
 		row = calloc(t->ncolumns, sizeof(*row));
@@ -952,22 +969,234 @@ static int sq_select(void *conn, const struct storage_table *t, const struct tg_
 		rc = sq_fail(c, rc, "binding the limit", errmsg);
 		goto put_stmt;
 	}
-	rc = 0;
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		for (size_t i = 0; i < t->ncolumns; i++)
-			read_cell(stmt, (int)i, &t->columns[i], &row[i]);
-		rc = fn(ud, row, t->ncolumns);
-		if (rc != 0)
-			break;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = sq_fail(c, step, "reading rows", errmsg);
+	rc = step_rows(c, stmt, t, row, fn, ud, errmsg);
 put_stmt:
 	stmt_put(c, stmt, slot);
 free_row:
 	if (row != room)
 		free(row);
 	return rc;
+}
+
+/* ------------------------------------------------- pages for readers */
+
+/* The WHERE clause of a page: the filters, then the substring match (LIKE
+ * with its wildcards escaped, so the text is matched literally; SQLite's
+ * LIKE ignores ASCII case). Returns the number of parameters used, or -1
+ * when out of memory. */
+static int sql_where_query(struct sql *b, const struct storage_table *t, const struct storage_query *q)
+{
+	const struct shape sh = {.kind = STMT_SELECT, .table = t, .filters = q->filters, .n = q->nfilters};
+	struct shape_item *items;
+	long order;
+	int param;
+
+	items = shape_items(&sh, &order);
+	if (!items)
+		return -1;
+	param = sql_where(b, t, items, q->nfilters);
+	free(items);
+
+	if (q->match_column) {
+		sql_add(b, q->nfilters ? " AND " : " WHERE ");
+		sql_ident(b, q->match_column);
+		sql_add(b, " LIKE ");
+		sql_param(b, ++param);
+		sql_add(b, " ESCAPE '\\'");
+	}
+	return param;
+}
+
+/* Prepare (or find cached by its text) the statement built in b. */
+static int stmt_get_built(struct sq_conn *c, struct sql *b, sqlite3_stmt **out, int *slot, char **errmsg)
+{
+	int rc;
+
+	if (dynbuf_error(&b->d)) {
+		dynbuf_free(&b->d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory building a statement");
+	}
+	rc = stmt_get(c, dynbuf_str(&b->d), out, slot, errmsg);
+	dynbuf_free(&b->d);
+	return rc;
+}
+
+/* "%text%" with \, % and _ escaped by a backslash. */
+static char *like_pattern(const char *text)
+{
+	size_t n = strlen(text), o = 0;
+	char *p = malloc(2 * n + 3);
+
+	if (!p)
+		return NULL;
+	p[o++] = '%';
+	for (const char *c = text; *c; c++) {
+		if (*c == '\\' || *c == '%' || *c == '_')
+			p[o++] = '\\';
+		p[o++] = *c;
+	}
+	p[o++] = '%';
+	p[o] = '\0';
+	return p;
+}
+
+/* Bind the filters and the pattern of the match; *pattern is to be freed
+ * after the statement ran. */
+static int bind_query(struct sq_conn *c, sqlite3_stmt *stmt, const struct storage_query *q, int nparams,
+                      char **pattern, char **errmsg)
+{
+	int rc = bind_filters(c, stmt, q->filters, q->nfilters, errmsg);
+
+	*pattern = NULL;
+	if (rc < 0)
+		return rc;
+	if (!q->match_column)
+		return 0;
+	*pattern = like_pattern(q->match_text);
+	if (!*pattern)
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	rc = sqlite3_bind_text(stmt, nparams, *pattern, -1, SQLITE_STATIC);
+	return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "binding the search text", errmsg);
+}
+
+/* " ORDER BY col DESC, key1 DESC, ..." - the key columns break ties in the
+ * same direction, which is the order of the index storage_index() makes. */
+static void sql_order(struct sql *b, const struct storage_table *t, const char *order_by, bool descending)
+{
+	const char *dir = descending ? " DESC" : " ASC";
+	bool first = true;
+
+	sql_add(b, " ORDER BY ");
+	if (order_by) {
+		sql_ident(b, order_by);
+		sql_add(b, dir);
+		first = false;
+	}
+	for (unsigned k = 1; k <= t->nkeys; k++)
+		for (size_t i = 0; i < t->ncolumns; i++)
+			if (t->columns[i].key == k) {
+				sql_add(b, first ? "" : ", ");
+				sql_ident(b, t->columns[i].name);
+				sql_add(b, dir);
+				first = false;
+			}
+}
+
+static int sq_query(void *conn, const struct storage_table *t, const struct storage_query *q,
+                    const char *order_by, bool descending, tg_row_fn fn, void *ud, char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct tg_value *row;
+	struct sql b = SQL_INIT;
+	sqlite3_stmt *stmt;
+	char *pattern = NULL;
+	int slot, rc, nparams;
+
+	sql_add(&b, "SELECT ");
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		sql_add(&b, i ? ", " : "");
+		sql_ident(&b, t->columns[i].name);
+	}
+	sql_add(&b, " FROM ");
+	sql_ident(&b, t->name);
+	nparams = sql_where_query(&b, t, q);
+	if (nparams < 0) {
+		dynbuf_free(&b.d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	sql_order(&b, t, order_by, descending);
+	sql_add(&b, " LIMIT ");
+	sql_param(&b, nparams + 1);
+	sql_add(&b, " OFFSET ");
+	sql_param(&b, nparams + 2);
+
+	row = calloc(t->ncolumns, sizeof(*row));
+	if (!row) {
+		dynbuf_free(&b.d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	rc = stmt_get_built(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		goto free_row;
+	rc = bind_query(c, stmt, q, nparams, &pattern, errmsg);
+	if (rc < 0)
+		goto put_stmt;
+	if (sqlite3_bind_int64(stmt, nparams + 1, q->limit < 0 ? -1 : q->limit) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, nparams + 2, q->offset) != SQLITE_OK) {
+		rc = sq_fail(c, SQLITE_RANGE, "binding the limit", errmsg);
+		goto put_stmt;
+	}
+	rc = step_rows(c, stmt, t, row, fn, ud, errmsg);
+put_stmt:
+	stmt_put(c, stmt, slot);
+	free(pattern);
+free_row:
+	free(row);
+	return rc;
+}
+
+static int sq_count(void *conn, const struct storage_table *t, const struct storage_query *q, int64_t *count,
+                    char **errmsg)
+{
+	struct sq_conn *c = conn;
+	struct sql b = SQL_INIT;
+	sqlite3_stmt *stmt;
+	char *pattern = NULL;
+	int slot, rc, nparams;
+
+	sql_add(&b, "SELECT COUNT(*) FROM ");
+	sql_ident(&b, t->name);
+	nparams = sql_where_query(&b, t, q);
+	if (nparams < 0) {
+		dynbuf_free(&b.d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	rc = stmt_get_built(c, &b, &stmt, &slot, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = bind_query(c, stmt, q, nparams, &pattern, errmsg);
+	if (rc == 0) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			*count = sqlite3_column_int64(stmt, 0);
+			rc = 0;
+		} else {
+			rc = sq_fail(c, rc, "counting rows", errmsg);
+		}
+	}
+	stmt_put(c, stmt, slot);
+	free(pattern);
+	return rc;
+}
+
+static int sq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
+{
+	struct sql b = SQL_INIT, name = SQL_INIT;
+
+	/* tg_ names are the host's: no plugin table or column can take them. */
+	sql_add(&name, "tg_ix_");
+	sql_add(&name, t->name);
+	sql_add(&name, "_");
+	sql_add(&name, column);
+	if (dynbuf_error(&name.d)) {
+		dynbuf_free(&name.d);
+		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	sql_add(&b, "CREATE INDEX IF NOT EXISTS ");
+	sql_ident(&b, dynbuf_str(&name.d));
+	dynbuf_free(&name.d);
+	sql_add(&b, " ON ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " (");
+	sql_ident(&b, column);
+	for (unsigned k = 1; k <= t->nkeys; k++)
+		for (size_t i = 0; i < t->ncolumns; i++)
+			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0) {
+				sql_add(&b, ", ");
+				sql_ident(&b, t->columns[i].name);
+			}
+	sql_add(&b, ")");
+	return exec_built(conn, &b, "creating an index", errmsg);
 }
 
 /* --------------------------------------------------------------- state */
@@ -1045,4 +1274,7 @@ const struct storage_backend_ops storage_sqlite_ops = {
     .select = sq_select,
     .state_get = sq_state_get,
     .state_set = sq_state_set,
+    .query = sq_query,
+    .count = sq_count,
+    .index = sq_index,
 };

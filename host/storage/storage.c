@@ -954,3 +954,111 @@ int storage_state_set(struct storage_conn *conn, const char *task, const char *k
 		                     key, STORAGE_STATE_VALUE_MAX);
 	return conn->st->ops->state_set(conn->bconn, task, key, value, (int64_t)time(NULL), errmsg);
 }
+
+/* ------------------------------------------------- pages for readers */
+
+int storage_table_get(struct storage_conn *conn, const char *table, const struct storage_table **out,
+                      char **errmsg)
+{
+	struct table_entry *e;
+	int rc;
+
+	*out = NULL;
+	rc = table_lookup(conn, table, &e, errmsg);
+	if (rc == 0)
+		*out = &e->t;
+	return rc;
+}
+
+/* Check q against its table; *order is the column to order by (NULL: key
+ * order) and *descending its direction. */
+static int query_check(struct storage_conn *conn, const struct storage_query *q, struct table_entry **e,
+                       const char **order, bool *descending, char **errmsg)
+{
+	int rc;
+
+	*order = NULL;
+	*descending = false;
+	if (!q)
+		return errmsg_set(errmsg, TG_EINVAL, "no query given");
+	rc = table_lookup(conn, q->table, e, errmsg);
+	if (rc < 0)
+		return rc;
+	rc = filters_check(*e, q->filters, q->nfilters, errmsg);
+	if (rc < 0)
+		return rc;
+	if (q->match_column) {
+		long pos = entry_column(*e, q->match_column);
+
+		if (pos < 0 || (*e)->t.columns[pos].type != TG_TEXT)
+			return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no text column '%.80s' to search",
+			                  (*e)->t.name, q->match_column);
+		if (!q->match_text)
+			return errmsg_set(errmsg, TG_EINVAL, "a search on '%s' needs a text", q->match_column);
+	}
+	if (q->offset < 0)
+		return errmsg_set(errmsg, TG_EINVAL, "offset %lld is negative", (long long)q->offset);
+	if (q->order_by) {
+		long pos;
+
+		*descending = q->order_by[0] == '-';
+		pos = entry_column(*e, q->order_by + *descending);
+		if (pos < 0)
+			return errmsg_set(errmsg, TG_EINVAL, "cannot order table '%s' by unknown column '%.80s'",
+			                  (*e)->t.name, q->order_by);
+		*order = (*e)->t.columns[pos].name;
+	}
+	if (!conn->st->ops->query || !conn->st->ops->count || !conn->st->ops->index)
+		return errmsg_set(errmsg, TG_ENOTSUP, "storage backend '%s' cannot read pages",
+		                  conn->st->ops->name);
+	return 0;
+}
+
+int storage_query(struct storage_conn *conn, const struct storage_query *q, tg_row_fn fn, void *ud,
+                  char **errmsg)
+{
+	struct table_entry *e;
+	const char *order;
+	bool descending;
+	int rc;
+
+	if (!fn)
+		return errmsg_set(errmsg, TG_EINVAL, "query needs a row function");
+	rc = query_check(conn, q, &e, &order, &descending, errmsg);
+	if (rc < 0)
+		return rc;
+	return conn->st->ops->query(conn->bconn, &e->t, q, order, descending, fn, ud, errmsg);
+}
+
+int storage_count(struct storage_conn *conn, const struct storage_query *q, int64_t *count, char **errmsg)
+{
+	struct table_entry *e;
+	const char *order;
+	bool descending;
+	int rc;
+
+	*count = 0;
+	rc = query_check(conn, q, &e, &order, &descending, errmsg);
+	if (rc < 0)
+		return rc;
+	return conn->st->ops->count(conn->bconn, &e->t, q, count, errmsg);
+}
+
+int storage_index(struct storage_conn *conn, const char *table, const char *column, char **errmsg)
+{
+	struct table_entry *e;
+	long pos;
+	int rc;
+
+	rc = table_lookup(conn, table, &e, errmsg);
+	if (rc < 0)
+		return rc;
+	pos = column ? entry_column(e, column) : -1;
+	if (pos < 0)
+		return errmsg_set(errmsg, TG_EINVAL, "table '%s' has no column '%.80s' to index", e->t.name,
+		                  shown(column));
+	if (!conn->st->ops->index)
+		return errmsg_set(errmsg, TG_ENOTSUP, "storage backend '%s' cannot create indexes",
+		                  conn->st->ops->name);
+	return conn->st->ops->index(conn->bconn, &e->t, e->t.columns[pos].name, errmsg);
+}

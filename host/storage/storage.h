@@ -28,6 +28,7 @@
 
 struct storage;
 struct storage_conn;
+struct storage_table;
 
 /* Longest identifier (table or column name) and most columns per table. */
 #define STORAGE_IDENT_MAX 63
@@ -131,6 +132,38 @@ void storage_fence(int64_t epoch);
 /* True when name is a valid identifier for a plugin's table or column. */
 bool storage_ident_valid(const char *name);
 
+/* ------------------------------------------- reading pages (web, export) */
+
+/* A page of rows for readers that show or export a table (the web's
+ * /api/deals, `tollgate export`): filters as for storage_select, an
+ * optional case-insensitive substring match on one text column, an order
+ * with the key columns as tie-breakers (so pages do not overlap), and an
+ * offset. Everything is validated against the table's columns; values are
+ * bound, never written into SQL. */
+struct storage_query {
+	const char *table;
+	const struct tg_filter *filters;
+	size_t nfilters;
+	const char *match_column; /* NULL: no substring match */
+	const char *match_text;   /* matched literally: % and _ are not wildcards */
+	const char *order_by;     /* "col" or "-col" (descending); NULL: key order */
+	int64_t limit;            /* < 0: all */
+	int64_t offset;           /* >= 0 */
+};
+
+/* The table as it exists (declared here or read from the database);
+ * TG_EINVAL when there is none. The entry stays valid until storage_free(). */
+int storage_table_get(struct storage_conn *conn, const char *table, const struct storage_table **out,
+                      char **errmsg);
+/* Call fn for each row of the page (fn as for storage_select). */
+int storage_query(struct storage_conn *conn, const struct storage_query *q, tg_row_fn fn, void *ud,
+                  char **errmsg);
+/* How many rows match q's filters and match (limit and offset ignored). */
+int storage_count(struct storage_conn *conn, const struct storage_query *q, int64_t *count, char **errmsg);
+/* Create, when missing, an index on (column, key columns...) so a page
+ * ordered by column in either direction is read from the index. */
+int storage_index(struct storage_conn *conn, const char *table, const char *column, char **errmsg);
+
 /* ------------------------------------------------ for backends only */
 
 /* A table as it exists (the registry keeps one per declared table; an entry
@@ -193,6 +226,14 @@ struct storage_backend_ops {
 	/* value NULL deletes; updated_at is Unix seconds. */
 	int (*state_set)(void *conn, const char *task, const char *key, const char *value, int64_t updated_at,
 	                 char **errmsg);
+
+	/* Pages for readers (see struct storage_query; validated, order_by a
+	 * column name or NULL). Optional: NULL means TG_ENOTSUP. */
+	int (*query)(void *conn, const struct storage_table *table, const struct storage_query *q,
+	             const char *order_by, bool descending, tg_row_fn fn, void *ud, char **errmsg);
+	int (*count)(void *conn, const struct storage_table *table, const struct storage_query *q, int64_t *count,
+	             char **errmsg);
+	int (*index)(void *conn, const struct storage_table *table, const char *column, char **errmsg);
 };
 
 extern const struct storage_backend_ops storage_sqlite_ops;

@@ -117,3 +117,16 @@ double used_last_hour(const struct tokens_core *core, int64_t now)
 {
 	return slot_sum(core->used_min, core->used_slot, TOKENS_MINUTES, now, core->cfg.minute_ms);
 }
+
+_Static_assert(TOKENS_HISTORY_MINUTES <= TOKENS_MINUTES, "the history is read from the minute slots");
+
+void used_per_minute(const struct tokens_core *core, int64_t now, double out[TOKENS_HISTORY_MINUTES])
+{
+	int64_t m = minute_of(now, core->cfg.minute_ms);
+
+	for (int k = 0; k < TOKENS_HISTORY_MINUTES; k++) {
+		int64_t want = m - (TOKENS_HISTORY_MINUTES - 1) + k;
+		int i = (int)(((want % TOKENS_MINUTES) + TOKENS_MINUTES) % TOKENS_MINUTES);
+		out[k] = core->used_slot[i] == want ? core->used_min[i] : 0;
+	}
+}

@@ -139,6 +139,7 @@ double outside_per_min(const struct tokens_core *core, int64_t now);
 void outside_record(struct tokens_core *core, double gap, int64_t now);
 void used_record(struct tokens_core *core, double consumed, int64_t now);
 double used_last_hour(const struct tokens_core *core, int64_t now);
+void used_per_minute(const struct tokens_core *core, int64_t now, double out[TOKENS_HISTORY_MINUTES]);
 
 /* tokens/core.c */
 double core_target(const struct tokens_core *core, double cost, int64_t now);

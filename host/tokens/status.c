@@ -73,6 +73,7 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 		if (core->rate > 0)
 			st->utilization = used_last_hour(core, now) / (core->rate * (double)span);
 		st->outside_per_min = outside_per_min(core, now);
+		used_per_minute(core, now, st->used_per_min);
 	}
 	st->deepest_seen = core->deepest_seen;
 	st->wasted = core->wasted;

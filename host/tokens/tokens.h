@@ -98,6 +98,8 @@ struct tokens_class_status {
 	int64_t budget_hint;
 };
 
+#define TOKENS_HISTORY_MINUTES 60
+
 struct tokens_status {
 	bool have_reading;
 	double est;             /* lower bound on the balance now */
@@ -110,6 +112,9 @@ struct tokens_status {
 	double wasted;          /* refill predicted lost to the cap */
 	uint64_t n429;
 	enum tokens_policy policy;
+	/* Tokens consumed in each of the last TOKENS_HISTORY_MINUTES (Keepa)
+	 * minutes, oldest first, the current minute last: the web's chart. */
+	double used_per_min[TOKENS_HISTORY_MINUTES];
 	/* One entry per class, as many as there are (no fixed limit): the
 	 * snapshot grows the array. Start from a zeroed struct, pass it again
 	 * for later snapshots if you like, end with tokens_status_release().
