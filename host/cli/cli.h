@@ -21,15 +21,30 @@ struct cli_options {
 
 struct config;
 
+/* A command's own message on stderr, "tollgate: ..." - with the journal's
+ * priority prefix (<3> error, <4> warning, <6> info) when stderr is the
+ * journal, so `journalctl -p err` shows why `tollgate check` refused a
+ * start. The Keepa key is masked as in every log line. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Load the config named by the options (and apply --plugin-dir); prints
  * the file:line error and returns EXIT_CONFIG on failure. */
 int cli_load_config(const struct cli_options *opts, struct config *config);
 
-int cmd_run(const struct cli_options *opts, int argc, char **argv);
-int cmd_check(const struct cli_options *opts, int argc, char **argv);
-int cmd_plugins(const struct cli_options *opts, int argc, char **argv);
-int cmd_status(const struct cli_options *opts, int argc, char **argv);
-int cmd_demo(const struct cli_options *opts, int argc, char **argv);
+/* The subcommands, each declared (options, help, handler) in its own file
+ * and listed in main.c's table (cli/args.h). */
+struct cli_command;
+extern const struct cli_command cmd_run;
+extern const struct cli_command cmd_check;
+extern const struct cli_command cmd_plugins;
+extern const struct cli_command cmd_status;
+extern const struct cli_command cmd_demo;
+extern const struct cli_command cmd_sim;
+extern const struct cli_command cmd_completion;
+
+/* `tollgate export` (cmd_export.c) keeps its own parser; main.c declares its
+ * options in the table and hands them on. */
 int cmd_export(const struct cli_options *opts, int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "web/web.h"
 #include "core/config.h"
@@ -50,13 +51,12 @@ static int check_storage(const struct config *cf)
 	return rc == 0 ? 0 : rc == TG_ENETWORK ? EXIT_UNAVAILABLE : EXIT_CONFIG;
 }
 
-int cmd_check(const struct cli_options *opts, int argc, char **argv)
+static int check(const struct cli_options *opts, const struct cli_args *args)
 {
 	struct config cf;
 	int rc, failed = 0, skipped = 0, no_key = 0, bad_web = 0;
 
-	(void)argc;
-	(void)argv;
+	(void)args;
 	if ((rc = cli_load_config(opts, &cf)))
 		return rc;
 	printf("%s: syntax and keys ok\n", cf.path);
@@ -166,15 +166,14 @@ static void on_plugin(void *ud, const char *path, const struct plugin *pl, const
 	}
 }
 
-int cmd_plugins(const struct cli_options *opts, int argc, char **argv)
+static int plugins(const struct cli_options *opts, const struct cli_args *args)
 {
 	struct config cf;
 	struct plugins_ctx ctx = {0};
 	const char *const *dirs;
 	int ndirs, rc;
 
-	(void)argc;
-	(void)argv;
+	(void)args;
 	if (opts->nplugin_dirs > 0) {
 		dirs = opts->plugin_dirs;
 		ndirs = opts->nplugin_dirs;
@@ -195,3 +194,25 @@ int cmd_plugins(const struct cli_options *opts, int argc, char **argv)
 		config_release(&cf);
 	return ctx.refused ? 1 : 0;
 }
+
+const struct cli_command cmd_plugins = {
+    .name = "plugins",
+    .summary = "list installed plugins: name, version, ABI, costs, settings, path",
+    .run = plugins,
+};
+
+static const struct cli_opt check_opts[] = {
+    {"print", CLI_FLAG, NULL, 0, 0, "print the effective configuration, defaults included, after checking", NULL},
+};
+
+const struct cli_command cmd_check = {
+    .name = "check",
+    .summary = "validate everything `run` validates, short of spending tokens; print what would run",
+    .description = "The config and its drop-ins, the key, the endpoint rules, storage (its directory must\n"
+                   "exist; the database is never created here), every task's plugin and its init in a dry\n"
+                   "mode that makes no Keepa call. Exit 0 ok, 78 configuration error, 69 a service is\n"
+                   "unavailable. Only an absent plugin file lets an optional task be skipped.",
+    .opts = check_opts,
+    .nopts = (int)(sizeof(check_opts) / sizeof(check_opts[0])),
+    .run = check,
+};

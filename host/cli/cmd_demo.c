@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/daemon.h"
@@ -224,20 +225,6 @@ static void summary(struct daemon *d, struct demo *demo, const char *dir, const 
 }
 
 /* The directory of the running binary, to find a build tree's files. */
-/* A whole non-negative decimal int: "30", not "30s" nor "" (atoi said 0). */
-static bool demo_int(const char *text, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (end == text || *end || errno || v < 0 || v > INT_MAX)
-		return false;
-	*out = (int)v;
-	return true;
-}
-
 static int exe_dir(char *out, size_t len)
 {
 	ssize_t n = readlink("/proc/self/exe", out, len - 1);
@@ -290,7 +277,7 @@ static void demo_plugin_path(struct config *cf, char *storage, size_t len)
 	cf->nplugin_path = 1;
 }
 
-int cmd_demo(const struct cli_options *cli, int argc, char **argv)
+static int demo_main(const struct cli_options *cli, const struct cli_args *args)
 {
 	struct cli_options opts = *cli;
 	struct sim_options so = sim_options_default();
@@ -316,31 +303,14 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	so.minute_ms = 500;
 	so.products = 20000;
 	so.start_tokens = 100;
-	for (int i = 1; i < argc; i++) {
-		bool ok = true;
-
-		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			ok = demo_int(argv[++i], &seconds);
-		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-			snprintf(dir, sizeof(dir), "%s", argv[++i]);
-		else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
-			ok = demo_int(argv[++i], &so.rate);
-		else if (strcmp(argv[i], "--minute-ms") == 0 && i + 1 < argc)
-			ok = demo_int(argv[++i], &so.minute_ms);
-		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-			so.seed = strtoull(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--products") == 0 && i + 1 < argc)
-			ok = demo_int(argv[++i], &so.products);
-		else if (strcmp(argv[i], "--verbose") == 0)
-			verbose = 1;
-		else
-			ok = false;
-		if (!ok) {
-			fprintf(stderr, "usage: tollgate demo [--seconds N] [--dir DIR] [--rate TOKENS_PER_MIN] "
-			                "[--minute-ms MS] [--seed N] [--products N] [--verbose]\n");
-			return EXIT_USAGE;
-		}
-	}
+	seconds = (int)cli_number(args, "seconds", seconds);
+	if (cli_value(args, "dir"))
+		snprintf(dir, sizeof(dir), "%s", cli_value(args, "dir"));
+	so.rate = (int)cli_number(args, "rate", so.rate);
+	so.minute_ms = (int)cli_number(args, "minute-ms", so.minute_ms);
+	so.seed = (uint64_t)cli_number(args, "seed", (long long)so.seed);
+	so.products = (int)cli_number(args, "products", so.products);
+	verbose = cli_flag(args, "verbose");
 	if (seconds < 1 || so.rate < 1 || so.minute_ms < 10) {
 		fprintf(stderr, "tollgate demo: --seconds, --rate and --minute-ms must be positive (minute-ms >= 10)\n");
 		return EXIT_USAGE;
@@ -439,3 +409,24 @@ int cmd_demo(const struct cli_options *cli, int argc, char **argv)
 	config_release(&cf);
 	return rc ? EXIT_SOFTWARE : 0;
 }
+
+static const struct cli_opt demo_opts[] = {
+    {"seconds", CLI_INT, "N", 1, 86400, "how long to run (default 30)", NULL},
+    {"dir", CLI_STRING, "DIR", 0, 0, "directory for the database and runtime files (default: a new one in $TMPDIR)",
+     "dir"},
+    {"rate", CLI_INT, "N", 1, 10000000, "the simulated plan's tokens per minute (default 60)", NULL},
+    {"minute-ms", CLI_INT, "MS", 10, 60000, "length of a simulated minute (default 500)", NULL},
+    {"seed", CLI_INT, "N", 0, 9223372036854775807LL, "the simulator's catalog seed", NULL},
+    {"products", CLI_INT, "N", 1, 2000000, "products in the simulated catalog (default 20000)", NULL},
+    {"verbose", CLI_FLAG, NULL, 0, 0, "show the daemon's log lines too", NULL},
+};
+
+const struct cli_command cmd_demo = {
+    .name = "demo",
+    .summary = "simulator + daemon + SQLite in one command, no Keepa key needed",
+    .description = "Starts `tollgate sim` on a free loopback port, runs the shipped tasks against it with\n"
+                   "SQLite in a directory of its own, shows live progress, then a summary and the best deals.",
+    .opts = demo_opts,
+    .nopts = (int)(sizeof(demo_opts) / sizeof(demo_opts[0])),
+    .run = demo_main,
+};

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/daemon.h"
@@ -64,13 +65,12 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 	return exit_code;
 }
 
-int cmd_run(const struct cli_options *opts, int argc, char **argv)
+static int run(const struct cli_options *opts, const struct cli_args *args)
 {
 	struct config cf;
 	int rc, exit_code;
 
-	(void)argc;
-	(void)argv;
+	(void)args;
 	if ((rc = cli_load_config(opts, &cf)))
 		return rc;
 	log_setup(cf.log_level, NULL);
@@ -84,3 +84,11 @@ int cmd_run(const struct cli_options *opts, int argc, char **argv)
 	log_info(NULL, "tollgate stopped");
 	return 0;
 }
+
+const struct cli_command cmd_run = {
+    .name = "run",
+    .summary = "run the daemon in the foreground (for systemd)",
+    .description = "Validates like `tollgate check`, takes a first token reading, starts every task and\n"
+                   "serves status (and metrics when metrics.listen is set) until SIGTERM or SIGINT.",
+    .run = run,
+};

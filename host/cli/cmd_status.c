@@ -18,6 +18,7 @@
 
 #include "util/dynbuf.h"
 #include "util/errmsg.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "observe/status.h"
@@ -165,24 +166,14 @@ void status_print_human(FILE *out, const cJSON *snap)
 	}
 }
 
-int cmd_status(const struct cli_options *opts, int argc, char **argv)
+static int status(const struct cli_options *opts, const struct cli_args *args)
 {
 	struct config cf;
-	const char *socket_path = NULL;
-	int json = 0, rc, have_config = 0;
+	const char *socket_path = cli_value(args, "socket");
+	int json = cli_flag(args, "json"), rc, have_config = 0;
 	char *text, *err = NULL;
 	cJSON *snap;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
-			socket_path = argv[++i];
-		else {
-			fprintf(stderr, "usage: tollgate status [--json] [--socket PATH]\n");
-			return EXIT_USAGE;
-		}
-	}
 	if (!socket_path) {
 		if ((rc = cli_load_config(opts, &cf)))
 			return STATUS_CRITICAL;
@@ -214,3 +205,18 @@ int cmd_status(const struct cli_options *opts, int argc, char **argv)
 	free(text);
 	return rc >= 0 && rc <= 2 ? rc : STATUS_CRITICAL;
 }
+
+static const struct cli_opt status_opts[] = {
+    {"json", CLI_FLAG, NULL, 0, 0, "print the daemon's snapshot as one JSON document (errors too)", NULL},
+    {"socket", CLI_STRING, "PATH", 0, 0, "ask the daemon at PATH instead of the config's status.socket", "file"},
+};
+
+const struct cli_command cmd_status = {
+    .name = "status",
+    .summary = "ask the running daemon what it is doing (a monitoring-plugin check)",
+    .description = "One line `TOLLGATE OK|WARNING|CRITICAL|UNKNOWN - ...` with perfdata, then the details.\n"
+                   "Exit status 0 ok, 1 warning, 2 critical, 3 unknown (the check itself could not run).",
+    .opts = status_opts,
+    .nopts = (int)(sizeof(status_opts) / sizeof(status_opts[0])),
+    .run = status,
+};

@@ -1,52 +1,33 @@
 /*
- * main.c - the tollgate command line: global options, then a subcommand.
+ * main.c - the tollgate command line: the table of subcommands, then the
+ * one parser (cli/args.c) and the chosen handler.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "core/config.h"
-#include "observe/log.h"
 #include "sim/sim.h"
 
 #ifndef TG_DEFAULT_CONFIG
 #define TG_DEFAULT_CONFIG "/etc/tollgate/tollgate.cfg"
 #endif
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-	        "usage: tollgate [--config PATH] [--plugin-dir DIR]... COMMAND [ARGS]\n"
-	        "\n"
-	        "Collect Keepa deal data with plugin tasks under one shared token budget.\n"
-	        "\n"
-	        "commands:\n"
-	        "  run        run the daemon in the foreground (for systemd)\n"
-	        "  check      validate the config and every enabled plugin; print what would run\n"
-	        "  plugins    list installed plugins: name, version, ABI, costs, settings, path\n"
-	        "  status     ask a running daemon what it is doing (--json for machines)\n"
-	        "  sim        serve a simulator of the Keepa API on loopback (sim --help)\n"
-	        "  demo       simulator + daemon + SQLite in one command, no Keepa key needed\n"
-	        "  export     a table of the database as CSV or JSON Lines (export --help)\n"
-	        "\n"
-	        "options:\n"
-	        "  --config PATH     configuration file (default %s, or $TOLLGATE_CONFIG)\n"
-	        "  --plugin-dir DIR  load plugins from DIR instead of plugin_path (repeatable)\n"
-	        "  --version         print the version and the plugin ABI\n"
-	        "  --help            this text\n"
-	        "\n"
-	        "exit status follows sysexits(3): 0 ok, 64 usage, 69 storage unreachable (check),\n"
-	        "78 configuration error.\n",
-	        TG_DEFAULT_CONFIG);
-}
+/* The order `tollgate --help` lists them in. */
+static const struct cli_command export_command;
+const struct cli_command *const cli_commands[] = {
+    &cmd_run, &cmd_check, &cmd_plugins, &cmd_status, &export_command, &cmd_sim, &cmd_demo, &cmd_completion,
+};
+const int cli_ncommands = (int)(sizeof(cli_commands) / sizeof(cli_commands[0]));
 
 int cli_load_config(const struct cli_options *opts, struct config *config)
 {
 	char *err = NULL;
 
 	if (config_load(config, opts->config_path, &err) != 0) {
-		fprintf(stderr, "tollgate: %s\n", err ? err : "cannot load the configuration");
+		cli_error("%s", err ? err : "cannot load the configuration");
 		free(err);
 		config_release(config);
 		return EXIT_CONFIG;
@@ -59,58 +40,112 @@ int cli_load_config(const struct cli_options *opts, struct config *config)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	struct cli_options opts = {0};
-	int i;
+/* ------------------------------------------------------------ sim */
 
-	opts.config_path = getenv("TOLLGATE_CONFIG") ? getenv("TOLLGATE_CONFIG") : TG_DEFAULT_CONFIG;
-	opts.config_given = getenv("TOLLGATE_CONFIG") != NULL;
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--version") == 0) {
-			printf("tollgate %s (plugin ABI %d.%d)\n", TG_VERSION, TG_ABI_MAJOR, TG_ABI_MINOR);
-			return 0;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			opts.config_path = argv[++i];
-			opts.config_given = 1;
-		} else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc) {
-			if (opts.nplugin_dirs >= 8) {
-				fprintf(stderr, "tollgate: at most 8 --plugin-dir\n");
-				return EXIT_USAGE;
-			}
-			opts.plugin_dirs[opts.nplugin_dirs++] = argv[++i];
-		} else {
-			fprintf(stderr, "tollgate: unknown option %s\n\n", argv[i]);
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (i >= argc) {
-		usage(stderr);
+/* The simulator keeps its own option parser (host/sim/sim_main.c); this
+ * table declares the same options for the parser, help and completion, and
+ * hands them on as given. tests/e2e/test_args.py starts the
+ * simulator with every option of this table. */
+static const struct cli_opt sim_opts[] = {
+    {"port", CLI_INT, "PORT", 0, 65535, "port, 0 picks a free one (default 0); the URL is printed", NULL},
+    {"key", CLI_STRING, "KEY", 0, 0, "the accepted access key (default simkey)", NULL},
+    {"rate", CLI_INT, "N", 0, 10000000, "tokens per minute (default 20)", NULL},
+    {"minute-ms", CLI_INT, "MS", 1, 86400000, "real ms per Keepa minute (default 60000; 200 = 300x faster)", NULL},
+    {"cap", CLI_INT, "N", 1, 1000000000, "bucket cap (default 60 x rate)", NULL},
+    {"start-tokens", CLI_INT, "N", -1000000000, 1000000000, "initial balance (default: the cap)", NULL},
+    {"seed", CLI_INT, "N", 0, 9223372036854775807LL, "catalog and fault seed (default 1)", NULL},
+    {"products", CLI_INT, "N", 1, 2000000, "catalog size (default 2000)", NULL},
+    {"history-days", CLI_INT, "N", 1, 3650, "depth of the price histories (default 365)", NULL},
+    {"start-unix-ms", CLI_INT, "MS", 1, 4611686018427387903LL, "virtual start time (default: now, floored to a minute)", NULL},
+    {"p500", CLI_STRING, "P", 0, 0, "probability of an HTTP 500", NULL},
+    {"phang", CLI_STRING, "P", 0, 0, "probability a request hangs (for --hang-ms, default 120000)", NULL},
+    {"pgarbage", CLI_STRING, "P", 0, 0, "probability of a truncated body (charged)", NULL},
+    {"perror", CLI_STRING, "P", 0, 0, "probability of a 200 with an in-body error", NULL},
+    {"latency-ms", CLI_INT, "MS", 0, 600000, "added latency per answer", NULL},
+    {"hang-ms", CLI_INT, "MS", 0, 3600000, "how long a hanging request hangs", NULL},
+};
+
+static int run_sim(const struct cli_options *global, const struct cli_args *args)
+{
+	char *argv[2 * CLI_MAX_GIVEN + CLI_MAX_ARGS + 2];
+
+	(void)global;
+	return sim_main(cli_handed_on(args, "sim", argv), argv);
+}
+
+const struct cli_command cmd_sim = {
+    .name = "sim",
+    .summary = "serve a simulator of the Keepa API on 127.0.0.1",
+    .description = "Keepa's /token, /deal, /product and /seller with the documented token rules, for tests\n"
+                   "and plugin authors; ground truth under /_sim/. Runs until SIGTERM or SIGINT.",
+    .opts = sim_opts,
+    .nopts = (int)(sizeof(sim_opts) / sizeof(sim_opts[0])),
+    .run = run_sim,
+};
+
+/* ------------------------------------------------------------ export */
+
+/* `tollgate export` (cmd_export.c) parses its own options too: declared
+ * here for the parser, help and completion, handed on as given. */
+static const struct cli_opt export_opts[] = {
+    {"table", CLI_STRING, "NAME", 0, 0, "the table (default deals)", NULL},
+    {"format", CLI_STRING, "F", 0, 0, "csv (RFC 4180, a header line) or jsonl (one JSON object a line); default csv",
+     "csv jsonl"},
+    {"where", CLI_STRING, "EXPR", 0, 0, "keep rows where COLUMN OP VALUE holds (OP = != < <= > >=); repeatable", NULL},
+    {"search", CLI_STRING, "TEXT", 0, 0, "keep rows whose title contains TEXT (ASCII case ignored)", NULL},
+    {"sort", CLI_STRING, "[-]COL", 0, 0, "order by COL (- descending); default the table's key", NULL},
+    {"limit", CLI_INT, "N", 0, 1000000000, "at most N rows", NULL},
+};
+
+static int run_export(const struct cli_options *global, const struct cli_args *args)
+{
+	char *argv[2 * CLI_MAX_GIVEN + CLI_MAX_ARGS + 2];
+
+	return cmd_export(global, cli_handed_on(args, "export", argv), argv);
+}
+
+static const struct cli_command export_command = {
+    .name = "export",
+    .summary = "a table of the database as CSV or JSON Lines on stdout",
+    .description = "Exit status: 0 ok, 64 usage, 65 a bad filter, 66 no database, 74 a write failed,\n"
+                   "78 configuration error.",
+    .opts = export_opts,
+    .nopts = (int)(sizeof(export_opts) / sizeof(export_opts[0])),
+    .run = run_export,
+};
+
+/* ------------------------------------------------------------ completion */
+
+static int run_completion(const struct cli_options *global, const struct cli_args *args)
+{
+	(void)global;
+	if (args->nargs > 0 && strcmp(args->arg[0], "bash") != 0) {
+		cli_error("completion: only bash is supported, not \"%s\"", args->arg[0]);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[i];
-	int sub_argc = argc - i;
-	char **sub_argv = argv + i;
+	cli_print_bash_completion(stdout, cli_commands, cli_ncommands);
+	return 0;
+}
 
-	if (strcmp(cmd, "run") == 0)
-		return cmd_run(&opts, sub_argc, sub_argv);
-	if (strcmp(cmd, "check") == 0)
-		return cmd_check(&opts, sub_argc, sub_argv);
-	if (strcmp(cmd, "plugins") == 0)
-		return cmd_plugins(&opts, sub_argc, sub_argv);
-	if (strcmp(cmd, "status") == 0)
-		return cmd_status(&opts, sub_argc, sub_argv);
-	if (strcmp(cmd, "demo") == 0)
-		return cmd_demo(&opts, sub_argc, sub_argv);
-	if (strcmp(cmd, "export") == 0)
-		return cmd_export(&opts, sub_argc, sub_argv);
-	if (strcmp(cmd, "sim") == 0)
-		return sim_main(sub_argc, sub_argv);
-	fprintf(stderr, "tollgate: unknown command \"%s\"\n\n", cmd);
-	usage(stderr);
-	return EXIT_USAGE;
+const struct cli_command cmd_completion = {
+    .name = "completion",
+    .summary = "print a bash completion script (the package installs it)",
+    .args_metavar = "bash",
+    .max_args = 1,
+    .args_complete = "bash",
+    .run = run_completion,
+};
+
+int main(int argc, char **argv)
+{
+	struct cli_options global = {0};
+	struct cli_args args;
+	int rc;
+
+	global.config_path = getenv("TOLLGATE_CONFIG") ? getenv("TOLLGATE_CONFIG") : TG_DEFAULT_CONFIG;
+	global.config_given = getenv("TOLLGATE_CONFIG") != NULL;
+	rc = cli_parse(cli_commands, cli_ncommands, argc, argv, &global, &args, stdout, stderr);
+	if (rc >= 0)
+		return rc;
+	return args.cmd->run(&global, &args);
 }

@@ -50,7 +50,7 @@ const char *log_level_name(int level)
 
 /* The journal sets JOURNAL_STREAM=dev:ino of the stream it reads; only when
  * it matches our stderr are we really writing to it. */
-static int detect_journal(FILE *out)
+int log_is_journal(FILE *out)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
@@ -241,7 +241,7 @@ void log_vmsg(int level, const char *task, const char *fmt, va_list ap)
 	}
 	out = log_out ? log_out : stderr;
 	if (log_journal < 0)
-		log_journal = detect_journal(out);
+		log_journal = log_is_journal(out);
 	if (log_journal) {
 		fprintf(out, "<%d>%s%s%s%s", level_priority[level], task ? "[" : "", task ? task : "",
 		        task ? "] " : "", msg);

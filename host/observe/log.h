@@ -33,6 +33,10 @@ void log_clear_secrets(void);
  * turns suppression off). */
 void log_set_repeat_window(int seconds);
 
+/* True when out is the stream the systemd journal reads (JOURNAL_STREAM
+ * names its device and inode): lines then need "<N>" priority prefixes. */
+int log_is_journal(FILE *out);
+
 /* Log one line. task may be NULL (the host itself). */
 void log_msg(int level, const char *task, const char *fmt, ...) TG_PRINTF(3, 4);
 void log_vmsg(int level, const char *task, const char *fmt, va_list ap) TG_PRINTF(3, 0);
