@@ -4,6 +4,8 @@
 #ifndef TG_HOST_CLI_H
 #define TG_HOST_CLI_H
 
+#include <stdio.h>
+
 /* sysexits.h values, spelled here so every command uses the same. */
 #define EXIT_USAGE 64
 #define EXIT_DATAERR 65
@@ -31,6 +33,16 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Load the config named by the options (and apply --plugin-dir); prints
  * the file:line error and returns EXIT_CONFIG on failure. */
 int cli_load_config(const struct cli_options *opts, struct config *config);
+
+/* The exit status for a TG_E* code of a failed start: 78 when the cause is
+ * the configuration (a bad setting, key, plugin or init refusing its
+ * settings), 69 when a service is unavailable (storage, network), 70 else. */
+int cli_exit_status(int rc);
+
+/* `check --print`: the effective configuration of an opened (dry) daemon,
+ * defaults and plugin setting defaults filled in, in libconfig syntax. */
+struct daemon;
+void cli_print_config(FILE *out, const struct config *cf, const struct daemon *d);
 
 /* The subcommands, each declared (options, help, handler) in its own file
  * and listed in main.c's table (cli/args.h). */

@@ -8,12 +8,12 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "web/web.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "keepa/keepa.h"
 #include "core/loader.h"
 #include "storage/storage.h"
+#include "web/web.h"
 
 static const char *setting_type_word(enum tg_setting_type t)
 {
@@ -45,93 +45,83 @@ static int check_storage(const struct config *cf)
 	if (rc == 0)
 		printf("storage: %s\n", summary ? summary : "ok");
 	else
-		fprintf(stderr, "check failed: storage: %s\n", err ? err : "unusable");
+		cli_error("check failed: storage: %s", err ? err : "unusable");
 	free(summary);
 	free(err);
 	return rc == 0 ? 0 : rc == TG_ENETWORK ? EXIT_UNAVAILABLE : EXIT_CONFIG;
 }
 
+static void print_task(const struct tg_task *t)
+{
+	const struct task_config *c = t->cfg;
+	char sched[32];
+
+	if (t->state == TASK_SKIPPED) {
+		cli_warn("%s (optional: it would be skipped)", t->last_error);
+		return;
+	}
+	if (c->interval_s)
+		snprintf(sched, sizeof(sched), "every %llds", (long long)c->interval_s);
+	else
+		snprintf(sched, sizeof(sched), "continuous");
+	printf("task %-12s plugin %s %s (%s), weight %g, %s%s: init ok\n", c->name, t->plugin.desc->name,
+	       t->plugin.desc->version, t->plugin.path, c->weight, sched, c->required ? ", required" : "");
+}
+
+/* What run does up to the first Keepa reading, in the daemon's own dry mode
+ * (daemon_open with check_only): the same code, hence the same refusals
+ * with the same messages. Then the real storage, without writing. */
 static int check(const struct cli_options *opts, const struct cli_args *args)
 {
 	struct config cf;
-	int rc, failed = 0, skipped = 0, no_key = 0, bad_web = 0;
+	struct daemon d;
+	struct daemon_options dopts = {.check_only = true};
+	const char *env = getenv("KEEPA_API_KEY");
+	char *err = NULL;
+	int rc, skipped = 0;
+	bool pg;
 
-	(void)args;
 	if ((rc = cli_load_config(opts, &cf)))
 		return rc;
 	printf("%s: syntax and keys ok\n", cf.path);
-	printf("keepa: %s, domain %d; tokens: policy %s, deepest deficit %g; storage: %s %s\n", cf.keepa_endpoint,
-	       cf.keepa_domain, cf.tokens_policy, cf.tokens_deepest_deficit, cf.storage_backend,
-	       strcmp(cf.storage_backend, "postgresql") == 0 ? cf.storage_conninfo : cf.storage_path);
-	/* The key too: a daemon without one could only refuse to start. */
-	{
-		char *key = NULL, *err = NULL;
-		const char *env = getenv("KEEPA_API_KEY");
-		if (keepa_load_key(cf.keepa_key_file, &key, &err) == 0) {
-			printf("key: %s\n", env && strspn(env, " \t\r\n") < strlen(env) ? "from KEEPA_API_KEY"
-			                                                            : cf.keepa_key_file);
-			memset(key, 0, strlen(key));
-		} else {
-			fprintf(stderr, "%s: no usable Keepa key: %s (set KEEPA_API_KEY or keepa.key_file)\n", cf.path,
-			        err ? err : "?");
-			no_key = 1;
-		}
-		free(key);
+	pg = strcmp(cf.storage_backend, "postgresql") == 0;
+	daemon_init(&d);
+	rc = daemon_open(&d, &cf, &dopts, &err);
+	if (rc) {
+		cli_error("cannot start: %s", err ? err : "unknown error");
+		cli_error("check failed (exit %d: %s)", cli_exit_status(rc),
+		          cli_exit_status(rc) == EXIT_CONFIG ? "fix the configuration" : "a service is unavailable");
 		free(err);
+		daemon_close(&d);
+		config_release(&cf);
+		return cli_exit_status(rc);
 	}
-	int storage_rc = check_storage(&cf);
-	{
-		char *err = NULL; /* the web page's token file, read as `run` reads it */
-		if (web_check(&cf, &err) != 0) {
-			fprintf(stderr, "%s: %s\n", cf.path, err ? err : "web.token_file is not usable");
-			bad_web = 1;
-		}
-		free(err);
-	}
+	printf("keepa: %s, domain %d, key %s; tokens: policy %s, minute %d ms; storage: %s %s%s\n", cf.keepa_endpoint,
+	       cf.keepa_domain, env && strspn(env, " \t\r\n") < strlen(env) ? "from KEEPA_API_KEY" : cf.keepa_key_file,
+	       cf.tokens_policy, cf.tokens_minute_ms, cf.storage_backend, pg ? cf.storage_conninfo : cf.storage_path,
+	       pg ? "" : " (directory ok)");
 	if (cf.ntasks == 0)
 		printf("no tasks are configured: the daemon would run nothing\n");
-	for (int i = 0; i < cf.ntasks; i++) {
-		struct task_config *t = &cf.tasks[i];
-		struct plugin p;
-		char *err = NULL;
-
-		char *located = NULL;
-
-		rc = task_plugin_load(&cf, t, &p, &located);
-		if (rc) {
-			fprintf(stderr, "%s%s\n", located ? located : "error",
-			        t->required ? "" : " (optional: it would be skipped)");
-			free(located);
-			if (t->required)
-				failed++;
-			else
-				skipped++;
-		} else {
-			char sched[32];
-			if (t->interval_s)
-				snprintf(sched, sizeof(sched), "every %llds", (long long)t->interval_s);
-			else
-				snprintf(sched, sizeof(sched), "continuous");
-			printf("task %-12s plugin %s %s (%s), weight %g, %s%s\n", t->name, p.desc->name, p.desc->version,
-			       p.path, t->weight, sched, t->required ? ", required" : "");
-		}
-		free(err);
-		if (p.handle)
-			plugin_close(&p);
+	for (int i = 0; i < d.ntasks; i++) {
+		print_task(&d.tasks[i]);
+		skipped += d.tasks[i].state == TASK_SKIPPED;
 	}
+	rc = check_storage(&cf);
+	if (rc == 0 && web_check(&cf, &err) != 0) {
+		/* the web page's token file, read as `run` reads it */
+		cli_error("%s: %s", cf.path, err ? err : "web.token_file is not usable");
+		free(err);
+		rc = EXIT_CONFIG;
+	}
+	if (rc == 0) {
+		printf("check ok%s\n",
+		       skipped ? " (with optional tasks that would be skipped: their plugin is not installed)" : "");
+		if (cli_flag(args, "print"))
+			cli_print_config(stdout, &cf, &d);
+	}
+	daemon_close(&d);
 	config_release(&cf);
-	if (no_key)
-		fprintf(stderr, "check failed: no Keepa key\n");
-	if (failed)
-		fprintf(stderr, "check failed: %d required task(s) cannot start\n", failed);
-	if (bad_web)
-		fprintf(stderr, "check failed: the web page's token file\n");
-	if (failed || no_key || bad_web || storage_rc == EXIT_CONFIG)
-		return EXIT_CONFIG;
-	if (storage_rc)
-		return storage_rc;
-	printf("check ok%s\n", skipped ? " (with optional tasks that would be skipped)" : "");
-	return 0;
+	return rc;
 }
 
 struct plugins_ctx {

@@ -48,10 +48,7 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 		rc = 0;
 	} else if (rc) {
 		log_error(NULL, "cannot start: %s", err ? err : "unknown error");
-		/* A bad key, plugin or setting is the configuration's fault (no
-		 * restart can mend it); anything else (storage, network, another
-		 * daemon on the socket) may pass by itself. */
-		exit_code = rc == TG_EINVAL || rc == TG_ENOTFOUND || rc == TG_EKEEPA ? EXIT_CONFIG : EXIT_UNAVAILABLE;
+		exit_code = cli_exit_status(rc);
 	}
 	free(err);
 	daemon_request_stop(&d);

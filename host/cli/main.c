@@ -40,6 +40,28 @@ int cli_load_config(const struct cli_options *opts, struct config *config)
 	return 0;
 }
 
+int cli_exit_status(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	/* The configuration's fault: no restart can mend it (systemd's
+	 * RestartPreventExitStatus=78). */
+	case TG_EINVAL:
+	case TG_ETYPE:
+	case TG_ENOTFOUND:
+	case TG_EKEEPA:
+	case TG_EOVERSIZE:
+	case TG_ENOTSUP: return EXIT_CONFIG;
+	/* May pass by itself: storage, network, a busy socket. */
+	case TG_EIO:
+	case TG_ENETWORK:
+	case TG_ESTORAGE:
+	case TG_ETIMEDOUT:
+	case TG_EBUSY: return EXIT_UNAVAILABLE;
+	default: return EXIT_SOFTWARE;
+	}
+}
+
 /* ------------------------------------------------------------ sim */
 
 /* The simulator keeps its own option parser (host/sim/sim_main.c); this

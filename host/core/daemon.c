@@ -5,7 +5,6 @@
 #include "core/daemon.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 
 #include "keepa/keepa.h"
 #include "core/loader.h"
+#include "core/preflight.h"
 #include "storage/locks.h"
 #include "observe/log.h"
 #include "core/services.h"
@@ -67,38 +67,38 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	struct config *cf = d->config;
 	struct tokens_config tc;
 	struct keepa_options ko = {0};
-	char *key = NULL, *dir;
+	char *key = NULL;
 	int rc;
 
 	bool pg = strcmp(cf->storage_backend, "postgresql") == 0;
 
-	dir = strdup(cf->storage_path);
-	if (!dir)
-		return TG_ENOMEM;
-	if (!pg && strcmp(cf->storage_path, ":memory:") != 0 && make_dirs(dirname(dir), 0750) != 0) {
-		errmsg_set(errmsg, 0, "cannot create the directory of storage.path %s: %s", cf->storage_path,
-		                         strerror(errno));
-		free(dir);
-		return TG_EIO;
-	}
-	free(dir);
-	if ((rc = storage_open(&d->storage, cf->storage_backend, pg ? cf->storage_conninfo : cf->storage_path,
-	                       errmsg)))
+	/* The directory of storage.path exists (preflight_storage): it is never
+	 * created here. A dry run (check) gives the plugins' init a scratch
+	 * SQLite database, so declaring tables writes nothing near the real
+	 * one (check validates the real storage with storage_check()). */
+	if ((rc = preflight_storage(cf, errmsg)))
 		return rc;
-	if (make_dirs(cf->runtime_dir, 0750) != 0) {
+	if (d->dry_run && (rc = preflight_scratch_db(d->dry_db, sizeof(d->dry_db), errmsg)))
+		return rc;
+	if ((rc = storage_open(&d->storage, d->dry_run ? "sqlite" : cf->storage_backend,
+	                       d->dry_run ? d->dry_db : pg ? cf->storage_conninfo : cf->storage_path, errmsg)))
+		return rc;
+	if (d->dry_run) {
+		/* no runtime_dir, no locks: check leaves no trace */
+	} else if (make_dirs(cf->runtime_dir, 0750) != 0) {
 		errmsg_set(errmsg, 0, "cannot create runtime_dir %s: %s", cf->runtime_dir, strerror(errno));
 		return TG_EIO;
 	}
-	d->locks = calloc(1, sizeof(*d->locks));
-	if (!d->locks)
+	d->locks = d->dry_run ? NULL : calloc(1, sizeof(*d->locks));
+	if (!d->locks && !d->dry_run)
 		return TG_ENOMEM;
-	if ((rc = locks_init(d->locks, cf->runtime_dir, errmsg))) {
+	if (d->locks && (rc = locks_init(d->locks, cf->runtime_dir, errmsg))) {
 		free(d->locks);
 		d->locks = NULL;
 		return rc;
 	}
 	/* Daemons sharing a PostgreSQL database share its locks. */
-	if (pg && (rc = locks_use_postgresql(d->locks, cf->storage_conninfo, errmsg)))
+	if (pg && d->locks && (rc = locks_use_postgresql(d->locks, cf->storage_conninfo, errmsg)))
 		return rc;
 
 	if (opts && opts->keepa_key) {
@@ -185,7 +185,9 @@ int task_plugin_load(const struct config *cf, const struct task_config *task, st
 
 static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
 {
-	return task_plugin_load(d->config, task->cfg, &task->plugin, errmsg);
+	int rc = task_plugin_load(d->config, task->cfg, &task->plugin, errmsg);
+	task->plugin_absent = rc == TG_ENOTFOUND && !task->plugin.handle;
+	return rc;
 }
 
 /* Give the task its class, connections, and call its plugin's init. */
@@ -224,7 +226,10 @@ static int skip_unless_required(struct tg_task *t, int rc, char *err, char **err
 {
 	if (rc == 0)
 		return 0;
-	if (t->cfg->required) {
+	/* Only an absent plugin file lets an optional task be skipped (its
+	 * package may not be installed): a wrong setting or a plugin refusing
+	 * its settings is a configuration error whichever task has it. */
+	if (t->cfg->required || rc != TG_ENOTFOUND || !t->plugin_absent) {
 		*errmsg = err;
 		return rc;
 	}
@@ -272,6 +277,9 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 
 	d->config = config;
 	d->started_ms = tg_wall_ms();
+	d->dry_run = opts && opts->check_only;
+	if ((rc = preflight_check(config, errmsg)))
+		return rc;
 
 	d->tasks = calloc((size_t)(config->ntasks ? config->ntasks : 1), sizeof(*d->tasks));
 	if (!d->tasks)
@@ -294,10 +302,9 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 		if ((rc = skip_unless_required(&d->tasks[i], rc, err, errmsg)))
 			return rc;
 	}
-	if (opts && opts->check_only)
-		return 0;
-
-	if ((rc = open_services(d, opts, errmsg)) || (rc = first_reading(d, errmsg)))
+	/* A dry run goes on to every plugin's init, minus the first reading:
+	 * it makes no Keepa call. */
+	if ((rc = open_services(d, opts, errmsg)) || (!d->dry_run && (rc = first_reading(d, errmsg))))
 		return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
 	for (int i = 0; i < d->ntasks; i++) {
 		char *err = NULL;
@@ -375,6 +382,7 @@ void daemon_close(struct daemon *d)
 	}
 	if (d->storage)
 		storage_free(d->storage);
+	preflight_scratch_remove(d->dry_db);
 	pthread_cond_destroy(&d->stop_cv);
 	pthread_mutex_destroy(&d->stop_mu);
 	memset(d, 0, sizeof(*d));

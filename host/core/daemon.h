@@ -42,12 +42,20 @@ struct daemon {
 	int ntasks;
 
 	struct ha *ha; /* hot standby (core/ha.h), or NULL */
+
+	/* `tollgate check`: everything is opened and every init called, but
+	 * storage is a scratch database (dry_db) and services->keepa_call
+	 * refuses. */
+	bool dry_run;
+	char dry_db[512];
 };
 
 
 /* Options of daemon_open() that are not in the config file. */
 struct daemon_options {
-	bool check_only; /* load and init-check plugins only: no storage writes, no threads */
+	/* A dry run (check): preflight, plugins, key, endpoint, every init
+	 * against an in-memory database; no Keepa call, no runtime files. */
+	bool check_only;
 	const char *keepa_key; /* overrides KEEPA_API_KEY / keepa.key_file (demo) */
 };
 

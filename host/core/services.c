@@ -118,7 +118,11 @@ static void svc_progress(struct tg_task *task, int64_t done, int64_t total, cons
 static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
 {
 	char *err = NULL, *holder = NULL;
-	int rc = locks_acquire(task->daemon->locks, name, task->cfg->name, 0, &task->daemon->stopping, &err);
+	int rc;
+
+	if (!task->daemon->locks) /* a dry run (check) has none */
+		return TG_ENOTSUP;
+	rc = locks_acquire(task->daemon->locks, name, task->cfg->name, 0, &task->daemon->stopping, &err);
 
 	if (rc == TG_EBUSY && timeout_ms != 0) {
 		/* A wait, so it is shown: in status, and in the log with who holds
@@ -153,6 +157,8 @@ static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
 
 static int svc_unlock(struct tg_task *task, const char *name)
 {
+	if (!task->daemon->locks)
+		return TG_ENOTSUP;
 	return locks_unlock(task->daemon->locks, name, task->cfg->name);
 }
 
@@ -281,7 +287,7 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 			                         task->plugin.desc->name);
 		return TG_EINVAL;
 	}
-	if (!task->daemon->keepa) {
+	if (!task->daemon->keepa || task->daemon->dry_run) {
 		errmsg_set(errmsg, 0, "no Keepa connection in this mode");
 		return TG_ENOTSUP;
 	}

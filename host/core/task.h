@@ -42,6 +42,7 @@ struct tg_task {
 	struct plugin plugin;
 	void *plugin_state;
 	bool initialized;
+	bool plugin_absent;           /* no such plugin file: an optional task may be skipped */
 	bool thread_started;
 	pthread_t thread;
 	int tokens_class;             /* class id in the token scheduler */

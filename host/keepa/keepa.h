@@ -89,6 +89,11 @@ struct keepa_stats {
  * permissions, empty or malformed). Messages never contain the key. */
 int keepa_load_key(const char *key_file, char **key, char **errmsg);
 
+/* Accept https anywhere and http only to loopback; no credentials, query or
+ * fragment. On success *https tells which. keepa_new() applies it; the
+ * start-up checks (core/preflight.c) too, before anything is opened. */
+int keepa_check_endpoint(const char *endpoint, bool *https, char **errmsg);
+
 /* Create a client. The endpoint must be https (TLS verification always on)
  * or http to a loopback host (127.0.0.0/8, ::1, localhost). tokens may be
  * NULL and attached later with keepa_set_tokens() (tokens_new() wants

@@ -77,9 +77,6 @@ static inline bool keepa_stopping(const struct keepa *k)
  * log_redact(). */
 void keepa_set_err(char **errmsg, const char *fmt, ...) TG_PRINTF(2, 3);
 
-/* Accept https anywhere and http only to loopback; no credentials, query or
- * fragment. On success *https tells which. */
-int keepa_check_endpoint(const char *endpoint, bool *https, char **errmsg);
 /* Paths are fixed strings of the plugins ("/deal"), never data. */
 bool keepa_path_ok(const char *path);
 /* The URL for the wire (*url, with the key: free with keepa_free_url()) and

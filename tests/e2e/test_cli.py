@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The command line: exit codes (sysexits), check, plugins, run's refusals."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,16 +40,49 @@ class Cli(unittest.TestCase):
         self.assertEqual(tg("--bogus").returncode, 64)
         self.assertEqual(tg().returncode, 64)
 
+    def shipped_config(self, env):
+        """The shipped config, its database moved into env (the package makes /var/lib/tollgate)."""
+        with open(os.path.join(SRC, "conf", "tollgate.cfg")) as f:
+            text = f.read()
+        self.assertIn('"/var/lib/tollgate/tollgate.db"', text)
+        with open(env.cfg, "w") as f:
+            f.write(text.replace('"/var/lib/tollgate/tollgate.db"', f'"{env.db}"'))
+        return env.cfg
+
     def test_check_shipped_config(self):
-        r = tg("--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(), "check",
-               env={"KEEPA_API_KEY": "k-for-check"})
+        env = Env()
+        r = tg("--config", self.shipped_config(env), *plugin_args(), "check", env={"KEEPA_API_KEY": "k-for-check"})
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("key: from KEEPA_API_KEY", r.stdout)
+        self.assertIn("key from KEEPA_API_KEY", r.stdout)
         for task in ("backfiller", "upserter", "janitor"):
             self.assertRegex(r.stdout, rf"task {task}\s+plugin {task} ")
         self.assertIn("check ok", r.stdout)
+        self.assertEqual(sorted(os.listdir(env.dir)), ["tollgate.cfg"], "check creates nothing")
+        # Unchanged, on a machine without /var/lib/tollgate, it is refused.
+        r = tg("--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(), "check")
+        if not os.path.isdir("/var/lib/tollgate"):
+            self.assertEqual(r.returncode, 78)
+            self.assertIn("its directory /var/lib/tollgate does not exist", r.stderr)
+
+    def test_check_print_is_a_config_that_checks_the_same(self):
+        env = Env()
+        r = tg("--config", self.shipped_config(env), *plugin_args(), "check", "--print",
+               env={"KEEPA_API_KEY": "k"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        dump = r.stdout[r.stdout.index("# the effective configuration"):]
+        for key in ("minute_ms = 60000;", "max_retries = ", "stall_after_s = ", "rewalk_after_s = ",
+                    "referral_pct = 15;  # default"):
+            self.assertIn(key, dump)
+        again = os.path.join(env.dir, "effective.cfg")
+        with open(again, "w") as f:
+            f.write(dump)
+        r2 = tg("--config", again, "check", "--print", env={"KEEPA_API_KEY": "k"})
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        strip = lambda t: [re.sub(r"\s*#.*", "", x) for x in t.splitlines() if not x.lstrip().startswith("#")]
+        self.assertEqual(strip(r2.stdout[r2.stdout.index("# the effective configuration"):]), strip(dump))
 
     def test_check_demo_config(self):
+        os.makedirs("/tmp/tollgate-demo", exist_ok=True)
         r = tg("--config", os.path.join(SRC, "conf", "demo.cfg"), *plugin_args(), "check",
                env={"KEEPA_API_KEY": "demo-key"})
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -56,10 +90,10 @@ class Cli(unittest.TestCase):
     def test_check_without_key(self):
         e = dict(os.environ)
         e.pop("KEEPA_API_KEY", None)
-        r = subprocess.run([TOLLGATE, "--config", os.path.join(SRC, "conf", "tollgate.cfg"), *plugin_args(),
+        r = subprocess.run([TOLLGATE, "--config", self.shipped_config(Env()), *plugin_args(),
                             "check"], capture_output=True, text=True, timeout=60, env=e)
         self.assertEqual(r.returncode, 78)
-        self.assertIn("no usable Keepa key: /etc/tollgate/keepa.key", r.stderr)
+        self.assertIn("/etc/tollgate/keepa.key", r.stderr)
 
     def test_check_refuses_broken_config(self):
         bad = os.path.join(SRC, "tests", "unit", "core", "configs", "task_unknown_key.cfg")
@@ -77,7 +111,8 @@ class Cli(unittest.TestCase):
         self.assertIn("tollgate.cfg:3: task \"x\": plugin \"nope\" not found", r.stderr)
         # Optional: a warning, and the check passes.
         with open(env.cfg, "w") as f:
-            f.write('plugin_path = ["%s"];\ntasks = (\n { name = "x"; plugin = "nope"; }\n);\n' % PLUGIN_DIRS[0])
+            f.write('plugin_path = ["%s"];\nstorage: { path = "%s"; };\ntasks = (\n { name = "x"; plugin = "nope"; }\n);\n'
+                    % (PLUGIN_DIRS[0], env.db))
         r = tg("--config", env.cfg, "check")
         self.assertEqual(r.returncode, 0)
         self.assertIn("optional: it would be skipped", r.stderr)
