@@ -1,12 +1,15 @@
 /*
  * cmd_status.c - `tollgate status`: ask the running daemon over its socket.
  *
- * Exit status follows the monitoring-plugin convention: 0 ok, 1 warning,
- * 2 critical (including "no daemon answers"), so the command is a check as
- * it stands.
+ * It follows the monitoring-plugin convention, so it is a Nagios/Icinga
+ * check as it stands: the first stdout line is "TOLLGATE OK - summary |
+ * perfdata", and the exit status is 0 ok, 1 warning, 2 critical (including
+ * "no daemon answers"), 3 unknown (the check itself could not run: the
+ * config unreadable, no permission on the socket, a garbled answer).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -22,8 +25,9 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "observe/status.h"
+#include "observe/watch.h"
 
-static char *read_status(const char *path, char **errmsg)
+static char *read_status(const char *path, char **errmsg, int *error)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	/* A snapshot is a few KiB a task; anything past this is not one. */
@@ -50,7 +54,13 @@ static char *read_status(const char *path, char **errmsg)
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		errmsg_set(errmsg, 0, "no daemon answers at %s: %s", path, strerror(errno));
+		*error = errno;
+		if (errno == EACCES || errno == EPERM)
+			errmsg_set(errmsg, 0, "permission denied on %s: only root and members of group tollgate may ask "
+			           "(sudo adduser $USER tollgate, then log in again)",
+			           path);
+		else
+			errmsg_set(errmsg, 0, "no daemon answers at %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -69,6 +79,7 @@ static char *read_status(const char *path, char **errmsg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			*error = errno;
 			errmsg_set(errmsg, 0, "%s: the daemon does not answer (%s)", path, strerror(errno));
 			dynbuf_free(&buf);
 			break;
@@ -166,44 +177,102 @@ void status_print_human(FILE *out, const cJSON *snap)
 	}
 }
 
+/* The monitoring-plugin line's perfdata: 'label'=value[UOM];warn;crit;min;max. */
+static void perfdata(FILE *out, const cJSON *snap)
+{
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens"), *t;
+
+	fprintf(out, " | tokens=%.0f;;;;%.0f rate_per_min=%.1f utilization=%.3f;;;0 our_429=%.0fc",
+	        status_num(tok, "estimate"), status_num(tok, "cap"), status_num(tok, "rate_per_min"),
+	        status_num(tok, "utilization_1h"), status_num(tok, "our_429"));
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(snap, "tasks"))
+	{
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "tokens");
+		const char *n = status_str(t, "name");
+		fprintf(out, " '%s_progress_age'=%.0fs;;%.0f;0 '%s_progress'=%.0f '%s_tokens'=%.0fc", n,
+		        status_num(t, "last_progress_age_s"), status_num(t, "stall_after_s"), n, status_num(t, "progress_done"),
+		        n, w ? status_num(w, "consumed") : 0);
+	}
+}
+
+/* The check could not tell (UNKNOWN) or found no daemon (CRITICAL): one
+ * line on stdout, or one JSON document with --json. */
+static int report_failure(bool json, enum status_verdict v, const char *why)
+{
+	if (json) {
+		cJSON *o = cJSON_CreateObject();
+		char *text;
+		cJSON_AddStringToObject(o, "verdict", status_verdict_name(v));
+		cJSON_AddNumberToObject(o, "exit_status", v);
+		cJSON_AddStringToObject(o, "reason", why);
+		cJSON_AddItemToObject(o, "tasks", cJSON_CreateArray());
+		text = cJSON_PrintUnformatted(o);
+		printf("%s\n", text ? text : "{}");
+		free(text);
+		cJSON_Delete(o);
+	} else {
+		printf("TOLLGATE %s - %s\n", v == STATUS_UNKNOWN ? "UNKNOWN" : "CRITICAL", why);
+	}
+	return v;
+}
+
 static int status(const struct cli_options *opts, const struct cli_args *args)
 {
 	struct config cf;
 	const char *socket_path = cli_value(args, "socket");
-	int json = cli_flag(args, "json"), rc, have_config = 0;
-	char *text, *err = NULL;
+	bool json = cli_flag(args, "json"), have_config = false;
+	char *text, *err = NULL, line[1024], upper[16];
+	int rc, error = 0;
 	cJSON *snap;
 
 	if (!socket_path) {
-		if ((rc = cli_load_config(opts, &cf)))
-			return STATUS_CRITICAL;
-		have_config = 1;
+		if (config_load(&cf, opts->config_path, &err) != 0) {
+			char why[1200];
+			snprintf(why, sizeof(why), "cannot read the configuration to find the status socket: %s",
+			         err ? err : "?");
+			free(err);
+			config_release(&cf);
+			return report_failure(json, STATUS_UNKNOWN, why);
+		}
+		have_config = true;
 		socket_path = cf.status_socket;
 	}
-	text = read_status(socket_path, &err);
+	text = read_status(socket_path, &err, &error);
 	if (have_config)
 		config_release(&cf);
 	if (!text) {
-		if (json)
-			printf("{\"verdict\":\"critical\",\"reason\":\"%s\"}\n", err ? "no daemon answers" : "");
-		fprintf(stderr, "tollgate status: CRITICAL: %s\n", err ? err : "no answer");
+		/* No permission: the check cannot tell (UNKNOWN). No daemon, or one
+		 * that does not answer: that is the finding (CRITICAL). */
+		rc = report_failure(json, error == EACCES || error == EPERM ? STATUS_UNKNOWN : STATUS_CRITICAL,
+		                    err ? err : "no answer");
 		free(err);
-		return STATUS_CRITICAL;
+		return rc;
 	}
 	snap = cJSON_Parse(text);
-	if (!snap) {
-		fprintf(stderr, "tollgate status: CRITICAL: the daemon's answer is not JSON\n");
+	if (!snap || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(snap, "verdict"))) {
+		cJSON_Delete(snap);
 		free(text);
-		return STATUS_CRITICAL;
+		return report_failure(json, STATUS_UNKNOWN, "the daemon's answer is not a status document");
 	}
-	if (json)
-		fputs(text, stdout);
-	else
-		status_print_human(stdout, snap);
 	rc = (int)status_num(snap, "exit_status");
+	if (rc < STATUS_OK || rc > STATUS_CRITICAL)
+		rc = STATUS_UNKNOWN;
+	if (json) {
+		fputs(text, stdout);
+	} else {
+		status_summary(snap, line, sizeof(line));
+		snprintf(upper, sizeof(upper), "%s", status_verdict_name((enum status_verdict)rc));
+		for (char *c = upper; *c; c++)
+			*c = (char)(*c - 'a' + 'A');
+		/* "TOLLGATE OK - 3 tasks: ..." (the summary starts with the verdict word). */
+		printf("TOLLGATE %s%s", upper, line + strcspn(line, " "));
+		perfdata(stdout, snap);
+		printf("\n");
+		status_print_human(stdout, snap);
+	}
 	cJSON_Delete(snap);
 	free(text);
-	return rc >= 0 && rc <= 2 ? rc : STATUS_CRITICAL;
+	return rc;
 }
 
 static const struct cli_opt status_opts[] = {

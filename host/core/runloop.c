@@ -13,6 +13,7 @@
 #include "observe/log.h"
 #include "observe/notify.h"
 #include "observe/status.h"
+#include "observe/watch.h"
 
 static void watched_set(sigset_t *set)
 {
@@ -104,8 +105,8 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 	struct runloop_options defaults = {0};
 	struct status_server *status = NULL;
 	struct metrics_server *metrics = NULL;
-	int64_t start = tg_mono_ms(), last_progress = start;
-	int64_t progress_ms = (int64_t)d->config->log_progress_interval_s * 1000;
+	struct status_watch watch = {.verdict = -1};
+	int64_t start = tg_mono_ms();
 	int rc;
 
 	if (!opts)
@@ -151,10 +152,8 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		now = tg_mono_ms();
 		if (opts->tick)
 			opts->tick(d, opts->ud);
-		if (now - last_progress >= progress_ms) {
-			runloop_log_progress(d);
-			last_progress = now;
-		}
+		/* Verdict changes, 429s, progress lines, STATUS=, WATCHDOG=1. */
+		status_watch_tick(&watch, d);
 		if (opts->max_ms > 0 && now - start >= opts->max_ms)
 			break;
 	}

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/daemon.h"
@@ -17,8 +18,8 @@
 
 const char *status_verdict_name(enum status_verdict v)
 {
-	static const char *const names[] = {"ok", "warning", "critical"};
-	return (unsigned)v < 3 ? names[v] : "unknown";
+	static const char *const names[] = {"ok", "warning", "critical", "unknown"};
+	return (unsigned)v < 4 ? names[v] : "unknown";
 }
 
 double status_num(const cJSON *o, const char *key)
@@ -75,14 +76,34 @@ static cJSON *tokens_json(const struct tokens_status *st)
 	return o;
 }
 
-/* Judge one task; fills reason. */
+static void format_clock(int64_t wall_ms, char *out, size_t len)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%H:%M UTC", &tm);
+}
+
+/* Judge one task (its lock held); fills reason.
+ *
+ * The rule: a task is stalled when work is due and nothing moves. Work is
+ * due while it runs (or waits to), not while it is idle or asleep by
+ * design - a backfiller idle between walks or an interval task between runs
+ * is ok for as long as its schedule says, and stalled only once it should
+ * have woken and did not. A run's clock starts at the run's start, so a
+ * task waking from a long idle is not stalled for the idle before. */
 static enum status_verdict judge_task(struct daemon *d, int i, const struct tokens_class_status *cls,
                                       int64_t now, char *reason, size_t len)
 {
 	struct tg_task *t = &d->tasks[i];
-	int64_t since = t->last_progress_ms ? t->last_progress_ms : d->started_ms;
-	int64_t stall = status_stall_after_ms(d, i);
+	int64_t since = d->started_ms, stall = status_stall_after_ms(d, i);
+	char when[32];
 
+	if (t->last_progress_ms > since)
+		since = t->last_progress_ms;
+	if (t->last_run_start_ms > since)
+		since = t->last_run_start_ms;
 	reason[0] = '\0';
 	switch (t->state) {
 	case TASK_SKIPPED:
@@ -107,24 +128,33 @@ static enum status_verdict judge_task(struct daemon *d, int i, const struct toke
 		         t->last_error);
 		return t->consecutive_failures >= 3 ? STATUS_CRITICAL : STATUS_WARNING;
 	}
+	if (t->state == TASK_IDLE || t->state == TASK_SLEEPING) {
+		/* Idle by design, until its next run; overdue by more than the
+		 * stall window means the schedule itself is stuck. */
+		if (t->state_until_ms < 0 || now <= t->state_until_ms + stall)
+			return STATUS_OK;
+		format_clock(t->state_until_ms, when, sizeof(when));
+		snprintf(reason, len, "stalled: %s since %lld s, but its next run was due at %s",
+		         task_state_name(t->state), (long long)((now - t->last_run_end_ms) / 1000), when);
+		return STATUS_CRITICAL;
+	}
 	if (now - since <= stall)
 		return STATUS_OK;
-	/* No progress for too long. Waiting in line for tokens that the plan
-	 * cannot yet afford is honest waiting, not a stall - unless the wait
-	 * itself is longer than the stall window. */
+	/* Work is due and nothing moved. Waiting in line for tokens that the
+	 * plan cannot yet afford is honest waiting - unless the wait itself is
+	 * longer than the stall window. */
 	if (cls && cls->state == TOKENS_CLASS_WAITING && cls->head_wait_ms < stall) {
 		snprintf(reason, len, "no progress for %lld s: waiting for tokens (%s costs %.0f, ETA %lld s)",
 		         (long long)((now - since) / 1000), cls->head_kind, cls->head_cost,
 		         (long long)(cls->head_eta_ms / 1000));
 		return STATUS_WARNING;
 	}
-	if (t->state == TASK_IDLE || t->state == TASK_SLEEPING) {
-		/* Idle between runs is fine while the runs themselves succeed. */
-		if (t->last_success_ms && now - t->last_success_ms <= stall)
-			return STATUS_OK;
-	}
-	snprintf(reason, len, "stalled: no progress for %lld s (allowed %lld s), state %s",
-	         (long long)((now - since) / 1000), (long long)(stall / 1000), task_state_name(t->state));
+	if (t->state == TASK_LOCK_WAIT)
+		snprintf(reason, len, "stalled: waiting for lock \"%.60s\" with no progress for %lld s (allowed %lld s)",
+		         t->waiting_lock, (long long)((now - since) / 1000), (long long)(stall / 1000));
+	else
+		snprintf(reason, len, "stalled: no progress for %lld s while %s (allowed %lld s)",
+		         (long long)((now - since) / 1000), task_state_name(t->state), (long long)(stall / 1000));
 	return STATUS_CRITICAL;
 }
 

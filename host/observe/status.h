@@ -17,7 +17,9 @@ struct cJSON;
 /* The longest reason one task's verdict carries (bytes with the NUL). */
 #define STATUS_REASON_MAX 512
 
-enum status_verdict { STATUS_OK = 0, STATUS_WARNING = 1, STATUS_CRITICAL = 2 };
+/* The monitoring-plugin states; UNKNOWN only from `tollgate status` itself
+ * (it could not ask), never from the daemon. */
+enum status_verdict { STATUS_OK = 0, STATUS_WARNING = 1, STATUS_CRITICAL = 2, STATUS_UNKNOWN = 3 };
 
 const char *status_verdict_name(enum status_verdict v);
 

@@ -9,11 +9,13 @@
 - SIGTERM stops the daemon within a second even while tasks wait;
 - `tollgate demo --seconds 10` exits 0 with deals stored and a summary.
 """
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.request
@@ -101,6 +103,15 @@ class Status(E2ETest):
         self.assertEqual(human.returncode, 0)
         self.assertIn("backfiller", human.stdout)
         self.assertIn("verdict: ok", human.stdout)
+        # The monitoring-plugin line first: state, summary, then perfdata.
+        first = human.stdout.splitlines()[0]
+        self.assertRegex(first, r"^TOLLGATE OK - 2 tasks: .*; tokens ~\d+ of \d+, [\d.]+/min, utilization [\d.]+ \| ")
+        perf = dict(re.findall(r"'?([a-z_0-9]+)'?=([^ ]+)", first.split(" | ", 1)[1]))
+        self.assertRegex(perf["tokens"], r"^-?\d+;;;;\d+$")
+        self.assertRegex(perf["utilization"], r"^[\d.]+;;;0$")
+        self.assertRegex(perf["backfiller_progress_age"], r"^\d+s;;\d+;0$")
+        self.assertRegex(perf["upserter_tokens"], r"^\d+c$")
+        self.assertEqual(human.stderr, "")
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
             self.assertTrue(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
@@ -153,13 +164,88 @@ class Status(E2ETest):
         bf = [t for t in st["tasks"] if t["name"] == "backfiller"][0]
         self.assertEqual(bf["verdict"], "critical")
         self.assertIn("stalled", bf["reason"])
+        # The change is logged once, with the reason, when it happens.
+        d.wait_for(lambda: "verdict ok -> critical: stalled" in d.log_text(), 30, "the verdict change in the log")
+        time.sleep(2)  # a few more ticks: still one line, not one per tick
+        self.assertEqual(d.log_text().count("verdict ok -> critical"), 1, d.log_text()[-2000:])
+        human = subprocess.run([TOLLGATE, "status", "--socket", env.socket], capture_output=True, text=True)
+        self.assertEqual(human.returncode, 2)
+        self.assertTrue(human.stdout.startswith("TOLLGATE CRITICAL - 1 task"), human.stdout)
+        self.assertIn("backfiller: stalled", human.stdout.splitlines()[0])
         self.assertEqual(d.stop(), 0)
 
+    def status(self, *args, **kw):
+        return subprocess.run([TOLLGATE, "status", *args], capture_output=True, text=True, timeout=60, **kw)
+
     def test_no_daemon_is_critical(self):
-        r = subprocess.run([TOLLGATE, "status", "--socket", "/nonexistent/tollgate.sock"], capture_output=True,
-                           text=True)
+        r = self.status("--socket", "/nonexistent/tollgate.sock")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("CRITICAL", r.stderr)
+        self.assertTrue(r.stdout.startswith("TOLLGATE CRITICAL - no daemon answers at /nonexistent/tollgate.sock"),
+                        r.stdout)
+        self.assertEqual(len(r.stdout.splitlines()), 1)
+        r = self.status("--socket", "/nonexistent/tollgate.sock", "--json")
+        self.assertEqual(r.returncode, 2)
+        doc = json.loads(r.stdout)
+        self.assertEqual((doc["verdict"], doc["exit_status"]), ("critical", 2))
+        self.assertIn("no daemon answers", doc["reason"])
+
+    def test_cannot_tell_is_unknown(self):
+        # An unreadable configuration: the check cannot even find the socket.
+        r = subprocess.run([TOLLGATE, "--config", "/nonexistent/tollgate.cfg", "status"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertTrue(r.stdout.startswith("TOLLGATE UNKNOWN - cannot read the configuration"), r.stdout)
+        r = subprocess.run([TOLLGATE, "--config", "/nonexistent/tollgate.cfg", "status", "--json"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(json.loads(r.stdout)["verdict"], "unknown")
+        # Something answers, but not with a status document.
+        env = Env()
+        path = os.path.join(env.dir, "garbled.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        done = threading.Event()
+
+        def answer():
+            c, _ = srv.accept()
+            c.sendall(b"hello, I am not tollgate\n")
+            c.close()
+            done.set()
+        th = threading.Thread(target=answer)
+        th.start()
+        try:
+            r = self.status("--socket", path)
+            self.assertEqual(r.returncode, 3)
+            self.assertTrue(r.stdout.startswith("TOLLGATE UNKNOWN - the daemon's answer is not a status document"))
+        finally:
+            th.join(30)
+            srv.close()
+
+    def test_no_permission_is_unknown_and_says_why(self):
+        # A socket the caller may not reach, as for a user outside group
+        # tollgate: UNKNOWN (the check cannot tell), and how to get access.
+        env = Env()
+        sockdir = os.path.join(env.dir, "private")
+        os.mkdir(sockdir)
+        path = os.path.join(sockdir, "status.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        try:
+            if os.geteuid() == 0:
+                os.chmod(sockdir, 0o700)  # root's; the check runs as nobody
+                kw = {"preexec_fn": lambda: (os.setgid(65534), os.setuid(65534))}
+            else:
+                os.chmod(sockdir, 0o000)
+                kw = {}
+            r = self.status("--socket", path, **kw)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+            self.assertIn("TOLLGATE UNKNOWN - permission denied on " + path, r.stdout)
+            self.assertIn("members of group tollgate", r.stdout)
+        finally:
+            os.chmod(sockdir, 0o700)
+            srv.close()
 
     def test_demo(self):
         env = Env()

@@ -77,6 +77,9 @@ static void reset(int64_t now)
 		t->last_success_ms = now - 5000;
 		t->consecutive_failures = 0;
 		t->last_error[0] = '\0';
+		t->last_run_start_ms = 0;
+		t->last_run_end_ms = 0;
+		t->state_until_ms = 0;
 	}
 }
 
@@ -129,7 +132,7 @@ static void test_no_progress_is_stalled(void **state)
 	d.tasks[0].last_progress_ms = now - 16 * 60 * 1000;
 	s = status_snapshot(&d);
 	assert_string_equal(verdict_of(s, "walker"), "critical");
-	assert_non_null(strstr(reason_of(s, "walker"), "stalled: no progress for 960 s (allowed 900 s)"));
+	assert_non_null(strstr(reason_of(s, "walker"), "stalled: no progress for 960 s while running (allowed 900 s)"));
 	assert_int_equal(exit_status(s), 2);
 	cJSON_Delete(s);
 
@@ -144,16 +147,67 @@ static void test_no_progress_is_stalled(void **state)
 	 * its last progress is older than the default window... */
 	reset(now);
 	d.tasks[1].state = TASK_SLEEPING;
-	d.tasks[1].last_progress_ms = now - 20 * 60 * 1000;
+	d.tasks[1].state_until_ms = now + 9 * 60 * 1000;
+	d.tasks[1].last_progress_ms = now - 40 * 60 * 1000;
 	d.tasks[1].last_success_ms = now - 60 * 1000;
 	s = status_snapshot(&d);
 	assert_string_equal(verdict_of(s, "minutely"), "ok");
 	cJSON_Delete(s);
-	/* ...but not when its runs stopped succeeding long ago. */
-	d.tasks[1].last_progress_ms = now - 40 * 60 * 1000;
-	d.tasks[1].last_success_ms = now - 40 * 60 * 1000;
+	/* ...but not once its next run is overdue by more than its window. */
+	d.tasks[1].state_until_ms = now - 31 * 60 * 1000;
+	d.tasks[1].last_run_end_ms = now - 41 * 60 * 1000;
 	s = status_snapshot(&d);
 	assert_string_equal(verdict_of(s, "minutely"), "critical");
+	assert_non_null(strstr(reason_of(s, "minutely"), "stalled: sleeping since 2460 s, but its next run was due"));
+	cJSON_Delete(s);
+}
+
+/* Idle by design is ok: the shipped backfiller walks, then idles for
+ * rewalk_after_s (6 h). It used to be "stalled" for 5 h 45 min of every
+ * cycle. */
+static void test_idle_by_design_is_ok(void **state)
+{
+	int64_t now = tg_wall_ms();
+	cJSON *s;
+	(void)state;
+
+	reset(now);
+	d.tasks[0].state = TASK_IDLE;
+	d.tasks[0].last_progress_ms = now - (5 * 3600 + 45 * 60) * 1000LL;
+	d.tasks[0].last_run_start_ms = now - 6 * 3600 * 1000LL;
+	d.tasks[0].last_run_end_ms = d.tasks[0].last_progress_ms;
+	d.tasks[0].state_until_ms = now + 15 * 60 * 1000;
+	s = status_snapshot(&d);
+	assert_string_equal(verdict_of(s, "walker"), "ok");
+	assert_int_equal(exit_status(s), 0);
+	cJSON_Delete(s);
+
+	/* Idle forever (its work is complete) is ok too. */
+	d.tasks[0].state_until_ms = -1;
+	s = status_snapshot(&d);
+	assert_string_equal(verdict_of(s, "walker"), "ok");
+	cJSON_Delete(s);
+
+	/* Woken for the next walk a minute ago: the 6 h idle does not count. */
+	d.tasks[0].state = TASK_RUNNING;
+	d.tasks[0].last_run_start_ms = now - 60 * 1000;
+	s = status_snapshot(&d);
+	assert_string_equal(verdict_of(s, "walker"), "ok");
+	cJSON_Delete(s);
+
+	/* But a walk that has run for 16 min without progress is stalled. */
+	d.tasks[0].last_run_start_ms = now - 16 * 60 * 1000;
+	s = status_snapshot(&d);
+	assert_string_equal(verdict_of(s, "walker"), "critical");
+	assert_non_null(strstr(reason_of(s, "walker"), "no progress for 960 s while running"));
+	cJSON_Delete(s);
+
+	/* Waiting for a lock that long, too, and the reason names the lock. */
+	d.tasks[0].state = TASK_LOCK_WAIT;
+	snprintf(d.tasks[0].waiting_lock, sizeof(d.tasks[0].waiting_lock), "deals-writer");
+	s = status_snapshot(&d);
+	assert_string_equal(verdict_of(s, "walker"), "critical");
+	assert_non_null(strstr(reason_of(s, "walker"), "waiting for lock \"deals-writer\""));
 	cJSON_Delete(s);
 }
 
@@ -219,6 +273,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_healthy),
 		cmocka_unit_test(test_no_progress_is_stalled),
+		cmocka_unit_test(test_idle_by_design_is_ok),
 		cmocka_unit_test(test_failures_and_skips),
 		cmocka_unit_test(test_prometheus_follows),
 	};

@@ -1,0 +1,153 @@
+/*
+ * watch.c - verdict changes, 429s, progress lines and systemd's view
+ * (watch.h).
+ */
+#include "observe/watch.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/daemon.h"
+#include "observe/log.h"
+#include "observe/notify.h"
+#include "observe/status.h"
+
+static int verdict_code(const char *v)
+{
+	return strcmp(v, "critical") == 0 ? STATUS_CRITICAL : strcmp(v, "warning") == 0 ? STATUS_WARNING : STATUS_OK;
+}
+
+void status_summary(const cJSON *snap, char *out, size_t len)
+{
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens"), *t;
+	const char *states[] = {"running", "waiting_for_tokens", "sleeping", "idle", "backoff", "waiting_for_lock",
+	                        "skipped", "done", "starting", "stopped"};
+	int count[sizeof(states) / sizeof(states[0])] = {0}, n = 0;
+	size_t used;
+
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(snap, "tasks"))
+	{
+		n++;
+		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+			if (strcmp(status_str(t, "state"), states[i]) == 0)
+				count[i]++;
+	}
+	used = (size_t)snprintf(out, len, "%s - %d task%s", status_str(snap, "verdict"), n, n == 1 ? "" : "s");
+	for (size_t i = 0, first = 1; i < sizeof(states) / sizeof(states[0]) && used < len; i++) {
+		if (!count[i])
+			continue;
+		used += (size_t)snprintf(out + used, len - used, "%s%d %s", first ? ": " : ", ", count[i], states[i]);
+		first = 0;
+	}
+	if (used < len)
+		used += (size_t)snprintf(out + used, len - used, "; tokens ~%.0f of %.0f, %.1f/min, utilization %.2f",
+		                         status_num(tok, "estimate"), status_num(tok, "cap"), status_num(tok, "rate_per_min"),
+		                         status_num(tok, "utilization_1h"));
+	if (used < len && status_str(snap, "reason")[0])
+		snprintf(out + used, len - used, "; %s", status_str(snap, "reason"));
+}
+
+static void log_verdicts(struct status_watch *w, const cJSON *snap)
+{
+	const cJSON *t;
+	int i = 0;
+
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(snap, "tasks"))
+	{
+		int v = verdict_code(status_str(t, "verdict"));
+		const char *name = status_str(t, "name");
+		double n429 = status_num(cJSON_GetObjectItemCaseSensitive(t, "tokens"), "calls_429");
+
+		if (i >= WATCH_MAX_TASKS)
+			break;
+		if (w->started ? v != w->task[i].verdict : v != STATUS_OK) {
+			const char *why = status_str(t, "reason");
+			int level = v == STATUS_CRITICAL ? TG_LOG_ERROR : v == STATUS_WARNING ? TG_LOG_WARN : TG_LOG_INFO;
+			if (w->started)
+				log_msg(level, name, "verdict %s -> %s%s%s", status_verdict_name(w->task[i].verdict),
+				        status_verdict_name(v), why[0] ? ": " : "", why);
+			else
+				log_msg(level, name, "verdict %s: %s", status_verdict_name(v), why);
+		}
+		if (w->started && n429 > w->task[i].calls_429)
+			log_warn(name,
+			         "Keepa answered 429 (no tokens left) %.0f time(s), %.0f in all: the call keeps its place and "
+			         "is resent after the refill; repeated 429s mean another client spends tokens on this key",
+			         n429 - w->task[i].calls_429, n429);
+		w->task[i].verdict = v;
+		w->task[i].calls_429 = n429;
+		i++;
+	}
+}
+
+/* A progress line per task whose progress moved since its last line, or
+ * hourly when nothing did (so silence never means "dead"). */
+static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
+{
+	int64_t now = tg_wall_ms();
+
+	for (int i = 0; i < d->ntasks && i < WATCH_MAX_TASKS; i++) {
+		struct tg_task *t = &d->tasks[i];
+		char total[32] = "?";
+		bool moved, heartbeat;
+
+		pthread_mutex_lock(&t->mu);
+		moved = t->progress_done != w->task[i].logged_done || t->failures != w->task[i].logged_failures;
+		heartbeat = mono - w->task[i].logged_ms >= WATCH_HEARTBEAT_MS;
+		if (t->state != TASK_SKIPPED && (moved || heartbeat)) {
+			if (t->progress_total >= 0)
+				snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
+			log_info(t->cfg->name,
+			         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
+			         "runs %lld, failures %lld%s",
+			         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
+			         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
+			         t->last_progress_ms ? "" : "never, started ",
+			         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
+			         (long long)t->runs, (long long)t->failures, moved ? "" : " (hourly heartbeat: nothing changed)");
+			t->progress_at_start = t->progress_done;
+			w->task[i].logged_done = t->progress_done;
+			w->task[i].logged_failures = t->failures;
+			w->task[i].logged_ms = mono;
+		}
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+void status_watch_tick(struct status_watch *w, struct daemon *d)
+{
+	int64_t mono = tg_mono_ms(), every = (int64_t)d->config->log_progress_interval_s * 1000;
+	cJSON *snap = status_snapshot(d);
+	char status[sizeof(w->status)], msg[sizeof(w->status) + 16];
+
+	if (!w->started) {
+		w->last_progress_check_ms = mono;
+		for (int i = 0; i < WATCH_MAX_TASKS; i++) {
+			w->task[i].logged_ms = mono;
+			w->task[i].logged_done = i < d->ntasks ? d->tasks[i].progress_done : 0;
+		}
+	}
+	if (snap) {
+		log_verdicts(w, snap);
+		status_summary(snap, status, sizeof(status));
+		/* The verdict and the task states, not the token numbers, decide
+		 * when systemd hears again: a few datagrams an hour, not one a second. */
+		if (strncmp(status, w->status, strcspn(status, ";")) != 0 || strcspn(status, ";") != strcspn(w->status, ";")) {
+			snprintf(msg, sizeof(msg), "STATUS=%s", status);
+			notify_systemd(msg);
+			memcpy(w->status, status, sizeof(status));
+		}
+		w->verdict = (int)status_num(snap, "exit_status");
+		cJSON_Delete(snap);
+	}
+	if (mono - w->last_progress_check_ms >= every) {
+		log_progress(w, d, mono);
+		w->last_progress_check_ms = mono;
+	}
+	w->started = true;
+	/* Proof of life for WatchdogSec=: this loop is running and the
+	 * snapshot (which takes every task's lock) came back. */
+	notify_systemd("WATCHDOG=1");
+}
