@@ -3,7 +3,10 @@
  * libmicrohttpd when metrics.listen is set (off by default).
  *
  * Names follow Prometheus conventions: a tollgate_ prefix, base units in the
- * name (_seconds), _total for counters, one HELP and TYPE line per family.
+ * name (_seconds, _bytes), _total for counters (which only grow), times as
+ * _timestamp_seconds (Unix time, so "how long ago" is a query), waits as a
+ * histogram, the task state as a state set, and the process_* family every
+ * client library exports. One HELP and TYPE line per family.
  */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -85,26 +88,97 @@ static void per_task(struct buf *b, const cJSON *tasks, const char *name, const 
 	}
 }
 
+/* A task's state as a state set: one sample per possible state, 1 for the
+ * current one, so `tollgate_task_state{state="backoff"} == 1` is a query. */
+static const char *const task_states[] = {"starting", "running", "waiting_for_tokens", "waiting_for_lock", "sleeping",
+                                          "idle",     "backoff", "done",               "skipped",          "stopped"};
+
+static void state_set(struct buf *b, const cJSON *tasks)
+{
+	const cJSON *t;
+	char label[256];
+
+	family(b, "tollgate_task_state", "gauge", "The task's state as a state set: 1 for its current state, 0 for the others.");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		for (size_t i = 0; i < sizeof(task_states) / sizeof(task_states[0]); i++)
+			bprintf(b, "tollgate_task_state{task=\"%s\",state=\"%s\"} %d\n", label, task_states[i],
+			        strcmp(status_str(t, "state"), task_states[i]) == 0);
+	}
+}
+
+/* Waits for tokens as a histogram: cumulative buckets with the scheduler's
+ * bounds, then _sum and _count. */
+static void wait_histogram(struct buf *b, const cJSON *snap, const cJSON *tasks)
+{
+	const cJSON *bounds = cJSON_GetObjectItemCaseSensitive(snap, "wait_buckets_s"), *t;
+	char label[256];
+
+	family(b, "tollgate_task_token_wait_seconds", "histogram", "Time calls waited in line for tokens, per task.");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "tokens");
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(w, "wait_hist");
+		double cum = 0;
+		int i = 0, nb = cJSON_GetArraySize(bounds);
+		const cJSON *c;
+
+		if (!h)
+			continue;
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		cJSON_ArrayForEach(c, h)
+		{
+			cum += c->valuedouble;
+			if (i < nb)
+				bprintf(b, "tollgate_task_token_wait_seconds_bucket{task=\"%s\",le=\"%g\"} %.17g\n", label,
+				        cJSON_GetArrayItem(bounds, i)->valuedouble, cum);
+			i++;
+		}
+		bprintf(b, "tollgate_task_token_wait_seconds_bucket{task=\"%s\",le=\"+Inf\"} %.17g\n", label, cum);
+		bprintf(b, "tollgate_task_token_wait_seconds_sum{task=\"%s\"} %.17g\n", label, status_num(w, "wait_sum_s"));
+		bprintf(b, "tollgate_task_token_wait_seconds_count{task=\"%s\"} %.17g\n", label, cum);
+	}
+}
+
+static void process_metrics(struct buf *b, const cJSON *snap)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(snap, "process");
+
+	global(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+	       status_num(p, "cpu_seconds"));
+	global(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+	       status_num(p, "resident_bytes"));
+	global(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", status_num(p, "virtual_bytes"));
+	global(b, "process_open_fds", "gauge", "Number of open file descriptors.", status_num(p, "open_fds"));
+	if (status_num(p, "max_fds") > 0)
+		global(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.", status_num(p, "max_fds"));
+	global(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+	       status_num(p, "start_time_s"));
+}
+
 char *status_prometheus(const cJSON *snap)
 {
 	struct buf b = {DYNBUF_INIT(METRICS_PAGE_MAX)};
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens");
 	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(snap, "tasks");
 	const cJSON *t;
+	double now_s = status_num(snap, "now_ms") / 1000.0;
 	char label[256];
 
 	escape_label(status_str(snap, "version"), label, sizeof(label));
 	family(&b, "tollgate_info", "gauge", "Version of the running daemon (always 1).");
 	bprintf(&b, "tollgate_info{version=\"%s\"} 1\n", label);
-	global(&b, "tollgate_uptime_seconds", "gauge", "Seconds since the daemon started.", status_num(snap, "uptime_s"));
+	process_metrics(&b, snap);
 	global(&b, "tollgate_verdict", "gauge", "Overall verdict: 0 ok, 1 warning, 2 critical.",
 	       status_num(snap, "exit_status"));
 	global(&b, "tollgate_tokens_estimate", "gauge", "Lower-bound estimate of the token balance.",
 	       status_num(tok, "estimate"));
 	global(&b, "tollgate_tokens_last_reading", "gauge", "tokensLeft of the last Keepa answer.",
 	       status_num(tok, "last_reading"));
-	global(&b, "tollgate_tokens_last_reading_age_seconds", "gauge", "Age of the last Keepa reading.",
-	       status_num(tok, "last_reading_age_s"));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tok, "have_reading")))
+		global(&b, "tollgate_tokens_last_reading_timestamp_seconds", "gauge",
+		       "When the last Keepa answer was read (Unix seconds).", now_s - status_num(tok, "last_reading_age_s"));
 	global(&b, "tollgate_tokens_refill_rate_per_minute", "gauge", "Net refill rate of the plan.",
 	       status_num(tok, "rate_per_min"));
 	global(&b, "tollgate_tokens_cap", "gauge", "Most tokens the bucket holds.", status_num(tok, "cap"));
@@ -114,8 +188,10 @@ char *status_prometheus(const cJSON *snap)
 	       status_num(tok, "deepest_deficit"));
 	global(&b, "tollgate_tokens_outside_consumption_per_minute", "gauge",
 	       "Tokens per minute spent on the key by others.", status_num(tok, "outside_per_min"));
-	global(&b, "tollgate_tokens_wasted", "gauge", "Refill lost to the bucket's cap.", status_num(tok, "wasted"));
-	global(&b, "tollgate_keepa_429_total", "counter", "429 answers received.", status_num(tok, "our_429"));
+	global(&b, "tollgate_tokens_wasted_total", "counter", "Refill lost to the bucket's cap since start.",
+	       status_num(tok, "wasted"));
+	global(&b, "tollgate_keepa_429_total", "counter", "429 answers (no tokens left) received from Keepa.",
+	       status_num(tok, "our_429"));
 	/* Hot standby (core/ha.c), when configured. */
 	const cJSON *ha = cJSON_GetObjectItemCaseSensitive(snap, "ha");
 	if (ha) {
@@ -142,31 +218,35 @@ char *status_prometheus(const cJSON *snap)
 		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"429\"} %.17g\n", label, status_num(w, "calls_429"));
 		bprintf(&b, "tollgate_calls_total{task=\"%s\",result=\"error\"} %.17g\n", label, status_num(w, "calls_error"));
 	}
-	per_task(&b, tasks, "tollgate_task_wait_p50_seconds", "gauge", "Median wait for tokens.", "tokens",
-	         "wait_p50_s");
-	per_task(&b, tasks, "tollgate_task_wait_max_seconds", "gauge", "Longest wait for tokens.", "tokens",
-	         "wait_max_s");
+	per_task(&b, tasks, "tollgate_task_queued_calls", "gauge", "Calls waiting in the task's line for tokens.", "tokens",
+	         "queued");
+	wait_histogram(&b, snap, tasks);
 	per_task(&b, tasks, "tollgate_task_progress", "gauge", "Units of work done (its unit in status).", NULL,
 	         "progress_done");
-	per_task(&b, tasks, "tollgate_task_last_progress_age_seconds", "gauge", "Seconds since the last progress.",
-	         NULL, "last_progress_age_s");
-	per_task(&b, tasks, "tollgate_task_runs_total", "counter", "Runs started.", NULL, "runs");
-	per_task(&b, tasks, "tollgate_task_failures_total", "counter", "Runs that failed.", NULL, "failures");
-	family(&b, "tollgate_task_state", "gauge", "1 for the task's current state.");
+	family(&b, "tollgate_task_last_progress_timestamp_seconds", "gauge",
+	       "When the task last made progress (Unix seconds; the daemon's start if never).");
 	cJSON_ArrayForEach(t, tasks)
 	{
-		char state[64];
+		double at = status_num(t, "last_progress_ms");
 		escape_label(status_str(t, "name"), label, sizeof(label));
-		escape_label(status_str(t, "state"), state, sizeof(state));
-		bprintf(&b, "tollgate_task_state{task=\"%s\",state=\"%s\"} 1\n", label, state);
+		bprintf(&b, "tollgate_task_last_progress_timestamp_seconds{task=\"%s\"} %.17g\n", label,
+		        (at > 0 ? at : status_num(snap, "started_ms")) / 1000.0);
 	}
+	per_task(&b, tasks, "tollgate_task_stall_after_seconds", "gauge",
+	         "How long the task may go without progress while work is due.", NULL, "stall_after_s");
+	per_task(&b, tasks, "tollgate_task_runs_total", "counter", "Runs started.", NULL, "runs");
+	per_task(&b, tasks, "tollgate_task_failures_total", "counter", "Runs that failed.", NULL, "failures");
+	per_task(&b, tasks, "tollgate_task_consecutive_failures", "gauge",
+	         "Failed runs in a row (3 or more: critical, retried with back-off up to 10 min).", NULL,
+	         "consecutive_failures");
+	state_set(&b, tasks);
 	family(&b, "tollgate_task_verdict", "gauge", "Task verdict: 0 ok, 1 warning, 2 critical.");
 	cJSON_ArrayForEach(t, tasks)
 	{
 		const char *v = status_str(t, "verdict");
 		escape_label(status_str(t, "name"), label, sizeof(label));
 		bprintf(&b, "tollgate_task_verdict{task=\"%s\"} %d\n", label,
-		        v && strcmp(v, "critical") == 0 ? 2 : v && strcmp(v, "warning") == 0 ? 1 : 0);
+		        strcmp(v, "critical") == 0 ? 2 : strcmp(v, "warning") == 0 ? 1 : 0);
 	}
 	return dynbuf_take(&b.d); /* NULL when the page could not be built */
 }

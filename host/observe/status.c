@@ -11,6 +11,7 @@
 
 #include "core/daemon.h"
 #include "core/ha.h"
+#include "observe/procstats.h"
 #include "util/dynbuf.h"
 #include "tokens/tokens.h"
 
@@ -180,6 +181,22 @@ cJSON *status_snapshot(struct daemon *d)
 	add_num(root, "pid", (double)getpid());
 	add_num(root, "uptime_s", (double)(now - d->started_ms) / 1000.0);
 	add_num(root, "now_ms", (double)now);
+	add_num(root, "started_ms", (double)d->started_ms);
+	{
+		struct procstats ps;
+		cJSON *o = cJSON_AddObjectToObject(root, "process"), *b;
+		procstats_read(&ps);
+		add_num(o, "cpu_seconds", ps.cpu_seconds);
+		add_num(o, "resident_bytes", ps.resident_bytes);
+		add_num(o, "virtual_bytes", ps.virtual_bytes);
+		add_num(o, "open_fds", ps.open_fds);
+		add_num(o, "max_fds", ps.max_fds);
+		add_num(o, "start_time_s", ps.start_time_s);
+		/* The upper bounds of the tasks' wait_hist buckets (the last is open). */
+		b = cJSON_AddArrayToObject(root, "wait_buckets_s");
+		for (int i = 0; i < TOKENS_WAIT_BUCKETS - 1; i++)
+			cJSON_AddItemToArray(b, cJSON_CreateNumber(tokens_wait_bucket_s[i]));
+	}
 	cJSON_AddItemToObject(root, "tokens", tokens_json(st));
 	if (d->ha)
 		cJSON_AddItemToObject(root, "ha", ha_status_json(d->ha));
@@ -234,6 +251,7 @@ cJSON *status_snapshot(struct daemon *d)
 		            : 0);
 		add_num(o, "runs", (double)t->runs);
 		add_num(o, "failures", (double)t->failures);
+		add_num(o, "consecutive_failures", (double)t->consecutive_failures);
 		add_str(o, "last_error", t->last_error);
 		if (t->storage_failing) {
 			add_str(o, "storage_error", t->storage_error);
@@ -250,6 +268,12 @@ cJSON *status_snapshot(struct daemon *d)
 			add_num(w, "queued", cls->queued);
 			add_num(w, "wait_p50_s", cls->wait_p50_s);
 			add_num(w, "wait_max_s", cls->wait_max_s);
+			add_num(w, "wait_sum_s", cls->wait_sum_s);
+			{
+				cJSON *h = cJSON_AddArrayToObject(w, "wait_hist");
+				for (int b = 0; b < TOKENS_WAIT_BUCKETS; b++)
+					cJSON_AddItemToArray(h, cJSON_CreateNumber((double)cls->wait_hist[b]));
+			}
 			add_num(w, "cost_estimated", cls->cost_estimated);
 			add_num(w, "cost_actual", cls->cost_actual);
 			add_num(w, "cost_estimate_error",

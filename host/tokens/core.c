@@ -429,6 +429,7 @@ static void record_wait(struct tokens_class *c, int64_t waited_ms)
 	while (b < TOKENS_WAIT_BUCKETS - 1 && s >= tokens_wait_bucket_s[b])
 		b++;
 	c->wait_hist[b]++;
+	c->wait_sum_s += s;
 	if (s > c->wait_max_s)
 		c->wait_max_s = s;
 }

@@ -72,6 +72,7 @@ struct tokens_class {
 	double consumed, cost_estimated, cost_actual;
 	uint64_t wait_hist[TOKENS_WAIT_BUCKETS];
 	double wait_max_s;
+	double wait_sum_s; /* of every recorded wait: the histogram's _sum */
 };
 
 /* A call that ended without an envelope: its estimate counts as spent until

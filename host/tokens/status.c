@@ -119,6 +119,7 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 		cs->tokens_consumed = c->consumed;
 		memcpy(cs->wait_hist, c->wait_hist, sizeof(cs->wait_hist));
 		cs->wait_max_s = c->wait_max_s;
+		cs->wait_sum_s = c->wait_sum_s;
 		cs->wait_p50_s = hist_p50(c->wait_hist, c->wait_max_s);
 		cs->cost_estimated = c->cost_estimated;
 		cs->cost_actual = c->cost_actual;

@@ -94,6 +94,7 @@ struct tokens_class_status {
 	uint64_t wait_hist[TOKENS_WAIT_BUCKETS];
 	double wait_p50_s; /* upper bound of the median's bucket */
 	double wait_max_s;
+	double wait_sum_s; /* sum of the waits counted in wait_hist */
 	double cost_estimated, cost_actual; /* sums over completed calls */
 	int64_t budget_hint;
 };

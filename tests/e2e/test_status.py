@@ -60,7 +60,14 @@ def parse_prometheus(text):
         else:
             m = SAMPLE.match(line)
             assert m, f"line {n}: not a valid sample: {line!r}"
-            assert m.group(1) == current, f"line {n}: sample {m.group(1)} outside its family {current}"
+            name = m.group(1)
+            if families[current] == "histogram":
+                assert name in (current + "_bucket", current + "_sum", current + "_count"), \
+                    f"line {n}: sample {name} outside its histogram {current}"
+                if name.endswith("_bucket"):
+                    assert 'le="' in (m.group(2) or ""), f"line {n}: bucket without le"
+            else:
+                assert name == current, f"line {n}: sample {name} outside its family {current}"
             if families[current] == "counter":
                 assert m.group(1).endswith("_total"), f"line {n}: counter without _total"
                 assert float(m.group(3)) >= 0
@@ -118,7 +125,7 @@ class Status(E2ETest):
             text = r.read().decode()
         families, samples = parse_prometheus(text)
         for name in ("tollgate_tokens_consumed_total", "tollgate_calls_total", "tollgate_tokens_estimate",
-                     "tollgate_task_last_progress_age_seconds", "tollgate_verdict"):
+                     "tollgate_task_last_progress_timestamp_seconds", "tollgate_verdict"):
             self.assertIn(name, families)
         consumed = [v for n, lab, v in samples if n == "tollgate_tokens_consumed_total" and 'task="backfiller"' in lab]
         self.assertEqual(len(consumed), 1)
