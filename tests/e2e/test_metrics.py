@@ -4,7 +4,9 @@ end in _total and only grow, waits are a consistent histogram, the task
 state is a state set, last progress is a timestamp, process_* is there - and
 `promtool check metrics` accepts a live scrape (when $PROMTOOL names it, as
 .ci/run does with Debian's promtool)."""
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,53 @@ from harness import E2ETest, Env, backfiller, upserter  # noqa: E402
 from test_status import free_port, parse_prometheus  # noqa: E402
 
 PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool")
+PACKAGING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging")
+METRIC = re.compile(r"\b((?:tollgate|process)_[a-z0-9_]+)")
+
+
+def exported(families, name):
+    """Is name a series of one of the scraped families (histogram parts included)?"""
+    if name in families:
+        return True
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and families.get(name[:-len(suffix)]) == "histogram":
+            return True
+    return False
+
+
+def dashboard_exprs():
+    with open(os.path.join(PACKAGING, "grafana", "tollgate-dashboard.json")) as f:
+        dash = json.load(f)
+    assert dash["uid"] and dash["title"] and dash["schemaVersion"] >= 30
+    names = {v["name"] for v in dash["templating"]["list"]}
+    assert {"datasource", "instance"} <= names, names
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    exprs = []
+    for p in dash["panels"]:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, p["title"]
+        refs = [t["refId"] for t in p["targets"]]
+        assert p["targets"] and len(refs) == len(set(refs)), p["title"]
+        exprs += [(p["title"], t["expr"]) for t in p["targets"]]
+    return exprs
+
+
+def rule_exprs():
+    """expr: lines of the alert rules (a one-line value or a folded block)."""
+    out, lines = [], open(os.path.join(PACKAGING, "prometheus", "tollgate-alerts.yml")).read().splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^\s+expr:\s*(.*)$", line)
+        if not m:
+            continue
+        text = m.group(1)
+        if text in (">", "|"):
+            j, text = i + 1, ""
+            while j < len(lines) and lines[j].startswith(" " * (len(line) - len(line.lstrip()) + 2)):
+                text += " " + lines[j].strip()
+                j += 1
+        out.append(("rule", text))
+    return out
 
 
 def labels(lab):
@@ -84,6 +133,15 @@ class Metrics(E2ETest):
             self.assertIn(n, fam2)
         rss = [v for n, _, v in s2 if n == "process_resident_memory_bytes"][0]
         self.assertGreater(rss, 1 << 20)
+
+        # The shipped dashboard and alert rules query only what is exported.
+        exprs = dashboard_exprs() + rule_exprs()
+        self.assertGreaterEqual(len([e for w, e in exprs if w == "rule"]), 5)
+        for where, expr in exprs:
+            used = METRIC.findall(expr)
+            self.assertTrue(used or "up{" in expr, (where, expr))
+            for name in used:
+                self.assertTrue(exported(fam2, name), f"{where}: {name} is not exported ({expr})")
 
         if PROMTOOL:
             r = subprocess.run([PROMTOOL, "check", "metrics"], input=second, capture_output=True, text=True,
