@@ -134,7 +134,7 @@ static void on_plugin(void *ud, const char *path, const struct plugin *pl, const
 	const struct tg_plugin *p;
 
 	if (!pl) {
-		fprintf(stderr, "refused: %s\n", error);
+		cli_warn("refused: %s", error);
 		ctx->refused++;
 		(void)path;
 		return;

@@ -312,24 +312,23 @@ static int demo_main(const struct cli_options *cli, const struct cli_args *args)
 	so.products = (int)cli_number(args, "products", so.products);
 	verbose = cli_flag(args, "verbose");
 	if (seconds < 1 || so.rate < 1 || so.minute_ms < 10) {
-		fprintf(stderr, "tollgate demo: --seconds, --rate and --minute-ms must be positive (minute-ms >= 10)\n");
+		cli_error("demo: --seconds, --rate and --minute-ms must be positive (minute-ms >= 10)");
 		return EXIT_USAGE;
 	}
 	if (!dir[0]) {
 		snprintf(dir, sizeof(dir), "%s/tollgate-demo-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 		if (!mkdtemp(dir)) {
-			fprintf(stderr, "tollgate demo: cannot create a directory: %s\n", strerror(errno));
+			cli_error("demo: cannot create a directory: %s", strerror(errno));
 			return EXIT_IOERR;
 		}
 	} else if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-		fprintf(stderr, "tollgate demo: cannot create %s: %s\n", dir, strerror(errno));
+		cli_error("demo: cannot create %s: %s", dir, strerror(errno));
 		return EXIT_IOERR;
 	}
 	config_path = cli->config_given ? cli->config_path : find_demo_config();
 	if (!config_path) {
-		fprintf(stderr, "tollgate demo: no demo.cfg found (beside the binary or in %s; set "
-		                "TOLLGATE_DEMO_CONFIG or --config)\n",
-		        TG_DATADIR);
+		cli_error("demo: no demo.cfg found (beside the binary or in %s; set TOLLGATE_DEMO_CONFIG or --config)",
+		          TG_DATADIR);
 		return EXIT_CONFIG;
 	}
 	opts.config_path = config_path;
@@ -338,7 +337,7 @@ static int demo_main(const struct cli_options *cli, const struct cli_args *args)
 
 	/* The demo's own places replace the template's. */
 	if (sim_start(&so, &sim, &err) != 0) {
-		fprintf(stderr, "tollgate demo: cannot start the simulator: %s\n", err ? err : "?");
+		cli_error("demo: cannot start the simulator: %s", err ? err : "?");
 		free(err);
 		config_release(&cf);
 		return EXIT_SOFTWARE;
@@ -363,7 +362,7 @@ static int demo_main(const struct cli_options *cli, const struct cli_args *args)
 	runloop_block_signals();
 	daemon_init(&d);
 	if (runloop_signals_start(&signals, &d) != 0) {
-		fprintf(stderr, "tollgate demo: cannot start the signal thread\n");
+		cli_error("demo: cannot start the signal thread");
 		sim_stop(sim);
 		config_release(&cf);
 		return EXIT_SOFTWARE;
@@ -377,7 +376,7 @@ static int demo_main(const struct cli_options *cli, const struct cli_args *args)
 		fflush(stdout);
 	}
 	if (rc) {
-		fprintf(stderr, "tollgate demo: %s: %s\n", rc == TG_ESTOPPED ? "stopped" : "cannot start",
+		cli_error("demo: %s: %s", rc == TG_ESTOPPED ? "stopped" : "cannot start",
 		        err ? err : "?");
 		free(err);
 		storage_conn_free(demo.db);
@@ -397,7 +396,7 @@ static int demo_main(const struct cli_options *cli, const struct cli_args *args)
 	ro.ud = &demo;
 	rc = runloop_run(&d, &ro, &err);
 	if (rc) {
-		fprintf(stderr, "tollgate demo: %s\n", err ? err : "failed");
+		cli_error("demo: %s", err ? err : "failed");
 		free(err);
 	}
 	summary(&d, &demo, dir, db_path);

@@ -138,31 +138,6 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	return 0;
 }
 
-/* One free /token call before any task starts: a bad key or an expired plan
- * stops the start with Keepa's own message instead of every task waiting
- * forever for a reading. A network failure is not fatal - Keepa may be back
- * in a minute, and the scheduler keeps asking. */
-static int first_reading(struct daemon *d, char **errmsg)
-{
-	struct tokens_envelope env;
-	char *err = NULL;
-	int rc = keepa_sync(d->keepa, &env, &err);
-
-	if (rc == 0) {
-		tokens_observe(d->tokens, &env);
-		log_info(NULL, "Keepa: %lld tokens, %lld per minute", (long long)env.tokens_left,
-		         (long long)env.refill_rate);
-	} else if (rc == TG_EKEEPA) {
-		errmsg_set(errmsg, 0, "Keepa refused the key: %s", err ? err : "no message");
-		free(err);
-		return rc;
-	} else {
-		log_warn(NULL, "Keepa is not answering yet (%s); tasks will wait for it", err ? err : "no message");
-	}
-	free(err);
-	return 0;
-}
-
 int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg)
 {
 	char *err = NULL;
@@ -302,9 +277,10 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 		if ((rc = skip_unless_required(&d->tasks[i], rc, err, errmsg)))
 			return rc;
 	}
-	/* A dry run goes on to every plugin's init, minus the first reading:
-	 * it makes no Keepa call. */
-	if ((rc = open_services(d, opts, errmsg)) || (!d->dry_run && (rc = first_reading(d, errmsg))))
+	/* The first Keepa reading comes after READY (core/first_reading.c), so
+	 * a slow Keepa cannot hold the start past systemd's timeout; a dry run
+	 * makes no Keepa call at all. */
+	if ((rc = open_services(d, opts, errmsg)))
 		return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
 	for (int i = 0; i < d->ntasks; i++) {
 		char *err = NULL;

@@ -10,10 +10,12 @@
 #include <time.h>
 
 #include "core/daemon.h"
+#include "core/first_reading.h"
 #include "observe/log.h"
 #include "observe/notify.h"
 #include "observe/status.h"
 #include "observe/watch.h"
+#include "util/errmsg.h"
 
 static void watched_set(sigset_t *set)
 {
@@ -106,6 +108,7 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 	struct status_server *status = NULL;
 	struct metrics_server *metrics = NULL;
 	struct status_watch watch = {.verdict = -1};
+	struct first_reading reading = {0};
 	int64_t start = tg_mono_ms();
 	int rc;
 
@@ -139,8 +142,13 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		int running = 0;
 		for (int i = 0; i < d->ntasks; i++)
 			running += d->tasks[i].thread_started;
-		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=%d of %d tasks running", running, d->ntasks);
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=%d of %d tasks running; waiting for the first Keepa reading",
+		         running, d->ntasks);
 		notify_systemd(ready);
+	}
+	if ((rc = first_reading_start(&reading, d))) {
+		errmsg_set(errmsg, rc, "cannot start the thread for the first Keepa reading");
+		goto stop;
 	}
 	for (;;) {
 		int tick = opts->tick_ms > 0 ? opts->tick_ms : 1000;
@@ -154,14 +162,24 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 			opts->tick(d, opts->ud);
 		/* Verdict changes, 429s, progress lines, STATUS=, WATCHDOG=1. */
 		status_watch_tick(&watch, d);
+		/* A key Keepa refuses ends the start, late but with its reason. */
+		if (first_reading_done(&reading) && reading.rc) {
+			rc = reading.rc;
+			*errmsg = reading.error;
+			reading.error = NULL;
+			break;
+		}
 		if (opts->max_ms > 0 && now - start >= opts->max_ms)
 			break;
 	}
+stop:
 	notify_systemd("STOPPING=1");
 	daemon_request_stop(d);
+	first_reading_join(&reading);
+	free(reading.error);
 	daemon_join(d);
 	runloop_log_progress(d);
 	metrics_server_stop(metrics);
 	status_server_stop(status);
-	return 0;
+	return rc;
 }

@@ -101,7 +101,7 @@ void *runner_thread(void *arg)
 				log_redact(err);
 			snprintf(line, sizeof(line), "%s", err ? err : "run failed without a message");
 			task_set_error(task, line);
-			log_error(task->cfg->name, "run failed (%d): %s; retrying in %lld s", rc, line,
+			log_error(task->cfg->name, "run failed (%s): %s; retrying in %lld s", log_code_words(rc), line,
 			          (long long)(wait / 1000));
 			free(err);
 			if (wait_visibly(task, TASK_BACKOFF, wait))

@@ -267,3 +267,24 @@ void log_msg(int level, const char *task, const char *fmt, ...)
 	log_vmsg(level, task, fmt, ap);
 	va_end(ap);
 }
+
+const char *log_code_words(int code)
+{
+	switch (code) {
+	case TG_OK: return "no error";
+	case TG_EINVAL: return "invalid argument or setting";
+	case TG_ENOMEM: return "out of memory";
+	case TG_EIO: return "operating-system error";
+	case TG_ESTOPPED: return "stopped";
+	case TG_ETIMEDOUT: return "timed out";
+	case TG_EBUSY: return "busy";
+	case TG_ENOTFOUND: return "not found";
+	case TG_EKEEPA: return "Keepa refused the call";
+	case TG_EOVERSIZE: return "call too expensive for the bucket";
+	case TG_ENETWORK: return "network or server error after retries";
+	case TG_ESTORAGE: return "storage error";
+	case TG_ENOTSUP: return "not supported by this host";
+	case TG_ETYPE: return "wrong type";
+	default: return "unknown error";
+	}
+}

@@ -33,6 +33,10 @@ void log_clear_secrets(void);
  * turns suppression off). */
 void log_set_repeat_window(int seconds);
 
+/* A TG_E* code in words, for log lines: "Keepa refused the call",
+ * never a bare "-8". */
+const char *log_code_words(int code);
+
 /* True when out is the stream the systemd journal reads (JOURNAL_STREAM
  * names its device and inode): lines then need "<N>" priority prefixes. */
 int log_is_journal(FILE *out);

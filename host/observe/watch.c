@@ -5,9 +5,11 @@
 #include "observe/watch.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/daemon.h"
 #include "observe/log.h"
@@ -116,6 +118,29 @@ static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
 	}
 }
 
+/* Half of $WATCHDOG_USEC when systemd asked this process for pings
+ * ($WATCHDOG_PID, when set, names it), else 0. */
+static int64_t watchdog_interval_ms(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	char *end;
+	long long v;
+
+	if (pid) {
+		errno = 0;
+		v = strtoll(pid, &end, 10);
+		if (errno || end == pid || *end || v != (long long)getpid())
+			return 0;
+	}
+	if (!usec)
+		return 0;
+	errno = 0;
+	v = strtoll(usec, &end, 10);
+	if (errno || end == usec || *end || v <= 0)
+		return 0;
+	return (int64_t)(v / 2000 > 0 ? v / 2000 : 1);
+}
+
 void status_watch_tick(struct status_watch *w, struct daemon *d)
 {
 	int64_t mono = tg_mono_ms(), every = (int64_t)d->config->log_progress_interval_s * 1000;
@@ -146,8 +171,14 @@ void status_watch_tick(struct status_watch *w, struct daemon *d)
 		log_progress(w, d, mono);
 		w->last_progress_check_ms = mono;
 	}
-	w->started = true;
 	/* Proof of life for WatchdogSec=: this loop is running and the
-	 * snapshot (which takes every task's lock) came back. */
-	notify_systemd("WATCHDOG=1");
+	 * snapshot (which takes every task's lock) came back. Twice per
+	 * watchdog period, as sd_watchdog_enabled(3) advises. */
+	if (!w->started)
+		w->watchdog_every_ms = watchdog_interval_ms();
+	if (w->watchdog_every_ms > 0 && mono - w->watchdog_sent_ms >= w->watchdog_every_ms) {
+		notify_systemd("WATCHDOG=1");
+		w->watchdog_sent_ms = mono;
+	}
+	w->started = true;
 }

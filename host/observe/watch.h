@@ -6,8 +6,8 @@
  * line per task only when its progress moved (at most every
  * log.progress_interval_s, and a heartbeat at most hourly when nothing
  * did); and keeps systemd informed: STATUS= with the verdict and a one-line
- * summary whenever it changes, WATCHDOG=1 on every tick, so a wedged main
- * loop is restarted.
+ * summary whenever it changes, WATCHDOG=1 at half of $WATCHDOG_USEC (the
+ * tick permitting), so a wedged main loop is restarted.
  */
 #ifndef TG_HOST_WATCH_H
 #define TG_HOST_WATCH_H
@@ -33,6 +33,8 @@ struct status_watch {
 		int64_t logged_ms;      /* monotonic, of the last progress line */
 	} task[WATCH_MAX_TASKS];
 	char status[256];               /* the last STATUS= sent */
+	int64_t watchdog_every_ms;      /* 0: systemd wants no pings */
+	int64_t watchdog_sent_ms;
 };
 
 /* One look: call from the main loop every tick (about a second). */

@@ -191,8 +191,18 @@ class Cli(unittest.TestCase):
         finally:
             sim.stop()
 
-    def test_sd_notify_ready_and_stopping(self):
+    def notify_run(self, sim, sock_path, env):
+        """Run the daemon under a fake systemd (NOTIFY_SOCKET, WATCHDOG_USEC=2 s)
+        and collect every datagram until STOPPING=1."""
+        p = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, KEEPA_API_KEY=sim.key, NOTIFY_SOCKET=sock_path,
+                                      WATCHDOG_USEC="2000000"))
+        return p
+
+    def test_sd_notify_ready_status_watchdog_stopping(self):
         # systemd's side of Type=notify: a datagram socket named by NOTIFY_SOCKET.
+        import time
         sim = Sim("--products", 300)
         env = Env()
         path = os.path.join(env.dir, "notify.sock")
@@ -201,14 +211,52 @@ class Cli(unittest.TestCase):
         sock.settimeout(30)
         try:
             env.write_config(sim, [backfiller()])
-            p = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL,
-                                 env=dict(os.environ, KEEPA_API_KEY=sim.key, NOTIFY_SOCKET=path))
+            p = self.notify_run(sim, path, env)
             ready = sock.recv(4096).decode()
             self.assertIn("READY=1", ready)
             self.assertIn("STATUS=1 of 1 tasks running", ready)
+            # Then STATUS= with the verdict and a summary, and watchdog pings
+            # at half of WATCHDOG_USEC.
+            got, pings, t_first = [], [], None
+            end = time.monotonic() + 60
+            while time.monotonic() < end and len(pings) < 4:
+                msg = sock.recv(4096).decode()
+                got.append(msg)
+                if msg == "WATCHDOG=1":
+                    pings.append(time.monotonic())
+            statuses = [m for m in got if m.startswith("STATUS=")]
+            self.assertTrue(statuses, got)
+            self.assertRegex(statuses[0], r"^STATUS=(ok|warning) - 1 task: 1 [a-z_]+; tokens ~\d+ of \d+")
+            self.assertEqual(len(pings), 4, got)
+            gaps = [b - a for a, b in zip(pings, pings[1:])]
+            self.assertTrue(all(0.5 < g < 1.9 for g in gaps), gaps)  # about 1 s, always under the 2 s period
             p.send_signal(signal.SIGTERM)
-            self.assertEqual(sock.recv(4096).decode(), "STOPPING=1")
+            while True:
+                msg = sock.recv(4096).decode()
+                if msg == "STOPPING=1":
+                    break
+                self.assertIn(msg.split("=")[0], ("WATCHDOG", "STATUS"))
+            self.assertEqual(p.wait(15), 0)
+        finally:
+            sock.close()
+            sim.stop()
+
+    def test_ready_does_not_wait_for_a_hanging_keepa(self):
+        # Every request hangs, /token included: READY comes anyway (the first
+        # reading follows it), so systemd's start timeout is never at risk.
+        sim = Sim("--products", 200, "--phang", 1.0, "--hang-ms", 60000)
+        env = Env()
+        path = os.path.join(env.dir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(20)
+        try:
+            env.write_config(sim, [backfiller()])
+            p = self.notify_run(sim, path, env)
+            ready = sock.recv(4096).decode()
+            self.assertIn("READY=1", ready)
+            self.assertIn("waiting for the first Keepa reading", ready)
+            p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(15), 0)
         finally:
             sock.close()
@@ -234,7 +282,7 @@ class Cli(unittest.TestCase):
             p.stdout.close()
             self.assertEqual(rc, 0, out)
             self.assertLess(took, 1.0, out)
-            self.assertIn("stopped before every task had started", out)
+            self.assertIn("tollgate stopped", out)
         finally:
             sim.stop()
 
