@@ -6,6 +6,7 @@
  * main thread has one place that turns SIGTERM/SIGINT into an orderly stop.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 	struct web_server *web = NULL;
 	char *err = NULL;
 	int rc, exit_code = 0;
+	bool started;
 
 	(void)ud;
 	daemon_init(&d);
@@ -41,14 +43,18 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 		rc = daemon_open(&d, cf, NULL, &err);
 	if (rc == 0)
 		rc = web_server_start(&d, &web, &err);
-	if (rc == 0)
+	started = rc == 0;
+	if (started)
 		rc = runloop_run(&d, NULL, &err);
 	if (rc == TG_ESTOPPED) {
 		log_info(NULL, "stopped before every task had started");
 		rc = 0;
 	} else if (rc) {
-		log_error(NULL, "cannot start: %s", err ? err : "unknown error");
-		exit_code = cli_exit_status(rc);
+		log_error(NULL, "%s: %s", started ? "stopping" : "cannot start", err ? err : "unknown error");
+		/* Storage failing under a running daemon (its file deleted or
+		 * replaced) is 74, which the unit does not restart on: a restart
+		 * would create an empty database and pay for a new walk. */
+		exit_code = started && rc == TG_ESTORAGE ? EXIT_IOERR : cli_exit_status(rc);
 	}
 	free(err);
 	daemon_request_stop(&d);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/daemon.h"
+#include "core/db_guard.h"
 #include "core/first_reading.h"
 #include "observe/log.h"
 #include "observe/notify.h"
@@ -109,6 +110,7 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 	struct metrics_server *metrics = NULL;
 	struct status_watch watch = {.verdict = -1};
 	struct first_reading reading = {0};
+	struct db_guard guard;
 	int64_t start = tg_mono_ms();
 	int rc;
 
@@ -146,6 +148,7 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		         running, d->ntasks);
 		notify_systemd(ready);
 	}
+	db_guard_arm(&guard, d->config);
 	if ((rc = first_reading_start(&reading, d))) {
 		errmsg_set(errmsg, rc, "cannot start the thread for the first Keepa reading");
 		goto stop;
@@ -162,6 +165,8 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 			opts->tick(d, opts->ud);
 		/* Verdict changes, 429s, progress lines, STATUS=, WATCHDOG=1. */
 		status_watch_tick(&watch, d);
+		if ((rc = db_guard_check(&guard, errmsg)))
+			break;
 		/* A key Keepa refuses ends the start, late but with its reason. */
 		if (first_reading_done(&reading) && reading.rc) {
 			rc = reading.rc;
