@@ -213,7 +213,8 @@ static void print_opts(FILE *out, const struct cli_opt *opts, int n)
 		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
 		         opts[i].metavar ? opts[i].metavar : "");
 		fprintf(out, "  %-22s %s", left, opts[i].help);
-		if (opts[i].type == CLI_INT)
+		/* The range when it says something a reader can use. */
+		if (opts[i].type == CLI_INT && opts[i].max <= 1000000000LL)
 			fprintf(out, " (%lld..%lld)", opts[i].min, opts[i].max);
 		fprintf(out, "\n");
 	}
@@ -231,8 +232,10 @@ void cli_usage(FILE *out, const struct cli_command *const *table, int ntable)
 	fprintf(out, "\nglobal options (before or after the command):\n");
 	print_opts(out, global_opts, G_COUNT);
 	fprintf(out, "\n`tollgate COMMAND --help` describes a command and its options.\n"
-	             "exit status follows sysexits(3): 0 ok, 64 usage, 69 a service is unavailable,\n"
-	             "70 internal error, 78 configuration error; status: 0 ok, 1 warning, 2 critical, 3 unknown.\n");
+	             "exit status follows sysexits(3): 0 ok, 64 usage, 65 a bad export filter, 66 no database\n"
+	             "to export, 69 a service is unavailable, 70 internal error, 74 the database was deleted\n"
+	             "or replaced under run, 78 configuration error; status: 0 ok, 1 warning, 2 critical,\n"
+	             "3 unknown.\n");
 }
 
 void cli_command_help(FILE *out, const struct cli_command *cmd)
