@@ -78,31 +78,6 @@ void runloop_signals_stop(struct runloop_signals *w)
 	pthread_join(w->thread, NULL);
 }
 
-void runloop_log_progress(struct daemon *d)
-{
-	int64_t now = tg_wall_ms();
-
-	for (int i = 0; i < d->ntasks; i++) {
-		struct tg_task *t = &d->tasks[i];
-		char total[32] = "?";
-
-		pthread_mutex_lock(&t->mu);
-		if (t->progress_total >= 0)
-			snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
-		if (t->state != TASK_SKIPPED)
-			log_info(t->cfg->name,
-			         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
-			         "runs %lld, failures %lld",
-			         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
-			         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
-			         t->last_progress_ms ? "" : "never, started ",
-			         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
-			         (long long)t->runs, (long long)t->failures);
-		t->progress_at_start = t->progress_done;
-		pthread_mutex_unlock(&t->mu);
-	}
-}
-
 int runloop_run(struct daemon *d, const struct runloop_options *opts, char **errmsg)
 {
 	struct runloop_options defaults = {0};
@@ -183,7 +158,7 @@ stop:
 	first_reading_join(&reading);
 	free(reading.error);
 	daemon_join(d);
-	runloop_log_progress(d);
+	status_progress_lines(d);
 	metrics_server_stop(metrics);
 	status_server_stop(status);
 	return rc;

@@ -35,11 +35,10 @@ struct runloop_options {
 };
 
 /* Log the version of the host and each task's plugin, start the tasks, and
- * wait until the daemon is asked to stop (the signal watcher) or max_ms. Every progress_interval_s a progress
- * line per task is logged. Returns 0 after an orderly stop. */
+ * wait until the daemon is asked to stop (the signal watcher) or max_ms;
+ * meanwhile observe/watch.c looks every tick (verdicts, 429s, progress
+ * lines, systemd). Returns 0 after an orderly stop, or the error that
+ * stopped it (a key Keepa refuses, the database file gone). */
 int runloop_run(struct daemon *d, const struct runloop_options *opts, char **errmsg);
-
-/* Log one progress line per task (also used at shutdown). */
-void runloop_log_progress(struct daemon *d);
 
 #endif

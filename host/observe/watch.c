@@ -84,6 +84,37 @@ static void log_verdicts(struct status_watch *w, const cJSON *snap)
 	}
 }
 
+/* One progress line for task t (its lock held). */
+static void progress_line(struct daemon *d, struct tg_task *t, int64_t now, const char *suffix)
+{
+	char total[32] = "?";
+
+	if (t->progress_total >= 0)
+		snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
+	log_info(t->cfg->name,
+	         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
+	         "runs %lld, failures %lld%s",
+	         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
+	         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
+	         t->last_progress_ms ? "" : "never, started ",
+	         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
+	         (long long)t->runs, (long long)t->failures, suffix);
+	t->progress_at_start = t->progress_done;
+}
+
+void status_progress_lines(struct daemon *d)
+{
+	int64_t now = tg_wall_ms();
+
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		pthread_mutex_lock(&t->mu);
+		if (t->state != TASK_SKIPPED)
+			progress_line(d, t, now, "");
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
 /* A progress line per task whose progress moved since its last line, or
  * hourly when nothing did (so silence never means "dead"). */
 static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
@@ -92,24 +123,13 @@ static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
 
 	for (int i = 0; i < d->ntasks && i < WATCH_MAX_TASKS; i++) {
 		struct tg_task *t = &d->tasks[i];
-		char total[32] = "?";
 		bool moved, heartbeat;
 
 		pthread_mutex_lock(&t->mu);
 		moved = t->progress_done != w->task[i].logged_done || t->failures != w->task[i].logged_failures;
 		heartbeat = mono - w->task[i].logged_ms >= WATCH_HEARTBEAT_MS;
 		if (t->state != TASK_SKIPPED && (moved || heartbeat)) {
-			if (t->progress_total >= 0)
-				snprintf(total, sizeof(total), "%lld", (long long)t->progress_total);
-			log_info(t->cfg->name,
-			         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
-			         "runs %lld, failures %lld%s",
-			         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
-			         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
-			         t->last_progress_ms ? "" : "never, started ",
-			         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
-			         (long long)t->runs, (long long)t->failures, moved ? "" : " (hourly heartbeat: nothing changed)");
-			t->progress_at_start = t->progress_done;
+			progress_line(d, t, now, moved ? "" : " (hourly heartbeat: nothing changed)");
 			w->task[i].logged_done = t->progress_done;
 			w->task[i].logged_failures = t->failures;
 			w->task[i].logged_ms = mono;

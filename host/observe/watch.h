@@ -40,6 +40,9 @@ struct status_watch {
 /* One look: call from the main loop every tick (about a second). */
 void status_watch_tick(struct status_watch *w, struct daemon *d);
 
+/* A progress line for every task, changed or not (at shutdown). */
+void status_progress_lines(struct daemon *d);
+
 /* "ok - 3 tasks: 2 running, 1 idle; tokens ~46 of 3600, 60.0/min,
  * utilization 1.13" plus the reasons when not ok: the line STATUS= and
  * `tollgate status` both show. */

@@ -191,9 +191,16 @@ class Cli(unittest.TestCase):
         finally:
             sim.stop()
 
+    def notify_socket(self, env, timeout):
+        """systemd's side of Type=notify: a datagram socket (NOTIFY_SOCKET)."""
+        path = os.path.join(env.dir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(timeout)
+        return path, sock
+
     def notify_run(self, sim, sock_path, env):
-        """Run the daemon under a fake systemd (NOTIFY_SOCKET, WATCHDOG_USEC=2 s)
-        and collect every datagram until STOPPING=1."""
+        """Run the daemon under a fake systemd (NOTIFY_SOCKET, WATCHDOG_USEC=2 s)."""
         p = subprocess.Popen([TOLLGATE, "--config", env.cfg, "run"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL,
                              env=dict(os.environ, KEEPA_API_KEY=sim.key, NOTIFY_SOCKET=sock_path,
@@ -205,10 +212,7 @@ class Cli(unittest.TestCase):
         import time
         sim = Sim("--products", 300)
         env = Env()
-        path = os.path.join(env.dir, "notify.sock")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        sock.settimeout(30)
+        path, sock = self.notify_socket(env, 30)
         try:
             env.write_config(sim, [backfiller()])
             p = self.notify_run(sim, path, env)
@@ -217,7 +221,7 @@ class Cli(unittest.TestCase):
             self.assertIn("STATUS=1 of 1 tasks running", ready)
             # Then STATUS= with the verdict and a summary, and watchdog pings
             # at half of WATCHDOG_USEC.
-            got, pings, t_first = [], [], None
+            got, pings = [], []
             end = time.monotonic() + 60
             while time.monotonic() < end and len(pings) < 4:
                 msg = sock.recv(4096).decode()
@@ -246,10 +250,7 @@ class Cli(unittest.TestCase):
         # reading follows it), so systemd's start timeout is never at risk.
         sim = Sim("--products", 200, "--phang", 1.0, "--hang-ms", 60000)
         env = Env()
-        path = os.path.join(env.dir, "notify.sock")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        sock.settimeout(20)
+        path, sock = self.notify_socket(env, 20)
         try:
             env.write_config(sim, [backfiller()])
             p = self.notify_run(sim, path, env)
