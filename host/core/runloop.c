@@ -159,6 +159,7 @@ stop:
 	free(reading.error);
 	daemon_join(d);
 	status_progress_lines(d);
+	status_watch_release(&watch);
 	metrics_server_stop(metrics);
 	status_server_stop(status);
 	return rc;

@@ -62,7 +62,7 @@ static void log_verdicts(struct status_watch *w, const cJSON *snap)
 		const char *name = status_str(t, "name");
 		double n429 = status_num(cJSON_GetObjectItemCaseSensitive(t, "tokens"), "calls_429");
 
-		if (i >= WATCH_MAX_TASKS)
+		if (i >= w->ntasks)
 			break;
 		if (w->started ? v != w->task[i].verdict : v != STATUS_OK) {
 			const char *why = status_str(t, "reason");
@@ -121,7 +121,7 @@ static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
 {
 	int64_t now = tg_wall_ms();
 
-	for (int i = 0; i < d->ntasks && i < WATCH_MAX_TASKS; i++) {
+	for (int i = 0; i < d->ntasks && i < w->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
 		bool moved, heartbeat;
 
@@ -169,9 +169,13 @@ void status_watch_tick(struct status_watch *w, struct daemon *d)
 
 	if (!w->started) {
 		w->last_progress_check_ms = mono;
-		for (int i = 0; i < WATCH_MAX_TASKS; i++) {
+		w->task = calloc((size_t)(d->ntasks > 0 ? d->ntasks : 1), sizeof(*w->task));
+		w->ntasks = w->task ? d->ntasks : 0;
+		for (int i = 0; i < w->ntasks; i++) {
+			pthread_mutex_lock(&d->tasks[i].mu);
+			w->task[i].logged_done = d->tasks[i].progress_done;
+			pthread_mutex_unlock(&d->tasks[i].mu);
 			w->task[i].logged_ms = mono;
-			w->task[i].logged_done = i < d->ntasks ? d->tasks[i].progress_done : 0;
 		}
 	}
 	if (snap) {
@@ -201,4 +205,11 @@ void status_watch_tick(struct status_watch *w, struct daemon *d)
 		w->watchdog_sent_ms = mono;
 	}
 	w->started = true;
+}
+
+void status_watch_release(struct status_watch *w)
+{
+	free(w->task);
+	w->task = NULL;
+	w->ntasks = 0;
 }

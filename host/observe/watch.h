@@ -16,7 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WATCH_MAX_TASKS 32 /* = TOKENS_MAX_CLASSES, which preflight enforces */
 #define WATCH_HEARTBEAT_MS (3600 * 1000)
 
 struct daemon;
@@ -26,12 +25,13 @@ struct status_watch {
 	bool started;
 	int64_t last_progress_check_ms; /* monotonic */
 	int verdict;                    /* overall, -1 before the first tick */
-	struct {
+	struct watch_task {
 		int verdict;
 		double calls_429;
 		int64_t logged_done, logged_failures;
 		int64_t logged_ms;      /* monotonic, of the last progress line */
-	} task[WATCH_MAX_TASKS];
+	} *task;                        /* one per task of the daemon */
+	int ntasks;
 	char status[256];               /* the last STATUS= sent */
 	int64_t watchdog_every_ms;      /* 0: systemd wants no pings */
 	int64_t watchdog_sent_ms;
@@ -39,6 +39,8 @@ struct status_watch {
 
 /* One look: call from the main loop every tick (about a second). */
 void status_watch_tick(struct status_watch *w, struct daemon *d);
+/* Free what the watch holds. */
+void status_watch_release(struct status_watch *w);
 
 /* A progress line for every task, changed or not (at shutdown). */
 void status_progress_lines(struct daemon *d);
