@@ -73,7 +73,7 @@ static void log_verdicts(struct status_watch *w, const cJSON *snap)
 			else
 				log_msg(level, name, "verdict %s: %s", status_verdict_name(v), why);
 		}
-		if (w->started && n429 > w->task[i].calls_429)
+		if (n429 > w->task[i].calls_429) /* from 0: a 429 before the first tick counts too */
 			log_warn(name,
 			         "Keepa answered 429 (no tokens left) %.0f time(s), %.0f in all: the call keeps its place and "
 			         "is resent after the refill; repeated 429s mean another client spends tokens on this key",

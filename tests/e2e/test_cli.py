@@ -287,6 +287,37 @@ class Cli(unittest.TestCase):
         finally:
             sim.stop()
 
+    def test_journal_priorities_in_every_command(self):
+        # Under systemd, stderr is the journal and JOURNAL_STREAM names it:
+        # every command's lines then carry a priority, so `journalctl -p err`
+        # shows why `check` (ExecStartPre) refused a start.
+        env = Env()
+        with open(env.cfg, "w") as f:
+            f.write(f'plugin_path = ["{PLUGIN_DIRS[0]}"];\nstorage: {{ path = "{env.dir}/nodir/x.db"; }};\n'
+                    'tasks = ();\n')
+        bad = os.path.join(env.dir, "bad-plugins")
+        os.mkdir(bad)
+        with open(os.path.join(bad, "junk.so"), "w") as f:
+            f.write("not an ELF file\n")
+        os.chmod(bad, 0o755)
+        os.chmod(os.path.join(bad, "junk.so"), 0o644)
+        for argv, prefix in ((["--config", env.cfg, "check"], "<3>tollgate: cannot start: "),
+                             (["--config", env.cfg, "run"], "<3>cannot start: "),
+                             (["--config", "/nonexistent.cfg", "check"], "<3>tollgate: /nonexistent.cfg"),
+                             (["--plugin-dir", bad, "plugins"], "<4>tollgate: refused: ")):
+            rd, wr = os.pipe()
+            st = os.fstat(wr)
+            p = subprocess.Popen([TOLLGATE, *argv], stdout=subprocess.DEVNULL, stderr=wr,
+                                 env=dict(os.environ, KEEPA_API_KEY="k", JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
+            os.close(wr)
+            with os.fdopen(rd) as f:
+                err = f.read()
+            p.wait(60)
+            lines = [x for x in err.splitlines() if x]
+            self.assertTrue(lines, argv)
+            self.assertTrue(any(x.startswith(prefix) for x in lines), (argv, err))
+            self.assertTrue(all(re.match(r"^<[0-7]>", x) for x in lines), (argv, err))
+
     def test_status_of_a_wedged_daemon(self):
         # Something accepts on the socket but never answers (a stopped
         # daemon): the check must still end, CRITICAL, in bounded time.

@@ -53,7 +53,8 @@ def dashboard_exprs():
 
 def rule_exprs():
     """expr: lines of the alert rules (a one-line value or a folded block)."""
-    out, lines = [], open(os.path.join(PACKAGING, "prometheus", "tollgate-alerts.yml")).read().splitlines()
+    with open(os.path.join(PACKAGING, "prometheus", "tollgate-alerts.yml")) as f:
+        out, lines = [], f.read().splitlines()
     for i, line in enumerate(lines):
         m = re.match(r"^\s+expr:\s*(.*)$", line)
         if not m:
@@ -148,6 +149,25 @@ class Metrics(E2ETest):
                                timeout=60)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertEqual((r.stdout + r.stderr).strip(), "", "promtool's lint has remarks")
+        self.assertEqual(d.stop(), 0)
+
+    def test_every_429_is_counted_and_logged(self):
+        # Another client drains the key: our next call meets a 429, which the
+        # counter, the task's calls and the log all show.
+        port = free_port()
+        sim = self.sim("--rate", 60, "--minute-ms", 200, "--products", 1500)
+        env = Env()
+        env.write_config(sim, [backfiller()], minute_ms=200, extra=f'metrics: {{ listen = "127.0.0.1:{port}"; }};')
+        d = self.daemon(env)
+        d.wait_for(lambda: d.task("backfiller")["tokens"]["calls_ok"] >= 1, 60, "a first call")
+        sim.control(consume=100000)
+        d.wait_for(lambda: d.status()[0]["tokens"]["our_429"] >= 1, 60, "a 429")
+        d.wait_for(lambda: "Keepa answered 429" in d.log_text(), 30, "the 429 in the log")
+        _, samples = parse_prometheus(self.scrape(port))
+        self.assertGreaterEqual([v for n, _, v in samples if n == "tollgate_keepa_429_total"][0], 1)
+        self.assertGreaterEqual([v for n, lab, v in samples if n == "tollgate_calls_total" and 'result="429"' in lab][0],
+                                1)
+        self.assertRegex(d.log_text(), r"warn +\[backfiller\] Keepa answered 429 \(no tokens left\) \d+ time")
         self.assertEqual(d.stop(), 0)
 
     @unittest.skipUnless(PROMTOOL, "promtool is not installed (.ci/run unpacks Debian's)")
