@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +91,9 @@ static void per_task(struct buf *b, const cJSON *tasks, const char *name, const 
 
 /* A task's state as a state set: one sample per possible state, 1 for the
  * current one, so `tollgate_task_state{state="backoff"} == 1` is a query. */
-static const char *const task_states[] = {"starting", "running", "waiting_for_tokens", "waiting_for_lock", "sleeping",
-                                          "idle",     "backoff", "done",               "skipped",          "stopped"};
+static const char *const task_states[] = {"starting", "running", "waiting_for_tokens", "waiting_for_lock",
+                                          "sleeping", "idle",    "backoff",            "quarantined",
+                                          "done",     "skipped", "stopped"};
 
 static void state_set(struct buf *b, const cJSON *tasks)
 {
@@ -101,10 +103,19 @@ static void state_set(struct buf *b, const cJSON *tasks)
 	family(b, "tollgate_task_state", "gauge", "The task's state as a state set: 1 for its current state, 0 for the others.");
 	cJSON_ArrayForEach(t, tasks)
 	{
+		bool listed = false;
 		escape_label(status_str(t, "name"), label, sizeof(label));
-		for (size_t i = 0; i < sizeof(task_states) / sizeof(task_states[0]); i++)
-			bprintf(b, "tollgate_task_state{task=\"%s\",state=\"%s\"} %d\n", label, task_states[i],
-			        strcmp(status_str(t, "state"), task_states[i]) == 0);
+		for (size_t i = 0; i < sizeof(task_states) / sizeof(task_states[0]); i++) {
+			bool on = strcmp(status_str(t, "state"), task_states[i]) == 0;
+			listed |= on;
+			bprintf(b, "tollgate_task_state{task=\"%s\",state=\"%s\"} %d\n", label, task_states[i], on);
+		}
+		/* A state this list does not know yet still shows as set. */
+		if (!listed) {
+			char state[64];
+			escape_label(status_str(t, "state"), state, sizeof(state));
+			bprintf(b, "tollgate_task_state{task=\"%s\",state=\"%s\"} 1\n", label, state);
+		}
 	}
 }
 

@@ -24,25 +24,26 @@ static int verdict_code(const char *v)
 void status_summary(const cJSON *snap, char *out, size_t len)
 {
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens"), *t;
-	const char *states[] = {"running", "waiting_for_tokens", "sleeping", "idle", "backoff", "waiting_for_lock",
-	                        "skipped", "done", "starting", "stopped"};
-	int count[sizeof(states) / sizeof(states[0])] = {0}, n = 0;
+	/* The states in the order tasks first show them: "2 running, 1 idle". */
+	const char *states[16];
+	int count[16] = {0}, nstates = 0, n = 0;
 	size_t used;
 
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(snap, "tasks"))
 	{
+		const char *st = status_str(t, "state");
+		int i = 0;
 		n++;
-		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-			if (strcmp(status_str(t, "state"), states[i]) == 0)
-				count[i]++;
+		while (i < nstates && strcmp(states[i], st) != 0)
+			i++;
+		if (i == nstates && nstates < 16)
+			states[nstates++] = st;
+		if (i < nstates)
+			count[i]++;
 	}
 	used = (size_t)snprintf(out, len, "%s - %d task%s", status_str(snap, "verdict"), n, n == 1 ? "" : "s");
-	for (size_t i = 0, first = 1; i < sizeof(states) / sizeof(states[0]) && used < len; i++) {
-		if (!count[i])
-			continue;
-		used += (size_t)snprintf(out + used, len - used, "%s%d %s", first ? ": " : ", ", count[i], states[i]);
-		first = 0;
-	}
+	for (int i = 0; i < nstates && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%d %s", i ? ", " : ": ", count[i], states[i]);
 	if (used < len)
 		used += (size_t)snprintf(out + used, len - used, "; tokens ~%.0f of %.0f, %.1f/min, utilization %.2f",
 		                         status_num(tok, "estimate"), status_num(tok, "cap"), status_num(tok, "rate_per_min"),
