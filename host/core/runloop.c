@@ -53,7 +53,8 @@ static void *watch_signals(void *arg)
 		if (sig == SIGUSR1 && atomic_load(&w->quit))
 			break;
 		if (sig == SIGHUP) {
-			log_info(NULL, "SIGHUP: configuration reload is not supported; restart to apply changes");
+			log_warn(NULL, "SIGHUP: configuration reload is not supported yet; to apply a changed "
+			               "configuration run `tollgate check`, then restart (systemctl restart tollgate)");
 		} else if (sig == SIGINT || sig == SIGTERM) {
 			log_info(NULL, "signal %s: stopping", strsignal(sig));
 			atomic_store(&w->stop_signalled, true);
