@@ -234,6 +234,11 @@ class Cli(unittest.TestCase):
             self.assertEqual(len(pings), 4, got)
             gaps = [b - a for a, b in zip(pings, pings[1:])]
             self.assertTrue(all(0.5 < g < 1.9 for g in gaps), gaps)  # about 1 s, always under the 2 s period
+            # SIGHUP (no reload yet) leaves it running: it keeps pinging.
+            p.send_signal(signal.SIGHUP)
+            while sock.recv(4096).decode() != "WATCHDOG=1":
+                pass
+            self.assertIsNone(p.poll())
             p.send_signal(signal.SIGTERM)
             while True:
                 msg = sock.recv(4096).decode()
