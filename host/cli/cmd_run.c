@@ -20,6 +20,7 @@
 #include "observe/log.h"
 #include "core/runloop.h"
 #include "web/web.h"
+#include "util/malloc_tune.h"
 
 /* One lifetime of the daemon, from start to stop: its exit code. With hot
  * standby (ha not NULL) this is the time the node is active. */
@@ -77,6 +78,7 @@ static int run(const struct cli_options *opts, const struct cli_args *args)
 	if ((rc = cli_load_config(opts, &cf)))
 		return rc;
 	log_setup(cf.log_level, NULL);
+	malloc_tune(); /* before the first thread */
 	runloop_block_signals();
 	log_info(NULL, "tollgate %s starting (plugin ABI %d.%d, config %s)", TG_VERSION, TG_ABI_MAJOR, TG_ABI_MINOR,
 	         cf.path);
