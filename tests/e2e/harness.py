@@ -24,6 +24,23 @@ PSQL = os.path.join(os.environ.get("TG_TEST_PG_BINDIR", "/usr/bin"), "psql")
 PLUGIN_DIRS = [d for d in os.environ.get("TOLLGATE_PLUGIN_DIRS", "").split(":") if d]
 
 # The seed operator's kind of query, loosened so a small catalog has deals.
+# What a sanitizer prints when it finds something: a daemon's log or a
+# simulator's stderr holding one fails the test that ran it (the sanitizer
+# builds run this suite too, and a report in a child process would otherwise
+# go unseen).
+SANITIZER_MARKS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in text (with some context), or None."""
+    for mark in SANITIZER_MARKS:
+        i = text.find(mark)
+        if i >= 0:
+            return text[max(0, i - 200):i + 3000]
+    return None
+
+
 QUERY = {
     "domainId": 1,
     "priceTypes": [2],
@@ -57,6 +74,7 @@ class Sim:
 
     def __init__(self, *args, key="e2e-key"):
         self.key = key
+        self.err = ""
         self.proc = subprocess.Popen([TOLLGATE, "sim", "--port", "0", "--key", key, *map(str, args)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
@@ -89,6 +107,8 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not self.proc.stderr.closed:
+            self.err = self.proc.stderr.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
 
@@ -260,6 +280,11 @@ class E2ETest(unittest.TestCase):
                 pass
         for s in self.sims:
             s.stop()
+        for what, text in [("daemon log", d.log_text()) for d in self.daemons] + \
+                          [("simulator stderr", s.err) for s in self.sims]:
+            report = sanitizer_report(text)
+            if report:
+                self.fail(f"sanitizer report in the {what}:\n{report}")
 
     def sim(self, *args, key="e2e-key"):
         s = Sim(*args, key=key)
