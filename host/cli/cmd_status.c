@@ -123,6 +123,22 @@ static void print_ha(FILE *out, const cJSON *ha)
 	        status_num(ha, "lease_age_s"), status_num(ha, "lease_s"), status_num(ha, "takeovers"));
 }
 
+/* The Keepa client's counts: every request by what it ended as. */
+static void status_print_keepa(FILE *out, const cJSON *k)
+{
+	const cJSON *by = cJSON_GetObjectItemCaseSensitive(k, "attempts_by_outcome");
+
+	if (!k)
+		return;
+	fprintf(out,
+	        "keepa: %.0f requests: ok %.0f, 429 %.0f, 4xx %.0f, 5xx %.0f, garbage %.0f, in-body errors %.0f, "
+	        "network %.0f, other %.0f, stopped %.0f; retries %.0f, calls %.0f ok / %.0f failed (%.0f gave up)\n",
+	        status_num(k, "attempts"), status_num(by, "ok"), status_num(by, "429"), status_num(by, "4xx"),
+	        status_num(by, "5xx"), status_num(by, "garbage"), status_num(by, "keepa_error"), status_num(by, "network"),
+	        status_num(by, "other"), status_num(by, "stopped"), status_num(k, "retries"), status_num(k, "calls_ok"),
+	        status_num(k, "calls_failed"), status_num(k, "gave_up"));
+}
+
 void status_print_human(FILE *out, const cJSON *snap);
 void status_print_human(FILE *out, const cJSON *snap)
 {
@@ -141,6 +157,7 @@ void status_print_human(FILE *out, const cJSON *snap)
 	        status_num(tok, "estimate"), status_num(tok, "last_reading"), status_num(tok, "last_reading_age_s"), status_num(tok, "rate_per_min"),
 	        status_num(tok, "cap"), status_num(tok, "utilization_1h"), status_num(tok, "our_429"), status_num(tok, "deepest_deficit"),
 	        status_num(tok, "outside_per_min"), status_num(tok, "wasted"), status_str(tok, "policy"));
+	status_print_keepa(out, cJSON_GetObjectItemCaseSensitive(snap, "keepa"));
 	fprintf(out, "plugins:");
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(snap, "plugins"))
 		fprintf(out, " %s %s", status_str(p, "name"), status_str(p, "version"));
@@ -150,6 +167,7 @@ void status_print_human(FILE *out, const cJSON *snap)
 	{
 		const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "tokens");
 		const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "waiting");
+		const cJSON *ka = cJSON_GetObjectItemCaseSensitive(t, "keepa");
 		char progress[64], age[32], calls[48] = "-", wait[32] = "-";
 
 		if (status_num(t, "progress_total") >= 0)
@@ -158,9 +176,15 @@ void status_print_human(FILE *out, const cJSON *snap)
 		else
 			snprintf(progress, sizeof(progress), "%.0f %s", status_num(t, "progress_done"), status_str(t, "progress_unit"));
 		format_age(status_num(t, "last_progress_age_s"), age, sizeof(age));
+		if (ka) {
+			/* Requests as the server answered them: ok, 429, and every
+			 * other outcome (4xx, 5xx, garbage, in-body, network). */
+			const cJSON *by = cJSON_GetObjectItemCaseSensitive(ka, "attempts_by_outcome");
+			double ok = status_num(by, "ok"), n429 = status_num(by, "429");
+			snprintf(calls, sizeof(calls), "%.0f/%.0f/%.0f", ok, n429,
+			         status_num(ka, "attempts") - ok - n429 - status_num(by, "stopped"));
+		}
 		if (w) {
-			snprintf(calls, sizeof(calls), "%.0f/%.0f/%.0f", status_num(w, "calls_ok"), status_num(w, "calls_429"),
-			         status_num(w, "calls_error"));
 			snprintf(wait, sizeof(wait), "%.0fs/%.0fs", status_num(w, "wait_p50_s"), status_num(w, "wait_max_s"));
 		}
 		fprintf(out, "%-12s %-19s %-20s %-13s %8.0f %-14s %-13s %s\n", status_str(t, "name"), status_str(t, "state"), progress,

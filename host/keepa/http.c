@@ -280,6 +280,22 @@ void keepa_free_url(char *url)
 	free(url);
 }
 
+/* libcurl resends a request by itself when a reused connection closes
+ * before any answer (it cannot tell a server that timed the idle connection
+ * out from one that took the request and hung up). Such a request reached
+ * the server and may have been charged: counting every request header that
+ * goes out is the only way to see it. The header text (it holds the key) is
+ * not looked at. */
+static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *ud)
+{
+	(void)e;
+	(void)data;
+	(void)size;
+	if (type == CURLINFO_HEADER_OUT)
+		((struct keepa_http_result *)ud)->sent++;
+	return 0;
+}
+
 /* One HTTP exchange on c. Returns < 0 only for local failures; whatever the
  * network did is in *res, and the body in c->body. */
 int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_body,
@@ -316,6 +332,9 @@ int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, k);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(e, CURLOPT_DEBUGDATA, res);
+	curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	if (json_body) {
 		h = curl_slist_append(headers, "Content-Type: application/json");
 		if (!h)

@@ -299,9 +299,9 @@ enum outcome {
 
 /* Classify the exchange; *doc receives the parsed body when it is a JSON
  * object, *env and *kind its envelope, msg a description for errors. */
-static enum outcome classify(struct keepa_conn *c, const struct keepa_http_result *res, cJSON **doc,
-                             struct tokens_envelope *env, enum keepa_envelope_kind *kind, char *msg,
-                             size_t msgsize)
+static enum outcome classify_exchange(struct keepa_conn *c, const struct keepa_http_result *res, cJSON **doc,
+                                      struct tokens_envelope *env, enum keepa_envelope_kind *kind,
+                                      enum keepa_outcome *att, char *msg, size_t msgsize)
 {
 	char kerr[512];
 	int has_error;
@@ -310,12 +310,15 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 	*kind = KEEPA_ENVELOPE_NONE;
 	memset(env, 0, sizeof(*env));
 	msg[0] = '\0';
+	*att = KEEPA_OUT_STOPPED;
 	if (res->stopped)
 		return OUT_STOPPED;
+	*att = KEEPA_OUT_OTHER;
 	if (res->overflow) {
 		snprintf(msg, msgsize, "%s", res->cause);
 		return OUT_FATAL;
 	}
+	*att = KEEPA_OUT_NETWORK;
 	if (res->cc != CURLE_OK) {
 		snprintf(msg, msgsize, "%s", res->cause);
 		return OUT_RETRY;
@@ -335,6 +338,7 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 		snprintf(kerr, sizeof(kerr), "error without a message");
 
 	if (res->status == 429) {
+		*att = KEEPA_OUT_429;
 		if (*kind == KEEPA_ENVELOPE_READING)
 			return OUT_429;
 		/* Without a reading the scheduler cannot tell when to resend:
@@ -343,6 +347,9 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 		return OUT_RETRY;
 	}
 	if (res->status >= 500 || res->status == 408) {
+		*att = res->status >= 500 && res->status < 600 ? KEEPA_OUT_5XX
+		       : res->status == 408                  ? KEEPA_OUT_4XX
+		                                             : KEEPA_OUT_OTHER;
 		snprintf(msg, msgsize, "HTTP %ld%s%s", res->status, has_error ? ": " : "",
 		         has_error ? kerr : "");
 		return OUT_RETRY;
@@ -350,25 +357,50 @@ static enum outcome classify(struct keepa_conn *c, const struct keepa_http_resul
 	if (res->status != 200 && res->status < 400) {
 		/* Keepa answers 200 or an error; a redirect (never followed)
 		 * or another 2xx would come back the same on a retry. */
+		*att = KEEPA_OUT_OTHER;
 		snprintf(msg, msgsize, "unexpected HTTP %ld", res->status);
 		return OUT_FATAL;
 	}
 	if (res->status >= 400) {
+		*att = KEEPA_OUT_4XX;
 		snprintf(msg, msgsize, "HTTP %ld: %s", res->status,
 		         has_error ? kerr : (*doc ? "no error message" : "no JSON answer"));
 		return OUT_KEEPA;
 	}
 	/* 200 */
 	if (!*doc) {
+		*att = KEEPA_OUT_GARBAGE;
 		snprintf(msg, msgsize, "HTTP 200 with %s",
 		         dynbuf_len(&c->body.buf) ? "a body that is not a JSON object" : "an empty body");
 		return OUT_RETRY;
 	}
 	if (has_error) {
+		*att = KEEPA_OUT_KEEPA_ERROR;
 		snprintf(msg, msgsize, "HTTP 200: %s", kerr);
 		return OUT_KEEPA;
 	}
+	*att = KEEPA_OUT_OK;
 	return OUT_OK;
+}
+
+/* Classify the exchange and count it as one attempt with its outcome. */
+static enum outcome classify(struct keepa_conn *c, const struct keepa_http_result *res, cJSON **doc,
+                             struct tokens_envelope *env, enum keepa_envelope_kind *kind, char *msg,
+                             size_t msgsize)
+{
+	enum keepa_outcome att;
+	enum outcome out = classify_exchange(c, res, doc, env, kind, &att, msg, msgsize);
+
+	/* Requests libcurl resent on its own got no answer (the connection
+	 * closed first): each is a network failure and a retry not ours. */
+	for (int i = 1; i < res->sent; i++) {
+		keepa_note_attempt(c, KEEPA_OUT_NETWORK);
+		keepa_note_retry(c);
+	}
+	keepa_note_attempt(c, att);
+	if (res->sent > 1)
+		keepa_warn_attempt(c, "the connection closed without an answer; libcurl sent the request again");
+	return out;
 }
 
 /* Hand the ticket back to the scheduler with what the answer told. */
@@ -390,6 +422,7 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 	char msg[1024];
 	char *err = NULL;
 	int attempt = 0, n429 = 0, rc;
+	bool sent = false, gave_up = false;
 
 	*response = NULL;
 	if (!req || !keepa_path_ok(req->path) || !req->kind || (req->nparams && !req->params)) {
@@ -431,6 +464,7 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 			goto out_urls;
 		}
 		rc = keepa_http_exchange(c, url, req->json_body, &res);
+		sent = true;
 		if (rc < 0) {
 			tokens_release_unknown(k->tokens, ticket);
 			keepa_set_err(&err, "%s %s: out of memory", method, req->path);
@@ -465,17 +499,20 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 				goto out_urls;
 			}
 			tokens_release_429(k->tokens, ticket, &env);
+			keepa_note_resend_429(c);
 			continue;
 		case OUT_KEEPA:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
 			keepa_set_err(&err, "%s", msg);
+			keepa_warn_attempt(c, err);
 			rc = TG_EKEEPA;
 			goto out_urls;
 		case OUT_FATAL:
 			release_ticket(k, ticket, kind, &env);
 			cJSON_Delete(doc);
 			keepa_set_err(&err, "%s %s: %s", method, req->path, msg);
+			keepa_warn_attempt(c, err);
 			rc = TG_ENETWORK;
 			goto out_urls;
 		case OUT_STOPPED:
@@ -498,16 +535,20 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		if (attempt >= k->max_retries) {
 			keepa_set_err(&err, "%s %s: %s (after %d attempt%s)", method, req->path, msg,
 			              attempt + 1, attempt ? "s" : "");
+			keepa_warn_attempt(c, err);
+			gave_up = true;
 			rc = TG_ENETWORK;
 			goto out_urls;
 		}
 		attempt++;
 		delay = backoff_ms(c, attempt);
-		pthread_mutex_lock(&k->lock);
-		k->stats.retries++;
-		pthread_mutex_unlock(&k->lock);
-		log_warn(c->name, "%s %s: %s; retry %d of %d in %lld ms", method, req->path, msg, attempt,
-		         k->max_retries, (long long)delay);
+		keepa_note_retry(c);
+		{
+			char what[1200];
+			snprintf(what, sizeof(what), "%s %s: %s; retry %d of %d in %lld ms", method, req->path,
+			         msg, attempt, k->max_retries, (long long)delay);
+			keepa_warn_attempt(c, what);
+		}
 		if (wait_interruptible(k, delay) < 0) {
 			keepa_set_err(&err, "%s %s: stopped while backing off after %s", method, req->path,
 			              msg);
@@ -521,6 +562,10 @@ out_urls:
 	free(shown);
 out_stats:
 	stats_note_call(k, rc, err);
+	/* A call refused before any request (bad request, stopping) is no
+	 * attempt; one that sent something is a call, whatever it ended as. */
+	if (sent)
+		keepa_note_call_end(c, rc, gave_up);
 	if (errmsg) {
 		free(*errmsg);
 		*errmsg = err;
@@ -598,6 +643,7 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg)
 	}
 	if (rc < 0)
 		memset(env, 0, sizeof(*env));
+	keepa_note_call_end(k->sync_conn, rc, false);
 	cJSON_Delete(doc);
 out_urls:
 	keepa_free_url(url);

@@ -65,6 +65,38 @@ struct keepa_options {
 	int backoff_cap_ms;
 };
 
+/* What one attempt (one HTTP request) ended as: the server's status class,
+ * or why the answer could not be used. Every request is exactly one of
+ * these, so the counts add up to what the server served. */
+enum keepa_outcome {
+	KEEPA_OUT_OK,          /* 200 with a JSON object and no error */
+	KEEPA_OUT_429,         /* 429 (waited out and resent) */
+	KEEPA_OUT_4XX,         /* any other 4xx: Keepa refused */
+	KEEPA_OUT_5XX,         /* 5xx: retried */
+	KEEPA_OUT_GARBAGE,     /* 200 whose body is empty or not a JSON object: retried */
+	KEEPA_OUT_KEEPA_ERROR, /* 200 with an in-body error: Keepa refused */
+	KEEPA_OUT_NETWORK,     /* no HTTP answer: connect, time-out, reset: retried */
+	KEEPA_OUT_OTHER,       /* another status (1xx, 3xx, 2xx but 200) or over the size cap */
+	KEEPA_OUT_STOPPED,     /* abandoned at shutdown */
+	KEEPA_NOUTCOMES
+};
+
+/* "ok", "429", "4xx", "5xx", "garbage", "keepa_error", "network", "other",
+ * "stopped": the names status and metrics use. */
+const char *keepa_outcome_name(enum keepa_outcome o);
+
+/* Attempts and calls of one connection (one task), or of the whole client.
+ * A call is what a plugin asked for; its attempts are the requests sent for
+ * it (resends after a 429 and back-off retries included). */
+struct keepa_counts {
+	uint64_t attempts;
+	uint64_t outcome[KEEPA_NOUTCOMES];
+	uint64_t retries;     /* back-off retries after a retryable outcome */
+	uint64_t resends_429; /* resends after a 429 */
+	uint64_t calls_ok, calls_failed;
+	uint64_t gave_up; /* calls failed after max_retries retries */
+};
+
 /* Counters of one client, for status and metrics. */
 struct keepa_stats {
 	uint64_t requests; /* HTTP requests sent (retries and /token included) */
@@ -77,7 +109,8 @@ struct keepa_stats {
 	uint64_t retries;        /* back-off retries (429 resends excluded) */
 	uint64_t bytes_in;       /* decoded response bytes */
 	uint64_t calls_ok, calls_failed;
-	char last_error[256]; /* redacted; "" when none */
+	struct keepa_counts counts; /* every connection's, /token syncs included */
+	char last_error[256];       /* redacted; "" when none */
 };
 
 /* Read the key: the KEEPA_API_KEY environment variable when set and not
@@ -131,5 +164,7 @@ int keepa_sync(void *keepa, struct tokens_envelope *env, char **errmsg);
 
 /* A copy of the counters. */
 void keepa_stats(struct keepa *k, struct keepa_stats *out);
+/* A copy of one connection's attempt and call counts (c may be NULL: zeros). */
+void keepa_conn_counts(struct keepa *k, const struct keepa_conn *c, struct keepa_counts *out);
 
 #endif

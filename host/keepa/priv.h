@@ -56,6 +56,12 @@ struct keepa_conn {
 	char errbuf[CURL_ERROR_SIZE];
 	char *name;
 	uint64_t rng;
+	/* Guarded by k->lock (status reads them from another thread). */
+	struct keepa_counts counts;
+	/* The rate-limited warning (keepa/attempts.c): when the last one was
+	 * logged and the counts it reported. */
+	int64_t warned_ms;
+	struct keepa_counts warned;
 };
 
 /* What one HTTP exchange gave. */
@@ -65,6 +71,7 @@ struct keepa_http_result {
 	bool stopped;  /* aborted by the stop flag */
 	bool overflow; /* aborted by the size cap */
 	int64_t ms;    /* wall time of the exchange */
+	int sent;      /* request headers sent: > 1 when libcurl resent it */
 	char cause[CURL_ERROR_SIZE + 64];
 };
 
@@ -94,5 +101,18 @@ void keepa_free_url(char *url);
 void keepa_body_trim(struct keepa_body *b);
 int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_body,
                         struct keepa_http_result *res);
+
+/* Count one attempt of c (and of the client) with its outcome. */
+void keepa_note_attempt(struct keepa_conn *c, enum keepa_outcome o);
+/* Count a back-off retry, a 429 resend, the end of a call. */
+void keepa_note_retry(struct keepa_conn *c);
+void keepa_note_resend_429(struct keepa_conn *c);
+void keepa_note_call_end(struct keepa_conn *c, int rc, bool gave_up);
+/* After an attempt that went wrong (not ok, 429 or stopped): a warning
+ * with what happened and the counts since the last such warning, at most
+ * one every KEEPA_WARN_EVERY_MS per connection; in between, the same line
+ * at debug level, so nothing is lost for whoever wants every one. */
+#define KEEPA_WARN_EVERY_MS 30000
+void keepa_warn_attempt(struct keepa_conn *c, const char *what);
 
 #endif

@@ -168,6 +168,39 @@ static void process_metrics(struct buf *b, const cJSON *snap)
 	       status_num(p, "start_time_s"));
 }
 
+/* The Keepa client's counts (status "keepa"): every request by outcome, per
+ * task and for the whole client (the host's /token syncs included). */
+static void keepa_families(struct buf *b, const cJSON *snap, const cJSON *tasks)
+{
+	const cJSON *all = cJSON_GetObjectItemCaseSensitive(snap, "keepa"), *t, *o;
+	char label[256];
+
+	family(b, "tollgate_keepa_requests_total", "counter", "HTTP requests to Keepa by outcome (all tasks and the host).");
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(all, "attempts_by_outcome"))
+	{
+		escape_label(o->string ? o->string : "", label, sizeof(label));
+		bprintf(b, "tollgate_keepa_requests_total{outcome=\"%s\"} %.17g\n", label, cJSON_IsNumber(o) ? o->valuedouble : 0);
+	}
+	family(b, "tollgate_keepa_attempts_total", "counter", "HTTP requests to Keepa by task and outcome.");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "keepa");
+		char outcome[64];
+
+		escape_label(status_str(t, "name"), label, sizeof(label));
+		cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(k, "attempts_by_outcome"))
+		{
+			escape_label(o->string ? o->string : "", outcome, sizeof(outcome));
+			bprintf(b, "tollgate_keepa_attempts_total{task=\"%s\",outcome=\"%s\"} %.17g\n", label, outcome,
+			        cJSON_IsNumber(o) ? o->valuedouble : 0);
+		}
+	}
+	per_task(b, tasks, "tollgate_keepa_retries_total", "counter", "Back-off retries after a 5xx, garbage or network error.",
+	         "keepa", "retries");
+	per_task(b, tasks, "tollgate_keepa_calls_failed_total", "counter", "Keepa calls that ended in an error.", "keepa",
+	         "calls_failed");
+}
+
 char *status_prometheus(const cJSON *snap)
 {
 	struct buf b = {DYNBUF_INIT(METRICS_PAGE_MAX)};
@@ -232,6 +265,7 @@ char *status_prometheus(const cJSON *snap)
 	per_task(&b, tasks, "tollgate_task_queued_calls", "gauge", "Calls waiting in the task's line for tokens.", "tokens",
 	         "queued");
 	wait_histogram(&b, snap, tasks);
+	keepa_families(&b, snap, tasks);
 	per_task(&b, tasks, "tollgate_task_progress", "gauge", "Units of work done (its unit in status).", NULL,
 	         "progress_done");
 	family(&b, "tollgate_task_last_progress_timestamp_seconds", "gauge",

@@ -12,6 +12,7 @@
 #include "core/daemon.h"
 #include "core/ha.h"
 #include "observe/procstats.h"
+#include "keepa/keepa.h"
 #include "util/dynbuf.h"
 #include "tokens/tokens.h"
 
@@ -74,6 +75,22 @@ static cJSON *tokens_json(const struct tokens_status *st)
 	add_str(o, "policy", tokens_policy_name(st->policy));
 	/* Oldest first; the web page draws its tokens-per-minute chart from it. */
 	cJSON_AddItemToObject(o, "per_minute", cJSON_CreateDoubleArray(st->used_per_min, TOKENS_HISTORY_MINUTES));
+	return o;
+}
+
+/* What the Keepa client counted: every attempt by outcome, retries, calls. */
+static cJSON *keepa_json(const struct keepa_counts *kc)
+{
+	cJSON *o = cJSON_CreateObject(), *by = cJSON_AddObjectToObject(o, "attempts_by_outcome");
+
+	add_num(o, "attempts", (double)kc->attempts);
+	for (int i = 0; i < KEEPA_NOUTCOMES; i++)
+		add_num(by, keepa_outcome_name((enum keepa_outcome)i), (double)kc->outcome[i]);
+	add_num(o, "retries", (double)kc->retries);
+	add_num(o, "resends_429", (double)kc->resends_429);
+	add_num(o, "calls_ok", (double)kc->calls_ok);
+	add_num(o, "calls_failed", (double)kc->calls_failed);
+	add_num(o, "gave_up", (double)kc->gave_up);
 	return o;
 }
 
@@ -200,6 +217,11 @@ cJSON *status_snapshot(struct daemon *d)
 	cJSON_AddItemToObject(root, "tokens", tokens_json(st));
 	if (d->ha)
 		cJSON_AddItemToObject(root, "ha", ha_status_json(d->ha));
+	if (d->keepa) {
+		struct keepa_stats ks;
+		keepa_stats(d->keepa, &ks);
+		cJSON_AddItemToObject(root, "keepa", keepa_json(&ks.counts));
+	}
 	plugins = cJSON_AddArrayToObject(root, "plugins");
 	tasks = cJSON_AddArrayToObject(root, "tasks");
 	for (int i = 0; i < d->ntasks; i++) {
@@ -288,6 +310,11 @@ cJSON *status_snapshot(struct daemon *d)
 				add_num(h, "eta_s", cls->head_eta_ms >= 0 ? (double)cls->head_eta_ms / 1000.0 : -1);
 				add_num(h, "waited_s", (double)cls->head_wait_ms / 1000.0);
 			}
+		}
+		if (d->keepa && t->keepa) {
+			struct keepa_counts kc;
+			keepa_conn_counts(d->keepa, t->keepa, &kc);
+			cJSON_AddItemToObject(o, "keepa", keepa_json(&kc));
 		}
 		add_str(o, "verdict", status_verdict_name(v));
 		add_str(o, "reason", reason);
