@@ -94,6 +94,31 @@ static cJSON *keepa_json(const struct keepa_counts *kc)
 	return o;
 }
 
+const struct tokens_class_status *status_task_class(const struct tg_task *t, const struct tokens_status *st)
+{
+	for (int c = 0; st && c < st->nclasses; c++)
+		if (strcmp(st->cls[c].name, t->cfg->name) == 0)
+			return &st->cls[c];
+	return NULL;
+}
+
+const char *status_task_state(const struct tg_task *t, const struct tokens_class_status *cls)
+{
+	if (t->state == TASK_RUNNING && cls &&
+	    (cls->state == TOKENS_CLASS_WAITING || cls->state == TOKENS_CLASS_QUEUED))
+		return "waiting_for_tokens";
+	return task_state_name(t->state);
+}
+
+/* The class whose call holds the head (waits for tokens), or NULL. */
+static const struct tokens_class_status *head_class(const struct tokens_status *st)
+{
+	for (int c = 0; c < st->nclasses; c++)
+		if (st->cls[c].state == TOKENS_CLASS_WAITING)
+			return &st->cls[c];
+	return NULL;
+}
+
 static void format_clock(int64_t wall_ms, char *out, size_t len)
 {
 	time_t t = (time_t)(wall_ms / 1000);
@@ -172,7 +197,7 @@ static enum status_verdict judge_task(struct daemon *d, int i, const struct toke
 		         t->waiting_lock, (long long)((now - since) / 1000), (long long)(stall / 1000));
 	else
 		snprintf(reason, len, "stalled: no progress for %lld s while %s (allowed %lld s)",
-		         (long long)((now - since) / 1000), task_state_name(t->state), (long long)(stall / 1000));
+		         (long long)((now - since) / 1000), status_task_state(t, cls), (long long)(stall / 1000));
 	return STATUS_CRITICAL;
 }
 
@@ -232,9 +257,7 @@ cJSON *status_snapshot(struct daemon *d)
 		enum status_verdict v;
 		double minutes;
 
-		for (int c = 0; c < st->nclasses; c++)
-			if (strcmp(st->cls[c].name, t->cfg->name) == 0)
-				cls = &st->cls[c];
+		cls = status_task_class(t, st);
 		if (t->plugin.desc) {
 			p = cJSON_CreateObject();
 			add_str(p, "name", t->plugin.desc->name);
@@ -251,9 +274,7 @@ cJSON *status_snapshot(struct daemon *d)
 		add_num(o, "weight", t->cfg->weight);
 		add_str(o, "schedule", t->cfg->interval_s ? "interval" : "continuous");
 		add_num(o, "interval_s", (double)t->cfg->interval_s);
-		add_str(o, "state", cls && cls->state == TOKENS_CLASS_WAITING && t->state == TASK_RUNNING
-		                        ? "waiting_for_tokens"
-		                        : task_state_name(t->state));
+		add_str(o, "state", status_task_state(t, cls));
 		if (t->state_until_ms > 0 && (t->state == TASK_SLEEPING || t->state == TASK_IDLE ||
 		                              t->state == TASK_BACKOFF || t->state == TASK_LOCK_WAIT ||
 		                              t->state == TASK_STORAGE_WAIT))
@@ -309,6 +330,18 @@ cJSON *status_snapshot(struct daemon *d)
 				add_num(h, "estimate", st->est);
 				add_num(h, "eta_s", cls->head_eta_ms >= 0 ? (double)cls->head_eta_ms / 1000.0 : -1);
 				add_num(h, "waited_s", (double)cls->head_wait_ms / 1000.0);
+			} else if (cls->state == TOKENS_CLASS_QUEUED && head_class(st)) {
+				/* In line behind another task's call: what that call
+				 * waits for is what this one waits for. */
+				const struct tokens_class_status *hc = head_class(st);
+				cJSON *h = cJSON_AddObjectToObject(o, "waiting");
+				add_str(h, "behind", hc->name);
+				add_str(h, "kind", hc->head_kind);
+				add_num(h, "cost", hc->head_cost);
+				add_num(h, "target", hc->head_target);
+				add_num(h, "estimate", st->est);
+				add_num(h, "eta_s", hc->head_eta_ms >= 0 ? (double)hc->head_eta_ms / 1000.0 : -1);
+				add_num(h, "waited_s", (double)hc->head_wait_ms / 1000.0);
 			}
 		}
 		if (d->keepa && t->keepa) {

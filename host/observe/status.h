@@ -23,6 +23,19 @@ enum status_verdict { STATUS_OK = 0, STATUS_WARNING = 1, STATUS_CRITICAL = 2, ST
 
 const char *status_verdict_name(enum status_verdict v);
 
+struct tg_task;
+struct tokens_status;
+struct tokens_class_status;
+
+/* The scheduler's view of task t in st (NULL when it has no class). */
+const struct tokens_class_status *status_task_class(const struct tg_task *t, const struct tokens_status *st);
+
+/* The state a person sees for task t (called with t->mu held): a running
+ * task whose call waits for tokens - its own call at the head, or queued
+ * behind another task's head - is "waiting_for_tokens", never "running".
+ * Status, metrics and the log's progress lines all show this one. */
+const char *status_task_state(const struct tg_task *t, const struct tokens_class_status *cls);
+
 /* A new JSON document describing d now (caller frees with cJSON_Delete). */
 struct cJSON *status_snapshot(struct daemon *d);
 

@@ -15,6 +15,7 @@
 #include "observe/log.h"
 #include "observe/notify.h"
 #include "observe/status.h"
+#include "tokens/tokens.h"
 
 static int verdict_code(const char *v)
 {
@@ -85,8 +86,11 @@ static void log_verdicts(struct status_watch *w, const cJSON *snap)
 	}
 }
 
-/* One progress line for task t (its lock held). */
-static void progress_line(struct daemon *d, struct tg_task *t, int64_t now, const char *suffix)
+/* One progress line for task t (its lock held). st is the scheduler's view
+ * (taken before any task lock), so a task waiting for tokens is logged as
+ * waiting, as status shows it, not as "running". */
+static void progress_line(struct daemon *d, struct tg_task *t, const struct tokens_status *st, int64_t now,
+                          const char *suffix)
 {
 	char total[32] = "?";
 
@@ -96,24 +100,44 @@ static void progress_line(struct daemon *d, struct tg_task *t, int64_t now, cons
 	         "progress: %lld of %s %s (%+lld since the last line), %s; last progress %s%lld s ago; "
 	         "runs %lld, failures %lld%s",
 	         (long long)t->progress_done, total, t->progress_unit[0] ? t->progress_unit : "units",
-	         (long long)(t->progress_done - t->progress_at_start), task_state_name(t->state),
-	         t->last_progress_ms ? "" : "never, started ",
+	         (long long)(t->progress_done - t->progress_at_start),
+	         status_task_state(t, status_task_class(t, st)), t->last_progress_ms ? "" : "never, started ",
 	         (long long)((now - (t->last_progress_ms ? t->last_progress_ms : d->started_ms)) / 1000),
 	         (long long)t->runs, (long long)t->failures, suffix);
 	t->progress_at_start = t->progress_done;
 }
 
+/* The scheduler's view for the progress lines (NULL without a scheduler or
+ * memory); release with scheduler_view_free(). */
+static struct tokens_status *scheduler_view(struct daemon *d)
+{
+	struct tokens_status *st = d->tokens ? calloc(1, sizeof(*st)) : NULL;
+
+	if (st)
+		tokens_snapshot(d->tokens, st);
+	return st;
+}
+
+static void scheduler_view_free(struct tokens_status *st)
+{
+	if (st)
+		tokens_status_release(st);
+	free(st);
+}
+
 void status_progress_lines(struct daemon *d)
 {
 	int64_t now = tg_wall_ms();
+	struct tokens_status *st = scheduler_view(d);
 
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
 		pthread_mutex_lock(&t->mu);
 		if (t->state != TASK_SKIPPED)
-			progress_line(d, t, now, "");
+			progress_line(d, t, st, now, "");
 		pthread_mutex_unlock(&t->mu);
 	}
+	scheduler_view_free(st);
 }
 
 /* A progress line per task whose progress moved since its last line, or
@@ -121,6 +145,7 @@ void status_progress_lines(struct daemon *d)
 static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
 {
 	int64_t now = tg_wall_ms();
+	struct tokens_status *st = scheduler_view(d);
 
 	for (int i = 0; i < d->ntasks && i < w->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
@@ -130,13 +155,14 @@ static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
 		moved = t->progress_done != w->task[i].logged_done || t->failures != w->task[i].logged_failures;
 		heartbeat = mono - w->task[i].logged_ms >= WATCH_HEARTBEAT_MS;
 		if (t->state != TASK_SKIPPED && (moved || heartbeat)) {
-			progress_line(d, t, now, moved ? "" : " (hourly heartbeat: nothing changed)");
+			progress_line(d, t, st, now, moved ? "" : " (hourly heartbeat: nothing changed)");
 			w->task[i].logged_done = t->progress_done;
 			w->task[i].logged_failures = t->failures;
 			w->task[i].logged_ms = mono;
 		}
 		pthread_mutex_unlock(&t->mu);
 	}
+	scheduler_view_free(st);
 }
 
 /* Half of $WATCHDOG_USEC when systemd asked this process for pings

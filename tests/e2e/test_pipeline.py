@@ -114,17 +114,24 @@ class Pipeline(E2ETest):
         # middle, waiting for tokens, with its checkpoint past page 0. Kill -9
         # it there, refill the bucket, restart: it must resume, not restart,
         # and end with exactly the ground truth.
+        # The daemon's minute is the simulator's: with a shorter one the
+        # scheduler predicts refills the server never makes, sends on them
+        # and meets a 429 - so whether one was served before the kill
+        # depended on how long a loaded machine took to get there.
         sim = self.sim("--rate", 1, "--minute-ms", 3600000, "--start-tokens", 400, "--products", 6000,
                        "--seed", 5)
         env = Env()
-        env.write_config(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)])
+        env.write_config(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)], minute_ms=3600000)
         d = self.daemon(env)
 
         def walk_state():
             return env.rows("select value from tg_state where task='backfiller' and key='walk'")[0][0]
 
+        # "waiting_for_tokens" whether the backfiller's own call holds the
+        # head or waits in line behind the upserter's (which one gets the
+        # head when the bucket runs dry is a race, and both are waiting).
         d.wait_for(lambda: " walk " in walk_state() and int(walk_state().split()[3]) >= 1
-                   and d.task("backfiller")["state"] == "waiting_for_tokens", 60,
+                   and d.task("backfiller")["state"] == "waiting_for_tokens", 120,
                    "the walk to stop past page 0, waiting for tokens")
         checkpoint = walk_state()
         before = env.rows("select count(*) from deals")[0][0]
