@@ -119,6 +119,22 @@ static const struct tokens_class_status *head_class(const struct tokens_status *
 	return NULL;
 }
 
+/* The "waiting" object of a task whose call waits for tokens: the call at
+ * the head (hc), and which task's it is when not the task's own (behind). */
+static void add_waiting(cJSON *o, const struct tokens_class_status *hc, const char *behind, double est)
+{
+	cJSON *h = cJSON_AddObjectToObject(o, "waiting");
+
+	if (behind)
+		add_str(h, "behind", behind);
+	add_str(h, "kind", hc->head_kind);
+	add_num(h, "cost", hc->head_cost);
+	add_num(h, "target", hc->head_target);
+	add_num(h, "estimate", est);
+	add_num(h, "eta_s", hc->head_eta_ms >= 0 ? (double)hc->head_eta_ms / 1000.0 : -1);
+	add_num(h, "waited_s", (double)hc->head_wait_ms / 1000.0);
+}
+
 static void format_clock(int64_t wall_ms, char *out, size_t len)
 {
 	time_t t = (time_t)(wall_ms / 1000);
@@ -322,27 +338,14 @@ cJSON *status_snapshot(struct daemon *d)
 			add_num(w, "cost_estimate_error",
 			        cls->cost_estimated > 0 ? (cls->cost_actual - cls->cost_estimated) / cls->cost_estimated : 0);
 			add_num(w, "budget_hint", (double)cls->budget_hint);
-			if (cls->state == TOKENS_CLASS_WAITING) {
-				cJSON *h = cJSON_AddObjectToObject(o, "waiting");
-				add_str(h, "kind", cls->head_kind);
-				add_num(h, "cost", cls->head_cost);
-				add_num(h, "target", cls->head_target);
-				add_num(h, "estimate", st->est);
-				add_num(h, "eta_s", cls->head_eta_ms >= 0 ? (double)cls->head_eta_ms / 1000.0 : -1);
-				add_num(h, "waited_s", (double)cls->head_wait_ms / 1000.0);
-			} else if (cls->state == TOKENS_CLASS_QUEUED && head_class(st)) {
-				/* In line behind another task's call: what that call
-				 * waits for is what this one waits for. */
-				const struct tokens_class_status *hc = head_class(st);
-				cJSON *h = cJSON_AddObjectToObject(o, "waiting");
-				add_str(h, "behind", hc->name);
-				add_str(h, "kind", hc->head_kind);
-				add_num(h, "cost", hc->head_cost);
-				add_num(h, "target", hc->head_target);
-				add_num(h, "estimate", st->est);
-				add_num(h, "eta_s", hc->head_eta_ms >= 0 ? (double)hc->head_eta_ms / 1000.0 : -1);
-				add_num(h, "waited_s", (double)hc->head_wait_ms / 1000.0);
-			}
+			/* Waiting at the head, or in line behind another task's
+			 * call: what that call waits for is what this one waits for. */
+			const struct tokens_class_status *hc =
+			    cls->state == TOKENS_CLASS_WAITING ? cls
+			    : cls->state == TOKENS_CLASS_QUEUED ? head_class(st)
+			                                        : NULL;
+			if (hc)
+				add_waiting(o, hc, hc == cls ? NULL : hc->name, st->est);
 		}
 		if (d->keepa && t->keepa) {
 			struct keepa_counts kc;
