@@ -283,17 +283,18 @@ void keepa_free_url(char *url)
 /* libcurl resends a request by itself when a reused connection closes
  * before any answer (it cannot tell a server that timed the idle connection
  * out from one that took the request and hung up). Such a request reached
- * the server and may have been charged: counting every request header that
- * goes out is the only way to see it. The header text (it holds the key) is
- * not looked at. */
-static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *ud)
+ * the server and may have been charged: counting every request about to be
+ * sent (libcurl calls this once per request, resends included) is the only
+ * way to see it. */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
 {
-	(void)e;
-	(void)data;
-	(void)size;
-	if (type == CURLINFO_HEADER_OUT)
-		((struct keepa_http_result *)ud)->sent++;
-	return 0;
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	((struct keepa_http_result *)ud)->sent++;
+	return CURL_PREREQFUNC_OK;
 }
 
 /* One HTTP exchange on c. Returns < 0 only for local failures; whatever the
@@ -332,9 +333,8 @@ int keepa_http_exchange(struct keepa_conn *c, const char *url, const char *json_
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, k);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
-	curl_easy_setopt(e, CURLOPT_DEBUGDATA, res);
-	curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, res);
 	if (json_body) {
 		h = curl_slist_append(headers, "Content-Type: application/json");
 		if (!h)
