@@ -153,9 +153,12 @@ class Metrics(E2ETest):
 
     def test_every_429_is_counted_and_logged(self):
         # Another client drains the key: our next call meets a 429, which the
-        # counter, the task's calls and the log all show.
+        # counter, the task's calls and the log all show. The bucket starts
+        # nearly empty and refills slowly, so the walk is still going when the
+        # key is drained (with a full bucket it could end in 0.2 s, before the
+        # drain, and never call again).
         port = free_port()
-        sim = self.sim("--rate", 60, "--minute-ms", 200, "--products", 1500)
+        sim = self.sim("--rate", 1, "--minute-ms", 200, "--start-tokens", 50, "--products", 1500)
         env = Env()
         env.write_config(sim, [backfiller()], minute_ms=200, extra=f'metrics: {{ listen = "127.0.0.1:{port}"; }};')
         d = self.daemon(env)
