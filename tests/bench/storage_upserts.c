@@ -69,8 +69,8 @@ static double pass(struct storage_conn *c, int rows, int chunk, int round)
 
 static void bench(const char *label, const char *backend, const char *where, int rows, int chunk)
 {
-	struct storage *st;
-	struct storage_conn *c;
+	struct storage *st = NULL;
+	struct storage_conn *c = NULL;
 	char *err = NULL;
 	double ins, upd;
 	int rc;
