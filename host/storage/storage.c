@@ -230,6 +230,19 @@ static bool table_equal(const struct storage_table *a, const struct storage_tabl
 }
 
 /* A backend's description as a registry entry (t itself is consumed). */
+/* Appends e to the array *arr of *n entries, growing it by one: 0, or -1
+ * without memory (the array is unchanged and e stays the caller's). */
+static int entry_append(struct table_entry ***arr, size_t *n, struct table_entry *e)
+{
+	struct table_entry **grown = realloc(*arr, (*n + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -1;
+	*arr = grown;
+	grown[(*n)++] = e;
+	return 0;
+}
+
 static struct table_entry *entry_make(struct storage_table *t)
 {
 	struct table_entry *e = calloc(1, sizeof(*e));
@@ -264,31 +277,23 @@ static int registry_publish(struct storage *st, struct storage_table *t, struct 
 		storage_table_free(t);
 		*out = st->tables[i];
 	} else if (i < st->ntables) {
-		struct table_entry **r = realloc(st->retired, (st->nretired + 1) * sizeof(*r));
-
-		if (!r || !(e = entry_make(t))) {
-			if (r)
-				st->retired = r;
-			else
-				storage_table_free(t);
+		/* The old entry is retired, not freed: connections may still hold
+		 * statements and positions that point into it. */
+		if (!(e = entry_make(t)))
+			goto nomem;
+		if (entry_append(&st->retired, &st->nretired, st->tables[i]) != 0) {
+			entry_free(e);
 			goto nomem;
 		}
-		st->retired = r;
-		st->retired[st->nretired++] = st->tables[i];
 		st->tables[i] = e;
 		*out = e;
 	} else {
-		struct table_entry **n = realloc(st->tables, (st->ntables + 1) * sizeof(*n));
-
-		if (!n || !(e = entry_make(t))) {
-			if (n)
-				st->tables = n;
-			else
-				storage_table_free(t);
+		if (!(e = entry_make(t)))
+			goto nomem;
+		if (entry_append(&st->tables, &st->ntables, e) != 0) {
+			entry_free(e);
 			goto nomem;
 		}
-		st->tables = n;
-		st->tables[st->ntables++] = e;
 		*out = e;
 	}
 	pthread_mutex_unlock(&st->lock);
