@@ -233,7 +233,12 @@ class Cli(unittest.TestCase):
             self.assertRegex(statuses[0], r"^STATUS=(ok|warning) - 1 task: 1 [a-z_]+; tokens ~\d+ of \d+")
             self.assertEqual(len(pings), 4, got)
             gaps = [b - a for a, b in zip(pings, pings[1:])]
-            self.assertTrue(all(0.5 < g < 1.9 for g in gaps), gaps)  # about 1 s, always under the 2 s period
+            # About 1 s apart (half the 2 s period). The median, not each
+            # gap: on a loaded machine one ping can be late by a scheduling
+            # hiccup the daemon does not control; a daemon pinging at the
+            # full period or never would still be caught.
+            gaps.sort()
+            self.assertTrue(0.5 < gaps[1] < 1.5, gaps)
             # SIGHUP (no reload yet) leaves it running: it keeps pinging.
             p.send_signal(signal.SIGHUP)
             while sock.recv(4096).decode() != "WATCHDOG=1":
@@ -287,7 +292,9 @@ class Cli(unittest.TestCase):
             out = p.stdout.read()
             p.stdout.close()
             self.assertEqual(rc, 0, out)
-            self.assertLess(took, 1.0, out)
+            # The answer hangs for 60 s and the timeout is 20 s: stopping in
+            # seconds proves the wait was interrupted (not a figure of speed).
+            self.assertLess(took, 5.0, out)
             self.assertIn("tollgate stopped", out)
         finally:
             sim.stop()
