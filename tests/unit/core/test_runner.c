@@ -148,7 +148,7 @@ static void test_continuous_idle(void **state)
 	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
 	assert_true(WAIT_FOR(progress_of(&d.tasks[0]) >= 20, 10000));
-	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_IDLE, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_IDLE, 30000));
 	assert_int_equal(progress_of(&d.tasks[1]), 1);
 	pthread_mutex_lock(&d.tasks[1].mu);
 	assert_true(d.tasks[1].state_until_ms > tg_wall_ms() + 3500 * 1000);
@@ -171,7 +171,7 @@ static void test_failure_backoff_isolated(void **state)
 	                 0);
 	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_BACKOFF, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_BACKOFF, 30000));
 	pthread_mutex_lock(&d.tasks[0].mu);
 	assert_string_equal(d.tasks[0].last_error, "the test asked this run to fail");
 	assert_int_equal(d.tasks[0].failures, 1);
@@ -180,7 +180,7 @@ static void test_failure_backoff_isolated(void **state)
 	pthread_mutex_unlock(&d.tasks[0].mu);
 	/* The other task is unaffected. */
 	int64_t before = progress_of(&d.tasks[1]);
-	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) > before + 10, 5000));
+	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) > before + 10, 30000));
 	daemon_close(&d);
 	config_release(&cf);
 }
@@ -202,7 +202,7 @@ static void test_required_and_optional(void **state)
 	assert_int_equal(d.tasks[0].state, TASK_SKIPPED);
 	assert_non_null(strstr(d.tasks[0].last_error, "plugin \"absent\" not found"));
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) >= 1, 5000));
+	assert_true(WAIT_FOR(progress_of(&d.tasks[1]) >= 1, 30000));
 	daemon_close(&d);
 	config_release(&cf);
 
@@ -257,13 +257,14 @@ static void test_shutdown_interrupts_wait(void **state)
 	                 0);
 	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_SLEEPING && state_of(&d.tasks[1]) == TASK_SLEEPING, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_SLEEPING && state_of(&d.tasks[1]) == TASK_SLEEPING, 30000));
 	t0 = tg_mono_ms();
 	daemon_request_stop(&d);
 	daemon_join(&d);
 	took = tg_mono_ms() - t0;
 	print_message("stop took %lld ms\n", (long long)took);
-	assert_true(took < 1000);
+	/* A minute's sleep and an hour's wait ended: seconds, not a speed figure. */
+	assert_true(took < 10000);
 	assert_int_equal(d.tasks[0].state, TASK_STOPPED);
 	assert_int_equal(d.tasks[1].state, TASK_STOPPED);
 	daemon_close(&d);
@@ -289,7 +290,7 @@ static void test_lock_wait_visible_and_interruptible(void **state)
 	                 0);
 	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
 	assert_int_equal(daemon_start(&d, &err), 0);
-	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_LOCK_WAIT, 5000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_LOCK_WAIT, 30000));
 	pthread_mutex_lock(&d.tasks[1].mu);
 	assert_string_equal(d.tasks[1].waiting_lock, "shared");
 	assert_int_equal(d.tasks[1].state_until_ms, -1);
