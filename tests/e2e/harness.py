@@ -3,9 +3,11 @@
 Everything runs on 127.0.0.1 only. Each helper bounds its waits, so a broken
 build fails a test instead of hanging CI.
 """
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -126,6 +128,19 @@ def psql(conninfo, sql):
     return r.stdout
 
 
+_env_dirs = []  # every Env's directory, removed when the test program ends
+
+
+@atexit.register
+def _remove_env_dirs():
+    # A failing test has already printed its daemon's log tail; to look
+    # inside the directories afterwards, run with TG_E2E_KEEP=1.
+    if os.environ.get("TG_E2E_KEEP"):
+        return
+    for path in _env_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class Env:
     """A directory with a config, a database and a runtime dir."""
 
@@ -135,6 +150,7 @@ class Env:
         """share: another Env whose PostgreSQL database this one uses too
         (a second host of a hot-standby pair)."""
         self.dir = tempfile.mkdtemp(prefix=prefix)
+        _env_dirs.append(self.dir)
         self.conninfo = share.conninfo if share else None
         if STORAGE == "postgresql" and not share:
             Env.serial += 1
