@@ -153,17 +153,21 @@ class Metrics(E2ETest):
 
     def test_every_429_is_counted_and_logged(self):
         # Another client drains the key: our next call meets a 429, which the
-        # counter, the task's calls and the log all show. The bucket starts
-        # nearly empty and refills slowly, so the walk is still going when the
-        # key is drained (with a full bucket it could end in 0.2 s, before the
-        # drain, and never call again).
+        # counter, the task's calls and the log all show. The bucket is full
+        # and answers take 200 ms, so the walk sends call after call without
+        # ever waiting for tokens, and so without a reason to re-read the
+        # bucket (a free /token call) before its next paid one: the drain is
+        # news only a 429 can bring. (With a nearly empty bucket the daemon
+        # waited, re-read the bucket while waiting, saw the drain and rightly
+        # sent nothing: a race the TSan build lost.)
         port = free_port()
-        sim = self.sim("--rate", 1, "--minute-ms", 200, "--start-tokens", 50, "--products", 1500)
+        sim = self.sim("--rate", 60, "--minute-ms", 1000, "--start-tokens", 100000, "--products", 20000,
+                       "--latency-ms", 200)
         env = Env()
-        env.write_config(sim, [backfiller()], minute_ms=200, extra=f'metrics: {{ listen = "127.0.0.1:{port}"; }};')
+        env.write_config(sim, [backfiller()], minute_ms=1000, extra=f'metrics: {{ listen = "127.0.0.1:{port}"; }};')
         d = self.daemon(env)
         d.wait_for(lambda: d.task("backfiller")["tokens"]["calls_ok"] >= 1, 60, "a first call")
-        sim.control(consume=100000)
+        sim.control(consume=1000000)
         d.wait_for(lambda: d.status()[0]["tokens"]["our_429"] >= 1, 60, "a 429")
         d.wait_for(lambda: "Keepa answered 429" in d.log_text(), 30, "the 429 in the log")
         _, samples = parse_prometheus(self.scrape(port))
