@@ -9,9 +9,10 @@
  * Statements are prepared once per connection and kept: the fixed ones by
  * their text, the row statements (upsert, select, remove) by their shape —
  * the table's registry entry, and per value or filter its column and
- * operator. A row's shape is recognised by one strcmp per column, so the
- * SQL text of a row statement is built only the first time (rebuilding and
- * comparing it took 61% of an upsert's instructions). A table that changes
+ * operator. A row's shape is recognised by one strcmp per column, or for
+ * an upsert (upsert_at) by the column positions the front has just found,
+ * so the SQL text of a row statement is built only the first time
+ * (rebuilding and comparing it took 61% of an upsert's instructions). A table that changes
  * gets a new registry entry (storage.h), hence new statements.
  */
 #include <pthread.h>
@@ -56,6 +57,7 @@ struct shape {
 	const struct storage_table *table;
 	const struct tg_value *values;
 	const struct tg_filter *filters;
+	const uint32_t *pos; /* upsert_at: the values' column positions */
 	size_t n;
 	const char *order;
 	bool descending;
@@ -177,6 +179,13 @@ static bool slot_matches(const struct stmt_slot *s, const struct shape *sh)
 		return false;
 	if (sh->order && strcmp(cols[s->order].name, sh->order) != 0)
 		return false;
+	if (sh->pos) {
+		/* Positions the front found from these very names. */
+		for (size_t i = 0; i < sh->n; i++)
+			if (s->items[i].column != sh->pos[i])
+				return false;
+		return true;
+	}
 	for (size_t i = 0; i < sh->n; i++) {
 		const struct shape_item *it = &s->items[i];
 
@@ -315,7 +324,7 @@ static struct shape_item *shape_items(const struct shape *sh, long *order)
 		return NULL;
 	*order = sh->order ? table_column(sh->table, sh->order) : -1;
 	for (size_t i = 0; i < sh->n; i++) {
-		long col = table_column(sh->table, shape_column(sh, i));
+		long col = sh->pos ? (long)sh->pos[i] : table_column(sh->table, shape_column(sh, i));
 
 		items[i].column = col < 0 ? 0 : (unsigned)col;
 		if (sh->filters) {
@@ -855,11 +864,11 @@ static void sql_build(struct sql *b, const struct storage_table *t, enum stmt_ki
 	}
 }
 
-static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_value *values, size_t n,
-                     char **errmsg)
+static int sq_upsert_at(void *conn, const struct storage_table *t, const struct tg_value *values,
+                        const uint32_t *pos, size_t n, char **errmsg)
 {
 	struct sq_conn *c = conn;
-	const struct shape sh = {.kind = STMT_UPSERT, .table = t, .values = values, .n = n};
+	const struct shape sh = {.kind = STMT_UPSERT, .table = t, .values = values, .pos = pos, .n = n};
 	sqlite3_stmt *stmt;
 	int slot, rc;
 
@@ -874,6 +883,12 @@ static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_
 	}
 	stmt_put(c, stmt, slot);
 	return rc;
+}
+
+static int sq_upsert(void *conn, const struct storage_table *t, const struct tg_value *values, size_t n,
+                     char **errmsg)
+{
+	return sq_upsert_at(conn, t, values, NULL, n, errmsg);
 }
 
 /* Bind the filters' values; the number of parameters bound, or < 0. */
@@ -1285,6 +1300,7 @@ const struct storage_backend_ops storage_sqlite_ops = {
     .create_table = sq_create_table,
     .add_column = sq_add_column,
     .upsert = sq_upsert,
+    .upsert_at = sq_upsert_at,
     .remove = sq_remove,
     .select = sq_select,
     .state_get = sq_state_get,

@@ -38,21 +38,27 @@ struct storage {
 	size_t nretired;
 };
 
-/* The columns of the last row a connection checked. A task writes rows of
- * one shape after another, so the next row usually names the same columns
- * in the same order: then one strcmp per column recognises them, with no
+/* The columns of a row a connection checked lately. A task writes rows of
+ * a few shapes over and over (the backfiller: a key to look up, then the
+ * whole row), so the next row usually names the columns of one of them in
+ * the same order: then one strcmp per column recognises them, with no
  * lookup and no duplicate check (the positions were found distinct). */
 struct row_memo {
 	const struct table_entry *table; /* NULL: nothing remembered */
 	size_t n, cap;
 	uint32_t *pos; /* position in the table of the i-th value's column */
+	uint64_t used; /* tick of the last match, to replace the oldest */
 };
+
+/* Row shapes remembered per connection. */
+#define ROW_MEMOS 4
 
 struct storage_conn {
 	struct storage *st;
 	void *bconn;
 	bool in_tx;
-	struct row_memo memo;
+	struct row_memo memo[ROW_MEMOS];
+	uint64_t memo_tick;
 };
 
 bool storage_ident_valid(const char *name)
@@ -197,7 +203,8 @@ void storage_conn_free(struct storage_conn *conn)
 		conn->st->ops->rollback(conn->bconn, NULL);
 	}
 	conn->st->ops->disconnect(conn->bconn);
-	free(conn->memo.pos);
+	for (size_t i = 0; i < ROW_MEMOS; i++)
+		free(conn->memo[i].pos);
 	free(conn);
 }
 
@@ -622,6 +629,21 @@ static int value_check(const struct storage_table *t, const struct storage_colum
 	return 0;
 }
 
+/* Whether v is plainly right for column c: value_check() would pass it. */
+static inline bool value_plain(const struct storage_column *c, const struct tg_value *v)
+{
+	switch (v->type) {
+	case TG_INT:
+		return c->type == TG_INT || c->type == TG_REAL;
+	case TG_TEXT:
+		return c->type == TG_TEXT && v->v.s;
+	case TG_NULL:
+		return !c->key;
+	default:
+		return false;
+	}
+}
+
 /* Which columns a row names, one bit each: on the stack for the tables
  * plugins declare (at most STORAGE_COLUMNS_MAX columns), allocated for a
  * wider table made by someone else. */
@@ -664,6 +686,28 @@ static bool memo_matches(const struct row_memo *memo, const struct table_entry *
 		if (!values[i].column || strcmp(values[i].column, e->t.columns[memo->pos[i]].name) != 0)
 			return false;
 	return true;
+}
+
+/* The fast path of an upsert's check, one pass: the row names the columns
+ * memo remembers, in the same order, each value is plain for its column and
+ * the keys are all there. When false, the full check says why (or passes:
+ * a real, a new shape). */
+static bool memo_row_plain(const struct row_memo *memo, const struct table_entry *e, const struct tg_value *values,
+                           size_t n)
+{
+	const struct storage_column *cols = e->t.columns;
+	size_t nkeys = 0;
+
+	if (memo->table != e || memo->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct storage_column *c = &cols[memo->pos[i]];
+
+		if (!values[i].column || strcmp(values[i].column, c->name) != 0 || !value_plain(c, &values[i]))
+			return false;
+		nkeys += c->key != 0;
+	}
+	return nkeys == e->t.nkeys;
 }
 
 /* Find the position of each value's column in e (distinct, known); they
@@ -711,10 +755,11 @@ static int memo_learn(struct row_memo *memo, const struct table_entry *e, const 
  * linear in n (the memo, or a hashed lookup and a bit per column). When
  * key_only, they must be exactly the key columns. A column missing from the
  * registry sets *unknown (the caller may refresh the registry and retry). */
-static int values_check(struct row_memo *memo, const struct table_entry *e, const struct tg_value *values,
-                        size_t n, bool key_only, bool *unknown, char **errmsg)
+static int values_check(struct storage_conn *conn, const struct table_entry *e, const struct tg_value *values,
+                        size_t n, bool key_only, bool *unknown, const uint32_t **positions, char **errmsg)
 {
 	const struct storage_table *t = &e->t;
+	struct row_memo *memo = NULL, *oldest = &conn->memo[0];
 	size_t nkeys = 0;
 	int rc = 0;
 
@@ -724,14 +769,38 @@ static int values_check(struct row_memo *memo, const struct table_entry *e, cons
 	if (n == 0 || n > t->ncolumns)
 		return errmsg_set(errmsg, TG_EINVAL, "%zu values for table '%s' of %zu columns", n,
 		                     t->name, t->ncolumns);
-	if (!memo_matches(memo, e, values, n)) {
+	for (size_t k = 0; k < ROW_MEMOS && !memo; k++) {
+		struct row_memo *m = &conn->memo[k];
+
+		if (m->used < oldest->used)
+			oldest = m;
+		if (m->table != e || m->n != n)
+			continue;
+		if (!key_only && memo_row_plain(m, e, values, n)) {
+			m->used = ++conn->memo_tick;
+			*positions = m->pos;
+			return 0;
+		}
+		if (memo_matches(m, e, values, n))
+			memo = m;
+	}
+	if (!memo) {
+		memo = oldest;
 		rc = memo_learn(memo, e, values, n, unknown, errmsg);
 		if (rc < 0)
 			return rc;
 	}
+	memo->used = ++conn->memo_tick;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct storage_column *c = &t->columns[memo->pos[i]];
 
+		/* The common case first: an integer for an integer column, a
+		 * non-NULL string for a text column, a NULL for a plain column
+		 * (reals go the long way, for the NaN check). */
+		if (!key_only && value_plain(c, &values[i])) {
+			nkeys += c->key != 0;
+			continue;
+		}
 		if (key_only && !c->key) {
 			rc = errmsg_set(errmsg, TG_EINVAL, "column '%s' is not a key of table '%s'", c->name,
 			                t->name);
@@ -746,14 +815,19 @@ static int values_check(struct row_memo *memo, const struct table_entry *e, cons
 	if (rc == 0 && nkeys != t->nkeys)
 		rc = errmsg_set(errmsg, TG_EINVAL, "table '%s' has %zu key columns, %zu are given", t->name,
 		                t->nkeys, nkeys);
+	if (rc == 0)
+		*positions = memo->pos;
 	return rc;
 }
 
-/* Look the table up and check values against it. A column unknown to the
- * registry may have been added by another process since: the table is read
- * again once before the call is refused. */
+/* Look the table up and check values against it; *positions is then the
+ * position in the table of each value's column (the connection's, valid
+ * until its next check). A column unknown to the registry may have been
+ * added by another process since: the table is read again once before the
+ * call is refused. */
 static int prepare_values(struct storage_conn *conn, const char *table, const struct tg_value *values,
-                          size_t n, bool key_only, struct table_entry **e, char **errmsg)
+                          size_t n, bool key_only, struct table_entry **e, const uint32_t **positions,
+                          char **errmsg)
 {
 	bool unknown;
 	int rc;
@@ -761,7 +835,7 @@ static int prepare_values(struct storage_conn *conn, const char *table, const st
 	rc = table_lookup(conn, table, e, errmsg);
 	if (rc < 0)
 		return rc;
-	rc = values_check(&conn->memo, *e, values, n, key_only, &unknown, NULL);
+	rc = values_check(conn, *e, values, n, key_only, &unknown, positions, NULL);
 	if (rc == 0)
 		return 0;
 	if (unknown) {
@@ -771,18 +845,21 @@ static int prepare_values(struct storage_conn *conn, const char *table, const st
 		if (!*e)
 			return errmsg_set(errmsg, TG_EINVAL, "table '%s' is not declared", table);
 	}
-	return values_check(&conn->memo, *e, values, n, key_only, &unknown, errmsg);
+	return values_check(conn, *e, values, n, key_only, &unknown, positions, errmsg);
 }
 
 int storage_upsert(struct storage_conn *conn, const char *table, const struct tg_value *values,
                    size_t nvalues, char **errmsg)
 {
 	struct table_entry *e;
+	const uint32_t *pos;
 	int rc;
 
-	rc = prepare_values(conn, table, values, nvalues, false, &e, errmsg);
+	rc = prepare_values(conn, table, values, nvalues, false, &e, &pos, errmsg);
 	if (rc < 0)
 		return rc;
+	if (conn->st->ops->upsert_at)
+		return conn->st->ops->upsert_at(conn->bconn, &e->t, values, pos, nvalues, errmsg);
 	return conn->st->ops->upsert(conn->bconn, &e->t, values, nvalues, errmsg);
 }
 
@@ -823,9 +900,10 @@ int storage_get(struct storage_conn *conn, const char *table, const struct tg_va
 	struct get_state gs = {.fn = fn, .ud = ud};
 	struct tg_filter room[KEY_FILTERS_INLINE], *f;
 	struct table_entry *e;
+	const uint32_t *pos;
 	int rc;
 
-	rc = prepare_values(conn, table, key, nkey, true, &e, errmsg);
+	rc = prepare_values(conn, table, key, nkey, true, &e, &pos, errmsg);
 	if (rc < 0)
 		return rc;
 	f = key_filters(key, nkey, room);
@@ -844,9 +922,10 @@ int storage_remove(struct storage_conn *conn, const char *table, const struct tg
 {
 	struct tg_filter room[KEY_FILTERS_INLINE], *f;
 	struct table_entry *e;
+	const uint32_t *pos;
 	int rc;
 
-	rc = prepare_values(conn, table, key, nkey, true, &e, errmsg);
+	rc = prepare_values(conn, table, key, nkey, true, &e, &pos, errmsg);
 	if (rc < 0)
 		return rc;
 	f = key_filters(key, nkey, room);

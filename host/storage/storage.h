@@ -213,6 +213,11 @@ struct storage_backend_ops {
 
 	int (*upsert)(void *conn, const struct storage_table *table, const struct tg_value *values,
 	              size_t nvalues, char **errmsg);
+	/* Optional: upsert, with pos[i] the position in table of values[i]'s
+	 * column as the front has just checked it, so a backend need not look
+	 * the names up again. NULL: upsert is called. */
+	int (*upsert_at)(void *conn, const struct storage_table *table, const struct tg_value *values,
+	                 const uint32_t *pos, size_t nvalues, char **errmsg);
 	/* Delete the rows where every filter holds (all TG_EQ on the key). */
 	int (*remove)(void *conn, const struct storage_table *table, const struct tg_filter *filters,
 	              size_t nfilters, char **errmsg);

@@ -384,6 +384,46 @@ static void test_wide_table(void **state)
 	assert_int_equal(storage_get(f->conn, "wide", (struct tg_value[]){TG_VINT("k", 1000)}, 1, NULL, NULL, NULL), 0);
 }
 
+/* A connection remembers a few row shapes (a lookup by key and the whole
+ * row, as the backfiller writes): more shapes than it remembers, taken in
+ * turn with lookups between them and a column name in a reused buffer, each
+ * write lands in the columns it names. */
+static void test_alternating_shapes(void **state)
+{
+	struct fixture *f = *state;
+	char name[8];
+	struct text t;
+	char want[128];
+
+	for (int64_t k = 1; k <= 12; k++) {
+		struct tg_value key[] = {TG_VINT("k", k)};
+		struct tg_value reused[] = {TG_VINT("k", k), TG_VINT(name, 0)};
+
+		assert_int_equal(storage_get(f->conn, "t", key, 1, NULL, NULL, NULL), TG_ENOTFOUND);
+		upsert_ok(f->conn, (struct tg_value[]){TG_VINT("k", k), TG_VINT("a", k)}, 2);
+		assert_int_equal(storage_get(f->conn, "t", key, 1, NULL, NULL, NULL), 0);
+		strcpy(name, "b");
+		reused[1].v.i = 10 * k;
+		upsert_ok(f->conn, reused, 2);
+		upsert_ok(f->conn, (struct tg_value[]){TG_VTEXT("c", "x"), TG_VINT("k", k)}, 2);
+		strcpy(name, "a");
+		reused[1].v.i = 100 * k;
+		upsert_ok(f->conn, reused, 2);
+		upsert_ok(f->conn, (struct tg_value[]){TG_VINT("b", k + 1), TG_VINT("k", k), TG_VTEXT("c", "y")}, 3);
+		upsert_ok(f->conn, (struct tg_value[]){TG_VINT("k", k), TG_VINT("b", 1000 * k)}, 2);
+		/* A remembered shape of the wrong kind is refused all the same. */
+		strcpy(name, "k");
+		assert_int_equal(storage_upsert(f->conn, "t", reused, 2, NULL), TG_EINVAL);
+		assert_int_equal(storage_get(f->conn, "t", (struct tg_value[]){TG_VINT("b", k)}, 1, NULL, NULL, NULL),
+		                 TG_EINVAL);
+	}
+	for (int64_t k = 1; k <= 12; k++) {
+		snprintf(want, sizeof(want), "k=%lld a=%lld b=%lld c=y", (long long)k, (long long)(100 * k),
+		         (long long)(1000 * k));
+		assert_string_equal(row(f->conn, k, &t), want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +435,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_many_shapes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_filter_shapes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wide_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alternating_shapes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
