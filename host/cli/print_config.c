@@ -129,7 +129,7 @@ void cli_print_config(FILE *out, const struct config *cf, const struct daemon *d
 	fprintf(out, "storage: {\n");
 	str(out, "  ", "backend", cf->storage_backend);
 	str(out, "  ", "path", cf->storage_path);
-	fprintf(out, "};\n");
+	fprintf(out, "  sqlite_cache_mb = %d;\n};\n", cf->storage_sqlite_cache_mb);
 	str(out, "", "runtime_dir", cf->runtime_dir);
 	fprintf(out, "plugin_path = [ ");
 	for (int i = 0; i < cf->nplugin_path; i++)

@@ -241,6 +241,7 @@ static void config_defaults(struct config *config)
 	config->tokens_minute_ms = (int)tc.minute_ms;
 	config->storage_backend = "sqlite";
 	config->storage_path = "/var/lib/tollgate/tollgate.db";
+	config->storage_sqlite_cache_mb = CONFIG_SQLITE_CACHE_MB_DEFAULT;
 	config->ha_lease_s = 8;
 	config->ha_heartbeat_s = 2;
 	config->runtime_dir = "/run/tollgate";
@@ -267,7 +268,7 @@ static const char *const keepa_keys[] = {"endpoint",          "key_file",  "doma
                                          "timeout_s",         "max_response_bytes",  "max_retries", NULL};
 static const char *const tokens_keys[] = {"policy",           "reserve",   "margin", "deepest_deficit",
                                           "deficit_threshold", "latency_target_s",   "cap_minutes", "minute_ms", NULL};
-static const char *const storage_keys[] = {"backend", "path", "conninfo", NULL};
+static const char *const storage_keys[] = {"backend", "path", "conninfo", "sqlite_cache_mb", NULL};
 static const char *const ha_keys[] = {"node", "lease_s", "heartbeat_s", NULL};
 static const char *const log_keys[] = {"level", "progress_interval_s", NULL};
 static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
@@ -428,6 +429,10 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 		            "'storage.backend' = \"%s\" is not supported (supported: \"sqlite\", \"postgresql\")",
 		            cf->storage_backend);
 	if ((rc = check_conninfo(c, g)) || (rc = load_ha(c, root)))
+		return rc;
+	/* SQLite's page cache per connection (each task has its own): memory
+	 * against reads from disk. PostgreSQL ignores it. */
+	if (g && (rc = get_int32(c, g, "sqlite_cache_mb", &cf->storage_sqlite_cache_mb, 1, CONFIG_SQLITE_CACHE_MB_MAX)))
 		return rc;
 
 	if ((rc = get_string(c, root, "runtime_dir", &cf->runtime_dir, 0)) ||

@@ -22,6 +22,10 @@
 
 #define CONFIG_MAX_PLUGIN_DIRS 8
 #define CONFIG_MAX_FILES 32
+/* storage.sqlite_cache_mb: about SQLite's own default (2,000 KiB), and a
+ * bound far above any use (each connection may fill its cache). */
+#define CONFIG_SQLITE_CACHE_MB_DEFAULT 2
+#define CONFIG_SQLITE_CACHE_MB_MAX 4096
 /* A task name is a label in logs, status, metrics and lock names: it has to
  * fit on a line. Longer names are refused at file:line. */
 #define CONFIG_TASK_NAME_MAX 64
@@ -63,6 +67,7 @@ struct config {
 	const char *storage_backend; /* "sqlite" or "postgresql" */
 	const char *storage_path;     /* sqlite: the database file */
 	const char *storage_conninfo; /* postgresql: libpq connection string, no password */
+	int storage_sqlite_cache_mb;  /* sqlite: page cache of each connection, MiB */
 
 	/* hot standby (core/ha.c); ha_node NULL: off */
 	const char *ha_node;

@@ -83,6 +83,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	if ((rc = storage_open(&d->storage, d->dry_run ? "sqlite" : cf->storage_backend,
 	                       d->dry_run ? d->dry_db : pg ? cf->storage_conninfo : cf->storage_path, errmsg)))
 		return rc;
+	storage_set_cache_kib(d->storage, (int64_t)cf->storage_sqlite_cache_mb * 1024);
 	if (d->dry_run) {
 		/* no runtime_dir, no locks: check leaves no trace */
 	} else if (make_dirs(cf->runtime_dir, 0750) != 0) {

@@ -36,6 +36,7 @@
 struct sq_backend {
 	char *path;
 	bool strict;
+	int64_t cache_kib; /* connections' page cache; 0: SQLite's default */
 };
 
 /* What a cached statement was built for. */
@@ -443,7 +444,7 @@ static void sqlite_setup(void)
 
 static pthread_once_t sqlite_setup_once = PTHREAD_ONCE_INIT;
 
-static int db_open(const char *path, sqlite3 **out, char **errmsg)
+static int db_open(const char *path, int64_t cache_kib, sqlite3 **out, char **errmsg)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *stmt = NULL;
@@ -479,6 +480,13 @@ static int db_open(const char *path, sqlite3 **out, char **errmsg)
 	sqlite3_finalize(stmt);
 	stmt = NULL;
 	rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+	if (rc == SQLITE_OK && cache_kib > 0) {
+		char pragma[64];
+
+		/* A negative cache_size is a size in KiB, whatever the page size. */
+		snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=%lld", -(long long)cache_kib);
+		rc = sqlite3_exec(db, pragma, NULL, NULL, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		rc =
 		    errmsg_set(errmsg, TG_ESTORAGE, "sqlite: setting up %s: %s", path, sqlite3_errmsg(db));
@@ -511,7 +519,7 @@ static int sq_open(const char *path, void **backend, char **errmsg)
 		goto free_be;
 	}
 	be->strict = sqlite3_libversion_number() >= SQLITE_STRICT_VERSION;
-	rc = db_open(path, &db, errmsg);
+	rc = db_open(path, 0, &db, errmsg);
 	if (rc < 0)
 		goto free_be;
 	if (asprintf(&sql,
@@ -560,13 +568,43 @@ static int sq_connect(void *backend, void **conn, char **errmsg)
 	if (!c)
 		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
 	c->be = backend;
-	rc = db_open(c->be->path, &c->db, errmsg);
+	rc = db_open(c->be->path, c->be->cache_kib, &c->db, errmsg);
 	if (rc < 0) {
 		free(c);
 		return rc;
 	}
 	*conn = c;
 	return 0;
+}
+
+static void sq_set_cache_kib(void *backend, int64_t kib)
+{
+	((struct sq_backend *)backend)->cache_kib = kib;
+}
+
+static int sq_cache_kib(void *conn, int64_t *kib, char **errmsg)
+{
+	struct sq_conn *c = conn;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*kib = 0;
+	rc = sqlite3_prepare_v2(c->db, "SELECT cache_size, page_size FROM pragma_cache_size, pragma_page_size", -1,
+	                        &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(c, rc, "reading the cache size", errmsg);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		int64_t size = sqlite3_column_int64(stmt, 0);
+
+		/* cache_size < 0 is KiB, > 0 a number of pages. */
+		*kib = size < 0 ? -size : size * sqlite3_column_int64(stmt, 1) / 1024;
+		rc = 0;
+	} else {
+		rc = sq_fail(c, rc, "reading the cache size", errmsg);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
 }
 
 static void sq_disconnect(void *conn)
@@ -1301,6 +1339,8 @@ const struct storage_backend_ops storage_sqlite_ops = {
     .add_column = sq_add_column,
     .upsert = sq_upsert,
     .upsert_at = sq_upsert_at,
+    .set_cache_kib = sq_set_cache_kib,
+    .cache_kib = sq_cache_kib,
     .remove = sq_remove,
     .select = sq_select,
     .state_get = sq_state_get,

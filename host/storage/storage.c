@@ -175,6 +175,20 @@ void storage_free(struct storage *st)
 	free(st);
 }
 
+void storage_set_cache_kib(struct storage *st, int64_t kib)
+{
+	if (st->ops->set_cache_kib && kib > 0)
+		st->ops->set_cache_kib(st->backend, kib);
+}
+
+int storage_cache_kib(struct storage_conn *conn, int64_t *kib, char **errmsg)
+{
+	*kib = 0;
+	if (!conn->st->ops->cache_kib)
+		return errmsg_set(errmsg, TG_ENOTSUP, "the %s backend has no page cache", conn->st->ops->name);
+	return conn->st->ops->cache_kib(conn->bconn, kib, errmsg);
+}
+
 int storage_connect(struct storage *st, struct storage_conn **out, char **errmsg)
 {
 	struct storage_conn *conn;

@@ -54,6 +54,16 @@ int storage_check(const char *backend, const char *locator, char **summary, char
 /* Close the storage. Every connection must have been freed before. */
 void storage_free(struct storage *st);
 
+/* The page cache each connection opened from now on may fill, in KiB
+ * (SQLite: cache_size; its own default is 2,000 KiB). Call it before the
+ * connections are made (the daemon does, from storage.sqlite_cache_mb);
+ * connections made before keep theirs. Backends without such a cache
+ * ignore it. kib > 0. */
+void storage_set_cache_kib(struct storage *st, int64_t kib);
+/* The page cache limit of a connection in KiB, as its database reports it
+ * (TG_ENOTSUP for a backend without one). */
+int storage_cache_kib(struct storage_conn *conn, int64_t *kib, char **errmsg);
+
 /* Open a connection for the calling thread (SQLite: WAL, busy time-out of
  * 5 s, synchronous=NORMAL, foreign keys off). */
 int storage_connect(struct storage *st, struct storage_conn **out, char **errmsg);
@@ -239,6 +249,11 @@ struct storage_backend_ops {
 	int (*count)(void *conn, const struct storage_table *table, const struct storage_query *q, int64_t *count,
 	             char **errmsg);
 	int (*index)(void *conn, const struct storage_table *table, const char *column, char **errmsg);
+
+	/* Optional (NULL: no page cache to size): the cache of connections made
+	 * from now on, and a connection's, in KiB. */
+	void (*set_cache_kib)(void *backend, int64_t kib);
+	int (*cache_kib)(void *conn, int64_t *kib, char **errmsg);
 };
 
 extern const struct storage_backend_ops storage_sqlite_ops;

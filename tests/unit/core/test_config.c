@@ -40,6 +40,7 @@ static void test_good_config(void **state)
 	assert_true(cf.tokens_deepest_deficit == 150);
 	assert_true(cf.tokens_latency_target_s == 300.5);
 	assert_string_equal(cf.storage_path, "/tmp/x.db");
+	assert_int_equal(cf.storage_sqlite_cache_mb, 16);
 	assert_string_equal(cf.runtime_dir, "/tmp/tg-run");
 	assert_int_equal(cf.nplugin_path, 2);
 	assert_string_equal(cf.plugin_path[1], "/usr/local/lib/tollgate/plugins");
@@ -87,6 +88,8 @@ static const struct broken broken_files[] = {
 	{"endpoint_ftp.cfg", 2, "must start with https://"},
 	{"metrics_listen_host.cfg", 2, "'metrics.listen' = \"localhost:9464\" must be [IPv4]:port"},
 	{"status_socket_long.cfg", 2, "'status.socket' is 126 characters; a UNIX socket path has at most 107"},
+	{"sqlite_cache_zero.cfg", 3, "'storage.sqlite_cache_mb' = 0 is out of range [1, 4096]"},
+	{"sqlite_cache_string.cfg", 2, "'storage.sqlite_cache_mb' must be an integer, not a string"},
 	{"does_not_exist.cfg", 0, "cannot read"},
 };
 
@@ -153,6 +156,7 @@ static void test_dropins(void **state)
 
 	assert_int_equal(config_load(&cf, main_cfg, &err), 0);
 	assert_int_equal(cf.ntasks, 3);
+	assert_int_equal(cf.storage_sqlite_cache_mb, 2); /* no storage group: the default */
 	assert_string_equal(cf.tasks[1].name, "b"); /* drop-ins in name order */
 	assert_int_equal(cf.tasks[1].interval_s, 30);
 	assert_string_equal(cf.tasks[2].name, "c");

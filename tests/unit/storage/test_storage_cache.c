@@ -424,6 +424,35 @@ static void test_alternating_shapes(void **state)
 	}
 }
 
+/* The page cache size (storage.sqlite_cache_mb) reaches the connections
+ * made after it is set, as SQLite itself reports it; earlier ones keep
+ * theirs. */
+static void test_page_cache_size(void **state)
+{
+	struct fixture *f = *state;
+	struct storage_conn *c2, *c3;
+	int64_t before, kib;
+	char *err = NULL;
+
+	assert_int_equal(storage_cache_kib(f->conn, &before, &err), 0);
+	assert_true(before > 0);
+	storage_set_cache_kib(f->st, 8 * 1024);
+	assert_int_equal(storage_connect(f->st, &c2, &err), 0);
+	assert_int_equal(storage_cache_kib(c2, &kib, &err), 0);
+	assert_int_equal(kib, 8 * 1024);
+	assert_int_equal(storage_cache_kib(f->conn, &kib, &err), 0);
+	assert_int_equal(kib, before);
+	storage_set_cache_kib(f->st, 1024);
+	assert_int_equal(storage_connect(f->st, &c3, &err), 0);
+	assert_int_equal(storage_cache_kib(c3, &kib, &err), 0);
+	assert_int_equal(kib, 1024);
+	/* The connection works with it. */
+	upsert_ok(c3, (struct tg_value[]){TG_VINT("k", 1), TG_VINT("a", 1)}, 2);
+	assert_int_equal(storage_get(c2, "t", (struct tg_value[]){TG_VINT("k", 1)}, 1, NULL, NULL, NULL), 0);
+	storage_conn_free(c3);
+	storage_conn_free(c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +465,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_filter_shapes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wide_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_alternating_shapes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_page_cache_size, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
