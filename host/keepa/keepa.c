@@ -5,6 +5,7 @@
  */
 #include "util/clock.h"
 #include "util/errmsg.h"
+#include "util/json_exact.h"
 #include "keepa/priv.h"
 
 #include <cjson/cJSON.h>
@@ -330,6 +331,10 @@ static enum outcome classify_exchange(struct keepa_conn *c, const struct keepa_h
 			cJSON_Delete(*doc);
 			*doc = NULL;
 		}
+		/* Integers beyond 2^53 keep their digits for the plugins
+		 * (util/json_exact.h); without memory they read as doubles. */
+		if (*doc && json_exact_ints(*doc, dynbuf_str(&c->body.buf), dynbuf_len(&c->body.buf)) < 0)
+			log_warn(c->name, "out of memory keeping the exact digits of big integers in an answer");
 	}
 	if (*doc)
 		*kind = keepa_envelope_parse(*doc, tg_wall_ms(), env);

@@ -599,6 +599,41 @@ static void gzip_decoded(void **state)
 	fx_down(&f);
 }
 
+/* Integers a double cannot hold reach the caller with their digits, also
+ * through gzip (the text scanned is the decoded body). */
+static void exact_integers_kept(void **state)
+{
+	struct fx f;
+	struct ss_answer a = {.status = 200,
+	                      .tokens_left = 70,
+	                      .refill_in = 1000,
+	                      .refill_rate = 20,
+	                      .consumed = 1,
+	                      .gzip = true,
+	                      .payload = "\"deals\":{\"dr\":[{\"asin\":\"B000BIG001\",\"rootCat\":9223372036854775807},"
+	                                 "{\"asin\":\"B000BIG002\",\"rootCat\":283155}]}"};
+	const cJSON *dr, *big, *small;
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	fx_up(&f);
+	ss_push(f.ss, &a);
+	assert_int_equal(call(&f, &product_req, &doc, &err), 0);
+	dr = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "deals"), "dr");
+	big = cJSON_GetObjectItem(cJSON_GetArrayItem(dr, 0), "rootCat");
+	small = cJSON_GetObjectItem(cJSON_GetArrayItem(dr, 1), "rootCat");
+	assert_true(cJSON_IsNumber(big));
+	assert_non_null(big->valuestring);
+	assert_string_equal(big->valuestring, "9223372036854775807");
+	assert_null(small->valuestring);
+	assert_int_equal(small->valueint, 283155);
+	/* The envelope's numbers are small: doubles, no text. */
+	assert_null(cJSON_GetObjectItem(doc, "tokensLeft")->valuestring);
+	cJSON_Delete(doc);
+	fx_down(&f);
+}
+
 static void post_deal_json(void **state)
 {
 	static const char *selection = "{\"domainId\":1,\"priceTypes\":[2],\"page\":0,\"dateRange\":1}";
@@ -1076,6 +1111,7 @@ int main(void)
 	    cmocka_unit_test(sync_reads_token),
 	    cmocka_unit_test(concurrent_calls),
 	    cmocka_unit_test(key_never_leaks),
+	    cmocka_unit_test(exact_integers_kept),
 	};
 
 	return cmocka_run_group_tests_name("keepa", tests, NULL, NULL);
