@@ -86,6 +86,7 @@ struct run_counts {
 	int64_t deals_skipped;      /* deals without a valid ASIN or not objects */
 	int64_t products_missing;   /* ASINs /product did not return */
 	int64_t products_malformed; /* products without usable stats */
+	int64_t values_refused;     /* numbers there but no int64 integer (deal_row.refused) */
 	int64_t keepa_calls;
 };
 

@@ -68,6 +68,19 @@ static void row_add(struct deal_row *row, struct tg_value v)
 		row->v[row->n++] = v;
 }
 
+/* The integer member name of obj; a number that is there but no int64
+ * integer is counted as refused. */
+static bool row_int(struct deal_row *row, const cJSON *obj, const char *name, int64_t *out)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	if (json_as_int(item, out))
+		return true;
+	if (json_int_refused(item) && row->refused++ == 0)
+		row->refused_name = name;
+	return false;
+}
+
 /* A Keepa value where negative means "none": NULL then. */
 static void row_add_nonneg(struct deal_row *row, const char *col, bool have, int64_t x)
 {
@@ -152,6 +165,8 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const cJSON
 	bool have;
 
 	row->n = 0;
+	row->refused = 0;
+	row->refused_name = NULL;
 	*product_ok = false;
 	if (!asin)
 		return TG_EINVAL;
@@ -164,9 +179,9 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const cJSON
 	/* Named only when known, so a deal without a title keeps a stored one. */
 	if (title)
 		row_add(row, TG_VTEXT(COL_TITLE, title));
-	have = json_get_int(deal, "rootCat", &x);
+	have = row_int(row, deal, "rootCat", &x);
 	if (!have && cJSON_IsObject(product))
-		have = json_get_int(product, "rootCategory", &x);
+		have = row_int(row, product, "rootCategory", &x);
 	if (have && x >= 0)
 		row_add(row, TG_VINT(COL_ROOT_CATEGORY, x));
 	row_add(row, TG_VINT(COL_PRICE_TYPE, ctx->price_type));

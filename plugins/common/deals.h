@@ -109,6 +109,11 @@ struct deal_ctx {
 struct deal_row {
 	struct tg_value v[DEAL_ROW_MAX];
 	size_t n;
+	/* Keepa numbers that were there but are no int64 integer (a root
+	 * category beyond 2^63-1): malformed, left out of the row, counted and
+	 * warned about by the caller. refused_name is the first one's name. */
+	int refused;
+	const char *refused_name;
 };
 
 /* A valid ASIN of a deal or product: a non-empty string of at most 20

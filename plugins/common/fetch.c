@@ -250,6 +250,11 @@ int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, c
 	rc = deal_row_build(&row, &ctx, deal, product, !exists, &product_ok);
 	if (rc)
 		return rc;
+	if (row.refused) {
+		p->counts.values_refused += row.refused;
+		plog(p, TG_LOG_DEBUG, "deal %s: %s is not a 64-bit integer; left out of the row", asin,
+		     row.refused_name);
+	}
 	if (!product) {
 		p->counts.products_missing++;
 		plog(p, TG_LOG_WARN, "product %s: not in the /product answer; deal columns written only",
@@ -330,12 +335,15 @@ int chunk_commit(struct pctx *p, const struct selection *sel, cJSON *const *deal
 	/* One line per chunk, not per item: a bad feed must not flood the log. */
 	if (p->counts.deals_skipped != before.deals_skipped ||
 	    p->counts.products_missing != before.products_missing ||
-	    p->counts.products_malformed != before.products_malformed)
+	    p->counts.products_malformed != before.products_malformed ||
+	    p->counts.values_refused != before.values_refused)
 		plog(p, TG_LOG_WARN,
-		     "chunk of %zu deals: %lld without asin, %lld products missing, %lld malformed", n,
-		     (long long)(p->counts.deals_skipped - before.deals_skipped),
+		     "chunk of %zu deals: %lld without asin, %lld products missing, %lld malformed, "
+		     "%lld numbers refused (not a 64-bit integer)",
+		     n, (long long)(p->counts.deals_skipped - before.deals_skipped),
 		     (long long)(p->counts.products_missing - before.products_missing),
-		     (long long)(p->counts.products_malformed - before.products_malformed));
+		     (long long)(p->counts.products_malformed - before.products_malformed),
+		     (long long)(p->counts.values_refused - before.values_refused));
 	goto free_set;
 
 rollback:

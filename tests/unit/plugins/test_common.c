@@ -13,7 +13,9 @@
 
 #include "common.h"
 #include "deals.h"
+#include "json_util.h"
 #include "selection.h"
+#include "util/json_exact.h" /* the host's half of exact integers, linked in */
 
 static const struct tg_value *find(const struct deal_row *row, const char *col)
 {
@@ -127,6 +129,88 @@ static void test_row_full(void **st)
 	assert_null(find(&row, COL_FIRST_SEEN));
 	cJSON_Delete(deal);
 	cJSON_Delete(prod);
+}
+
+/* JSON text parsed as the host parses a Keepa answer: with exact integers. */
+static cJSON *host_parse(const char *text)
+{
+	cJSON *doc = cJSON_Parse(text);
+
+	assert_non_null(doc);
+	assert_true(json_exact_ints(doc, text, strlen(text)) >= 0);
+	return doc;
+}
+
+static void test_json_as_int_exact(void **st)
+{
+	cJSON *doc = host_parse("[9223372036854775807,-9223372036854775808,9223372036854775808,"
+	                        "-9223372036854775809,9007199254740993,9007199254740992,1e300,2.5,\"7\",-0]");
+	cJSON *raw = cJSON_Parse("[9223372036854775807,9007199254740993]"); /* not through the host */
+	int64_t x = 42;
+
+	(void)st;
+	assert_true(json_index_int(doc, 0, &x));
+	assert_int_equal(x, INT64_MAX);
+	assert_true(json_index_int(doc, 1, &x));
+	assert_int_equal(x, INT64_MIN);
+	/* Beyond int64: refused, and said to be a malformed number. */
+	x = 42;
+	assert_false(json_index_int(doc, 2, &x));
+	assert_false(json_index_int(doc, 3, &x));
+	assert_int_equal(x, 42);
+	assert_true(json_int_refused(cJSON_GetArrayItem(doc, 2)));
+	assert_true(json_index_int(doc, 4, &x));
+	assert_int_equal(x, 9007199254740993LL); /* the double says ...992 */
+	assert_true(json_index_int(doc, 5, &x));
+	assert_int_equal(x, 9007199254740992LL);
+	assert_false(json_index_int(doc, 6, &x));
+	assert_true(json_int_refused(cJSON_GetArrayItem(doc, 6)));
+	assert_false(json_index_int(doc, 7, &x));
+	assert_true(json_int_refused(cJSON_GetArrayItem(doc, 7)));
+	assert_false(json_index_int(doc, 8, &x)); /* a string: absent as a number, not refused */
+	assert_false(json_int_refused(cJSON_GetArrayItem(doc, 8)));
+	assert_false(json_int_refused(NULL));
+	assert_true(json_index_int(doc, 9, &x));
+	assert_int_equal(x, 0);
+	/* A tree without the host's texts: beyond 2^53 is refused, never rounded. */
+	assert_false(json_index_int(raw, 0, &x));
+	assert_false(json_index_int(raw, 1, &x));
+	cJSON_Delete(doc);
+	cJSON_Delete(raw);
+}
+
+static void test_row_root_category_exact(void **st)
+{
+	struct fees fees = {0};
+	struct deal_ctx ctx = {1, 2, 1, 1700000000, "backfiller", &fees};
+	struct deal_row row;
+	cJSON *deal, *prod;
+	bool ok;
+
+	(void)st;
+	deal = host_parse("{\"asin\":\"B000BIG001\",\"rootCat\":9223372036854775807}");
+	assert_int_equal(deal_row_build(&row, &ctx, deal, NULL, true, &ok), TG_OK);
+	assert_int_equal(ival(&row, COL_ROOT_CATEGORY), INT64_MAX);
+	assert_int_equal(row.refused, 0);
+	cJSON_Delete(deal);
+
+	/* Beyond int64 in the deal: refused and counted, the product's used. */
+	deal = host_parse("{\"asin\":\"B000BIG001\",\"rootCat\":9223372036854775808}");
+	prod = host_parse("{\"asin\":\"B000BIG001\",\"rootCategory\":9007199254740993,\"stats\":{}}");
+	assert_int_equal(deal_row_build(&row, &ctx, deal, prod, true, &ok), TG_OK);
+	assert_int_equal(ival(&row, COL_ROOT_CATEGORY), 9007199254740993LL);
+	assert_int_equal(row.refused, 1);
+	assert_string_equal(row.refused_name, "rootCat");
+	cJSON_Delete(prod);
+
+	/* ...and in both: the column is left out (an earlier value stays). */
+	prod = host_parse("{\"asin\":\"B000BIG001\",\"rootCategory\":-99999999999999999999,\"stats\":{}}");
+	assert_int_equal(deal_row_build(&row, &ctx, deal, prod, true, &ok), TG_OK);
+	assert_null(find(&row, COL_ROOT_CATEGORY));
+	assert_int_equal(row.refused, 2);
+	assert_string_equal(row.refused_name, "rootCat");
+	cJSON_Delete(prod);
+	cJSON_Delete(deal);
 }
 
 static void test_row_malformed(void **st)
@@ -273,6 +357,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_keepa_time), cmocka_unit_test(test_profit),
 	    cmocka_unit_test(test_row_full),   cmocka_unit_test(test_row_malformed),
+	    cmocka_unit_test(test_json_as_int_exact), cmocka_unit_test(test_row_root_category_exact),
 	    cmocka_unit_test(test_selection),  cmocka_unit_test(test_selection_rejects),
 	};
 
