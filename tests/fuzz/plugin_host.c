@@ -10,6 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/json_exact.h"
+
 static const uint8_t *answer_data;
 static size_t answer_size;
 static volatile size_t sink; /* keeps the value reads below from being optimised away */
@@ -86,8 +88,11 @@ static int fz_keepa_call(struct tg_task *task, const struct tg_keepa_request *re
 	(void)task;
 	(void)req;
 	*response = cJSON_ParseWithLength((const char *)answer_data, answer_size);
-	if (*response && cJSON_IsObject(*response))
+	if (*response && cJSON_IsObject(*response)) {
+		/* As keepa/keepa.c does: big integers keep their digits. */
+		json_exact_ints(*response, (const char *)answer_data, answer_size);
 		return 0;
+	}
 	/* The host hands a plugin only JSON objects; anything else is its
 	 * TG_ENETWORK with a message. */
 	cJSON_Delete(*response);
