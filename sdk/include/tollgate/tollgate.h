@@ -283,7 +283,10 @@ struct tg_services {
 	 * interruptibly, until the scheduler dispatches it; a 429 is waited out
 	 * and resent, 5xx and network errors are retried with back-off. On 0,
 	 * *response is the whole JSON answer (envelope and payload), to free
-	 * with cJSON_Delete(). Errors: TG_EKEEPA (Keepa refused: *errmsg has
+	 * with cJSON_Delete(). An integer literal of magnitude 2^53 or more
+	 * (beyond what a double holds exactly) also has its exact digits in
+	 * its number node's valuestring; NULL for every other number (GUIDE.md,
+	 * "Numbers"). Errors: TG_EKEEPA (Keepa refused: *errmsg has
 	 * the status and message), TG_ENETWORK, TG_EOVERSIZE (split the call),
 	 * TG_ESTOPPED, TG_EINVAL (unknown kind). */
 	int (*keepa_call)(struct tg_task *task, const struct tg_keepa_request *request, struct cJSON **response,
