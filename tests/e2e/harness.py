@@ -4,6 +4,7 @@ Everything runs on 127.0.0.1 only. Each helper bounds its waits, so a broken
 build fails a test instead of hanging CI.
 """
 import atexit
+import http.server
 import json
 import os
 import re
@@ -12,8 +13,10 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -113,6 +116,71 @@ class Sim:
             self.err = self.proc.stderr.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+class Proxy:
+    """An HTTP proxy on a free loopback port in front of upstream (a Sim's
+    url): the daemon is pointed at proxy.url. Every request is recorded
+    (path, when it arrived and when its answer was sent, monotonic), and
+    rewrite(path, doc), when given, may change a 200 JSON answer in place
+    (Python's json keeps integers exact)."""
+
+    def __init__(self, upstream, rewrite=None):
+        self.upstream = upstream
+        self.rewrite = rewrite
+        self.lock = threading.Lock()
+        self.requests = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                proxy.forward(self)
+
+            def do_POST(self):
+                proxy.forward(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def forward(self, h):
+        rec = {"path": h.path.split("?")[0], "started": time.monotonic(), "answered": None}
+        with self.lock:
+            self.requests.append(rec)
+        n = int(h.headers.get("Content-Length") or 0)
+        data = h.rfile.read(n) if n else None
+        headers = {k: v for k, v in h.headers.items() if k.lower() in ("content-type", "user-agent")}
+        req = urllib.request.Request(self.upstream + h.path, data=data, headers=headers, method=h.command)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        if self.rewrite and status == 200 and "json" in ctype:
+            doc = json.loads(body)
+            with self.lock:
+                self.rewrite(rec["path"], doc)
+            body = json.dumps(doc).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", ctype or "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()
+        with self.lock:
+            rec["answered"] = time.monotonic()
+
+    def snapshot(self):
+        with self.lock:
+            return [dict(r) for r in self.requests]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class DbError(OSError):
@@ -247,7 +315,8 @@ class Daemon:
     def log_text(self):
         if not self.logf.closed:
             self.logf.flush()
-        with open(self.env.log) as f:
+        # A stray byte in the log must not hide the failure being reported.
+        with open(self.env.log, errors="backslashreplace") as f:
             f.seek(self.log_start)
             return f.read()
 

@@ -11,18 +11,13 @@ were NULL before the host kept the digits), leave the column NULL for 2^63,
 and the log must say so with a warning: a refused number is malformed input,
 not a silent NULL.
 """
-import http.server
-import json
 import os
 import sys
-import threading
 import unittest
-import urllib.error
-import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import E2ETest, Env, backfiller  # noqa: E402
+from harness import E2ETest, Env, Proxy, backfiller  # noqa: E402
 
 INT64_MAX = 2**63 - 1
 AFTER_2_53 = 2**53 + 1
@@ -38,74 +33,32 @@ def rewritten(asin, original):
     return {0: INT64_MAX, 1: AFTER_2_53, 2: BEYOND_INT64, 3: original}[case_of(asin)]
 
 
-class RewritingProxy:
-    """Forwards every request to upstream; /deal and /product answers get
-    their root categories rewritten. originals: asin -> the deal's own."""
+class Rewriter:
+    """Rewrites the root categories of /deal and /product answers for a
+    harness.Proxy; originals: asin -> the deal's own root category."""
 
-    def __init__(self, upstream):
-        self.upstream = upstream
+    def __init__(self):
         self.originals = {}
-        self.lock = threading.Lock()
-        proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                proxy.forward(self)
-
-            def do_POST(self):
-                proxy.forward(self)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def rewrite(self, path, doc):
-        with self.lock:
-            if path.startswith("/deal"):
-                for d in (doc.get("deals") or {}).get("dr") or []:
-                    if isinstance(d, dict) and isinstance(d.get("asin"), str):
-                        self.originals.setdefault(d["asin"], d.get("rootCat"))
-                        d["rootCat"] = rewritten(d["asin"], d.get("rootCat"))
-            if path.startswith("/product"):
-                for p in doc.get("products") or []:
-                    if isinstance(p, dict) and isinstance(p.get("asin"), str) and case_of(p["asin"]) != 3:
-                        # The deal's value wins; for 2^63 the product's must
-                        # not stand in, so it is beyond int64 too.
-                        p["rootCategory"] = 2**64 if case_of(p["asin"]) == 2 else rewritten(p["asin"], None)
-
-    def forward(self, h):
-        n = int(h.headers.get("Content-Length") or 0)
-        data = h.rfile.read(n) if n else None
-        headers = {k: v for k, v in h.headers.items() if k.lower() in ("content-type", "user-agent")}
-        req = urllib.request.Request(self.upstream + h.path, data=data, headers=headers, method=h.command)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as e:
-            status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
-        if status == 200 and "json" in ctype:
-            doc = json.loads(body)
-            self.rewrite(h.path, doc)
-            body = json.dumps(doc).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", ctype or "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def __call__(self, path, doc):
+        if path.startswith("/deal"):
+            for d in (doc.get("deals") or {}).get("dr") or []:
+                if isinstance(d, dict) and isinstance(d.get("asin"), str):
+                    self.originals.setdefault(d["asin"], d.get("rootCat"))
+                    d["rootCat"] = rewritten(d["asin"], d.get("rootCat"))
+        if path.startswith("/product"):
+            for p in doc.get("products") or []:
+                if isinstance(p, dict) and isinstance(p.get("asin"), str) and case_of(p["asin"]) != 3:
+                    # The deal's value wins; for 2^63 the product's must not
+                    # stand in, so it is beyond int64 too.
+                    p["rootCategory"] = 2**64 if case_of(p["asin"]) == 2 else rewritten(p["asin"], None)
 
 
 class ExactIntegers(E2ETest):
     def test_root_categories_beyond_2_53_are_stored_exactly(self):
         sim = self.sim("--rate", 300, "--minute-ms", 200, "--products", 1500)
-        proxy = RewritingProxy(sim.url)
+        rewriter = Rewriter()
+        proxy = Proxy(sim.url, rewriter)
         self.addCleanup(proxy.stop)
         env = Env()
         env.write_config(proxy, [backfiller(rewalk_after_s=-1)], minute_ms=200)
@@ -116,10 +69,10 @@ class ExactIntegers(E2ETest):
         self.assertTrue(rows, "no deals stored")
         seen = {0: 0, 1: 0, 2: 0, 3: 0}
         for asin, stored in rows:
-            self.assertIn(asin, proxy.originals, f"{asin} stored but never served")
+            self.assertIn(asin, rewriter.originals, f"{asin} stored but never served")
             c = case_of(asin)
             seen[c] += 1
-            expect = None if c == 2 else rewritten(asin, proxy.originals[asin])
+            expect = None if c == 2 else rewritten(asin, rewriter.originals[asin])
             self.assertEqual(stored, expect, f"{asin} (case {c})")
             self.assertIs(type(stored), type(expect))
         self.assertTrue(all(seen.values()), f"every case needs a deal: {seen}")
