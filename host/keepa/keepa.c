@@ -142,6 +142,12 @@ void keepa_set_tokens(struct keepa *k, struct tokens *tokens)
 	k->tokens = tokens;
 }
 
+void keepa_set_send_gate(struct keepa *k, int (*gate)(void *ud, char **errmsg), void *ud)
+{
+	k->send_gate = gate;
+	k->send_gate_ud = ud;
+}
+
 void keepa_free(struct keepa *k)
 {
 	if (!k)
@@ -466,6 +472,10 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		if (rc < 0) {
 			if (err)
 				log_redact(err);
+			goto out_urls;
+		}
+		if (k->send_gate && (rc = k->send_gate(k->send_gate_ud, &err)) < 0) {
+			tokens_release_stopped(k->tokens, ticket);
 			goto out_urls;
 		}
 		rc = keepa_http_exchange(c, url, req->json_body, &res);

@@ -135,6 +135,12 @@ int keepa_check_endpoint(const char *endpoint, bool *https, char **errmsg);
 int keepa_new(const struct keepa_options *opts, struct tokens *tokens, struct keepa **out, char **errmsg);
 /* Attach the scheduler before the first keepa_call(). */
 void keepa_set_tokens(struct keepa *k, struct tokens *tokens);
+/* A check before every request of keepa_call() goes out, after the
+ * scheduler granted it (so also before each retry and resend): 0 sends,
+ * < 0 ends the call with that code and gate's *errmsg (hot standby: a node
+ * whose lease is not confirmed sends nothing, core/ha.h). Set it before
+ * the first keepa_call(); NULL: none. */
+void keepa_set_send_gate(struct keepa *k, int (*gate)(void *ud, char **errmsg), void *ud);
 /* Free the client; every connection must be freed before. */
 void keepa_free(struct keepa *k);
 

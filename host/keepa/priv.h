@@ -31,6 +31,9 @@ struct keepa {
 	char user_agent[64];
 
 	struct tokens *tokens;
+	/* Asked before every request goes out (keepa_set_send_gate). */
+	int (*send_gate)(void *ud, char **errmsg);
+	void *send_gate_ud;
 
 	pthread_mutex_t lock; /* guards stats */
 	struct keepa_stats stats;

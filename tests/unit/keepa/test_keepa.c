@@ -383,6 +383,53 @@ static void server_errors_then_ok(void **state)
 	fx_down(&f);
 }
 
+/* A gate that lets `open` requests through, then refuses (hot standby's
+ * lease gate, core/ha.c), counting how often it was asked. */
+struct gate {
+	int open, asked;
+};
+
+static int count_gate(void *ud, char **errmsg)
+{
+	struct gate *g = ud;
+
+	if (g->asked++ < g->open)
+		return 0;
+	*errmsg = strdup("gate: the lease is not confirmed");
+	return TG_ESTOPPED;
+}
+
+/* The gate is asked before every request, retries included, and a refusal
+ * ends the call before anything is sent. */
+static void send_gate_before_every_request(void **state)
+{
+	struct fx f;
+	struct gate g = {.open = 2};
+	struct ss_answer bad = {.status = 500, .body = "Internal Server Error"};
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	fx_up(&f);
+	keepa_set_send_gate(f.k, count_gate, &g);
+	ss_set_default(f.ss, &bad);
+	/* Two requests go out (the first and its retry), the third is refused. */
+	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ESTOPPED);
+	assert_null(doc);
+	assert_int_equal(g.asked, 3);
+	assert_int_equal(ss_count(f.ss), 2);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "the lease is not confirmed"));
+	free(err);
+	err = NULL;
+	/* Closed from the start: nothing reaches the server. */
+	g = (struct gate){.open = 0};
+	assert_int_equal(call(&f, &product_req, &doc, &err), TG_ESTOPPED);
+	assert_int_equal(ss_count(f.ss), 2);
+	free(err);
+	fx_down(&f);
+}
+
 /* The default answer repeats forever: the call gives up after max_retries. */
 static void gives_up(const struct ss_answer *forever, const char *expect_in_msg)
 {
@@ -1112,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(concurrent_calls),
 	    cmocka_unit_test(key_never_leaks),
 	    cmocka_unit_test(exact_integers_kept),
+	    cmocka_unit_test(send_gate_before_every_request),
 	};
 
 	return cmocka_run_group_tests_name("keepa", tests, NULL, NULL);
