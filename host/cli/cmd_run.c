@@ -43,6 +43,8 @@ static int run_daemon(struct config *cf, struct ha *ha, void *ud)
 	if (rc == 0)
 		rc = daemon_open(&d, cf, NULL, &err);
 	if (rc == 0)
+		ha_gate_keepa(ha, d.keepa);
+	if (rc == 0)
 		rc = web_server_start(&d, &web, &err);
 	started = rc == 0;
 	if (started)

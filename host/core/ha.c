@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/runloop.h"
+#include "keepa/keepa.h"
 #include "observe/log.h"
 #include "observe/notify.h"
 #include "observe/status.h"
@@ -23,6 +24,7 @@
 #include "storage/pg_conn.h"
 #include "storage/storage.h"
 #include "util/clock.h"
+#include "util/errmsg.h"
 
 /* sysexits' EX_UNAVAILABLE, as `tollgate run` uses it. */
 #define HA_EXIT_UNAVAILABLE 69
@@ -38,6 +40,12 @@ struct ha {
 	int64_t takeovers;  /* by this node */
 	atomic_bool lost;   /* the active run ended because the lease moved on */
 	atomic_bool stop;   /* ... or because a stop signal arrived */
+	char renew_error[256]; /* why the last renewal failed, "" when it worked */
+	/* Monotonic ms at which the last successful renewal (or the takeover)
+	 * was sent: the lease runs at least until this plus the lease, as
+	 * the server stamped the heartbeat after it (ha_keepa_gate). */
+	_Atomic int64_t confirmed_ms;
+	bool gate_logged; /* guarded by mu */
 
 	/* The renew thread of the active run. */
 	struct daemon *d;
@@ -74,6 +82,12 @@ cJSON *ha_status_json(struct ha *ha)
 	                        (double)(ha->view.heartbeat_age_ms + tg_wall_ms() - ha->view_at_ms) / 1000.0);
 	cJSON_AddNumberToObject(o, "lease_s", ha->cf->ha_lease_s);
 	cJSON_AddNumberToObject(o, "takeovers", (double)ha->takeovers);
+	/* While the database cannot be asked (a restart): why, until the
+	 * lease is renewed again. */
+	if (ha->active && ha->renew_error[0])
+		cJSON_AddStringToObject(o, "lease_error", ha->renew_error);
+	else
+		cJSON_AddNullToObject(o, "lease_error");
 	pthread_mutex_unlock(&ha->mu);
 	return o;
 }
@@ -116,11 +130,13 @@ static int standby(struct ha *ha, struct config *cf)
 	}
 	notify_systemd("READY=1\nSTATUS=standby");
 	for (;;) {
-		struct lease_view v;
+		struct lease_view v = {0};
 		char from[64] = "", *err = NULL;
+		int64_t asked = tg_mono_ms();
 		int rc = lease_try_acquire(ha->lease, &v, from, sizeof(from), &err);
 
 		if (rc == 1) {
+			atomic_store(&ha->confirmed_ms, asked);
 			pthread_mutex_lock(&ha->mu);
 			ha->takeovers++;
 			pthread_mutex_unlock(&ha->mu);
@@ -147,15 +163,22 @@ static int standby(struct ha *ha, struct config *cf)
 
 /* ------------------------------------------------------------- renewing */
 
+static void set_renew_error(struct ha *ha, const char *err)
+{
+	pthread_mutex_lock(&ha->mu);
+	snprintf(ha->renew_error, sizeof(ha->renew_error), "%s", err ? err : "");
+	pthread_mutex_unlock(&ha->mu);
+}
+
 static void *renew_main(void *arg)
 {
 	struct ha *ha = arg;
 	int64_t beat = (int64_t)ha->cf->ha_heartbeat_s * 1000, lease = (int64_t)ha->cf->ha_lease_s * 1000;
-	int64_t last_ok = tg_mono_ms();
+	int64_t last_ok = tg_mono_ms(), sent;
 
 	pthread_mutex_lock(&ha->wait_mu);
 	while (!atomic_load(&ha->quit)) {
-		struct lease_view v;
+		struct lease_view v = {0};
 		char *err = NULL;
 		int rc;
 
@@ -163,10 +186,18 @@ static void *renew_main(void *arg)
 		if (atomic_load(&ha->quit))
 			break;
 		pthread_mutex_unlock(&ha->wait_mu);
+		sent = tg_mono_ms();
 		rc = lease_renew(ha->lease, &v, &err);
 		if (rc == 0) {
 			last_ok = tg_mono_ms();
+			atomic_store(&ha->confirmed_ms, sent);
 			set_view(ha, &v, true);
+			set_renew_error(ha, NULL);
+			if (v.regained)
+				log_info(NULL, "ha: node %s took its lease back after the database restarted: still "
+				         "active, epoch %lld", ha->cf->ha_node, (long long)v.epoch);
+		} else {
+			set_renew_error(ha, err ? err : "renewing the lease failed");
 		}
 		/* Lost, or not renewed for a whole lease (a standby may have
 		 * taken over since): nothing more commits; stop the tasks. */
@@ -207,6 +238,10 @@ int ha_attach(struct ha *ha, struct daemon *d)
 	ha->d = d;
 	d->ha = ha;
 	atomic_store(&ha->quit, false);
+	pthread_mutex_lock(&ha->mu);
+	ha->gate_logged = false;
+	ha->renew_error[0] = '\0';
+	pthread_mutex_unlock(&ha->mu);
 	if (pthread_create(&ha->renewer, NULL, renew_main, ha) != 0)
 		return TG_EIO;
 	ha->renewing = true;
@@ -231,6 +266,46 @@ void ha_detach(struct ha *ha)
 	pthread_mutex_lock(&ha->mu);
 	ha->active = false;
 	pthread_mutex_unlock(&ha->mu);
+}
+
+/* How often a held Keepa call looks again (the renewer decides within a
+ * heartbeat). */
+#define HA_GATE_POLL_MS 100
+
+/* keepa_set_send_gate's gate: see ha_gate_keepa(). */
+static int keepa_gate(void *ud, char **errmsg)
+{
+	struct ha *ha = ud;
+	int64_t lease = (int64_t)ha->cf->ha_lease_s * 1000, since;
+	bool first;
+
+	for (;;) {
+		if (atomic_load(&ha->lost))
+			return errmsg_set(errmsg, TG_ESTOPPED, "ha: this node lost its lease: no Keepa call");
+		since = tg_mono_ms() - atomic_load(&ha->confirmed_ms);
+		if (since < lease)
+			return 0;
+		pthread_mutex_lock(&ha->mu);
+		first = !ha->gate_logged;
+		ha->gate_logged = true;
+		pthread_mutex_unlock(&ha->mu);
+		/* One line per lapse, not per task or poll. */
+		if (first)
+			log_warn(NULL, "ha: holding Keepa calls: the lease was last confirmed %lld ms ago (lease %lld "
+			         "ms); waiting for the renewal", (long long)since, (long long)lease);
+		if (daemon_wait_until(ha->d, tg_mono_ms() + HA_GATE_POLL_MS) == TG_ESTOPPED)
+			return errmsg_set(errmsg, TG_ESTOPPED, "ha: stopping: no Keepa call");
+		pthread_mutex_lock(&ha->mu);
+		if (tg_mono_ms() - atomic_load(&ha->confirmed_ms) < lease)
+			ha->gate_logged = false;
+		pthread_mutex_unlock(&ha->mu);
+	}
+}
+
+void ha_gate_keepa(struct ha *ha, struct keepa *k)
+{
+	if (ha && k)
+		keepa_set_send_gate(k, keepa_gate, ha);
 }
 
 void ha_stop_signalled(struct ha *ha)

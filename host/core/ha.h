@@ -25,6 +25,7 @@
 struct config;
 struct daemon;
 struct ha;
+struct keepa;
 struct cJSON;
 
 /* How often a standby asks for the lease. */
@@ -42,12 +43,25 @@ int ha_run(struct config *cf, int (*run_active)(struct config *cf, struct ha *ha
  * daemon_close (an orderly stop gives the lease up). */
 int ha_attach(struct ha *ha, struct daemon *d);
 void ha_detach(struct ha *ha);
+/* For run_active, after daemon_open: gate every request of the daemon's
+ * Keepa client k (keepa_set_send_gate). A request goes out at once while
+ * the lease is confirmed, i.e. the last renewal was sent less than a lease
+ * ago. Otherwise (the node was stopped or starved for longer than its
+ * lease, so a standby may have taken over) it waits until the renewer
+ * confirms the lease, or finds it lost or the daemon stops (the call ends
+ * with TG_ESTOPPED): a node that lost its lease spends no tokens on answers
+ * it could not store anyway. A request already on the wire is not
+ * recalled; its answer is refused at commit by the fence. */
+void ha_gate_keepa(struct ha *ha, struct keepa *k);
+
 /* For run_active: a stop signal arrived while active, so the node stops
  * rather than go back to standby (even when it also lost the lease). */
 void ha_stop_signalled(struct ha *ha);
 
 /* The "ha" object of the status snapshot: role, node, active_node,
- * active_since_ms, epoch, lease_age_s, lease_s, takeovers, lost. */
+ * active_since_ms, epoch, lease_age_s, lease_s, takeovers, lease_error
+ * (while active: why renewing the lease fails, as long as it does; else
+ * null). */
 struct cJSON *ha_status_json(struct ha *ha);
 
 #endif

@@ -89,16 +89,20 @@ static int read_view(struct lease *l, struct lease_view *v, char **errmsg)
 	PGresult *res;
 	int rc;
 
-	res = query(l, "SELECT node, epoch, since_ms, " NOW_MS " - heartbeat_ms FROM tg_lease WHERE name = 'active'",
+	memset(v, 0, sizeof(*v)); /* read or not, never garbage in a log line */
+	res = query(l,
+	            "SELECT node, epoch, since_ms, " NOW_MS " - heartbeat_ms, "
+	            "heartbeat_ms < (extract(epoch from pg_postmaster_start_time()) * 1000)::bigint "
+	            "FROM tg_lease WHERE name = 'active'",
 	            0, NULL, "reading the lease", &rc, errmsg);
 	if (!res)
 		return rc;
-	memset(v, 0, sizeof(*v));
 	if (PQntuples(res) == 1) {
 		snprintf(v->node, sizeof(v->node), "%s", PQgetvalue(res, 0, 0));
 		v->epoch = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 		v->since_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 		v->heartbeat_age_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+		v->beat_before_server_start = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
 	}
 	PQclear(res);
 	return 0;
@@ -131,6 +135,78 @@ static void end_sessions_of(struct lease *l, const char *node)
 	PQclear(res);
 }
 
+/* Try the leader lock once (l->locked says whether we have it). */
+static int try_lock(struct lease *l, char **errmsg)
+{
+	PGresult *res;
+	int rc;
+
+	res = query(l, "SELECT pg_try_advisory_lock(" LEADER_KEY ")", 0, NULL, "trying the leader lock", &rc, errmsg);
+	if (!res)
+		return rc;
+	l->locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
+/* Give the leader lock back (we took it, but the lease is not ours). */
+static void unlock(struct lease *l)
+{
+	if (l->locked && l->db && PQstatus(l->db) == CONNECTION_OK)
+		PQclear(PQexec(l->db, "SELECT pg_advisory_unlock_all()"));
+	l->locked = false;
+}
+
+/* The active's lease session is gone (the server restarted, or a standby
+ * ended it): take the lock again in a new one and keep the lease if it is
+ * still ours and running (lease_renew). */
+static int regain(struct lease *l, struct lease_view *view, char **errmsg)
+{
+	char epoch[32], lease_ms[32];
+	const char *params[] = {epoch, l->node, lease_ms};
+	PGresult *res;
+	int rc, kept;
+
+	if ((rc = reconnect(l, errmsg)) < 0)
+		return rc;
+	if ((rc = try_lock(l, errmsg)) < 0)
+		return rc;
+	if (!l->locked) {
+		if ((rc = read_view(l, view, errmsg)) < 0)
+			return rc;
+		if (view->epoch == l->epoch && strcmp(view->node, l->node) == 0 && view->heartbeat_age_ms <= l->lease_ms)
+			return errmsg_set(errmsg, TG_EBUSY,
+			                  "postgresql: another session holds the leader lock; the lease (epoch %" PRId64
+			                  ") is still this node's",
+			                  l->epoch);
+		l->epoch = 0;
+		return TG_ESTOPPED;
+	}
+	snprintf(epoch, sizeof(epoch), "%" PRId64, l->epoch);
+	snprintf(lease_ms, sizeof(lease_ms), "%" PRId64, l->lease_ms);
+	res = query(l,
+	            "UPDATE tg_lease SET heartbeat_ms = " NOW_MS " WHERE name = 'active' AND epoch = $1::int8 "
+	            "AND node = $2 AND " NOW_MS " - heartbeat_ms <= $3::int8 RETURNING since_ms",
+	            3, params, "taking the lease back", &rc, errmsg);
+	if (!res) {
+		unlock(l);
+		return rc;
+	}
+	kept = PQntuples(res) == 1;
+	PQclear(res);
+	if (!kept) {
+		/* Moved on, or ran out while we were away: not ours any more. */
+		unlock(l);
+		l->epoch = 0;
+		read_view(l, view, NULL);
+		return TG_ESTOPPED;
+	}
+	if ((rc = read_view(l, view, errmsg)) < 0)
+		return 0; /* renewed: the view is only for status */
+	view->regained = true;
+	return 0;
+}
+
 int lease_try_acquire(struct lease *l, struct lease_view *view, char *took_from, size_t took_size, char **errmsg)
 {
 	const char *params[] = {l->node};
@@ -139,15 +215,15 @@ int lease_try_acquire(struct lease *l, struct lease_view *view, char *took_from,
 
 	if ((rc = reconnect(l, errmsg)) < 0)
 		return rc;
-	if (!l->locked) {
-		res = query(l, "SELECT pg_try_advisory_lock(" LEADER_KEY ")", 0, NULL, "trying the leader lock", &rc,
-		            errmsg);
-		if (!res)
-			return rc;
-		l->locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		PQclear(res);
-	}
 	if ((rc = read_view(l, view, errmsg)) < 0)
+		return rc;
+	/* The server restarted under a live active: its lock went with the
+	 * server, its lease did not. Leave the lock to it until the lease
+	 * runs out. */
+	if (!l->locked && view->node[0] && strcmp(view->node, l->node) != 0 && view->beat_before_server_start &&
+	    view->heartbeat_age_ms <= l->lease_ms)
+		return 0;
+	if (!l->locked && (rc = try_lock(l, errmsg)) < 0)
 		return rc;
 	if (!l->locked) {
 		/* Alive but silent for longer than the lease: free its lock. */
@@ -189,30 +265,23 @@ int lease_renew(struct lease *l, struct lease_view *view, char **errmsg)
 	PGresult *res;
 	int rc, renewed;
 
-	/* Our lease session was ended (by a standby that found us silent):
-	 * its lock is gone, and with it the right to the lease. */
-	if (!l->db || PQstatus(l->db) != CONNECTION_OK || !l->locked) {
+	if (l->epoch <= 0)
+		return TG_ESTOPPED;
+	/* Our lease session is gone (a server restart, or a standby that
+	 * found us silent ended it): its lock went with it. */
+	if (l->db && PQstatus(l->db) == CONNECTION_OK && l->locked)
 		PQclear(PQexec(l->db, "SELECT 1")); /* lets libpq notice a closed socket */
-		if (!l->db || PQstatus(l->db) != CONNECTION_OK || !l->locked) {
-			l->epoch = 0;
-			if (reconnect(l, NULL) == 0)
-				read_view(l, view, NULL);
-			return TG_ESTOPPED;
-		}
-	}
+	if (!l->db || PQstatus(l->db) != CONNECTION_OK || !l->locked)
+		return regain(l, view, errmsg);
 	snprintf(epoch, sizeof(epoch), "%" PRId64, l->epoch);
 	res = query(l,
 	            "UPDATE tg_lease SET heartbeat_ms = " NOW_MS
 	            " WHERE name = 'active' AND epoch = $1::int8 AND node = $2 RETURNING since_ms",
 	            2, params, "renewing the lease", &rc, errmsg);
 	if (!res) {
-		if (PQstatus(l->db) != CONNECTION_OK) {
-			l->epoch = 0;
+		/* The session died under the update: the next step regains. */
+		if (PQstatus(l->db) != CONNECTION_OK)
 			l->locked = false;
-			if (reconnect(l, NULL) == 0)
-				read_view(l, view, NULL);
-			return TG_ESTOPPED;
-		}
 		return rc;
 	}
 	renewed = PQntuples(res) == 1;
@@ -228,7 +297,5 @@ int lease_renew(struct lease *l, struct lease_view *view, char **errmsg)
 void lease_resign(struct lease *l)
 {
 	l->epoch = 0;
-	if (l->locked && l->db && PQstatus(l->db) == CONNECTION_OK)
-		PQclear(PQexec(l->db, "SELECT pg_advisory_unlock_all()"));
-	l->locked = false;
+	unlock(l);
 }

@@ -40,6 +40,12 @@ struct lease_view {
 	int64_t epoch;
 	int64_t since_ms;      /* when it became active */
 	int64_t heartbeat_age_ms;
+	/* The last heartbeat is older than the server's start: the holder's
+	 * lock died with the server's restart, not with the holder. */
+	bool beat_before_server_start;
+	/* lease_renew: this renewal re-established the lease session (after
+	 * a server restart) and kept the epoch. */
+	bool regained;
 };
 
 /* Connect for node (its name: [A-Za-z0-9_.-]{1,63}) and lease_ms. */
@@ -49,11 +55,21 @@ void lease_close(struct lease *l);
 /* A standby's step: 1 when this node is now active (view says the new
  * epoch; *took_from gets the previous node, may be ""), 0 when another
  * node still holds the lease (view says which), < 0 when the database
- * cannot be asked. */
+ * cannot be asked. A holder whose lock died with a restart of the server
+ * (its last heartbeat is older than the server's start) keeps the lease
+ * until its heartbeat is older than the lease: the standby does not even
+ * try the lock meanwhile, so the active can take it back (lease_renew). */
 int lease_try_acquire(struct lease *l, struct lease_view *view, char *took_from, size_t took_size, char **errmsg);
 
 /* The active's step: 0 renewed; TG_ESTOPPED when the lease has moved on
- * (view says to whom); < 0 other when the database cannot be asked. */
+ * (view says to whom); < 0 other when the database cannot be asked (or the
+ * lock is held by another session while the row still has our epoch: a
+ * standby's step in between; asked again at the next heartbeat).
+ * When the lease session is gone (the server restarted; or a standby ended
+ * it), a new one takes the advisory lock again and renews only while the
+ * row still has this node and epoch and its heartbeat is within the lease
+ * (view->regained): a lease that ran out is never resumed, so a standby
+ * that took over after it cannot meet this node again as active. */
 int lease_renew(struct lease *l, struct lease_view *view, char **errmsg);
 
 /* Give the lease up (an orderly stop, or it was lost): the advisory lock is
