@@ -121,7 +121,8 @@ class Sim:
 class Proxy:
     """An HTTP proxy on a free loopback port in front of upstream (a Sim's
     url): the daemon is pointed at proxy.url. Every request is recorded
-    (path, when it arrived and when its answer was sent, monotonic), and
+    (path; monotonic times: when it arrived, when upstream answered, when the
+    answer was written to the daemon's socket), and
     rewrite(path, doc), when given, may change a 200 JSON answer in place
     (Python's json keeps integers exact)."""
 
@@ -148,7 +149,7 @@ class Proxy:
         self.thread.start()
 
     def forward(self, h):
-        rec = {"path": h.path.split("?")[0], "started": time.monotonic(), "answered": None}
+        rec = {"path": h.path.split("?")[0], "started": time.monotonic(), "upstream": None, "answered": None}
         with self.lock:
             self.requests.append(rec)
         n = int(h.headers.get("Content-Length") or 0)
@@ -160,6 +161,8 @@ class Proxy:
                 status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        with self.lock:
+            rec["upstream"] = time.monotonic()
         if self.rewrite and status == 200 and "json" in ctype:
             doc = json.loads(body)
             with self.lock:

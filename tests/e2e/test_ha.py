@@ -17,7 +17,7 @@ tests/pg/with-cluster).
    truth.
 4. SIGSTOP of the active while one of its /deal calls is on the wire (a
    proxy in front of it sees the request), held until the standby took
-   over and the answer was sent: after SIGCONT the old active makes no
+   over and the answer came back: after SIGCONT the old active makes no
    further Keepa call (the page's /product calls are held by the lease
    gate) and commits nothing, the in-flight answer included.
 """
@@ -60,6 +60,18 @@ def truth_asins(sim):
     return {x["asin"] for x in sim.truth(QUERY)["deals"]["dr"]}
 
 
+def commits_by(env, node):
+    """Rows node committed under the audit trigger."""
+    return env.rows(f"select count(*) from audit where app = 'tollgate {node}'")[0][0]
+
+
+def standby_behind(d, node):
+    """d is standby behind node and runs no task (a stopped daemon's
+    status is gone)."""
+    st, _ = d.status()
+    return st["ha"]["role"] == "standby" and st["ha"]["active_node"] == node and st["tasks"] == []
+
+
 def pg_ctl(action):
     subprocess.run(shlex.split(os.environ["TG_TEST_PG_CTL"]) + [action], check=True, capture_output=True,
                    timeout=180)
@@ -80,6 +92,14 @@ class HotStandby(E2ETest):
         b.wait_for(lambda: ha_of(b)["active_node"] == "a" and ha_of(b)["role"] == "standby", 60,
                    "node b to be standby behind a")
         return env_a, a, env_b, b
+
+    def audit(self, env, a):
+        """Install the audit trigger once node a declared its table, and
+        wait for a commit of a under it."""
+        a.wait_for(lambda: env.rows("select count(*) from pg_tables where tablename = 'deals'")[0][0] == 1, 60,
+                   "node a to declare its table")
+        psql(env.conninfo, AUDIT)
+        a.wait_for(lambda: commits_by(env, "a") > 0, 120, "node a to commit under audit")
 
     def test_1_kill9_of_active_standby_resumes_walk(self):
         # As e2e-pipeline's kill -9 test: the bucket holds fewer tokens than
@@ -129,11 +149,7 @@ class HotStandby(E2ETest):
                        "--latency-ms", 200)
         env, a, _, b = self.pair(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)],
                                  lease_s=4, heartbeat_s=1)
-        a.wait_for(lambda: env.rows("select count(*) from pg_tables where tablename = 'deals'")[0][0] == 1, 60,
-                   "node a to declare its table")
-        psql(env.conninfo, AUDIT)
-        a.wait_for(lambda: env.rows("select count(*) from audit where app = 'tollgate a'")[0][0] > 0, 60,
-                   "node a to commit under audit")
+        self.audit(env, a)
         epoch = ha_of(b)["epoch"]
         a.proc.send_signal(signal.SIGSTOP)
         stopped = time.monotonic()
@@ -142,24 +158,17 @@ class HotStandby(E2ETest):
             took = time.monotonic() - stopped
             print(f"\ntakeover after SIGSTOP: {took:.2f} s (lease 4 s)")
             self.assertEqual(ha_of(b)["epoch"], epoch + 1)
-            by_a = env.rows("select count(*) from audit where app = 'tollgate a'")[0][0]
-            b.wait_for(lambda: env.rows("select count(*) from audit where app = 'tollgate b'")[0][0] > 0, 60,
-                       "node b to commit")
+            by_a = commits_by(env, "a")
+            b.wait_for(lambda: commits_by(env, "b") > 0, 60, "node b to commit")
         finally:
             a.proc.send_signal(signal.SIGCONT)
 
-        def standby_behind_b():
-            st, _ = a.status()
-            # A standby runs no task: the status of the stopped daemon is gone.
-            return st["ha"]["role"] == "standby" and st["ha"]["active_node"] == "b" and st["tasks"] == []
-
-        a.wait_for(standby_behind_b, 60, "node a to find it lost the lease and be standby")
+        a.wait_for(lambda: standby_behind(a, "b"), 60, "node a to find it lost the lease and be standby")
         self.assertIn("ha: node a lost the lease", a.log_text())
         # Let b work on while a is back: a must stay quiet.
         b.wait_for(lambda: b.task("backfiller")["progress_done"] > 0, 60, "node b's walk to progress")
         time.sleep(3)  # not a wait for a state: a window in which a would have written
-        self.assertEqual(env.rows("select count(*) from audit where app = 'tollgate a'")[0][0], by_a,
-                         "node a committed after it lost the lease")
+        self.assertEqual(commits_by(env, "a"), by_a, "node a committed after it lost the lease")
         self.assertEqual(env.rows("select node, epoch from tg_lease where name = 'active'"), [("b", epoch + 1)])
         self.assertEqual(ha_of(a)["epoch"], epoch + 1)
 
@@ -213,11 +222,7 @@ class HotStandby(E2ETest):
         # The walk alone: every /deal page it reads has new deals, whose
         # /product call the plugin makes as soon as the page arrives.
         env, a, _, b = self.pair(sim, [backfiller(rewalk_after_s=-1)], sim_a=proxy, lease_s=4, heartbeat_s=1)
-        a.wait_for(lambda: env.rows("select count(*) from pg_tables where tablename = 'deals'")[0][0] == 1, 60,
-                   "node a to declare its table")
-        psql(env.conninfo, AUDIT)
-        a.wait_for(lambda: env.rows("select count(*) from audit where app = 'tollgate a'")[0][0] > 0, 120,
-                   "node a to commit under audit")
+        self.audit(env, a)
         epoch = ha_of(b)["epoch"]
 
         def pending_deal():
@@ -238,22 +243,18 @@ class HotStandby(E2ETest):
         try:
             b.wait_for(lambda: ha_of(b)["role"] == "active", 60, "node b to take over from the stopped a")
             self.assertEqual(ha_of(b)["epoch"], epoch + 1)
-            # The answer is sent (into a's socket) while a is stopped.
-            b.wait_for(lambda: all(r["answered"] for r in proxy.snapshot() if r["started"] < stopped), 60,
-                       "the in-flight answer to be sent to the stopped node a")
-            by_a = env.rows("select count(*) from audit where app = 'tollgate a'")[0][0]
+            # The answer is there (upstream answered; it may still sit in the
+            # proxy's send if a's socket buffers are full) while a is stopped.
+            b.wait_for(lambda: all(r["upstream"] for r in proxy.snapshot() if r["started"] < stopped), 60,
+                       "the in-flight answer to come back for the stopped node a")
+            by_a = commits_by(env, "a")
         finally:
             continued = time.monotonic()
             a.proc.send_signal(signal.SIGCONT)
 
-        def standby_behind_b():
-            st, _ = a.status()
-            return st["ha"]["role"] == "standby" and st["ha"]["active_node"] == "b" and st["tasks"] == []
-
-        a.wait_for(standby_behind_b, 60, "node a to find it lost the lease and be standby")
+        a.wait_for(lambda: standby_behind(a, "b"), 60, "node a to find it lost the lease and be standby")
         # A standby runs no task: whatever a would have written, it had by now.
-        self.assertEqual(env.rows("select count(*) from audit where app = 'tollgate a'")[0][0], by_a,
-                         "node a committed after it lost the lease")
+        self.assertEqual(commits_by(env, "a"), by_a, "node a committed after it lost the lease")
         after = [r["path"] for r in proxy.snapshot() if r["started"] >= continued]
         self.assertEqual(after, [], "node a called Keepa after it had lost the lease")
         self.assertEqual(env.rows("select node, epoch from tg_lease where name = 'active'"), [("b", epoch + 1)])
