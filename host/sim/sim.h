@@ -61,8 +61,16 @@
  *     creationDate = currentSince of the queried price type, lastUpdate =
  *     the product's last refresh.
  * A product is a deal for (priceType, dateRange) when it was refreshed in the
- * last 12 hours, current >= 0, avg > 0 and delta != 0. Results are not
- * cached (they change every minute). The csv and deal arrays hold types
+ * last 12 hours, current >= 0, avg > 0 and delta != 0.
+ *
+ * The deal cache (as Keepa's, about 120 s): a /deal query identical to an
+ * earlier one in every member but `page` (member order does not matter),
+ * asked within `deal_cache_s` virtual seconds of the request that evaluated
+ * it, is paged from that frozen result (its deals, order and values as of
+ * that minute) and charged as usual. Pages read further apart come from a
+ * fresh, re-sorted result, so under churn deals cross page boundaries.
+ * sortType 1 ("deal age") orders by creationDate (`deal_age` 0, the
+ * default) or by lastUpdate (1), the other time breaking ties. The csv and deal arrays hold types
  * 0..18: 0 Amazon, 1 New, 2 Used, 3 sales rank, 16 rating, 17 review count,
  * and 18 buy box as [t, price, shipping] triples (only with buybox=1; its
  * stats are on the price part).
@@ -73,7 +81,7 @@
  *                 request (one page of up to 150, `page` 0-based, at most
  *                 10,000 results). domainId and exactly one priceTypes entry
  *                 are required; dateRange 0..3 (default 1); sortType 1..4 or
- *                 -2..-4 (default 1: creationDate newest first; 2 delta,
+ *                 -2..-4 (default 1: deal age newest first; 2 delta,
  *                 3 sales rank ascending, 4 deltaPercent, largest first, ties
  *                 by asin); a string where a number or boolean belongs is 400.
  *                 Range filters apply only with isRangeEnabled: true (the
@@ -104,7 +112,10 @@
  *       "rate", "cap", "minuteMs", "tokensConsumedTotal", "served429",
  *       "refills", "outsideConsumed", "requestsTotal",
  *       "requests": {"/deal": {"200": n, ...}, ..., "other": {"404": n}},
- *       "faults": {"500": n, "hang": n, "garbage": n, "error": n}}
+ *       "faults": {"500": n, "hang": n, "garbage": n, "error": n},
+ *       "dealCache": {"windowS", "results", "hits", "repeats"}}
+ *       (repeats: requests for a page already answered from the same
+ *       cached result, i.e. paid for an identical answer)
  *   GET /_sim/deals?selection=JSON -> {"timestamp", "keepaMinute",
  *       "totalMatched" (before the 10,000 cap), "count",
  *       "deals": {dr: [all matches, sorted, up to 10,000], categoryIds, ...}}
@@ -132,6 +143,10 @@
 /* Marks an int option that takes its documented default. */
 #define SIM_AUTO INT_MIN
 
+/* What sortType 1 ("deal age, newest first") orders by: Keepa does not say,
+ * so the simulator does either (`--deal-age creation|update`). */
+enum sim_deal_age { SIM_AGE_CREATION, SIM_AGE_UPDATE };
+
 struct sim_options {
 	uint16_t port;         /* 0: pick a free port (read it with sim_port()) */
 	const char *key;       /* the accepted access key (default "simkey") */
@@ -149,6 +164,8 @@ struct sim_options {
 	int latency_ms;        /* added real latency per API answer (default 0) */
 	int hang_ms;           /* how long a hang lasts (default 120000) */
 	int64_t start_unix_ms; /* virtual start; 0: now, floored to a minute */
+	int deal_cache_s;      /* deal-query cache window, virtual s (default 120; 0: none) */
+	enum sim_deal_age deal_age; /* what sortType 1 orders by (default creation) */
 };
 
 struct sim;

@@ -226,15 +226,29 @@ static int cmp_i64(int64_t a, int64_t b)
 	return a < b ? -1 : a > b;
 }
 
+struct sort_arg {
+	int sort;
+	enum sim_deal_age age;
+};
+
 static int cmp_rows(const void *pa, const void *pb, void *arg)
 {
 	const struct row *a = pa, *b = pb;
-	int sort = *(const int *)arg, c = 0;
+	const struct sort_arg *sa = arg;
+	int sort = sa->sort, c = 0;
 	switch (sort < 0 ? -sort : sort) {
 	case 1:
-		c = -cmp_i64(a->creation, b->creation);
-		if (!c)
+		/* "Deal age, newest first": which time Keepa means is not
+		 * documented, so the simulator can order by either. */
+		if (sa->age == SIM_AGE_UPDATE) {
 			c = -cmp_i64(a->last_update, b->last_update);
+			if (!c)
+				c = -cmp_i64(a->creation, b->creation);
+		} else {
+			c = -cmp_i64(a->creation, b->creation);
+			if (!c)
+				c = -cmp_i64(a->last_update, b->last_update);
+		}
 		break;
 	case 2:
 		c = -cmp_i64(a->delta, b->delta);
@@ -349,14 +363,13 @@ static cJSON *deal_json(const struct sim_product *p, int price_type, int32_t now
 	return o;
 }
 
-int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *sel, int32_t now,
-                   bool all_pages, cJSON *deals, int64_t *matched)
+int sim_deal_match(const struct sim_catalog *cat, const struct sim_selection *sel, enum sim_deal_age age,
+                   int32_t now, struct sim_deal_result *res)
 {
-	int ret = TG_ENOMEM;
-	struct row *rows = malloc(cat->n * sizeof(*rows));
-	int counts[SIM_MAX_CATEGORIES] = {0};
+	struct row *rows = malloc((cat->n ? cat->n : 1) * sizeof(*rows));
+	memset(res, 0, sizeof(*res));
 	if (!rows)
-		return ret;
+		return TG_ENOMEM;
 	size_t n = 0;
 	for (uint32_t i = 0; i < cat->n; i++) {
 		if (row_build(&cat->p[i], sel, now, &rows[n])) {
@@ -364,43 +377,64 @@ int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *se
 			n++;
 		}
 	}
-	*matched = (int64_t)n;
-	int sort = sel->sort_type;
-	qsort_r(rows, n, sizeof(*rows), cmp_rows, &sort);
+	res->matched = (int64_t)n;
+	struct sort_arg sa = {sel->sort_type, age};
+	qsort_r(rows, n, sizeof(*rows), cmp_rows, &sa);
 	if (n > SIM_DEAL_MAX)
 		n = SIM_DEAL_MAX;
-	size_t from = 0, to = n;
-	if (!all_pages) {
-		from = (size_t)sel->page * SIM_DEAL_PAGE;
-		if (from > n)
-			from = n;
-		to = from + SIM_DEAL_PAGE < n ? from + SIM_DEAL_PAGE : n;
+	res->idx = malloc((n ? n : 1) * sizeof(*res->idx));
+	if (!res->idx) {
+		free(rows);
+		return TG_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		res->idx[i] = rows[i].idx;
+		for (int c = 0; c < sim_ncategories; c++)
+			if (sim_categories[c].id == cat->p[rows[i].idx].root_cat)
+				res->counts[c]++;
+	}
+	res->n = n;
+	res->now = now;
+	res->price_type = sel->price_type;
+	free(rows);
+	return 0;
+}
+
+void sim_deal_result_release(struct sim_deal_result *res)
+{
+	free(res->idx);
+	memset(res, 0, sizeof(*res));
+}
+
+int sim_deal_serve(const struct sim_catalog *cat, const struct sim_deal_result *res, int page, cJSON *deals)
+{
+	size_t from = 0, to = res->n;
+	if (page >= 0) {
+		from = (size_t)page * SIM_DEAL_PAGE;
+		if (from > res->n)
+			from = res->n;
+		to = from + SIM_DEAL_PAGE < res->n ? from + SIM_DEAL_PAGE : res->n;
 	}
 	cJSON *dr = cJSON_AddArrayToObject(deals, "dr");
 	if (!dr)
-		goto err_rows;
+		return TG_ENOMEM;
+	/* Every value is computed at the result's own minute: the histories
+	 * only grow, so a frozen result reads the same later. */
 	for (size_t i = from; i < to; i++) {
-		cJSON *d = deal_json(&cat->p[rows[i].idx], sel->price_type, now);
+		cJSON *d = deal_json(&cat->p[res->idx[i]], res->price_type, res->now);
 		if (!d)
-			goto err_rows;
+			return TG_ENOMEM;
 		cJSON_AddItemToArray(dr, d);
 	}
-	for (size_t i = 0; i < n; i++)
-		for (int c = 0; c < sim_ncategories; c++)
-			if (sim_categories[c].id == cat->p[rows[i].idx].root_cat)
-				counts[c]++;
 	cJSON *ids = cJSON_AddArrayToObject(deals, "categoryIds");
 	cJSON *names = cJSON_AddArrayToObject(deals, "categoryNames");
 	cJSON *cnt = cJSON_AddArrayToObject(deals, "categoryCount");
 	for (int c = 0; c < sim_ncategories; c++) {
-		if (!counts[c])
+		if (!res->counts[c])
 			continue;
 		cJSON_AddItemToArray(ids, cJSON_CreateNumber(sim_categories[c].id));
 		cJSON_AddItemToArray(names, cJSON_CreateString(sim_categories[c].name));
-		cJSON_AddItemToArray(cnt, cJSON_CreateNumber(counts[c]));
+		cJSON_AddItemToArray(cnt, cJSON_CreateNumber(res->counts[c]));
 	}
-	ret = 0;
-err_rows:
-	free(rows);
-	return ret;
+	return 0;
 }

@@ -45,6 +45,11 @@ static cJSON *stats_json(struct sim *sim, int64_t elapsed)
 	cJSON *f = cJSON_AddObjectToObject(o, "faults");
 	for (int i = F_500; i < NFAULTS; i++)
 		cJSON_AddNumberToObject(f, sim_fault_names[i], (double)sim->faults[i]);
+	cJSON *dc = cJSON_AddObjectToObject(o, "dealCache");
+	cJSON_AddNumberToObject(dc, "windowS", sim->opt.deal_cache_s);
+	cJSON_AddNumberToObject(dc, "results", (double)sim->cache.results);
+	cJSON_AddNumberToObject(dc, "hits", (double)sim->cache.hits);
+	cJSON_AddNumberToObject(dc, "repeats", (double)sim->cache.repeats);
 	return o;
 }
 
@@ -103,8 +108,8 @@ enum MHD_Result sim_ground_handle(struct sim *sim, struct MHD_Connection *c, str
 		}
 	} else if (strcmp(path, "/_sim/deals") == 0) {
 		struct sim_selection sel;
+		struct sim_deal_result res;
 		char *err = NULL;
-		int64_t matched = 0;
 		root = cJSON_CreateObject();
 		if (!root)
 			goto err_unlock;
@@ -114,7 +119,14 @@ enum MHD_Result sim_ground_handle(struct sim *sim, struct MHD_Connection *c, str
 			free(err);
 		} else {
 			cJSON *deals = cJSON_CreateObject();
-			if (deals && sim_deal_query(&sim->cat, &sel, now, true, deals, &matched) == 0) {
+			/* The truth of this minute, never the cache. */
+			int ok = deals && sim_deal_match(&sim->cat, &sel, sim->opt.deal_age, now,
+			                                 &res) == 0;
+			if (ok && sim_deal_serve(&sim->cat, &res, -1, deals))
+				ok = 0;
+			int64_t matched = ok ? res.matched : 0;
+			sim_deal_result_release(&res);
+			if (ok) {
 				int64_t vms = virtual_unix_ms(sim, el);
 				cJSON_AddNumberToObject(root, "timestamp", (double)vms);
 				cJSON_AddNumberToObject(root, "keepaMinute", keepa_minute(vms));

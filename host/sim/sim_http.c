@@ -142,11 +142,16 @@ static void answer_token(struct sim *sim, struct reply *r)
 	r->status = 200;
 }
 
-static void answer_deal(struct sim *sim, struct reply *r, const struct sim_selection *sel, int32_t now)
+static void answer_deal(struct sim *sim, struct reply *r, const char *json, const struct sim_selection *sel,
+                        int64_t elapsed, int32_t now)
 {
-	int64_t matched;
+	const struct sim_deal_result *res;
+	bool repeat;
 	cJSON *deals = cJSON_AddObjectToObject(r->root, "deals");
-	if (!deals || sim_deal_query(&sim->cat, sel, now, false, deals, &matched)) {
+	if (!deals ||
+	    sim_cache_lookup(&sim->cache, &sim->cat, json, sel, sim->opt.deal_age, elapsed,
+	                     now, &res, &repeat) ||
+	    sim_deal_serve(&sim->cat, res, sel->page, deals)) {
 		set_error(r, 500, "serverError", "out of memory");
 		return;
 	}
@@ -157,6 +162,7 @@ static void answer_deal(struct sim *sim, struct reply *r, const struct sim_selec
 struct api_req {
 	enum path_id path;
 	struct sim_selection sel;
+	const char *sel_json; /* the selection's text, the cache's key */
 	bool has_sel;
 	struct sim_product_req prod;
 	char *list; /* the CSV buffer behind prod.asins or the seller ids */
@@ -184,6 +190,7 @@ static int api_parse(struct MHD_Connection *c, struct conn *cc, struct api_req *
 			return -1;
 		}
 		q->has_sel = true;
+		q->sel_json = json;
 		return 0;
 	}
 	case P_PRODUCT:
@@ -429,7 +436,7 @@ static enum MHD_Result handle_api(struct sim *sim, struct MHD_Connection *c, str
 		answer_token(sim, &r);
 		break;
 	case P_DEAL:
-		answer_deal(sim, &r, &q.sel, now);
+		answer_deal(sim, &r, q.sel_json, &q.sel, el, now);
 		break;
 	case P_PRODUCT: {
 		cJSON *products = cJSON_AddArrayToObject(r.root, "products");

@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "sim.h"
+
 /* unix_ms = (keepa_minute + SIM_KEEPA_EPOCH_MIN) * 60000 */
 #define SIM_KEEPA_EPOCH_MIN 21564000LL
 /* Length of csv, stats and deal per-type arrays: types 0..18. */
@@ -165,11 +167,56 @@ struct sim_selection {
 int sim_selection_parse(struct sim_selection *sel, const char *json, char **errmsg);
 void sim_selection_release(struct sim_selection *sel);
 
-/* Run the query at Keepa minute now and fill `deals` (an object) with dr,
- * categoryIds, categoryNames, categoryCount. all_pages ignores `page` and
- * returns every match up to the cap. *matched receives the uncapped count. */
-int sim_deal_query(const struct sim_catalog *cat, const struct sim_selection *sel, int32_t now,
-                   bool all_pages, cJSON *deals, int64_t *matched);
+/* One evaluated query: the matching products in sort order (at most 10,000),
+ * frozen at Keepa minute `now`. */
+struct sim_deal_result {
+	uint32_t *idx;
+	size_t n;
+	int64_t matched; /* before the 10,000 cap */
+	int counts[SIM_MAX_CATEGORIES];
+	int32_t now;
+	int price_type;
+};
+
+/* Run the query at Keepa minute now (`page` is not looked at). */
+int sim_deal_match(const struct sim_catalog *cat, const struct sim_selection *sel, enum sim_deal_age age,
+                   int32_t now, struct sim_deal_result *res);
+void sim_deal_result_release(struct sim_deal_result *res);
+/* Fill `deals` (an object) with dr (page `page` of the result, every match
+ * when page < 0), categoryIds, categoryNames, categoryCount; the deal values
+ * are those of the result's minute. */
+int sim_deal_serve(const struct sim_catalog *cat, const struct sim_deal_result *res, int page, cJSON *deals);
+
+/* ------------------------------------------------------------ deal cache */
+
+/* Keepa caches a deal query about 120 s: an identical query (every member
+ * but `page` equal) within that window is paged from the same frozen result.
+ * The cache keeps one entry per distinct query; entries expire `window_ms`
+ * (real ms) after the request that created them. */
+#define SIM_CACHE_ENTRIES 32
+
+struct sim_cache_entry {
+	char *key; /* the selection's canonical text without page; NULL: free */
+	int64_t created_ms;
+	struct sim_deal_result res;
+	uint64_t served[(SIM_DEAL_MAX / SIM_DEAL_PAGE + 64) / 64]; /* pages already answered */
+};
+
+struct sim_deal_cache {
+	int64_t window_ms; /* 0: no cache, every request evaluates afresh */
+	struct sim_cache_entry e[SIM_CACHE_ENTRIES];
+	int64_t results;       /* results evaluated */
+	int64_t hits;          /* requests paged from a cached result */
+	int64_t repeats;       /* requests for a page already answered from the same result */
+};
+
+/* The result for selection json at real time now_ms (evaluated at Keepa
+ * minute kmin when not cached). *repeat tells whether this page of the same
+ * result was already served. The result stays owned by the cache. */
+int sim_cache_lookup(struct sim_deal_cache *c, const struct sim_catalog *cat, const char *json,
+                     const struct sim_selection *sel, enum sim_deal_age age, int64_t now_ms, int32_t kmin,
+                     const struct sim_deal_result **res, bool *repeat);
+void sim_cache_release(struct sim_deal_cache *c);
 
 /* --------------------------------------------------------------- product */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "sim_int.h"
 
 static void usage(FILE *out)
 {
@@ -30,6 +31,8 @@ static void usage(FILE *out)
 	             "  --pgarbage P       probability of a truncated body (charged)\n"
 	             "  --perror P         probability of a 200 with an in-body error\n"
 	             "  --latency-ms N     added latency per answer\n"
+	             "  --deal-cache-s N   deal-query cache window, virtual seconds (default 120; 0 none)\n"
+	             "  --deal-age WHAT    sortType 1 orders by creation (default) or update\n"
 	             "  --help             this text\n");
 }
 
@@ -76,6 +79,8 @@ int sim_main(int argc, char **argv)
 		O_PERROR,
 		O_LATENCY,
 		O_HANG,
+		O_DEAL_CACHE,
+		O_DEAL_AGE,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -95,6 +100,8 @@ int sim_main(int argc, char **argv)
 	    {"perror", required_argument, NULL, O_PERROR},
 	    {"latency-ms", required_argument, NULL, O_LATENCY},
 	    {"hang-ms", required_argument, NULL, O_HANG},
+	    {"deal-cache-s", required_argument, NULL, O_DEAL_CACHE},
+	    {"deal-age", required_argument, NULL, O_DEAL_AGE},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -164,6 +171,14 @@ int sim_main(int argc, char **argv)
 		case O_HANG:
 			bad = parse_ll(optarg, 0, 3600000, &v);
 			o.hang_ms = (int)v;
+			break;
+		case O_DEAL_CACHE:
+			bad = parse_ll(optarg, 0, 86400, &v);
+			o.deal_cache_s = (int)v;
+			break;
+		case O_DEAL_AGE:
+			bad = strcmp(optarg, "creation") && strcmp(optarg, "update");
+			o.deal_age = strcmp(optarg, "update") == 0 ? SIM_AGE_UPDATE : SIM_AGE_CREATION;
 			break;
 		case O_HELP:
 			usage(stdout);

@@ -29,6 +29,8 @@ struct sim_options sim_options_default(void)
 	    .history_days = 365,
 	    .latency_ms = 0,
 	    .hang_ms = 120000,
+	    .deal_cache_s = 120,
+	    .deal_age = SIM_AGE_CREATION,
 	};
 }
 
@@ -53,6 +55,8 @@ int sim_start(const struct sim_options *opts, struct sim **out, char **errmsg)
 		return bad_option(errmsg, "fault probabilities must be >= 0 and add up to at most 1");
 	if (o->latency_ms < 0 || o->hang_ms < 0)
 		return bad_option(errmsg, "latency and hang times must be >= 0");
+	if (o->deal_cache_s < 0 || (o->deal_age != SIM_AGE_CREATION && o->deal_age != SIM_AGE_UPDATE))
+		return bad_option(errmsg, "deal-cache-s must be >= 0 and deal-age creation or update");
 
 	struct sim *sim = calloc(1, sizeof(*sim));
 	if (!sim) {
@@ -76,6 +80,8 @@ int sim_start(const struct sim_options *opts, struct sim **out, char **errmsg)
 		cap = 1;
 	sim->auto_start = o->start_tokens == SIM_AUTO;
 	sim->fault_rng.s = o->seed ^ 0xfa17fa17fa17ULL;
+	/* The window is virtual seconds; the cache runs on the real clock. */
+	sim->cache.window_ms = (int64_t)o->deal_cache_s * o->minute_ms / 60;
 	ret = sim_catalog_init(&sim->cat, o->seed, o->products, o->history_days,
 	                       keepa_minute(sim->opt.start_unix_ms), errmsg);
 	if (ret)
@@ -129,6 +135,7 @@ void sim_stop(struct sim *sim)
 	atomic_store(&sim->stopping, true);
 	MHD_stop_daemon(sim->daemon);
 	pthread_mutex_destroy(&sim->lock);
+	sim_cache_release(&sim->cache);
 	sim_catalog_release(&sim->cat);
 	free(sim->key);
 	free(sim);

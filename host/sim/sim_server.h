@@ -36,6 +36,7 @@ struct sim {
 	int64_t requests_total;
 	int64_t counts[NPATHS][NSTATUS];
 	int64_t faults[NFAULTS];
+	struct sim_deal_cache cache;
 };
 
 struct conn {

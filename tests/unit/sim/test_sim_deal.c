@@ -465,6 +465,87 @@ static void test_deals_change_over_minutes(void **state)
 	sim_stop(fast);
 }
 
+/* The deal cache: inside the window an identical query (member order aside)
+ * is paged from one frozen result and a page asked twice counts as a repeat;
+ * once the window is over the result is evaluated afresh. */
+static void test_deal_cache_window(void **state)
+{
+	(void)state;
+	struct sim_options o = test_options();
+	o.minute_ms = 100;
+	o.deal_cache_s = 600; /* a window of 10 Keepa minutes: 1 real second */
+	struct sim *fast = test_sim_start(&o);
+	uint16_t p = sim_port(fast);
+	const char *a = "{\"domainId\":1,\"priceTypes\":[1],\"dateRange\":1,\"page\":0}";
+	const char *b = "{\"page\":0,\"dateRange\":1,\"priceTypes\":[1],\"domainId\":1}";
+	char *pa = deal_path("/deal?key=simkey", a), *pb = deal_path("/deal?key=simkey", b);
+	/* Retry until both answers came inside one window on a loaded machine. */
+	for (int tries = 0;; tries++) {
+		cJSON *before = get_json(p, 200, "/_sim/stats");
+		cJSON *x = get_json(p, 200, "%s", pa), *y = get_json(p, 200, "%s", pb);
+		cJSON *after = get_json(p, 200, "/_sim/stats");
+		/* At most 9 minutes apart: inside the 10-minute window. */
+		bool one_window = env_minute(y) - env_minute(x) <= 8;
+		const cJSON *cb = cJSON_GetObjectItem(before, "dealCache"), *ca = cJSON_GetObjectItem(after, "dealCache");
+		if (one_window) {
+			/* The same frozen page, charged again: a repeat. */
+			char *tx = cJSON_PrintUnformatted(dr_of(x)), *ty = cJSON_PrintUnformatted(dr_of(y));
+			assert_string_equal(tx, ty);
+			cJSON_free(tx);
+			cJSON_free(ty);
+			assert_int_equal(jnum(ca, "repeats") - jnum(cb, "repeats"), 1);
+			assert_int_equal(jnum(y, "tokensConsumed"), 5);
+		}
+		cJSON_Delete(before);
+		cJSON_Delete(after);
+		cJSON_Delete(x);
+		cJSON_Delete(y);
+		if (one_window)
+			break;
+		assert_true(tries < 50);
+	}
+	/* After the window: a fresh result (more results evaluated). */
+	cJSON *s0 = get_json(p, 200, "/_sim/stats");
+	sleep_ms(1200);
+	cJSON *z = get_json(p, 200, "%s", pa);
+	cJSON *s1 = get_json(p, 200, "/_sim/stats");
+	assert_true(jnum(cJSON_GetObjectItem(s1, "dealCache"), "results") >
+	            jnum(cJSON_GetObjectItem(s0, "dealCache"), "results"));
+	assert_int_equal(jnum(cJSON_GetObjectItem(s1, "dealCache"), "repeats"),
+	                 jnum(cJSON_GetObjectItem(s0, "dealCache"), "repeats"));
+	cJSON_Delete(s0);
+	cJSON_Delete(s1);
+	cJSON_Delete(z);
+	free(pa);
+	free(pb);
+	sim_stop(fast);
+}
+
+/* --deal-age update: sortType 1 orders by lastUpdate, newest first. */
+static void test_deal_age_update(void **state)
+{
+	(void)state;
+	struct sim_options o = test_options();
+	o.deal_age = SIM_AGE_UPDATE;
+	struct sim *s = test_sim_start(&o);
+	uint16_t saved = port;
+	port = sim_port(s);
+	cJSON *all = all_deals("{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1,\"sortType\":1}");
+	int n, inversions_creation = 0;
+	const cJSON **dr = items(dr_of(all), &n);
+	assert_true(n > 20);
+	for (int i = 1; i < n; i++) {
+		assert_true(jnum(dr[i - 1], "lastUpdate") >= jnum(dr[i], "lastUpdate"));
+		inversions_creation += jnum(dr[i - 1], "creationDate") < jnum(dr[i], "creationDate");
+	}
+	/* ... which is not the creation order. */
+	assert_true(inversions_creation > 0);
+	free(dr);
+	cJSON_Delete(all);
+	port = saved;
+	sim_stop(s);
+}
+
 int main(void)
 {
 	/* clang-format off: one test per line */
@@ -480,6 +561,8 @@ int main(void)
 	    cmocka_unit_test(test_deal_filters),
 	    cmocka_unit_test(test_deal_matches_product),
 	    cmocka_unit_test(test_deals_change_over_minutes),
+	    cmocka_unit_test(test_deal_cache_window),
+	    cmocka_unit_test(test_deal_age_update),
 	};
 	/* clang-format on */
 	return cmocka_run_group_tests(tests, setup, teardown);
