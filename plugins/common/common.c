@@ -117,6 +117,25 @@ int product_opts_load(struct pctx *p, char **errmsg)
 	return TG_OK;
 }
 
+int change_opts_load(struct pctx *p, char **errmsg)
+{
+	const char *policy;
+	int64_t h;
+	int rc;
+
+	rc = setting_int_range(p, "product_max_age_h", -1, 24 * 3650, &h, errmsg);
+	if (rc)
+		return rc;
+	p->product_max_age_s = h < 0 ? -1 : h * 3600;
+	rc = p->svc->setting_string(p->task, "policy", &policy);
+	if (rc)
+		return err_set(errmsg, rc, "setting policy: cannot read a string (%d)", rc);
+	if (strcmp(policy, "change") && strcmp(policy, "legacy"))
+		return err_set(errmsg, TG_EINVAL, "setting policy = \"%s\": change or legacy", policy);
+	p->legacy = !strcmp(policy, "legacy");
+	return TG_OK;
+}
+
 size_t product_batch_size(struct pctx *p)
 {
 	int64_t hint = p->svc->budget_hint(p->task);

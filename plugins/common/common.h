@@ -69,6 +69,15 @@ struct cJSON;
 		"shipping_cents", TG_SETTING_INT, "0", "profit estimate: inbound shipping per item"          \
 	}
 
+/* Settings of the pay-for-change policy (backfiller and upserter). */
+#define SETTINGS_CHANGE                                                                                      \
+	{"product_max_age_h", TG_SETTING_INT, "24",                                                          \
+	 "buy /product again for an unchanged deal when its product data is older than this (-1 never)"},  \
+	{                                                                                                    \
+		"policy", TG_SETTING_STRING, "change",                                                       \
+		    "change: buy /product only for new or changed deals; legacy: tollgate 0.1 (for benchmarks)" \
+	}
+
 /* How many ASINs one /product call may carry, and what each costs. */
 struct product_opts {
 	const char *kind;        /* KIND_PRODUCT, KIND_PRODUCT_OFFERS or KIND_REFRESH */
@@ -88,6 +97,8 @@ struct run_counts {
 	int64_t products_malformed; /* products without usable stats */
 	int64_t values_refused;     /* numbers there but no int64 integer (deal_row.refused) */
 	int64_t keepa_calls;
+	int64_t products_bought;   /* ASINs asked from /product */
+	int64_t products_skipped;  /* deals written from the page alone */
 };
 
 /* One task's context. */
@@ -98,6 +109,8 @@ struct pctx {
 	struct product_opts popts;
 	struct fees fees;
 	struct run_counts counts;
+	int64_t product_max_age_s; /* < 0: product data never expires */
+	bool legacy;               /* policy "legacy": buy every deal's product, as 0.1 did */
 };
 
 /* Set *errmsg (when errmsg is not NULL) to a malloc()ed message; returns code. */
@@ -116,6 +129,9 @@ int fees_load(struct pctx *p, struct fees *fees, char **errmsg);
 /* Read the product options (stats_days, history, offers) and choose the
  * kind: KIND_PRODUCT, or KIND_PRODUCT_OFFERS when offers > 0. */
 int product_opts_load(struct pctx *p, char **errmsg);
+
+/* Read product_max_age_h and policy (SETTINGS_CHANGE). */
+int change_opts_load(struct pctx *p, char **errmsg);
 
 /* Read an integer setting that must lie in [min, max]. */
 int setting_int_range(struct pctx *p, const char *name, int64_t min, int64_t max, int64_t *out,

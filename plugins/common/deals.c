@@ -19,6 +19,7 @@ static const struct tg_column deals_columns[] = {
     {COL_AMAZON_SELLS, TG_INT, false},  {COL_CREATED, TG_INT, false},     {COL_UPDATED, TG_INT, false},
     {COL_FIRST_SEEN, TG_INT, false},    {COL_LAST_SEEN, TG_INT, false},   {COL_CHECKED, TG_INT, false},
     {COL_REFRESHED, TG_INT, false},     {COL_WRITTEN_BY, TG_TEXT, false}, {COL_PROFIT, TG_INT, false},
+    {COL_PRODUCT_AT, TG_INT, false},    {COL_PRODUCT_DUE, TG_INT, false},
 };
 
 const struct tg_table deals_table = {
@@ -79,6 +80,11 @@ static bool row_int(struct deal_row *row, const cJSON *obj, const char *name, in
 	if (json_int_refused(item) && row->refused++ == 0)
 		row->refused_name = name;
 	return false;
+}
+
+void deal_row_add(struct deal_row *row, struct tg_value v)
+{
+	row_add(row, v);
 }
 
 /* A Keepa value where negative means "none": NULL then. */
@@ -211,6 +217,10 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const cJSON
 	row_add(row, TG_VTEXT(COL_WRITTEN_BY, ctx->written_by));
 
 	*product_ok = row_add_product(row, product);
+	if (*product_ok) {
+		row_add(row, TG_VINT(COL_PRODUCT_AT, ctx->now_s));
+		row_add(row, TG_VINT(COL_PRODUCT_DUE, 0));
+	}
 	return TG_OK;
 }
 
@@ -238,4 +248,15 @@ int deal_row_refresh(struct deal_row *row, const struct deal_ctx *ctx, const cha
 	row_add(row, TG_VINT(COL_REFRESHED, ctx->now_s));
 	row_add(row, TG_VTEXT(COL_WRITTEN_BY, ctx->written_by));
 	return TG_OK;
+}
+
+void deal_row_product(struct deal_row *row, const struct deal_ctx *ctx, const char *asin, const cJSON *product,
+                      bool *product_ok)
+{
+	row->n = 0;
+	row_add(row, TG_VINT(COL_DOMAIN, ctx->domain));
+	row_add(row, TG_VTEXT(COL_ASIN, asin));
+	*product_ok = row_add_product(row, product);
+	row_add(row, TG_VINT(COL_PRODUCT_AT, ctx->now_s));
+	row_add(row, TG_VINT(COL_PRODUCT_DUE, 0));
 }

@@ -48,6 +48,8 @@ extern const struct tg_table deals_table;
 #define COL_REFRESHED "refreshed_at"
 #define COL_WRITTEN_BY "written_by"
 #define COL_PROFIT "est_profit_cents"
+#define COL_PRODUCT_AT "product_at"   /* when the product columns were last bought */
+#define COL_PRODUCT_DUE "product_due" /* 1: the row waits for a /product purchase */
 
 /* Keepa time: minutes since 2011-01-01 00:00 UTC. */
 #define KEEPA_EPOCH_OFFSET_MIN 21564000LL
@@ -115,6 +117,20 @@ struct deal_row {
 	int refused;
 	const char *refused_name;
 };
+
+/* Append one value (ignored when the row is full: DEAL_ROW_MAX has room for
+ * every column). */
+void deal_row_add(struct deal_row *row, struct tg_value v);
+
+/*
+ * The row that stores a bought product on its own: the product columns,
+ * product_at = ctx->now_s and product_due = 0. A product that was not
+ * returned or has no usable stats still ends the row's wait (product_at,
+ * product_due), so an unknown ASIN is not bought again and again; *product_ok
+ * tells which it was.
+ */
+void deal_row_product(struct deal_row *row, const struct deal_ctx *ctx, const char *asin,
+                      const struct cJSON *product, bool *product_ok);
 
 /* A valid ASIN of a deal or product: a non-empty string of at most 20
  * letters and digits. Returns NULL otherwise. */

@@ -20,6 +20,15 @@ static struct fake *world(int ndeals, int64_t budget)
 	return f;
 }
 
+/* The same under policy "legacy" (0.1: products interleaved with pages). */
+static struct fake *legacy_world(int ndeals, int64_t budget)
+{
+	struct fake *f = world(ndeals, budget);
+
+	fake_set_string(f, "policy", "legacy");
+	return f;
+}
+
 /* Every deal of the world stored once, every product fetched once. */
 static void assert_all_stored(struct fake *f, int ndeals)
 {
@@ -76,7 +85,7 @@ static void test_happy_path(void **st)
 
 static void test_multi_page_walk(void **st)
 {
-	struct fake *f = world(400, 50);
+	struct fake *f = legacy_world(400, 50);
 	struct inst in = inst_start(f, tollgate_plugin_v1());
 
 	(void)st;
@@ -93,7 +102,7 @@ static void test_multi_page_walk(void **st)
 
 static void test_resume_after_crash(void **st)
 {
-	struct fake *f = world(400, 50);
+	struct fake *f = legacy_world(400, 50);
 	struct inst in = inst_start(f, tollgate_plugin_v1());
 	char *err = NULL;
 
@@ -137,7 +146,7 @@ static void test_resume_after_crash(void **st)
 
 static void test_changed_query_fresh_walk(void **st)
 {
-	struct fake *f = world(300, 100);
+	struct fake *f = legacy_world(300, 100);
 	struct inst in = inst_start(f, tollgate_plugin_v1());
 
 	(void)st;
@@ -250,7 +259,7 @@ static void test_offers_cost(void **st)
 
 static void test_malformed(void **st)
 {
-	struct fake *f = world(3, 100);
+	struct fake *f = legacy_world(3, 100);
 	struct inst in = inst_start(f, tollgate_plugin_v1());
 
 	(void)st;
@@ -331,7 +340,7 @@ static void query_fp(const char *query, char fp[17])
 
 static void test_keepa_cap_last_page(void **st)
 {
-	struct fake *f = world(0, 100);
+	struct fake *f = legacy_world(0, 100);
 	struct inst in = inst_start(f, tollgate_plugin_v1());
 	char fp[17], state[128];
 	int i;
@@ -361,7 +370,7 @@ static void test_keepa_cap_last_page(void **st)
 
 static void test_stop(void **st)
 {
-	struct fake *f = world(300, 50);
+	struct fake *f = legacy_world(300, 50);
 	struct inst in = inst_start(f, tollgate_plugin_v1());
 
 	(void)st;
@@ -414,6 +423,113 @@ static void test_init_errors(void **st)
 	fake_free(f);
 }
 
+/* Policy "change": every page is read before any product is bought, and the
+ * pages' deals are written from the pages themselves. */
+static void test_pages_then_products(void **st)
+{
+	struct fake *f = world(400, 50);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	size_t i, last_deal = 0, first_product = 0;
+
+	(void)st;
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2");
+	for (i = 0; i < fake_ncalls(f); i++) {
+		if (!strcmp(fake_call(f, i)->path, "/deal"))
+			last_deal = i;
+		else if (!first_product)
+			first_product = i;
+	}
+	assert_true(last_deal < first_product);
+	assert_int_equal(fake_count_calls(f, "/product"), 8); /* 400 in batches of 50 */
+	assert_all_stored(f, 400);
+	assert_int_equal(cell_int(f, "B000000123", "product_due"), 0);
+	assert_int_equal(cell_int(f, "B000000123", "product_at"), T0_S);
+	assert_int_equal(cell_int(f, "B000000123", "sales_rank"), 50123);
+	assert_non_null(strstr(fake_state(f, "walk"), " done "));
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* A rewalk of an unchanged catalogue buys no /product; a changed deal (new
+ * lastUpdate) buys exactly its own; product data past product_max_age_h is
+ * bought again. */
+static void test_rewalk_pays_only_for_change(void **st)
+{
+	struct fake *f = world(200, 100);
+	struct inst in;
+	size_t products;
+
+	(void)st;
+	fake_set_int(f, "rewalk_after_s", 600);
+	fake_set_int(f, "product_max_age_h", 2);
+	in = inst_start(f, tollgate_plugin_v1());
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	products = fake_count_calls(f, "/product");
+	assert_int_equal(products, 2);
+
+	fake_advance(f, 600);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,0,1");
+	assert_int_equal(fake_count_calls(f, "/product"), products);
+	assert_int_equal(cell_int(f, "B000000007", "last_seen"), T0_S + 600);
+	assert_int_equal(fake_log_count(f, "200 deals unchanged"), 1);
+
+	/* Deal 7 changes: a new lastUpdate, a new price. */
+	fake_keepa_clear_deals(f);
+	for (int i = 0; i < 200; i++)
+		if (i != 7)
+			add_deal(f, i, T0_KM - i);
+	{
+		char *d = fake_deal_json("B000000007", 2, 1999, 4007, T0_KM + 5);
+
+		fake_keepa_add_deal(f, d);
+		free(d);
+	}
+	fake_advance(f, 600);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_count_calls(f, "/product"), products + 1);
+	assert_int_equal(fake_product_asks(f, "B000000007"), 2);
+	assert_int_equal(cell_int(f, "B000000007", "current_cents"), 1999);
+	assert_int_equal(cell_int(f, "B000000007", "deal_updated_at"), T0_S + 5 * 60);
+
+	/* Two hours on, every product is due again. */
+	fake_advance(f, 2 * 3600);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "B000000100"), 2);
+	assert_int_equal(fake_count_calls(f, "/product"), products + 1 + 2);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* A crash while buying: the rows are there, marked; the restart buys only
+ * what is still marked. */
+static void test_products_resume(void **st)
+{
+	struct fake *f = world(300, 100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+
+	(void)st;
+	/* Calls: deal p0, p1, p2 (empty), product x3: the 5th fails. */
+	fake_keepa_fail_call(f, 5, TG_ENETWORK, "connection reset");
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_ENETWORK);
+	inst_stop(&in);
+	fake_crash(f);
+	assert_int_equal(fake_nrows(f, "deals"), 300);
+	assert_non_null(strstr(fake_state(f, "walk"), " products "));
+	assert_int_equal(cell_int(f, "B000000050", "product_due"), 0);
+	assert_int_equal(cell_int(f, "B000000150", "product_due"), 1);
+	assert_int_equal(cell_int(f, "B000000150", "current_cents"), 2650); /* from the page */
+
+	in = inst_start(f, tollgate_plugin_v1());
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2");
+	assert_all_stored(f, 300);
+	assert_non_null(strstr(fake_state(f, "walk"), " done "));
+	inst_stop(&in);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +548,9 @@ int main(void)
 	    cmocka_unit_test(test_stop),
 	    cmocka_unit_test(test_state_error_fails_the_run),
 	    cmocka_unit_test(test_init_errors),
+	    cmocka_unit_test(test_pages_then_products),
+	    cmocka_unit_test(test_rewalk_pays_only_for_change),
+	    cmocka_unit_test(test_products_resume),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
