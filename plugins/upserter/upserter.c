@@ -1,18 +1,27 @@
 /*
  * upserter - the recency feed: reads the query sorted by deal age (sortType
- * 1, newest first) page by page until it reaches deals at or before its
- * watermark, fetches the products of the new or changed deals and upserts
- * them, oldest first, moving the watermark in the same transaction as each
- * chunk's rows.
+ * 1, newest first) and writes what changed, buying /product only for the
+ * deals that need it (see change.h).
+ *
+ * Keepa does not say whether "deal age" is creationDate or lastUpdate, so
+ * the feed is read in a way that is right either way:
+ *   - incremental runs read page after page until a whole page is older than
+ *     the watermark by creation AND by update (so a new or re-priced deal is
+ *     found whichever time the feed is sorted by), and write every deal at
+ *     or after the watermark in either time; unchanged ones cost nothing;
+ *   - every `full_scan_s` a run reads the whole feed and diffs lastUpdate
+ *     against the rows, which catches what an order by creation leaves deep
+ *     in the feed (a deal whose lastUpdate moved but whose creation did not).
+ * Keepa caches a deal query about 120 s: a run within `cache_window_s` of
+ * the last page 0 would be answered from the same frozen result, so it is
+ * skipped without a call.
  *
  * Watermark (state key "watermark"), one line of text:
- *   "v1 <fingerprint> <keepa_minute> <asin,asin,...|->"
- * Every deal whose time (the `watermark_field`, lastUpdate by default) is
- * before the minute, or at the minute with its ASIN listed, is stored. A
- * deal is new or changed when its time is after the minute, or at the
- * minute and not listed: same-minute deals are neither lost nor repeated.
- * Because chunks are committed oldest first, every deal before the
- * committed watermark is stored: a run that fails leaves no gap.
+ *   "v2 <fingerprint> <creation_km> <update_km> <last_full_scan_unix_s>"
+ * the newest creationDate and lastUpdate seen by a committed run, written in
+ * the transaction of the rows it covers, so it never passes an uncommitted
+ * deal. Policy "legacy" keeps tollgate 0.1's feed and its "v1" watermark
+ * (legacy.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,19 +31,12 @@
 #include <cjson/cJSON.h>
 #include <tollgate/tollgate.h>
 
+#include "change.h"
 #include "common.h"
 #include "fetch.h"
 #include "json_util.h"
 #include "selection.h"
-
-#define STATE_KEY "watermark"
-
-struct upserter {
-	struct pctx p;
-	struct selection sel;
-	int64_t max_pages, first_run_pages;
-	const char *time_field;
-};
+#include "upserter.h"
 
 static const struct tg_cost costs[] = {COST_DEAL, COST_PRODUCT, COST_PRODUCT_OFFERS};
 
@@ -42,89 +44,31 @@ static const struct tg_setting settings[] = {
     SETTING_QUERY,
     SETTINGS_PRODUCT,
     SETTINGS_FEES,
-    {"max_pages", TG_SETTING_INT, "67", "read at most this many /deal pages per run (Keepa serves 67)"},
+    SETTINGS_CHANGE,
+    {"max_pages", TG_SETTING_INT, "67", "read at most this many /deal pages per incremental run (Keepa serves 67)"},
     {"first_run_pages", TG_SETTING_INT, "1",
      "without a watermark, read this many pages (older deals are the backfiller's)"},
+    {"full_scan_s", TG_SETTING_INT, "1800",
+     "read the whole feed this often, diffing lastUpdate against the rows (0: every run, -1: never)"},
+    {"cache_window_s", TG_SETTING_INT, "120",
+     "Keepa's deal cache window in seconds of the host's clock: no run re-reads page 0 within it"},
     {"watermark_field", TG_SETTING_STRING, "lastUpdate",
-     "the deal time sortType 1 orders by: lastUpdate or creationDate"},
+     "policy legacy only: the deal time sortType 1 is trusted to order by (lastUpdate or creationDate)"},
 };
 
-struct watermark {
+struct mark {
 	bool valid;
-	int64_t minute;
-	char **asins; /* sorted */
-	size_t n, cap;
+	int64_t created, updated; /* Keepa minutes */
+	int64_t full_at;          /* Unix s of the last full scan, 0: none */
 };
 
-static void wm_release(struct watermark *wm)
+static int mark_load(struct upserter *u, struct mark *m)
 {
-	size_t i;
+	char *value = NULL, fp[17] = "", list[8];
+	long long a = 0, b = 0, c = 0;
+	int version = 0, n, rc;
 
-	for (i = 0; i < wm->n; i++)
-		free(wm->asins[i]);
-	free(wm->asins);
-	memset(wm, 0, sizeof(*wm));
-}
-
-static int cstr_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static bool wm_has(const struct watermark *wm, const char *asin)
-{
-	return wm->n && bsearch(&asin, wm->asins, wm->n, sizeof(*wm->asins), cstr_cmp);
-}
-
-/* Add asin to the same-minute set (kept sorted, no duplicates). */
-static int wm_add(struct watermark *wm, const char *asin)
-{
-	char *dup;
-
-	if (wm_has(wm, asin))
-		return TG_OK;
-	if (wm->n == wm->cap) {
-		size_t cap = wm->cap ? 2 * wm->cap : 16;
-		char **a = realloc(wm->asins, cap * sizeof(*a));
-
-		if (!a)
-			return TG_ENOMEM;
-		wm->asins = a;
-		wm->cap = cap;
-	}
-	dup = strdup(asin);
-	if (!dup)
-		return TG_ENOMEM;
-	wm->asins[wm->n++] = dup;
-	qsort(wm->asins, wm->n, sizeof(*wm->asins), cstr_cmp);
-	return TG_OK;
-}
-
-/* The state text of wm: malloc()ed, NULL when out of memory. */
-static char *wm_format(const struct watermark *wm, const char *fp)
-{
-	size_t len = 64, i, off;
-	char *s;
-
-	for (i = 0; i < wm->n; i++)
-		len += strlen(wm->asins[i]) + 1;
-	s = malloc(len);
-	if (!s)
-		return NULL;
-	off = (size_t)snprintf(s, len, "v1 %s %" PRId64 " ", fp, wm->minute);
-	if (!wm->n)
-		off += (size_t)snprintf(s + off, len - off, "-");
-	for (i = 0; i < wm->n; i++)
-		off += (size_t)snprintf(s + off, len - off, "%s%s", i ? "," : "", wm->asins[i]);
-	return s;
-}
-
-static int wm_load(struct upserter *u, struct watermark *wm)
-{
-	char *value = NULL, *save = NULL, *tok, *fp, *minute, *list, *end;
-	int rc = TG_OK;
-
-	memset(wm, 0, sizeof(*wm));
+	memset(m, 0, sizeof(*m));
 	rc = u->p.svc->state_get(u->p.task, STATE_KEY, &value);
 	if (rc == TG_ENOTFOUND || (rc == TG_OK && !value)) {
 		plog(&u->p, TG_LOG_INFO, "no watermark yet: reading the newest %" PRId64 " page(s)",
@@ -134,31 +78,25 @@ static int wm_load(struct upserter *u, struct watermark *wm)
 	/* A storage error is not "no watermark": that would skip deals. */
 	if (rc)
 		return rc;
-	tok = strtok_r(value, " ", &save);
-	fp = strtok_r(NULL, " ", &save);
-	minute = strtok_r(NULL, " ", &save);
-	list = strtok_r(NULL, " ", &save);
-	if (!tok || strcmp(tok, "v1") || !fp || !minute || !list) {
-		plog(&u->p, TG_LOG_WARN, "watermark unreadable: starting without one");
-		goto free_value;
-	}
-	if (strcmp(fp, u->sel.fp)) {
+	n = sscanf(value, "v%d %16s %lld %lld %lld", &version, fp, &a, &b, &c);
+	if (n >= 2 && strcmp(fp, u->sel.fp)) {
 		plog(&u->p, TG_LOG_INFO, "the query changed (fingerprint %s): starting without a watermark",
 		     u->sel.fp);
-		goto free_value;
-	}
-	wm->minute = strtoll(minute, &end, 10);
-	if (*end) {
+	} else if (version == 2 && n == 5) {
+		*m = (struct mark){.valid = true, .created = a, .updated = b, .full_at = c};
+	} else if (version == 1 && n >= 3 && sscanf(value, "v1 %*s %*d %7s", list) == 1) {
+		/* A 0.1 watermark: its one minute bounds both times. */
+		*m = (struct mark){.valid = true, .created = a, .updated = a};
+	} else {
 		plog(&u->p, TG_LOG_WARN, "watermark unreadable: starting without one");
-		goto free_value;
 	}
-	wm->valid = true;
-	if (strcmp(list, "-"))
-		for (tok = strtok_r(list, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
-			rc = wm_add(wm, tok);
-free_value:
 	u->p.svc->free(value);
-	return rc;
+	return TG_OK;
+}
+
+static void mark_format(char *buf, size_t len, const char *fp, const struct mark *m)
+{
+	snprintf(buf, len, "v2 %s %" PRId64 " %" PRId64 " %" PRId64, fp, m->created, m->updated, m->full_at);
 }
 
 static int upserter_init(struct tg_task *task, const struct tg_services *svc, void **state, char **errmsg)
@@ -179,10 +117,17 @@ static int upserter_init(struct tg_task *task, const struct tg_services *svc, vo
 	if (!rc)
 		rc = fees_load(&u->p, &u->p.fees, errmsg);
 	if (!rc)
+		rc = change_opts_load(&u->p, errmsg);
+	if (!rc)
 		rc = setting_int_range(&u->p, "max_pages", 1, DEAL_MAX_PAGES, &u->max_pages, errmsg);
 	if (!rc)
 		rc = setting_int_range(&u->p, "first_run_pages", 1, DEAL_MAX_PAGES, &u->first_run_pages,
 		                       errmsg);
+	if (!rc)
+		rc = setting_int_range(&u->p, "full_scan_s", -1, 10LL * 365 * 86400, &u->full_scan_s, errmsg);
+	if (!rc)
+		rc = setting_int_range(&u->p, "cache_window_s", 0, 3600, &u->cache_window_ms, errmsg);
+	u->cache_window_ms *= 1000;
 	if (!rc) {
 		rc = svc->setting_string(task, "watermark_field", &u->time_field);
 		if (rc)
@@ -209,60 +154,55 @@ free_u:
 	return rc;
 }
 
-/* A deal to store, with its time. */
-struct cand {
-	cJSON *deal;
-	const char *asin;
-	int64_t minute;
-	size_t seq; /* feed order, to keep the sort stable */
-};
-
-static int cand_cmp(const void *a, const void *b)
-{
-	const struct cand *x = a, *y = b;
-	int c;
-
-	if (x->minute != y->minute)
-		return x->minute < y->minute ? -1 : 1;
-	c = strcmp(x->asin, y->asin);
-	if (c)
-		return c;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Everything one run holds. */
+/* What one run read: the pages (owning the deals) and the deals to write. */
 struct feed {
 	cJSON **pages;
 	size_t npages;
-	struct cand *c;
+	cJSON **deals;
 	size_t n, cap;
-	int64_t skipped;
+	int64_t max_created, max_updated;
 };
 
 static void feed_release(struct feed *f)
 {
-	size_t i;
-
-	for (i = 0; i < f->npages; i++)
+	for (size_t i = 0; i < f->npages; i++)
 		cJSON_Delete(f->pages[i]);
 	free(f->pages);
-	free(f->c);
+	free(f->deals);
 }
 
-/* Read pages until the watermark; collect the new or changed deals. */
-static int feed_read(struct upserter *u, const struct watermark *wm, struct feed *f, char **errmsg)
+static int feed_add(struct feed *f, cJSON *deal)
 {
-	int64_t limit = wm->valid ? u->max_pages : u->first_run_pages, page, expected;
-	bool reached = false;
-	int rc = TG_OK;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 256;
+		cJSON **d = realloc(f->deals, cap * sizeof(*d));
 
-	for (page = 0; page < limit && !reached; page++) {
+		if (!d)
+			return TG_ENOMEM;
+		f->deals = d;
+		f->cap = cap;
+	}
+	f->deals[f->n++] = deal;
+	return TG_OK;
+}
+
+/* Read the pages a run needs: all of them on a full scan, else until a
+ * whole page is older than the watermark in both times. */
+static int feed_read(struct upserter *u, const struct mark *m, bool full, struct feed *f, char **errmsg)
+{
+	int64_t limit = full ? DEAL_MAX_PAGES : m->valid ? u->max_pages : u->first_run_pages;
+	int rc;
+
+	for (int64_t page = 0; page < limit; page++) {
 		cJSON *resp, *dr, *d, **pages;
-		int64_t skipped_before = f->skipped;
+		int64_t expected;
+		bool older = true;
 
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
 		if (rc)
 			return rc;
+		if (page == 0)
+			u->last_read_ms = u->p.svc->now_ms(u->p.task);
 		pages = realloc(f->pages, (f->npages + 1) * sizeof(*pages));
 		if (!pages) {
 			cJSON_Delete(resp);
@@ -272,126 +212,100 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 		f->pages[f->npages++] = resp;
 		cJSON_ArrayForEach(d, dr)
 		{
-			const char *asin = json_asin(d);
-			int64_t minute;
+			int64_t c = -1, t = -1;
+			bool recent;
 
-			if (!asin || !json_get_int(d, u->time_field, &minute) || minute <= 0) {
-				f->skipped++;
-				plog(&u->p, TG_LOG_DEBUG,
-				     "page %" PRId64 ": deal without a valid asin or %s skipped", page,
-				     u->time_field);
-				continue;
-			}
-			if (wm->valid && minute < wm->minute) {
-				/* Newest first: what follows is older still. The rest of
-				 * the page is read anyway (it is paid for). */
-				reached = true;
-				continue;
-			}
-			if (wm->valid && minute == wm->minute && wm_has(wm, asin))
-				continue;
-			if (f->n == f->cap) {
-				size_t cap = f->cap ? 2 * f->cap : 256;
-				struct cand *c = realloc(f->c, cap * sizeof(*c));
-
-				if (!c)
-					return err_set(errmsg, TG_ENOMEM, "out of memory");
-				f->c = c;
-				f->cap = cap;
-			}
-			f->c[f->n] = (struct cand){d, asin, minute, f->n};
-			f->n++;
+			json_get_int(d, "creationDate", &c);
+			json_get_int(d, "lastUpdate", &t);
+			/* At the watermark's minute counts as recent: a deal of that
+			 * minute may have come after the last read. */
+			recent = !m->valid || c >= m->created || t >= m->updated;
+			older = older && !recent;
+			if (c > f->max_created)
+				f->max_created = c;
+			if (t > f->max_updated)
+				f->max_updated = t;
+			if ((recent || full) && feed_add(f, d))
+				return err_set(errmsg, TG_ENOMEM, "out of memory");
 		}
-		if (f->skipped != skipped_before)
-			plog(&u->p, TG_LOG_WARN,
-			     "page %" PRId64 ": %" PRId64 " deals without a valid asin or %s skipped", page,
-			     f->skipped - skipped_before, u->time_field);
 		if (cJSON_GetArraySize(dr) < DEAL_PAGE_SIZE)
-			reached = true;
+			return TG_OK;
+		if (m->valid && !full && older)
+			return TG_OK;
 	}
-	if (!reached && wm->valid)
+	if (m->valid && !full)
 		plog(&u->p, TG_LOG_WARN,
-		     "the watermark was not reached within %" PRId64
-		     " pages: older changes are the backfiller's",
-		     limit);
-	return rc;
+		     "no page older than the watermark within %" PRId64 " pages: the full scan will catch up", limit);
+	return TG_OK;
 }
 
 static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 {
 	struct upserter *u = state;
-	struct watermark wm;
-	struct feed f = {0};
-	cJSON **chunk = NULL;
-	size_t i, done = 0;
+	struct asin_list due = {0};
+	struct feed f = {.max_created = -1, .max_updated = -1};
+	struct mark m, next;
+	int64_t now, now_ms, changed = 0;
+	char value[128];
+	bool full;
 	int rc;
 
 	(void)idle_s;
 	memset(&u->p.counts, 0, sizeof(u->p.counts));
-	rc = wm_load(u, &wm);
-	if (rc) {
-		err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
-		goto release_wm;
+	if (u->p.legacy)
+		return upserter_run_legacy(u, errmsg);
+	now_ms = u->p.svc->now_ms(u->p.task);
+	if (u->last_read_ms && now_ms - u->last_read_ms < u->cache_window_ms) {
+		plog(&u->p, TG_LOG_DEBUG,
+		     "page 0 was read %" PRId64 " ms ago, inside Keepa's cache window: it would answer the same",
+		     now_ms - u->last_read_ms);
+		return TG_OK;
 	}
-	rc = feed_read(u, &wm, &f, errmsg);
+	rc = mark_load(u, &m);
 	if (rc)
-		goto release_feed;
-	u->p.counts.deals_skipped += f.skipped;
-	if (f.n)
-		qsort(f.c, f.n, sizeof(*f.c), cand_cmp);
-	chunk = malloc((f.n ? f.n : 1) * sizeof(*chunk));
-	if (!chunk) {
-		rc = err_set(errmsg, TG_ENOMEM, "out of memory");
-		goto release_feed;
-	}
+		return err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
+	now = now_s(&u->p);
+	full = m.valid && u->full_scan_s >= 0 && now - m.full_at >= u->full_scan_s;
+	rc = feed_read(u, &m, full, &f, errmsg);
+	if (rc)
+		goto release;
 
-	/* Oldest first, so the watermark of each commit covers everything
-	 * before it. */
-	while (done < f.n) {
-		size_t k = product_batch_size(&u->p), end = done + k < f.n ? done + k : f.n;
-		struct watermark next = {0};
-		char *value;
-
-		next.valid = true;
-		next.minute = f.c[end - 1].minute;
-		/* The same-minute set carries over while the minute does. */
-		if (wm.valid && wm.minute == next.minute)
-			for (i = 0; i < wm.n && !rc; i++)
-				rc = wm_add(&next, wm.asins[i]);
-		for (i = done; i < end && !rc; i++) {
-			chunk[i - done] = f.c[i].deal;
-			if (f.c[i].minute == next.minute)
-				rc = wm_add(&next, f.c[i].asin);
-		}
-		value = rc ? NULL : wm_format(&next, u->sel.fp);
-		if (!value) {
-			wm_release(&next);
-			rc = err_set(errmsg, TG_ENOMEM, "out of memory");
-			break;
-		}
-		rc = chunk_commit(&u->p, &u->sel, chunk, end - done, STATE_KEY, value, errmsg);
-		free(value);
-		if (rc) {
-			wm_release(&next);
-			break;
-		}
-		wm_release(&wm);
-		wm = next;
-		done = end;
-		u->p.svc->progress(u->p.task, (int64_t)done, (int64_t)f.n, "deals");
+	next = m;
+	next.valid = true;
+	if (f.max_created > next.created)
+		next.created = f.max_created;
+	if (f.max_updated > next.updated)
+		next.updated = f.max_updated;
+	if (full || !m.valid)
+		next.full_at = now;
+	mark_format(value, sizeof(value), u->sel.fp, &next);
+	/* The rows and the watermark that covers them: one transaction. */
+	rc = u->p.svc->begin(u->p.task);
+	if (rc) {
+		err_set(errmsg, rc, "storage: cannot begin (%d)", rc);
+		goto release;
 	}
+	rc = page_store(&u->p, &u->sel, f.deals, f.n, now, &due, &changed, errmsg);
+	if (!rc && (rc = u->p.svc->state_set(u->p.task, STATE_KEY, value)))
+		err_set(errmsg, rc, "storage: cannot set the watermark (%d)", rc);
+	if (!rc && (rc = u->p.svc->commit(u->p.task)))
+		err_set(errmsg, rc, "storage: commit failed (%d)", rc);
+	if (rc) {
+		u->p.svc->rollback(u->p.task);
+		goto release;
+	}
+	/* Products after the commit: a failure leaves the rows marked
+	 * product_due for the next purchase, never a gap. */
+	rc = products_buy(&u->p, u->sel.domain, due.v, due.n, errmsg);
+	u->p.svc->progress(u->p.task, changed, changed, "changes");
+release:
 	plog(&u->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
-	     "%s: %zu pages read, %zu new or changed deals, %zu committed; wrote %" PRId64 " rows (%" PRId64
-	     " new), skipped %" PRId64 ", %" PRId64 " products missing, %" PRId64
-	     " malformed; watermark %" PRId64 " (%zu at that minute)",
-	     rc ? "run interrupted" : "run done", f.npages, f.n, done, u->p.counts.written,
-	     u->p.counts.inserted, u->p.counts.deals_skipped, u->p.counts.products_missing,
-	     u->p.counts.products_malformed, wm.valid ? wm.minute : -1, wm.n);
-	free(chunk);
-release_feed:
+	     "%s: %zu pages read%s, %zu deals written, %" PRId64 " new or changed, %" PRId64
+	     " products bought; watermark created %" PRId64 " updated %" PRId64,
+	     rc ? "run interrupted" : "run done", f.npages, full ? " (full scan)" : "", f.n, changed,
+	     u->p.counts.products_bought, f.max_created, f.max_updated);
+	asin_list_release(&due);
 	feed_release(&f);
-release_wm:
-	wm_release(&wm);
 	return rc;
 }
 
@@ -410,8 +324,8 @@ static const struct tg_plugin plugin = {
     .abi_minor = TG_ABI_MINOR,
     .struct_size = sizeof(struct tg_plugin),
     .name = "upserter",
-    .version = "1.0.0",
-    .description = "keeps the deals table fresh from the newest deals, behind a committed watermark",
+    .version = "1.1.0",
+    .description = "keeps the deals table fresh from the newest deals, paying only for what changed",
     .costs = costs,
     .ncosts = sizeof(costs) / sizeof(costs[0]),
     .settings = settings,

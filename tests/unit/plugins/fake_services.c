@@ -802,11 +802,20 @@ static cJSON *envelope(void)
 	return r;
 }
 
+/* What sortType 1 orders by (fake_keepa_deal_age). */
+static const char *deal_age_field = "lastUpdate";
+
+void fake_keepa_deal_age(struct fake *f, const char *field)
+{
+	(void)f;
+	deal_age_field = field;
+}
+
 static int last_update_cmp(const void *a, const void *b)
 {
 	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	const cJSON *ux = cJSON_GetObjectItemCaseSensitive(x, "lastUpdate");
-	const cJSON *uy = cJSON_GetObjectItemCaseSensitive(y, "lastUpdate");
+	const cJSON *ux = cJSON_GetObjectItemCaseSensitive(x, deal_age_field);
+	const cJSON *uy = cJSON_GetObjectItemCaseSensitive(y, deal_age_field);
 	double dx = cJSON_IsNumber(ux) ? ux->valuedouble : -1e18,
 	       dy = cJSON_IsNumber(uy) ? uy->valuedouble : -1e18;
 
@@ -999,6 +1008,7 @@ struct fake *fake_new(const struct tg_plugin *plugin)
 {
 	struct fake *f = xcalloc(1, sizeof(*f));
 
+	deal_age_field = "lastUpdate";
 	f->plugin = plugin;
 	f->svc = (struct tg_services){
 	    .struct_size = sizeof(struct tg_services),

@@ -50,6 +50,9 @@ void fake_stop_after_calls(struct fake *f, int64_t calls);
  * deals in insertion order, or newest lastUpdate first when sortType is 1
  * (stable), 150 a page, at most 10,000. */
 void fake_keepa_add_deal(struct fake *f, const char *json);
+/* What sortType 1 orders by: "lastUpdate" (the default, reset by fake_new)
+ * or "creationDate". */
+void fake_keepa_deal_age(struct fake *f, const char *field);
 void fake_keepa_clear_deals(struct fake *f);
 void fake_keepa_set_product(struct fake *f, const char *asin, const char *json);
 void fake_keepa_remove_product(struct fake *f, const char *asin);

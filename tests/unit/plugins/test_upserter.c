@@ -12,7 +12,41 @@ static struct fake *world(int64_t budget)
 	fake_set_json(f, "query", QUERY_USED_BOOKS);
 	fake_set_now(f, T0_S);
 	fake_set_budget(f, budget);
+	/* These tests pin tollgate 0.1's feed (policy legacy, legacy.c). */
+	fake_set_string(f, "policy", "legacy");
 	return f;
+}
+
+/* The pay-for-change upserter (the default policy). */
+static struct fake *world_change(int64_t budget)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+
+	fake_set_json(f, "query", QUERY_USED_BOOKS);
+	fake_set_now(f, T0_S);
+	fake_set_budget(f, budget);
+	fake_set_int(f, "cache_window_s", 120);
+	return f;
+}
+
+/* Deal i with its own creationDate and lastUpdate (Keepa minutes). */
+static void add_deal_times(struct fake *f, int i, int64_t created, int64_t updated, int64_t price)
+{
+	char asin[16], *text, *p;
+	cJSON *d;
+
+	asin_of(asin, i);
+	text = fake_deal_json(asin, 2, price, 4000 + i, updated);
+	d = cJSON_Parse(text);
+	free(text);
+	cJSON_ReplaceItemInObject(d, "creationDate", cJSON_CreateNumber((double)created));
+	text = cJSON_PrintUnformatted(d);
+	fake_keepa_add_deal(f, text);
+	cJSON_free(text);
+	cJSON_Delete(d);
+	p = fake_product_json(asin, -1, 3000 + i, price, 50000 + i);
+	fake_keepa_set_product(f, asin, p);
+	free(p);
 }
 
 /* The committed watermark is (minute, list). */
@@ -323,6 +357,113 @@ static void test_stop(void **st)
 	fake_free(f);
 }
 
+/* Policy change, feed sorted by lastUpdate: a run reads until a whole page
+ * is older than the watermark, writes the changed deals from the pages and
+ * buys only their products; within the cache window it reads nothing. */
+static void test_change_feed_by_update(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_set_int(f, "first_run_pages", 3);
+	fake_set_int(f, "full_scan_s", -1);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - 1000 - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2");
+	assert_int_equal(fake_nrows(f, "deals"), 450);
+	assert_asks(f, 0, 449, 1);
+
+	/* 60 s later: Keepa's cache would answer the same: no call. */
+	fake_advance(f, 60);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2");
+
+	/* Deal 300 (page 2) is re-priced: it moves to the top. */
+	fake_advance(f, 90);
+	fake_keepa_clear_deals(f);
+	for (i = 0; i < 450; i++)
+		if (i != 300)
+			add_deal_times(f, i, T0_KM - 1000 - i, T0_KM - i, 2500);
+	add_deal_times(f, 300, T0_KM + 2, T0_KM + 2, 1999);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	/* Page 0 holds it; page 1 is older in both times: the run stops. */
+	assert_string_equal(fake_pages(f), "0,1,2,0,1");
+	assert_int_equal(cell_int(f, "B000000300", "current_cents"), 1999);
+	assert_int_equal(cell_int(f, "B000000300", "deal_updated_at"), T0_S + 2 * 60);
+	assert_asks(f, 300, 300, 2);
+	assert_asks(f, 0, 299, 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* Feed sorted by creation: a deal whose lastUpdate moved but whose creation
+ * did not stays deep in the feed; the full scan finds it by diffing
+ * lastUpdate against the rows, and buys only its product. */
+static void test_change_feed_by_creation_full_scan(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "creationDate");
+	fake_set_int(f, "first_run_pages", 3);
+	fake_set_int(f, "full_scan_s", 600);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_nrows(f, "deals"), 450);
+
+	/* Deal 400 is updated (same creation): deep on page 2. */
+	fake_advance(f, 300);
+	fake_keepa_clear_deals(f);
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, i == 400 ? T0_KM + 3 : T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	/* Incremental: page 0 holds deal 0 at the watermark's minute, page 1
+	 * is older in both times: two pages, deal 400 not found. */
+	assert_string_equal(fake_pages(f), "0,1,2,0,1");
+	assert_int_equal(cell_int(f, "B000000400", "deal_updated_at"), (T0_KM - 400 + 21564000LL) * 60);
+
+	fake_advance(f, 300);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	/* 450 deals: three full pages, then an empty one ends the scan. */
+	assert_string_equal(fake_pages(f), "0,1,2,0,1,0,1,2,3");
+	assert_int_equal(cell_int(f, "B000000400", "deal_updated_at"), T0_S + 3 * 60);
+	assert_asks(f, 400, 400, 2);
+	assert_asks(f, 0, 399, 1);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* The backfiller bought a row's product already: the upserter, reading it
+ * unchanged, buys nothing again. */
+static void test_change_no_double_buy(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	struct tg_value row[] = {TG_VINT("domain", 1), TG_VTEXT("asin", "B000000000"),
+	                         TG_VINT("deal_updated_at", (T0_KM + 21564000LL) * 60), TG_VINT("product_at", T0_S),
+	                         TG_VINT("product_due", 0)};
+
+	(void)st;
+	fake_put_row(f, "deals", row, sizeof(row) / sizeof(row[0]));
+	add_deal_times(f, 0, T0_KM - 5, T0_KM, 2500);
+	add_deal_times(f, 1, T0_KM - 5, T0_KM - 1, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_asks(f, 0, 0, 0);
+	assert_asks(f, 1, 1, 1);
+	assert_int_equal(cell_int(f, "B000000000", "current_cents"), 2500); /* written from the page */
+	inst_stop(&in);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +478,9 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_state_error_is_not_an_empty_watermark),
 	    cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_change_feed_by_update),
+	    cmocka_unit_test(test_change_feed_by_creation_full_scan),
+	    cmocka_unit_test(test_change_no_double_buy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

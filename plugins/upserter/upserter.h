@@ -1,0 +1,28 @@
+/*
+ * upserter.h - what the upserter's files share: its state and the legacy
+ * (tollgate 0.1) run.
+ */
+#ifndef TG_PLUGINS_UPSERTER_H
+#define TG_PLUGINS_UPSERTER_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "selection.h"
+
+#define STATE_KEY "watermark"
+
+struct upserter {
+	struct pctx p;
+	struct selection sel;
+	int64_t max_pages, first_run_pages;
+	int64_t full_scan_s;     /* < 0: never; 0: every run */
+	int64_t cache_window_ms; /* Keepa's deal cache window, host clock */
+	int64_t last_read_ms;    /* host time of the last page-0 answer (0: none) */
+	const char *time_field;  /* legacy: the deal time it trusts sortType 1 to order by */
+};
+
+/* One run of policy "legacy" (legacy.c). */
+int upserter_run_legacy(struct upserter *u, char **errmsg);
+
+#endif
