@@ -426,6 +426,12 @@ static int backfiller_run(void *state, int64_t *idle_s, char **errmsg)
 		}
 		plog(&b->p, TG_LOG_INFO, "walking the query again (%" PRId64 " deals last time)", w.count);
 		found = false;
+	} else if (found && w.phase == PH_PRODUCTS) {
+		plog(&b->p, TG_LOG_INFO, "resuming the walk: buying the products its pages marked (%" PRId64 " deals read)",
+		     w.count);
+	} else if (found && w.phase == PH_PAGES) {
+		plog(&b->p, TG_LOG_INFO, "resuming the walk at page %" PRId64 " of pass %" PRId64 " (%" PRId64 " deals read)",
+		     w.page, w.pass, w.count);
 	} else if (found) {
 		plog(&b->p, TG_LOG_INFO,
 		     "resuming the walk at page %" PRId64 ", offset %" PRId64 " (%" PRId64 " deals done)", w.page,

@@ -5,10 +5,11 @@
  *
  * Keepa does not say whether "deal age" is creationDate or lastUpdate, so
  * the feed is read in a way that is right either way:
- *   - incremental runs read page after page until a whole page is older than
- *     the watermark by creation AND by update (so a new or re-priced deal is
- *     found whichever time the feed is sorted by), and write every deal at
- *     or after the watermark in either time; unchanged ones cost nothing;
+ *   - incremental runs read page after page until a page ends with a deal
+ *     older than the watermark by creation AND by update (whichever time the
+ *     feed is sorted by, every later deal is older still, so a new or
+ *     re-priced deal is found either way), and write every deal at or after
+ *     the watermark in either time; unchanged ones cost nothing;
  *   - every `full_scan_s` a run reads the whole feed and diffs lastUpdate
  *     against the rows, which catches what an order by creation leaves deep
  *     in the feed (a deal whose lastUpdate moved but whose creation did not).
@@ -195,8 +196,7 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 
 	for (int64_t page = 0; page < limit; page++) {
 		cJSON *resp, *dr, *d, **pages;
-		int64_t expected;
-		bool older = true;
+		int64_t expected, c = -1, t = -1;
 
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
 		if (rc)
@@ -212,15 +212,14 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		f->pages[f->npages++] = resp;
 		cJSON_ArrayForEach(d, dr)
 		{
-			int64_t c = -1, t = -1;
 			bool recent;
 
+			c = t = -1;
 			json_get_int(d, "creationDate", &c);
 			json_get_int(d, "lastUpdate", &t);
 			/* At the watermark's minute counts as recent: a deal of that
 			 * minute may have come after the last read. */
 			recent = !m->valid || c >= m->created || t >= m->updated;
-			older = older && !recent;
 			if (c > f->max_created)
 				f->max_created = c;
 			if (t > f->max_updated)
@@ -230,7 +229,10 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		}
 		if (cJSON_GetArraySize(dr) < DEAL_PAGE_SIZE)
 			return TG_OK;
-		if (m->valid && !full && older)
+		/* The page's last deal is older than the watermark in both
+		 * times: whichever of them the feed is sorted by, every later
+		 * deal is older still. */
+		if (m->valid && !full && c < m->created && t < m->updated)
 			return TG_OK;
 	}
 	if (m->valid && !full)

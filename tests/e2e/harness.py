@@ -236,9 +236,9 @@ class Env:
         self.cfg = os.path.join(self.dir, "tollgate.cfg")
         self.log = os.path.join(self.dir, "daemon.log")
 
-    def write_config(self, sim, tasks, minute_ms=60000, extra="", tokens="", status=""):
+    def write_config(self, sim, tasks, minute_ms=60000, extra="", tokens="", status="", latency_target_s=30):
         text = f"""keepa: {{ endpoint = "{sim.url}"; domain = 1; timeout_s = 20; max_retries = 3; }};
-tokens: {{ policy = "reserve"; deepest_deficit = 100; latency_target_s = 30; minute_ms = {minute_ms}; {tokens} }};
+tokens: {{ policy = "reserve"; deepest_deficit = 100; latency_target_s = {latency_target_s}; minute_ms = {minute_ms}; {tokens} }};
 storage: {{ {self.storage_settings()} }};
 runtime_dir = "{self.run}";
 plugin_path = [ {", ".join(json.dumps(d) for d in PLUGIN_DIRS)} ];
