@@ -72,8 +72,8 @@
  * sortType 1 ("deal age") orders by creationDate (`deal_age` 0, the
  * default) or by lastUpdate (1), the other time breaking ties. The csv and deal arrays hold types
  * 0..18: 0 Amazon, 1 New, 2 Used, 3 sales rank, 16 rating, 17 review count,
- * and 18 buy box as [t, price, shipping] triples (only with buybox=1; its
- * stats are on the price part).
+ * and 18 buy box as [t, price, shipping] triples (only with buybox=1 or
+ * offers, as an extra-data type; its stats are on the price part).
  *
  * Requests (key as a query parameter; paths with or without a trailing /):
  *   /token        free, envelope only, never refused with 429.

@@ -39,7 +39,9 @@ static cJSON *csv_series(const struct sim_series *s, int32_t now, int days, int3
 	return a;
 }
 
-/* The series behind csv type t for this request, or NULL. */
+/* The series behind csv type t for this request, or NULL. The buy box (18)
+ * is extra data: served with buybox=1 or with offers, as Keepa's
+ * Product.java marks it (CsvType.isExtraData). */
 static const struct sim_series *type_series(const struct sim_product *p, int t, bool buybox)
 {
 	if (t == SIM_TYPE_BUYBOX)
@@ -60,7 +62,7 @@ static cJSON *stats_json(const struct sim_product *p, const struct sim_product_r
 		return NULL;
 	const struct sim_series *ser[SIM_NTYPES];
 	for (int t = 0; t < SIM_NTYPES; t++)
-		ser[t] = type_series(p, t, req->buybox);
+		ser[t] = type_series(p, t, req->buybox || req->offers > 0);
 
 	for (int t = 0; t < SIM_NTYPES; t++)
 		v[t] = ser[t] ? sim_series_current(ser[t], now) : -1;
@@ -180,7 +182,7 @@ int64_t sim_product_answer(const struct sim_catalog *cat, const struct sim_produ
 		if (req->history) {
 			cJSON *csv = cJSON_AddArrayToObject(o, "csv");
 			for (int t = 0; t < SIM_NTYPES; t++) {
-				const struct sim_series *s = type_series(p, t, req->buybox);
+				const struct sim_series *s = type_series(p, t, req->buybox || req->offers > 0);
 				/* A type without any data is null, as on Keepa. */
 				if (s && sim_series_at(s, now) < 0)
 					s = NULL;

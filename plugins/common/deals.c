@@ -260,3 +260,14 @@ void deal_row_product(struct deal_row *row, const struct deal_ctx *ctx, const ch
 	row_add(row, TG_VINT(COL_PRODUCT_AT, ctx->now_s));
 	row_add(row, TG_VINT(COL_PRODUCT_DUE, 0));
 }
+
+void deal_row_refresh_product(struct deal_row *row, const struct deal_ctx *ctx, const char *asin,
+                              const cJSON *product)
+{
+	row->n = 0;
+	row_add(row, TG_VINT(COL_DOMAIN, ctx->domain));
+	row_add(row, TG_VTEXT(COL_ASIN, asin));
+	row_add_product(row, product);
+	row_add(row, TG_VINT(COL_REFRESHED, ctx->now_s));
+	row_add(row, TG_VTEXT(COL_WRITTEN_BY, ctx->written_by));
+}

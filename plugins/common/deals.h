@@ -159,6 +159,11 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const struc
 int deal_row_refresh(struct deal_row *row, const struct deal_ctx *ctx, const char *asin, int64_t avg_cents,
                      const struct cJSON *product, bool mark_checked);
 
+/* The product columns alone and refreshed_at (janitor, for a price type the
+ * refresh could not read): the row's price, drop and checked_at stay. */
+void deal_row_refresh_product(struct deal_row *row, const struct deal_ctx *ctx, const char *asin,
+                              const struct cJSON *product);
+
 /* The current value of price type pt in product.stats.current, or -1. */
 int64_t product_current(const struct cJSON *product, int pt);
 

@@ -15,6 +15,18 @@
  * max_age_h; otherwise only refreshed_at (and the product columns, when
  * usable) is written and it waits for the next refresh. Every removal thus
  * follows a refresh in the same run.
+ *
+ * Refresh with what the price type needs: Keepa serves some price types
+ * (7, 9, 10, 18-22, 32, 33 in the official Java client) only with `offers`;
+ * without it they read -1, which is not "no longer a deal". Rows of those
+ * types are refreshed with offers=`extra_offers` (kind product_offers, at
+ * most 20 ASINs a call), or, with extra_offers = 0, never judged by their
+ * price: they are kept while the product exists and leave only when no feed
+ * has seen them for max_age_h.
+ *
+ * The due rows are read with SQL limits, oldest first: past max_age_h, then
+ * stale and never refreshed, then stale and refreshed before
+ * refresh_after_h, so a run reads only the rows it refreshes.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,11 +41,15 @@
 
 struct janitor {
 	struct pctx p;
-	int64_t refresh_after_h, max_age_h, max_rows;
+	int64_t refresh_after_h, max_age_h, max_rows, extra_offers;
 	bool require_drop;
 };
 
-static const struct tg_cost costs[] = {COST_REFRESH};
+/* At most this many ASINs a /product call with offers (the Java client's
+ * javadoc; the current docs say 100 without a caveat). */
+#define OFFERS_MAX_ASINS 20
+
+static const struct tg_cost costs[] = {COST_REFRESH, COST_PRODUCT_OFFERS};
 
 static const struct tg_setting settings[] = {
     {"refresh_after_h", TG_SETTING_INT, "24", "refresh rows not seen or refreshed for this many hours"},
@@ -42,8 +58,16 @@ static const struct tg_setting settings[] = {
     {"max_rows_per_run", TG_SETTING_INT, "1000", "refresh at most this many rows per run"},
     {"require_drop", TG_SETTING_BOOL, "true", "a refreshed row qualifies only while below its deal average"},
     {"stats_days", TG_SETTING_INT, "90", "/product stats window in days (free)"},
+    {"extra_offers", TG_SETTING_INT, "20",
+     "offers=N for price types Keepa serves only with offers (7, 9, 10, 18-22, 32, 33); 0: do not judge them"},
     SETTINGS_FEES,
 };
+
+/* Price types Keepa fills only when offers are asked for. */
+static bool needs_offers(int pt)
+{
+	return pt == 7 || pt == 9 || pt == 10 || (pt >= 18 && pt <= 22) || pt == 32 || pt == 33;
+}
 
 /* A row due for a refresh. */
 struct due {
@@ -56,7 +80,7 @@ struct due {
 
 struct scan {
 	struct due *rows;
-	size_t n, cap;
+	size_t n, cap, max;
 	int64_t cutoff_refresh, cutoff_drop;
 	int64_t malformed;
 	int oom;
@@ -95,10 +119,12 @@ static int scan_row(void *ud, const struct tg_value *row, size_t n)
 		s->malformed++;
 		return 0;
 	}
-	/* Refreshed lately without qualifying: wait, unless it is past the
-	 * age limit and due for its last refresh. */
+	/* The selects' filters already hold only due rows; this is their
+	 * guard, should a backend ever hand back more. */
 	if (col_int(row, n, COL_REFRESHED, &refreshed) && refreshed >= s->cutoff_refresh &&
 	    checked >= s->cutoff_drop)
+		return 0;
+	if (s->n >= s->max)
 		return 0;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 256;
@@ -126,6 +152,8 @@ static int due_cmp(const void *a, const void *b)
 
 	if (x->domain != y->domain)
 		return x->domain < y->domain ? -1 : 1;
+	if (needs_offers(x->price_type) != needs_offers(y->price_type))
+		return needs_offers(x->price_type) ? 1 : -1;
 	if (x->checked_at != y->checked_at)
 		return x->checked_at < y->checked_at ? -1 : 1;
 	return strcmp(x->asin, y->asin);
@@ -163,6 +191,11 @@ static int janitor_init(struct tg_task *task, const struct tg_services *svc, voi
 	if (!rc)
 		rc = setting_int_range(&j->p, "stats_days", 1, 3650, &j->p.popts.stats_days, errmsg);
 	if (!rc)
+		rc = setting_int_range(&j->p, "extra_offers", 0, 100, &j->extra_offers, errmsg);
+	if (!rc && j->extra_offers > 0 && j->extra_offers < 20)
+		rc = err_set(errmsg, TG_EINVAL, "setting extra_offers = %" PRId64 ": Keepa takes 0 (none) or 20..100",
+		             j->extra_offers);
+	if (!rc)
 		rc = fees_load(&j->p, &j->p.fees, errmsg);
 	if (!rc)
 		rc = svc->table_declare(task, &deals_table, errmsg);
@@ -178,6 +211,56 @@ struct tally {
 	int64_t refreshed, dropped, waiting;
 };
 
+/* The /product options of a refresh with offers. */
+static struct product_opts offers_opts(const struct janitor *j)
+{
+	struct product_opts o = j->p.popts;
+
+	o.kind = KIND_PRODUCT_OFFERS;
+	o.offers = j->extra_offers;
+	o.units_per_asin = (j->extra_offers + 9) / 10;
+	o.tokens_per_asin = 6 * o.units_per_asin;
+	return o;
+}
+
+/* ASINs per refresh call: from the budget hint, and at most 20 with offers. */
+static size_t offers_batch_size(struct janitor *j, bool offers)
+{
+	struct product_opts light = j->p.popts;
+	size_t n;
+
+	if (!offers)
+		return product_batch_size(&j->p);
+	j->p.popts = offers_opts(j);
+	n = product_batch_size(&j->p);
+	j->p.popts = light;
+	return n < OFFERS_MAX_ASINS ? n : OFFERS_MAX_ASINS;
+}
+
+/* Read at most s->max due rows, oldest first, with SQL limits: past
+ * max_age_h; stale and never refreshed; stale and refreshed before
+ * refresh_after_h. The three sets are disjoint. */
+static int select_due(struct janitor *j, struct scan *s)
+{
+	const struct tg_filter past[] = {{TG_LT, TG_VINT(COL_CHECKED, s->cutoff_drop)}};
+	const struct tg_filter never[] = {{TG_LT, TG_VINT(COL_CHECKED, s->cutoff_refresh)},
+	                                  {TG_GE, TG_VINT(COL_CHECKED, s->cutoff_drop)},
+	                                  {TG_EQ, TG_VNULL(COL_REFRESHED)}};
+	const struct tg_filter lately[] = {{TG_LT, TG_VINT(COL_CHECKED, s->cutoff_refresh)},
+	                                   {TG_GE, TG_VINT(COL_CHECKED, s->cutoff_drop)},
+	                                   {TG_LT, TG_VINT(COL_REFRESHED, s->cutoff_refresh)}};
+	const struct {
+		const struct tg_filter *f;
+		size_t n;
+	} sets[] = {{past, 1}, {never, 3}, {lately, 3}};
+	int rc = TG_OK;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]) && !rc && s->n < s->max && !s->oom; i++)
+		rc = j->p.svc->select(j->p.task, deals_table.name, sets[i].f, sets[i].n, COL_CHECKED,
+		                      (int64_t)(s->max - s->n), scan_row, s);
+	return rc;
+}
+
 /* Refresh rows[0..n) (one domain), then write the outcome in one transaction. */
 static int refresh_batch(struct janitor *j, struct scan *s, const struct due *rows, size_t n, struct tally *t,
                          char **errmsg)
@@ -188,12 +271,18 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 	size_t i;
 	int rc;
 
+	bool offers = needs_offers(rows[0].price_type) && j->extra_offers > 0;
+	struct product_opts light = j->p.popts;
+
 	asins = malloc(n * sizeof(*asins));
 	if (!asins)
 		return err_set(errmsg, TG_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++)
 		asins[i] = rows[i].asin;
+	if (offers)
+		j->p.popts = offers_opts(j);
 	rc = products_fetch(&j->p, rows[0].domain, asins, n, &set, errmsg);
+	j->p.popts = light;
 	if (rc)
 		goto free_set;
 	rc = j->p.svc->begin(j->p.task);
@@ -214,9 +303,17 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 		struct deal_row row;
 		int64_t cur = prod ? product_current(prod, d->price_type) : -1;
 		bool usable = prod && deal_row_refresh(&row, &ctx, d->asin, d->avg, prod, false) == TG_OK;
+		/* Without offers Keepa has no value for this type: unknown, not
+		 * "no longer a deal". */
+		bool unjudged = needs_offers(d->price_type) && !offers;
 		bool qualifies = usable && cur >= 0 && (!j->require_drop || d->avg < 0 || cur < d->avg);
 
-		if (qualifies) {
+		if (usable && unjudged && d->checked_at >= s->cutoff_drop) {
+			/* Keep the row and its price: only the product columns. */
+			deal_row_refresh_product(&row, &ctx, d->asin, prod);
+			rc = j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n);
+			t->waiting++;
+		} else if (qualifies) {
 			deal_row_refresh(&row, &ctx, d->asin, d->avg, prod, true);
 			rc = j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n);
 			t->refreshed++;
@@ -224,9 +321,10 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 			rc = j->p.svc->remove(j->p.task, deals_table.name, key, 2);
 			t->dropped++;
 			j->p.svc->log(j->p.task, TG_LOG_DEBUG, "dropped %s: %s", d->asin,
-			              !prod     ? "not returned by /product"
-			              : !usable ? "no usable stats"
-			                        : "no longer a deal");
+			              !prod       ? "not returned by /product"
+			              : !usable   ? "no usable stats"
+			              : unjudged  ? "no feed has seen it for max_age_h (its price type needs offers)"
+			                          : "no longer a deal");
 		} else {
 			rc = usable ? j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n)
 			            : j->p.svc->upsert(j->p.task, deals_table.name, key, 3);
@@ -257,7 +355,6 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	struct janitor *j = state;
 	struct scan s = {0};
 	struct tally t = {0};
-	struct tg_filter stale;
 	int64_t now = now_s(&j->p);
 	size_t i, n, batch, end;
 	int rc;
@@ -266,8 +363,8 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	memset(&j->p.counts, 0, sizeof(j->p.counts));
 	s.cutoff_refresh = now - j->refresh_after_h * 3600;
 	s.cutoff_drop = now - j->max_age_h * 3600;
-	stale = (struct tg_filter){TG_LT, TG_VINT(COL_CHECKED, s.cutoff_refresh)};
-	rc = j->p.svc->select(j->p.task, deals_table.name, &stale, 1, COL_CHECKED, -1, scan_row, &s);
+	s.max = (size_t)j->max_rows;
+	rc = select_due(j, &s);
 	if (s.oom)
 		rc = err_set(errmsg, TG_ENOMEM, "out of memory");
 	else if (rc < 0)
@@ -278,15 +375,19 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 		plog(&j->p, TG_LOG_WARN,
 		     "%" PRId64 " stale rows without domain, asin, price_type or checked_at skipped",
 		     s.malformed);
-	/* The select ordered the rows oldest first: keep the oldest, then
-	 * group them by domain (one /product call serves one domain). */
-	n = s.n < (size_t)j->max_rows ? s.n : (size_t)j->max_rows;
+	/* The selects read the oldest due rows: group them by domain (one
+	 * /product call serves one domain) and by what they need. */
+	n = s.n;
 	if (n)
 		qsort(s.rows, n, sizeof(*s.rows), due_cmp);
 	/* Oldest first within each domain; one /product call per batch. */
 	for (i = 0; i < n && !rc; i = end) {
-		batch = product_batch_size(&j->p);
-		for (end = i + 1; end < n && end - i < batch && s.rows[end].domain == s.rows[i].domain; end++)
+		bool offers = needs_offers(s.rows[i].price_type) && j->extra_offers > 0;
+
+		batch = offers_batch_size(j, offers);
+		for (end = i + 1; end < n && end - i < batch && s.rows[end].domain == s.rows[i].domain &&
+		                  (needs_offers(s.rows[end].price_type) && j->extra_offers > 0) == offers;
+		     end++)
 			;
 		rc = refresh_batch(j, &s, s.rows + i, end - i, &t, errmsg);
 		j->p.svc->progress(j->p.task, (int64_t)(rc ? i : end), (int64_t)n, "rows");

@@ -648,7 +648,10 @@ static bool filter_match(const struct ftable *t, struct tg_value *row, const str
 
 	if (c < 0)
 		fail_msg("filter on unknown column %s", flt->value.column);
-	/* SQL: a comparison with NULL is never true. */
+	/* As the host: a NULL operand is IS NULL / IS NOT NULL ... */
+	if (flt->value.type == TG_NULL && (flt->op == TG_EQ || flt->op == TG_NE))
+		return (row[c].type == TG_NULL) == (flt->op == TG_EQ);
+	/* ... and SQL's other comparisons with NULL are never true. */
 	if (row[c].type == TG_NULL || flt->value.type == TG_NULL)
 		return false;
 	cmp = value_cmp(&row[c], &flt->value);

@@ -192,12 +192,140 @@ static void test_init_rejects_ages(void **st)
 	fake_free(f);
 }
 
+/* A row of a price type Keepa serves only with offers (18, buy box). */
+static void put_row_pt(struct fake *f, const char *asin, int pt, int64_t checked_at)
+{
+	struct tg_value v[] = {
+	    TG_VINT("domain", 1),         TG_VTEXT("asin", asin),         TG_VINT("price_type", pt),
+	    TG_VINT("date_range", 1),     TG_VINT("current_cents", 2500), TG_VINT("avg_cents", 4000),
+	    TG_VINT("checked_at", checked_at), TG_VTEXT("written_by", "backfiller"),
+	};
+
+	fake_put_row(f, "deals", v, sizeof(v) / sizeof(v[0]));
+}
+
+/* A product whose stats.current[18] is buybox (-1: what Keepa answers
+ * without offers). */
+static void put_product_buybox(struct fake *f, const char *asin, int64_t buybox)
+{
+	char *text = NULL;
+
+	assert_true(asprintf(&text,
+	                     "{\"asin\":\"%s\",\"stats\":{\"current\":[-1,3000,2500,70000,-1,-1,-1,-1,-1,-1,-1,"
+	                     "7,12,-1,-1,-1,-1,-1,%lld]}}",
+	                     asin, (long long)buybox) > 0);
+	fake_keepa_set_product(f, asin, text);
+	free(text);
+}
+
+/* Offers-only price types are refreshed with offers (at most 20 ASINs a
+ * call) and judged by what that refresh says. */
+static void test_offers_only_type_refreshed_with_offers(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+	char asin[16];
+	int i;
+
+	(void)st;
+	fake_set_budget(f, 1000); /* 83 ASINs' worth at 12 a piece: the cap of 20 decides */
+	for (i = 0; i < 25; i++) {
+		asin_of(asin, i);
+		put_row_pt(f, asin, 18, T0_S - 30 * H);
+		put_product_buybox(f, asin, 2200);
+	}
+	put_row(f, 1, "BUSED00001", T0_S - 30 * H);
+	put_product(f, "BUSED00001", 2400);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	/* One light call for the used row, two offers calls (20 + 5). */
+	assert_int_equal(fake_count_calls(f, "/product"), 3);
+	for (i = 0; i < 3; i++) {
+		const struct fake_call *c = fake_call(f, (size_t)i);
+
+		if (!strcmp(c->kind, "product_offers"))
+			assert_true(c->units == 2 * 20 || c->units == 2 * 5);
+		else
+			assert_string_equal(c->kind, "refresh");
+	}
+	asin_of(asin, 3);
+	assert_int_equal(cell_int(f, asin, "checked_at"), T0_S);
+	assert_int_equal(cell_int(f, asin, "current_cents"), 2200);
+	assert_int_equal(fake_nrows(f, "deals"), 26);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* With extra_offers = 0 an offers-only type reads -1: unknown, not "no
+ * longer a deal". The row keeps its price and stays until no feed has seen
+ * it for max_age_h. */
+static void test_offers_only_type_not_judged_without_offers(void **st)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+	struct inst in;
+
+	(void)st;
+	fake_set_now(f, T0_S);
+	fake_set_int(f, "extra_offers", 0);
+	in = inst_start(f, tollgate_plugin_v1());
+	put_row_pt(f, "BBUYBOX001", 18, T0_S - 30 * H);
+	put_row_pt(f, "BBUYBOX002", 18, T0_S - 80 * H);
+	put_product_buybox(f, "BBUYBOX001", -1);
+	put_product_buybox(f, "BBUYBOX002", -1);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_call(f, 0)->kind, "refresh");
+	assert_true(fake_has_row(f, "deals", 1, "BBUYBOX001"));
+	assert_int_equal(cell_int(f, "BBUYBOX001", "current_cents"), 2500);
+	assert_int_equal(cell_int(f, "BBUYBOX001", "refreshed_at"), T0_S);
+	assert_int_equal(cell_int(f, "BBUYBOX001", "checked_at"), T0_S - 30 * H);
+	assert_int_equal(cell_int(f, "BBUYBOX001", "sales_rank"), 70000);
+	assert_false(fake_has_row(f, "deals", 1, "BBUYBOX002"));
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* Rows refreshed lately without qualifying are not due and do not take the
+ * places of due rows (the selects' limits count due rows only). */
+static void test_limit_counts_due_rows_only(void **st)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+	struct inst in;
+	char asin[16];
+	int i;
+
+	(void)st;
+	fake_set_now(f, T0_S);
+	fake_set_int(f, "max_rows_per_run", 5);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 10; i++) {
+		struct tg_value v[] = {TG_VINT("domain", 1), TG_VTEXT("asin", asin), TG_VINT("refreshed_at", T0_S - H)};
+
+		asin_of(asin, i);
+		put_row(f, 1, asin, T0_S - 40 * H); /* oldest, but refreshed an hour ago */
+		fake_put_row(f, "deals", v, 3);
+	}
+	for (i = 10; i < 20; i++) {
+		asin_of(asin, i);
+		put_row(f, 1, asin, T0_S - 30 * H);
+		put_product(f, asin, 2400);
+	}
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_count_calls(f, "/product"), 1);
+	assert_int_equal(fake_call(f, 0)->units, 5);
+	assert_int_equal(fake_product_asks(f, "B000000000"), 0);
+	assert_int_equal(fake_product_asks(f, "B000000010"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_refresh_before_drop), cmocka_unit_test(test_keepa_error_drops_nothing),
 	    cmocka_unit_test(test_malformed_product),   cmocka_unit_test(test_batches_by_domain_and_limit),
 	    cmocka_unit_test(test_init_rejects_ages),
+	    cmocka_unit_test(test_offers_only_type_refreshed_with_offers),
+	    cmocka_unit_test(test_offers_only_type_not_judged_without_offers),
+	    cmocka_unit_test(test_limit_counts_due_rows_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
