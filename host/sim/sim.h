@@ -61,7 +61,10 @@
  *     creationDate = currentSince of the queried price type, lastUpdate =
  *     the product's last refresh.
  * A product is a deal for (priceType, dateRange) when it was refreshed in the
- * last 12 hours, current >= 0, avg > 0 and delta != 0.
+ * last 12 hours, current >= 0, avg > 0 and delta != 0. categoryCount counts
+ * the deals per root category before include/excludeCategories apply (as
+ * Keepa documents: the category filters do not affect it), so with a
+ * category filter it over-counts the result.
  *
  * The deal cache (as Keepa's, about 120 s): a /deal query identical to an
  * earlier one in every member but `page` (member order does not matter),

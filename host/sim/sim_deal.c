@@ -266,7 +266,7 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 }
 
 static bool row_build(const struct sim_product *p, const struct sim_selection *sel, int32_t now,
-                      struct row *r)
+                      bool categories, struct row *r)
 {
 	int k = sim_type_series(sel->price_type);
 	if (k < 0)
@@ -294,9 +294,9 @@ static bool row_build(const struct sim_product *p, const struct sim_selection *s
 		    (sel->has_rank && (r->rank < 0 || !in_range(sel->rank, r->rank))))
 			return false;
 	}
-	if (sel->nincl && !in_list(sel->incl, sel->nincl, p->root_cat))
+	if (categories && sel->nincl && !in_list(sel->incl, sel->nincl, p->root_cat))
 		return false;
-	if (sel->nexcl && in_list(sel->excl, sel->nexcl, p->root_cat))
+	if (categories && sel->nexcl && in_list(sel->excl, sel->nexcl, p->root_cat))
 		return false;
 	if (sel->min_rating > 0 && sim_series_current(&p->s[SIM_S_RATING], now) < sel->min_rating)
 		return false;
@@ -363,6 +363,13 @@ static cJSON *deal_json(const struct sim_product *p, int price_type, int32_t now
 	return o;
 }
 
+static void count_category(struct sim_deal_result *res, int32_t root_cat)
+{
+	for (int c = 0; c < sim_ncategories; c++)
+		if (sim_categories[c].id == root_cat)
+			res->counts[c]++;
+}
+
 int sim_deal_match(const struct sim_catalog *cat, const struct sim_selection *sel, enum sim_deal_age age,
                    int32_t now, struct sim_deal_result *res)
 {
@@ -371,11 +378,17 @@ int sim_deal_match(const struct sim_catalog *cat, const struct sim_selection *se
 	if (!rows)
 		return TG_ENOMEM;
 	size_t n = 0;
+	bool cat_filter = sel->nincl || sel->nexcl;
+	struct row any;
 	for (uint32_t i = 0; i < cat->n; i++) {
-		if (row_build(&cat->p[i], sel, now, &rows[n])) {
+		if (row_build(&cat->p[i], sel, now, true, &rows[n])) {
 			rows[n].idx = i;
 			n++;
 		}
+		/* categoryCount is not affected by category filters (Keepa's
+		 * docs): with one, count every deal the other filters pass. */
+		if (cat_filter && row_build(&cat->p[i], sel, now, false, &any))
+			count_category(res, cat->p[i].root_cat);
 	}
 	res->matched = (int64_t)n;
 	struct sort_arg sa = {sel->sort_type, age};
@@ -389,9 +402,8 @@ int sim_deal_match(const struct sim_catalog *cat, const struct sim_selection *se
 	}
 	for (size_t i = 0; i < n; i++) {
 		res->idx[i] = rows[i].idx;
-		for (int c = 0; c < sim_ncategories; c++)
-			if (sim_categories[c].id == cat->p[rows[i].idx].root_cat)
-				res->counts[c]++;
+		if (!cat_filter)
+			count_category(res, cat->p[rows[i].idx].root_cat);
 	}
 	res->n = n;
 	res->now = now;

@@ -17,9 +17,8 @@ int deal_page_fetch(struct pctx *p, const struct selection *sel, int page, cJSON
                     int64_t *expected, char **errmsg)
 {
 	struct tg_keepa_request req = {.kind = KIND_DEAL, .units = 1, .path = "/deal"};
-	cJSON *deals, *counts, *c;
+	cJSON *deals;
 	char *body;
-	int64_t sum = 0, x;
 	int rc;
 
 	*resp = NULL;
@@ -41,19 +40,7 @@ int deal_page_fetch(struct pctx *p, const struct selection *sel, int page, cJSON
 		*dr = NULL;
 		return err_set(errmsg, TG_ENETWORK, "/deal page %d: the answer has no deals.dr array", page);
 	}
-	counts = cJSON_GetObjectItemCaseSensitive(deals, "categoryCount");
-	if (cJSON_IsArray(counts) && cJSON_GetArraySize(counts) > 0) {
-		cJSON_ArrayForEach(c, counts)
-		{
-			if (!json_as_int(c, &x) || x < 0) {
-				sum = -1;
-				break;
-			}
-			sum += x;
-		}
-		if (sum >= 0)
-			*expected = sum > DEAL_MAX ? DEAL_MAX : sum;
-	}
+	*expected = selection_expected(sel, deals);
 	return TG_OK;
 }
 

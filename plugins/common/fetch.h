@@ -16,8 +16,8 @@ struct selection;
 /*
  * Fetch page `page` of the selection (kind "deal", 1 page). On 0, *resp
  * owns the answer and *dr points at its `deals.dr` array (possibly empty);
- * *expected is the number of deals the answer announces (the sum of
- * `deals.categoryCount`, capped at Keepa's 10,000) or -1. An answer without
+ * *expected is the number of deals the answer announces
+ * (selection_expected()) or -1. An answer without
  * a `deals.dr` array is an error (TG_ENETWORK), never an empty page.
  */
 int deal_page_fetch(struct pctx *p, const struct selection *sel, int page, struct cJSON **resp,

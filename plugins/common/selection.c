@@ -93,6 +93,89 @@ static int set_number(cJSON *obj, const char *name, double v)
 	return TG_OK;
 }
 
+bool deal_price_type_valid(int64_t pt)
+{
+	/* 0 Amazon, 1 New, 2 Used, 3 sales rank, 5 collectible, 6 refurbished,
+	 * 7 New FBM with shipping, 8 lightning deal, 9 warehouse, 10 New FBA,
+	 * 18 buy box, 19-27 used/collectible/refurbished with shipping, 32 buy
+	 * box used, 33 prime exclusive. Not: 4 list price, 11-17 counts,
+	 * rating and reviews, 28-31 eBay, trade-in, rent. */
+	return (pt >= 0 && pt <= 3) || (pt >= 5 && pt <= 10) || (pt >= 18 && pt <= 27) || pt == 32 || pt == 33;
+}
+
+bool deal_domain_valid(int64_t domain)
+{
+	return domain >= 1 && domain <= 12 && domain != 7;
+}
+
+/* A category list member as a malloc()ed array; 0 when absent. */
+static int category_list(const cJSON *json, const char *name, int64_t **out, size_t *n)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(json, name), *c;
+	size_t i = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!cJSON_IsArray(list) || !cJSON_GetArraySize(list))
+		return TG_OK;
+	*out = malloc((size_t)cJSON_GetArraySize(list) * sizeof(**out));
+	if (!*out)
+		return TG_ENOMEM;
+	cJSON_ArrayForEach(c, list) json_as_int(c, &(*out)[i++]);
+	*n = i;
+	return TG_OK;
+}
+
+static bool in_list(const int64_t *l, size_t n, int64_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == v)
+			return true;
+	return false;
+}
+
+/* True when the answer lists id among its categoryIds. */
+static bool answer_lists(const cJSON *ids, int64_t id)
+{
+	const cJSON *c;
+	int64_t x;
+
+	cJSON_ArrayForEach(c, ids) if (json_as_int(c, &x) && x == id) return true;
+	return false;
+}
+
+int64_t selection_expected(const struct selection *sel, const cJSON *deals)
+{
+	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(deals, "categoryCount");
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(deals, "categoryIds");
+	bool filtered = sel->nincl || sel->nexcl;
+	int64_t sum = 0, x, id;
+	int i, n;
+
+	if (!cJSON_IsArray(counts) || !(n = cJSON_GetArraySize(counts)))
+		return -1;
+	if (filtered && (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) != n))
+		return -1;
+	/* An included category the answer does not list among its root
+	 * categories (a sub-category, or one without deals): its share of the
+	 * counts is unknown. */
+	for (size_t k = 0; k < sel->nincl; k++)
+		if (!answer_lists(ids, sel->incl[k]))
+			return -1;
+	for (i = 0; i < n; i++) {
+		if (!json_index_int(counts, i, &x) || x < 0)
+			return -1;
+		if (filtered) {
+			if (!json_index_int(ids, i, &id))
+				return -1;
+			if ((sel->nincl && !in_list(sel->incl, sel->nincl, id)) || in_list(sel->excl, sel->nexcl, id))
+				continue;
+		}
+		sum += x;
+	}
+	return sum > DEAL_MAX ? DEAL_MAX : sum;
+}
+
 int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char **errmsg)
 {
 	const cJSON *pts;
@@ -117,8 +200,9 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 			goto free_json;
 		}
 	}
-	if (!json_get_int(json, "domainId", &sel->domain) || sel->domain < 1 || sel->domain > 12) {
-		rc = err_set(errmsg, TG_EINVAL, "query.domainId: required, an integer 1..12");
+	if (!json_get_int(json, "domainId", &sel->domain) || !deal_domain_valid(sel->domain)) {
+		rc = err_set(errmsg, TG_EINVAL,
+		             "query.domainId: required, a Keepa domain with deals (1..12 but 7)");
 		goto free_json;
 	}
 	pts = cJSON_GetObjectItemCaseSensitive(json, "priceTypes");
@@ -126,6 +210,12 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 	    x > 40) {
 		rc = err_set(errmsg, TG_EINVAL,
 		             "query.priceTypes: required, a list of exactly one price type");
+		goto free_json;
+	}
+	if (!deal_price_type_valid(x)) {
+		rc = err_set(errmsg, TG_EINVAL,
+		             "query.priceTypes: %lld is not a deal price type (Keepa's: 0-3, 5-10, 18-27, 32, 33)",
+		             (long long)x);
 		goto free_json;
 	}
 	sel->price_type = (int)x;
@@ -145,6 +235,13 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 		if (rc)
 			goto free_json;
 	}
+	rc = category_list(json, "includeCategories", &sel->incl, &sel->nincl);
+	if (!rc)
+		rc = category_list(json, "excludeCategories", &sel->excl, &sel->nexcl);
+	if (rc)
+		goto free_json;
+	sel->categories_unswitched =
+	    (sel->nincl || sel->nexcl) && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "isFilterEnabled"));
 	cJSON_DeleteItemFromObjectCaseSensitive(json, "page");
 	rc = canonicalize(json);
 	if (rc)
@@ -161,6 +258,9 @@ int selection_from_json(struct selection *sel, cJSON *json, int sort_type, char 
 
 free_json:
 	cJSON_Delete(json);
+	free(sel->incl);
+	free(sel->excl);
+	sel->incl = sel->excl = NULL;
 	if (rc == TG_ENOMEM)
 		err_set(errmsg, rc, "query: out of memory");
 	return rc;
@@ -177,7 +277,13 @@ int selection_load(struct selection *sel, struct pctx *p, int sort_type, char **
 		return err_set(errmsg, rc, "setting query: required (Keepa's /deal selection as a group)");
 	if (rc < 0)
 		return err_set(errmsg, rc, "setting query: cannot read the group (%d)", rc);
-	return selection_from_json(sel, json, sort_type, errmsg);
+	rc = selection_from_json(sel, json, sort_type, errmsg);
+	if (!rc && sel->categories_unswitched)
+		plog(p, TG_LOG_WARN,
+		     "settings.query: includeCategories/excludeCategories without isFilterEnabled = true: Keepa's "
+		     "docs list the categories under the filters that switch turns on (their own example sends "
+		     "them with it false); add isFilterEnabled = true to be sure they apply");
+	return rc;
 }
 
 char *selection_body(const struct selection *sel, int page)
@@ -201,5 +307,7 @@ char *selection_body(const struct selection *sel, int page)
 void selection_release(struct selection *sel)
 {
 	cJSON_Delete(sel->json);
-	sel->json = NULL;
+	free(sel->incl);
+	free(sel->excl);
+	memset(sel, 0, sizeof(*sel));
 }

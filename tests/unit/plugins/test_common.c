@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,6 +337,10 @@ static void test_selection_rejects(void **st)
 	    "{\"domainId\":1,\"priceTypes\":[2],\"currentRange\":[\"2000\",45100]}",
 	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":4}",  /* the seed's mistake */
 	    "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":30}", /* a day count */
+	    "{\"domainId\":7,\"priceTypes\":[2]}",                /* .cn: no deals */
+	    "{\"domainId\":1,\"priceTypes\":[4]}",                /* list price: not a deal type */
+	    "{\"domainId\":1,\"priceTypes\":[11]}",               /* an offer count */
+	    "{\"domainId\":1,\"priceTypes\":[31]}",               /* rent */
 	    "[1,2]",
 	};
 	struct selection s;
@@ -352,6 +357,51 @@ static void test_selection_rejects(void **st)
 	}
 }
 
+/* The documented deal price types, the category switch, and the announced
+ * total under a category filter (Keepa's categoryCount ignores the filter). */
+static void test_selection_checks(void **st)
+{
+	static const int good[] = {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 18, 22, 27, 32, 33};
+	struct selection s;
+	char text[160];
+	cJSON *deals;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "{\"domainId\":1,\"priceTypes\":[%d]}", good[i]);
+		assert_int_equal(load(&s, text, 0, NULL), TG_OK);
+		selection_release(&s);
+	}
+	deals = cJSON_Parse("{\"categoryIds\":[283155,172282,5174],\"categoryCount\":[600,300,100]}");
+
+	assert_int_equal(load(&s, "{\"domainId\":1,\"priceTypes\":[2]}", 0, NULL), TG_OK);
+	assert_false(s.categories_unswitched);
+	assert_int_equal(selection_expected(&s, deals), 1000);
+	selection_release(&s);
+
+	assert_int_equal(load(&s, "{\"domainId\":1,\"priceTypes\":[2],\"includeCategories\":[283155]}", 0, NULL),
+	                 TG_OK);
+	assert_true(s.categories_unswitched);
+	assert_int_equal(selection_expected(&s, deals), 600);
+	selection_release(&s);
+
+	assert_int_equal(load(&s,
+	                      "{\"domainId\":1,\"priceTypes\":[2],\"excludeCategories\":[283155],"
+	                      "\"isFilterEnabled\":true}",
+	                      0, NULL),
+	                 TG_OK);
+	assert_false(s.categories_unswitched);
+	assert_int_equal(selection_expected(&s, deals), 400);
+	selection_release(&s);
+
+	/* A sub-category: its share is unknown. */
+	assert_int_equal(load(&s, "{\"domainId\":1,\"priceTypes\":[2],\"includeCategories\":[1000042]}", 0, NULL),
+	                 TG_OK);
+	assert_int_equal(selection_expected(&s, deals), -1);
+	selection_release(&s);
+	cJSON_Delete(deals);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(test_row_full),   cmocka_unit_test(test_row_malformed),
 	    cmocka_unit_test(test_json_as_int_exact), cmocka_unit_test(test_row_root_category_exact),
 	    cmocka_unit_test(test_selection),  cmocka_unit_test(test_selection_rejects),
+	    cmocka_unit_test(test_selection_checks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
