@@ -178,6 +178,10 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 		return rc;
 	}
 	task->tokens_class = rc;
+	/* Interval tasks (the upserter) are latency-sensitive: their small
+	 * funded calls may pass a waiting head (tokens_core_set_fresh). */
+	if (task->cfg->interval_s > 0)
+		tokens_set_fresh(d->tokens, rc, true);
 	if ((rc = storage_connect(d->storage, &task->db, &err)) || (rc = keepa_conn_new(d->keepa, &task->keepa, &err)))
 		goto fail;
 	keepa_conn_set_name(task->keepa, task->cfg->name);

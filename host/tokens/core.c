@@ -134,6 +134,14 @@ int tokens_core_add_class(struct tokens_core *core, const char *name, double wei
 	return core->ncls++;
 }
 
+int tokens_core_set_fresh(struct tokens_core *core, int cls, bool fresh)
+{
+	if (cls < 0 || cls >= core->ncls)
+		return TG_EINVAL;
+	core->cls[cls].fresh = fresh;
+	return TG_OK;
+}
+
 int tokens_core_find_class(const struct tokens_core *core, const char *name)
 {
 	for (int i = 0; i < core->ncls; i++)
@@ -438,7 +446,8 @@ static void dispatch(struct tokens_core *core, struct tokens_ticket *t, int64_t 
 {
 	struct tokens_class *c = &core->cls[t->cls];
 
-	core->head = NULL;
+	if (core->head == t)
+		core->head = NULL;
 	fifo_remove(core, t);
 	t->state = TICKET_IN_FLIGHT;
 	t->next = core->flight;
@@ -460,6 +469,50 @@ static bool need_sync(struct tokens_core *core, int64_t now)
 	       now - core->base_local >= (RESYNC_MINUTES * core->cfg.minute_ms) &&
 	       now - core->head->submit_ms >= (RESYNC_MINUTES * core->cfg.minute_ms) &&
 	       now - core->last_sync_request >= (RESYNC_MINUTES * core->cfg.minute_ms);
+}
+
+/*
+ * The freshness rule: a call of a latency-sensitive class that may go while
+ * the head waits (see tokens_core_set_fresh). NULL when none. It must be
+ * small, its class must have at most one minute of refill queued (a task
+ * that keeps a longer queue is backlogged, and waits its turn), and it must be funded
+ * now: est stays above the margin after it, so no call is refused and the
+ * deficit is not deepened. What the passing calls spend while one head waits
+ * is at most that head's cost, so the head waits at most as long again as
+ * without them: its wait stays bounded.
+ */
+static struct tokens_ticket *fresh_pick(struct tokens_core *core, double est, int64_t now)
+{
+	struct tokens_ticket *head = core->head;
+
+	if (now < core->hold_until || core->head_bypassed >= head->cost)
+		return NULL;
+	for (int i = 0; i < core->nring; i++) {
+		struct tokens_class *c = &core->cls[core->ring[i]];
+		struct tokens_ticket *t = c->first;
+		double cost;
+
+		if (!c->fresh || !t || t->state != TICKET_QUEUED || t->cls == head->cls)
+			continue;
+		/* A class whose queue holds more than a minute of refill is
+		 * backlogged: it waits its turn. */
+		double queued = 0;
+		for (const struct tokens_ticket *q = t; q; q = q->next)
+			queued += learn_cost(c, q->kind, q->units, q->declared);
+		if (queued > core->rate)
+			continue;
+		cost = learn_cost(c, t->kind, t->units, t->declared);
+		if (cost > core->rate || est - cost < core->cfg.margin + EPS ||
+		    core->head_bypassed + cost > head->cost)
+			continue;
+		t->cost = cost;
+		c->dc -= cost;
+		t->charged = true;
+		c->bypassed++;
+		core->head_bypassed += cost;
+		return t;
+	}
+	return NULL;
 }
 
 void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll *out)
@@ -489,8 +542,10 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 			return;
 		}
 	}
-	if (!core->head)
+	if (!core->head) {
 		core->head = drr_pick(core);
+		core->head_bypassed = 0;
+	}
 	t = core->head;
 	if (!t) {
 		out->action = TOKENS_IDLE;
@@ -514,6 +569,16 @@ void tokens_core_poll(struct tokens_core *core, int64_t now, struct tokens_poll 
 		return;
 	}
 	eta = core_eta(core, target, now);
+	{
+		struct tokens_ticket *f = fresh_pick(core, est, now);
+
+		if (f) {
+			dispatch(core, f, now);
+			out->action = TOKENS_DISPATCH;
+			out->ticket = f;
+			return;
+		}
+	}
 	out->action = TOKENS_WAIT;
 	/* Waiting for calls on the wire to answer: their completion polls
 	 * again. */

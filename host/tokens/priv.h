@@ -66,6 +66,8 @@ struct tokens_class {
 	int queued, in_flight;
 	double dc; /* deficit round robin credit */
 	bool in_ring;
+	bool fresh;        /* latency-sensitive: may pass a waiting head */
+	uint64_t bypassed; /* calls sent past a waiting head */
 	struct learn_kind kinds[TOKENS_MAX_KINDS];
 	int nkinds;
 	uint64_t calls_ok, calls_429, calls_error;
@@ -95,6 +97,7 @@ struct tokens_core {
 	int nring, cursor;
 	bool cursor_visited;
 	struct tokens_ticket *head;
+	double head_bypassed; /* tokens fresh calls spent while this head waited */
 
 	/* The last accepted reading. */
 	bool have_reading;

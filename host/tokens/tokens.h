@@ -143,6 +143,16 @@ void tokens_core_free(struct tokens_core *core);
 int tokens_core_add_class(struct tokens_core *core, const char *name, double weight);
 /* The id of a class by name, or TG_ENOTFOUND. */
 int tokens_core_find_class(const struct tokens_core *core, const char *name);
+/*
+ * Mark class cls latency-sensitive (an interval task such as the upserter):
+ * while the head of another class waits for tokens, the call of cls may
+ * pass it when cls has at most one minute of refill queued (so the call is
+ * small and cls is not backlogged) and the call is funded now (the estimate stays above the margin
+ * after it). While one head waits, the calls passing it spend at most the
+ * head's cost, so its wait stays bounded (at most as long again). The cost
+ * is charged to the class's round-robin credit. TG_EINVAL for a bad class.
+ */
+int tokens_core_set_fresh(struct tokens_core *core, int cls, bool fresh);
 
 /* Queue a call of class cls at the tail of its FIFO. declared is the
  * plugin's estimate (fixed + per_unit * units); the cost used is the larger
@@ -217,6 +227,8 @@ int tokens_new(const struct tokens_config *cfg, const struct tg_clock *clock, to
 /* Call after every thread has left tokens_acquire (after tokens_shutdown). */
 void tokens_free(struct tokens *t);
 int tokens_add_class(struct tokens *t, const char *name, double weight);
+/* tokens_core_set_fresh, locked. */
+int tokens_set_fresh(struct tokens *t, int cls, bool fresh);
 int tokens_find_class(struct tokens *t, const char *name);
 
 /* Block until the call may be sent. *ticket NULL: a new call (class cls,

@@ -93,6 +93,16 @@ int tokens_add_class(struct tokens *t, const char *name, double weight)
 	return rc;
 }
 
+int tokens_set_fresh(struct tokens *t, int cls, bool fresh)
+{
+	int rc;
+
+	pthread_mutex_lock(&t->lock);
+	rc = tokens_core_set_fresh(t->core, cls, fresh);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
 int tokens_find_class(struct tokens *t, const char *name)
 {
 	int rc;

@@ -14,7 +14,7 @@
 
 static void print_json(const struct sim_scenario *sc, enum sim_policy p, const struct sim_result *r)
 {
-	bool tg = p == SIM_TOLLGATE_RESERVE || p == SIM_TOLLGATE_DEFICIT;
+	bool tg = p == SIM_TOLLGATE_RESERVE || p == SIM_TOLLGATE_DEFICIT || p == SIM_TOLLGATE_NOFRESH;
 
 	printf(
 	    "{\"scenario\":\"%s\",\"policy\":\"%s\",\"utilization\":%.4f,\"our_429\":%llu,\"other_429\":%llu,"
@@ -27,15 +27,16 @@ static void print_json(const struct sim_scenario *sc, enum sim_policy p, const s
 		printf("\"est_above_truth\":null,");
 	printf("\"tasks\":{");
 	for (int i = 0; i < sc->ntasks; i++)
-		printf("%s\"%s\":{\"tokens_per_min\":%.3f,\"wait_p50_s\":%.1f,\"wait_max_s\":%.1f}",
+		printf("%s\"%s\":{\"tokens_per_min\":%.3f,\"wait_p50_s\":%.1f,\"wait_p95_s\":%.1f,"
+		       "\"wait_max_s\":%.1f}",
 		       i ? "," : "", sc->tasks[i].name, r->task[i].tokens / r->minutes, r->task[i].wait_p50_s,
-		       r->task[i].wait_max_s);
+		       r->task[i].wait_p95_s, r->task[i].wait_max_s);
 	printf("}}\n");
 }
 
 static void print_row(const struct sim_scenario *sc, enum sim_policy p, const struct sim_result *r)
 {
-	bool tg = p == SIM_TOLLGATE_RESERVE || p == SIM_TOLLGATE_DEFICIT;
+	bool tg = p == SIM_TOLLGATE_RESERVE || p == SIM_TOLLGATE_DEFICIT || p == SIM_TOLLGATE_NOFRESH;
 	char est[16];
 
 	snprintf(est, sizeof(est), "%llu", (unsigned long long)r->est_above_truth);
@@ -43,8 +44,8 @@ static void print_row(const struct sim_scenario *sc, enum sim_policy p, const st
 	       (unsigned long long)r->our_429, (unsigned long long)r->other_429, (long long)r->min_balance,
 	       tg ? est : "-");
 	for (int i = 0; i < sc->ntasks; i++)
-		printf(" | %-10s %7.3f %7.0f %7.0f", sc->tasks[i].name, r->task[i].tokens / r->minutes,
-		       r->task[i].wait_p50_s, r->task[i].wait_max_s);
+		printf(" | %-10s %7.3f %7.0f %7.0f %7.0f", sc->tasks[i].name, r->task[i].tokens / r->minutes,
+		       r->task[i].wait_p50_s, r->task[i].wait_p95_s, r->task[i].wait_max_s);
 	printf("\n");
 }
 
@@ -73,9 +74,9 @@ int main(int argc, char **argv)
 	/* The scheduler logs every wait; the figures are the point here. */
 	log_setup(TG_LOG_ERROR, NULL);
 	if (table) {
-		printf("%.0f virtual hours, seed %llu. tok/min, p50 and max wait (s) per task.\n", hours,
+		printf("%.0f virtual hours, seed %llu. tok/min, p50, p95 and max wait (s) per task.\n", hours,
 		       (unsigned long long)seed);
-		printf("%-3s %-17s %5s %5s %5s %6s %5s | task       tok/min     p50     max\n", "sc",
+		printf("%-3s %-17s %5s %5s %5s %6s %5s | task       tok/min     p50     p95     max\n", "sc",
 		       "policy", "util", "o429", "x429", "minbal", "est>");
 	}
 	for (int s = 0; s < sim_nscenarios; s++) {

@@ -106,7 +106,7 @@ const struct sim_scenario sim_scenarios[] = {
 const int sim_nscenarios = (int)(sizeof(sim_scenarios) / sizeof(sim_scenarios[0]));
 
 static const char *const policy_names[SIM_NPOLICIES] = {"tollgate-reserve", "tollgate-deficit", "seed-legacy",
-                                                        "seed-final", "sleep-60"};
+                                                        "seed-final",       "sleep-60",         "tollgate-nofresh"};
 
 const char *sim_policy_name(enum sim_policy p)
 {
@@ -212,7 +212,8 @@ static int64_t cap_of(int rate)
 
 static bool is_tollgate(const struct sim *s)
 {
-	return s->policy == SIM_TOLLGATE_RESERVE || s->policy == SIM_TOLLGATE_DEFICIT;
+	return s->policy == SIM_TOLLGATE_RESERVE || s->policy == SIM_TOLLGATE_DEFICIT ||
+	       s->policy == SIM_TOLLGATE_NOFRESH;
 }
 
 static void push_double(double **arr, size_t *n, size_t *cap, double v)
@@ -417,8 +418,12 @@ static void core_up(struct sim *s)
 {
 	if (tokens_core_new(&s->cfg, &s->core, NULL) < 0)
 		abort();
-	for (int i = 0; i < s->ntasks; i++)
+	for (int i = 0; i < s->ntasks; i++) {
 		s->task[i].cls = tokens_core_add_class(s->core, s->task[i].cfg->name, s->task[i].cfg->weight);
+		/* Periodic tasks are the daemon's interval tasks: latency-sensitive. */
+		if (s->task[i].cfg->mode == SIM_PERIODIC && s->policy != SIM_TOLLGATE_NOFRESH)
+			tokens_core_set_fresh(s->core, s->task[i].cls, true);
+	}
 	s->core_wake = s->now;
 }
 
@@ -580,6 +585,7 @@ static void finish(struct sim *s)
 		if (ts->nwaits) {
 			qsort(ts->waits, ts->nwaits, sizeof(double), cmp_double);
 			tr->wait_p50_s = ts->waits[(ts->nwaits - 1) / 2];
+			tr->wait_p95_s = ts->waits[(ts->nwaits - 1) * 95 / 100];
 			tr->wait_max_s = ts->waits[ts->nwaits - 1];
 		}
 		free(ts->waits);

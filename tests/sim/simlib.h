@@ -70,6 +70,7 @@ enum sim_policy {
 	SIM_SEED_LEGACY, /* wait for balance >= 80 + cost, no queue */
 	SIM_SEED_FINAL,  /* wait for balance >= 80, no queue (barging) */
 	SIM_SLEEP_60,    /* seed-final, and the backlogged task sleeps 60 s after each call */
+	SIM_TOLLGATE_NOFRESH, /* reserve without the freshness rule (tokens_core_set_fresh) */
 	SIM_NPOLICIES
 };
 
@@ -77,7 +78,7 @@ struct sim_task_result {
 	double tokens; /* charged by the server */
 	double tokens_after_warmup;
 	uint64_t calls;
-	double wait_p50_s, wait_max_s;
+	double wait_p50_s, wait_p95_s, wait_max_s;
 	double front_max_s; /* longest wait as first of its queue */
 	double bound_s;     /* the analytic bound for that wait */
 	uint64_t bound_violations;

@@ -120,10 +120,35 @@ static void test_a_no_starvation(void **state)
 	}
 }
 
+/* Scenario C: the freshness rule lets the upserter's small calls pass the
+ * backfiller's waiting 150-token head: its p95 wait is at most one Keepa
+ * minute, and the backfiller keeps at least 0.99 of the tokens it got
+ * without the rule. */
+static void test_c_freshness(void **state)
+{
+	const struct sim_scenario *sc = scenario("C");
+
+	(void)state;
+	assert_string_equal(sc->tasks[0].name, "upserter");
+	for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+		struct sim_result fresh, plain;
+
+		assert_int_equal(sim_run(sc, SIM_TOLLGATE_RESERVE, seed, HOURS, &fresh), 0);
+		assert_int_equal(sim_run(sc, SIM_TOLLGATE_NOFRESH, seed, HOURS, &plain), 0);
+		if (fresh.task[0].wait_p95_s > 60.0 ||
+		    fresh.task[1].tokens_after_warmup < 0.99 * plain.task[1].tokens_after_warmup)
+			fail_msg("seed %llu: upserter p95 %.0f s (without the rule %.0f s); backfiller %.0f tokens "
+			         "(without %.0f)",
+			         (unsigned long long)seed, fresh.task[0].wait_p95_s, plain.task[0].wait_p95_s,
+			         fresh.task[1].tokens_after_warmup, plain.task[1].tokens_after_warmup);
+		assert_int_equal(fresh.our_429, 0);
+	}
+}
+
 int main(void)
 {
 	static const char *names[] = {"A", "B", "C", "D", "E", "F", "G", "H"};
-	struct CMUnitTest tests[9];
+	struct CMUnitTest tests[10];
 
 	for (int i = 0; i < 8; i++) {
 		static char label[8][32];
@@ -133,6 +158,7 @@ int main(void)
 	}
 	tests[8] =
 	    (struct CMUnitTest){"scenario_A_seed_legacy_starves", test_a_no_starvation, NULL, NULL, NULL};
+	tests[9] = (struct CMUnitTest){"scenario_C_freshness", test_c_freshness, NULL, NULL, NULL};
 	log_setup(TG_LOG_ERROR, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -361,12 +361,62 @@ static void test_budget_hint_follows_the_bucket(void **state)
 	tokens_core_free(core);
 }
 
+/* The freshness rule: while a big head waits, a small funded call of a
+ * latency-sensitive class passes it; a plain class's call does not; the
+ * passing calls spend at most the head's cost while it waits. */
+static void test_fresh_call_passes_waiting_head(void **state)
+{
+	struct tokens_core *core = new_core(TOKENS_POLICY_RESERVE);
+	struct tokens_ticket *big, *small, *plain, *more[8];
+	struct tokens_poll p;
+	double est;
+
+	(void)state;
+	int bf = tokens_core_add_class(core, "backfiller", 1);
+	int up = tokens_core_add_class(core, "upserter", 1);
+	int other = tokens_core_add_class(core, "other", 1);
+	assert_int_equal(tokens_core_set_fresh(core, up, true), 0);
+	assert_int_equal(tokens_core_set_fresh(core, 99, true), TG_EINVAL);
+	first_reading(core, 0, 30, 20);
+	/* 30 tokens, a 50-token head: it waits. */
+	assert_int_equal(tokens_core_submit(core, bf, "product", 50, 50, 0, &big, NULL), 0);
+	tokens_core_poll(core, 0, &p);
+	assert_int_equal(p.action, TOKENS_WAIT);
+	/* A plain class's small call waits behind the head (no barging). */
+	assert_int_equal(tokens_core_submit(core, other, "deal", 1, 5, 0, &plain, NULL), 0);
+	tokens_core_poll(core, 0, &p);
+	assert_int_equal(p.action, TOKENS_WAIT);
+	/* The upserter's is funded and small: it goes now, the head stays. */
+	assert_int_equal(tokens_core_submit(core, up, "deal", 1, 5, 0, &small, NULL), 0);
+	tokens_core_poll(core, 0, &p);
+	assert_int_equal(p.action, TOKENS_DISPATCH);
+	assert_ptr_equal(p.ticket, small);
+	assert_true(tokens_core_est(core, 0, &est) && est == 25);
+	struct tokens_envelope e = env(10, 25, 30000, 20, 5);
+	tokens_core_complete(core, small, &e, 10);
+	/* More passing calls: they stop before spending more than the head's
+	 * 50, and never below the margin. */
+	int passed = 0;
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(tokens_core_submit(core, up, "deal", 1, 5, 20, &more[i], NULL), 0);
+		tokens_core_poll(core, 20, &p);
+		if (p.action != TOKENS_DISPATCH)
+			break;
+		assert_ptr_equal(p.ticket, more[i]);
+		passed++;
+	}
+	assert_true(tokens_core_est(core, 20, &est) && est >= 1);
+	assert_true(passed >= 1 && 5 * (passed + 1) <= 50);
+	tokens_core_free(core);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_paid_call_before_reading),
 	    cmocka_unit_test(test_reconcile_orders_by_server_time),
 	    cmocka_unit_test(test_429_keeps_head),
+	    cmocka_unit_test(test_fresh_call_passes_waiting_head),
 	    cmocka_unit_test(test_oversize_refused),
 	    cmocka_unit_test(test_learning_never_below_declared),
 	    cmocka_unit_test(test_shares_follow_weights),
