@@ -86,14 +86,7 @@ bool product_needed(const struct pctx *p, const struct stored_deal *st, const cJ
 int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals, size_t n, int64_t now,
                struct asin_list *due, int64_t *changed, char **errmsg)
 {
-	struct deal_ctx ctx = {
-	    .domain = sel->domain,
-	    .price_type = sel->price_type,
-	    .date_range = sel->date_range,
-	    .now_s = now,
-	    .written_by = p->name,
-	    .fees = &p->fees,
-	};
+	struct deal_ctx ctx = deal_ctx_of(p, sel, now);
 
 	for (size_t i = 0; i < n; i++) {
 		const char *asin = json_asin(deals[i]);

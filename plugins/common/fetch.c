@@ -208,10 +208,9 @@ static int row_exists_fn(void *ud, const struct tg_value *row, size_t n)
 	return 0;
 }
 
-int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, const cJSON *product,
-               int64_t now)
+struct deal_ctx deal_ctx_of(const struct pctx *p, const struct selection *sel, int64_t now)
 {
-	struct deal_ctx ctx = {
+	return (struct deal_ctx){
 	    .domain = sel->domain,
 	    .price_type = sel->price_type,
 	    .date_range = sel->date_range,
@@ -219,6 +218,12 @@ int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, c
 	    .written_by = p->name,
 	    .fees = &p->fees,
 	};
+}
+
+int deal_store(struct pctx *p, const struct selection *sel, const cJSON *deal, const cJSON *product,
+               int64_t now)
+{
+	struct deal_ctx ctx = deal_ctx_of(p, sel, now);
 	const char *asin = json_asin(deal);
 	struct tg_value key[2];
 	struct deal_row row;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deals.h"
+
 struct cJSON;
 struct pctx;
 struct selection;
@@ -62,6 +64,9 @@ void product_set_release(struct product_set *set);
  */
 int chunk_commit(struct pctx *p, const struct selection *sel, struct cJSON *const *deals, size_t n,
                  const char *state_key, const char *state_value, char **errmsg);
+
+/* The derivation context of the selection's deals, written at now. */
+struct deal_ctx deal_ctx_of(const struct pctx *p, const struct selection *sel, int64_t now);
 
 /* Upsert one row built from deal and product (NULL: not returned) inside
  * the caller's transaction; counts it. */

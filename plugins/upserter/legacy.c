@@ -104,15 +104,9 @@ static int wm_load(struct upserter *u, struct watermark *wm)
 	int rc = TG_OK;
 
 	memset(wm, 0, sizeof(*wm));
-	rc = u->p.svc->state_get(u->p.task, STATE_KEY, &value);
-	if (rc == TG_ENOTFOUND || (rc == TG_OK && !value)) {
-		plog(&u->p, TG_LOG_INFO, "no watermark yet: reading the newest %" PRId64 " page(s)",
-		     u->first_run_pages);
-		return TG_OK;
-	}
-	/* A storage error is not "no watermark": that would skip deals. */
+	rc = upserter_state_get(u, &value);
 	if (rc)
-		return rc;
+		return rc == TG_ENOTFOUND ? TG_OK : rc;
 	tok = strtok_r(value, " ", &save);
 	fp = strtok_r(NULL, " ", &save);
 	minute = strtok_r(NULL, " ", &save);

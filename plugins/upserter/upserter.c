@@ -63,6 +63,20 @@ struct mark {
 	int64_t full_at;          /* Unix s of the last full scan, 0: none */
 };
 
+int upserter_state_get(struct upserter *u, char **value)
+{
+	int rc;
+
+	*value = NULL;
+	rc = u->p.svc->state_get(u->p.task, STATE_KEY, value);
+	if (rc == TG_ENOTFOUND || (rc == TG_OK && !*value)) {
+		plog(&u->p, TG_LOG_INFO, "no watermark yet: reading the newest %" PRId64 " page(s)",
+		     u->first_run_pages);
+		return TG_ENOTFOUND;
+	}
+	return rc;
+}
+
 static int mark_load(struct upserter *u, struct mark *m)
 {
 	char *value = NULL, fp[17] = "", list[8];
@@ -70,15 +84,9 @@ static int mark_load(struct upserter *u, struct mark *m)
 	int version = 0, n, rc;
 
 	memset(m, 0, sizeof(*m));
-	rc = u->p.svc->state_get(u->p.task, STATE_KEY, &value);
-	if (rc == TG_ENOTFOUND || (rc == TG_OK && !value)) {
-		plog(&u->p, TG_LOG_INFO, "no watermark yet: reading the newest %" PRId64 " page(s)",
-		     u->first_run_pages);
-		return TG_OK;
-	}
-	/* A storage error is not "no watermark": that would skip deals. */
+	rc = upserter_state_get(u, &value);
 	if (rc)
-		return rc;
+		return rc == TG_ENOTFOUND ? TG_OK : rc;
 	n = sscanf(value, "v%d %16s %lld %lld %lld", &version, fp, &a, &b, &c);
 	if (n >= 2 && strcmp(fp, u->sel.fp)) {
 		plog(&u->p, TG_LOG_INFO, "the query changed (fingerprint %s): starting without a watermark",

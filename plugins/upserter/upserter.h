@@ -22,6 +22,11 @@ struct upserter {
 	const char *time_field;  /* legacy: the deal time it trusts sortType 1 to order by */
 };
 
+/* The watermark's state text (to free with svc->free), or TG_ENOTFOUND
+ * (logged: the first run reads first_run_pages). A storage error is
+ * returned as such, never read as "no watermark": that would skip deals. */
+int upserter_state_get(struct upserter *u, char **value);
+
 /* One run of policy "legacy" (legacy.c). */
 int upserter_run_legacy(struct upserter *u, char **errmsg);
 
