@@ -10,9 +10,12 @@
  *     feed is sorted by, every later deal is older still, so a new or
  *     re-priced deal is found either way), and write every deal at or after
  *     the watermark in either time; unchanged ones cost nothing;
- *   - every `full_scan_s` a run reads the whole feed and diffs lastUpdate
- *     against the rows, which catches what an order by creation leaves deep
- *     in the feed (a deal whose lastUpdate moved but whose creation did not).
+ *   - a full scan reads the whole feed and diffs lastUpdate against the
+ *     rows, which catches what an order by creation leaves deep in the feed
+ *     (a deal whose lastUpdate moved but whose creation did not). It runs as
+ *     often as `full_scan_share` of the plan pays for (the pages of the last
+ *     full scan over that share of the refillRate the answers report), but
+ *     at least every `full_scan_s`, and never within the cache window.
  * Keepa caches a deal query about 120 s: a run within `cache_window_s` of
  * the last page 0 would be answered from the same frozen result, so it is
  * skipped without a call.
@@ -50,7 +53,9 @@ static const struct tg_setting settings[] = {
     {"first_run_pages", TG_SETTING_INT, "1",
      "without a watermark, read this many pages (older deals are the backfiller's)"},
     {"full_scan_s", TG_SETTING_INT, "1800",
-     "read the whole feed this often, diffing lastUpdate against the rows (0: every run, -1: never)"},
+     "read the whole feed at least this often, diffing lastUpdate against the rows (0: every run, -1: never)"},
+    {"full_scan_share", TG_SETTING_REAL, "0.5",
+     "read the whole feed more often while its pages cost at most this share of the plan (0: only full_scan_s)"},
     {"cache_window_s", TG_SETTING_INT, "120",
      "Keepa's deal cache window in seconds of the host's clock: no run re-reads page 0 within it"},
     {"watermark_field", TG_SETTING_STRING, "lastUpdate",
@@ -134,6 +139,14 @@ static int upserter_init(struct tg_task *task, const struct tg_services *svc, vo
 		                       errmsg);
 	if (!rc)
 		rc = setting_int_range(&u->p, "full_scan_s", -1, 10LL * 365 * 86400, &u->full_scan_s, errmsg);
+	if (!rc) {
+		rc = svc->setting_real(task, "full_scan_share", &u->full_scan_share);
+		if (rc)
+			err_set(errmsg, rc, "setting full_scan_share: cannot read a number (%d)", rc);
+		else if (!(u->full_scan_share >= 0 && u->full_scan_share <= 1))
+			rc = err_set(errmsg, TG_EINVAL, "setting full_scan_share = %g: must be within 0..1",
+			             u->full_scan_share);
+	}
 	if (!rc)
 		rc = setting_int_range(&u->p, "cache_window_s", 0, 3600, &u->cache_window_ms, errmsg);
 	u->cache_window_ms *= 1000;
@@ -209,8 +222,14 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
 		if (rc)
 			return rc;
-		if (page == 0)
+		if (page == 0) {
 			u->last_read_ms = u->p.svc->now_ms(u->p.task);
+			json_get_int(resp, "refillRate", &u->rate);
+			/* Until a full scan has counted them, the announced total
+			 * says how many pages one takes. */
+			if (!u->full_pages && expected >= 0)
+				u->full_pages = expected / DEAL_PAGE_SIZE + 1;
+		}
 		pages = realloc(f->pages, (f->npages + 1) * sizeof(*pages));
 		if (!pages) {
 			cJSON_Delete(resp);
@@ -235,8 +254,11 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 			if ((recent || full) && feed_add(f, d))
 				return err_set(errmsg, TG_ENOMEM, "out of memory");
 		}
-		if (cJSON_GetArraySize(dr) < DEAL_PAGE_SIZE)
+		if (cJSON_GetArraySize(dr) < DEAL_PAGE_SIZE) {
+			if (full)
+				u->full_pages = page + 1;
 			return TG_OK;
+		}
 		/* The page's last deal is older than the watermark in both
 		 * times: whichever of them the feed is sorted by, every later
 		 * deal is older still. */
@@ -247,6 +269,24 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		plog(&u->p, TG_LOG_WARN,
 		     "no page older than the watermark within %" PRId64 " pages: the full scan will catch up", limit);
 	return TG_OK;
+}
+
+/* Seconds between full scans: what full_scan_share of the plan pays for,
+ * bounded by full_scan_s and by the cache window. */
+static int64_t full_scan_every(const struct upserter *u)
+{
+	double pages_per_min, every;
+
+	if (u->full_scan_share <= 0 || u->rate <= 0 || u->full_pages <= 0 || u->full_scan_s == 0)
+		return u->full_scan_s;
+	/* Pages at 5 tokens in share * rate tokens a (Keepa) minute, turned into
+	 * the host's seconds through the cache window: Keepa's 120 s, two Keepa
+	 * minutes in the host's clock however fast the simulator runs. */
+	pages_per_min = u->full_scan_share * (double)u->rate / 5.0;
+	every = (double)u->full_pages / pages_per_min * (double)u->cache_window_ms / 2000.0;
+	if (every < (double)u->cache_window_ms / 1000.0)
+		every = (double)u->cache_window_ms / 1000.0;
+	return every < (double)u->full_scan_s ? (int64_t)every : u->full_scan_s;
 }
 
 static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
@@ -275,7 +315,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	if (rc)
 		return err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
 	now = now_s(&u->p);
-	full = m.valid && u->full_scan_s >= 0 && now - m.full_at >= u->full_scan_s;
+	full = m.valid && u->full_scan_s >= 0 && now - m.full_at >= full_scan_every(u);
 	rc = feed_read(u, &m, full, &f, errmsg);
 	if (rc)
 		goto release;

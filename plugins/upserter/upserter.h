@@ -16,7 +16,10 @@ struct upserter {
 	struct pctx p;
 	struct selection sel;
 	int64_t max_pages, first_run_pages;
-	int64_t full_scan_s;     /* < 0: never; 0: every run */
+	int64_t full_scan_s;     /* < 0: never; 0: every run; else at least this often */
+	double full_scan_share;  /* the share of the plan full scans may take */
+	int64_t rate;            /* refillRate of the last answer, tokens a minute */
+	int64_t full_pages;      /* pages of the last full scan (0: none yet) */
 	int64_t cache_window_ms; /* Keepa's deal cache window, host clock */
 	int64_t last_read_ms;    /* host time of the last page-0 answer (0: none) */
 	const char *time_field;  /* legacy: the deal time it trusts sortType 1 to order by */

@@ -465,6 +465,35 @@ static void test_change_no_double_buy(void **st)
 	fake_free(f);
 }
 
+/* The full scan runs as often as full_scan_share of the plan pays for: the
+ * fake's plan is 5 tokens a minute, a full scan 4 pages (the 450 announced
+ * deals and the empty page): at half the plan every 8 Keepa minutes, 480 s
+ * at 120 s per cache window of two minutes; full_scan_s bounds it. */
+static void test_change_full_scan_share(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "creationDate");
+	fake_set_int(f, "first_run_pages", 3);
+	/* No category filter: the fake's categoryCount is the total. */
+	fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	fake_advance(f, 400);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
+	fake_advance(f, 130); /* 530 s: due, and past the cache window */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_change_feed_by_update),
 	    cmocka_unit_test(test_change_feed_by_creation_full_scan),
 	    cmocka_unit_test(test_change_no_double_buy),
+	    cmocka_unit_test(test_change_full_scan_share),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
