@@ -364,13 +364,13 @@ static int walk_pages(struct backfiller *b, struct walk *w, int64_t *expected, i
 		walk_format(value, sizeof(value), b->sel.fp, &next);
 		rc = b->p.svc->begin(b->p.task);
 		if (rc)
-			err_set(errmsg, rc, "storage: cannot begin (%d)", rc);
+			storage_err(&b->p, errmsg, rc, "storage: cannot begin");
 		if (!rc)
 			rc = page_store(&b->p, &b->sel, deals, (size_t)len, now_s(&b->p), NULL, &changed, errmsg);
 		if (!rc && (rc = b->p.svc->state_set(b->p.task, STATE_KEY, value)))
-			err_set(errmsg, rc, "storage: cannot set the checkpoint (%d)", rc);
+			storage_err(&b->p, errmsg, rc, "storage: cannot set the checkpoint");
 		if (!rc && (rc = b->p.svc->commit(b->p.task)))
-			err_set(errmsg, rc, "storage: commit failed (%d)", rc);
+			storage_err(&b->p, errmsg, rc, "storage: commit failed");
 		if (rc)
 			b->p.svc->rollback(b->p.task);
 		free(deals);

@@ -101,7 +101,7 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
 		}
 		rc = stored_deal_get(p, sel->domain, asin, &st);
 		if (rc < 0)
-			return err_set(errmsg, rc, "storage: cannot read deal %s (%d)", asin, rc);
+			return storage_err(p, errmsg, rc, "storage: cannot read deal %s", asin);
 		rc = deal_row_build(&row, &ctx, deals[i], NULL, !st.exists, &product_ok);
 		if (rc)
 			return err_set(errmsg, rc, "deal %s: cannot build its row (%d)", asin, rc);
@@ -114,7 +114,7 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
 			(*changed)++;
 		rc = p->svc->upsert(p->task, deals_table.name, row.v, row.n);
 		if (rc < 0)
-			return err_set(errmsg, rc, "storage: cannot write deal %s (%d)", asin, rc);
+			return storage_err(p, errmsg, rc, "storage: cannot write deal %s", asin);
 		p->counts.written++;
 		if (!st.exists)
 			p->counts.inserted++;
@@ -139,7 +139,7 @@ static int buy_batch(struct pctx *p, int64_t domain, const char *const *asins, s
 	ctx.now_s = now_s(p);
 	rc = p->svc->begin(p->task);
 	if (rc) {
-		err_set(errmsg, rc, "storage: cannot begin a transaction (%d)", rc);
+		storage_err(p, errmsg, rc, "storage: cannot begin a transaction");
 		goto release;
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -156,7 +156,7 @@ static int buy_batch(struct pctx *p, int64_t domain, const char *const *asins, s
 		rc = p->svc->commit(p->task);
 	if (rc < 0) {
 		p->svc->rollback(p->task);
-		err_set(errmsg, rc, "storage: cannot write the products (%d)", rc);
+		storage_err(p, errmsg, rc, "storage: cannot write the products");
 		goto release;
 	}
 	rc = TG_OK;
@@ -240,7 +240,7 @@ int products_buy_due(struct pctx *p, int64_t domain, int64_t *bought, char **err
 		if (d.oom)
 			rc = err_set(errmsg, TG_ENOMEM, "out of memory");
 		else if (rc < 0)
-			err_set(errmsg, rc, "storage: cannot select the rows waiting for products (%d)", rc);
+			storage_err(p, errmsg, rc, "storage: cannot select the rows waiting for products");
 		if (rc || !d.n)
 			break;
 		rc = products_buy(p, domain, (const char *const *)d.asins, d.n, errmsg);

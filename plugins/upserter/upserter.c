@@ -332,14 +332,14 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	/* The rows and the watermark that covers them: one transaction. */
 	rc = u->p.svc->begin(u->p.task);
 	if (rc) {
-		err_set(errmsg, rc, "storage: cannot begin (%d)", rc);
+		storage_err(&u->p, errmsg, rc, "storage: cannot begin");
 		goto release;
 	}
 	rc = page_store(&u->p, &u->sel, f.deals, f.n, now, &due, &changed, errmsg);
 	if (!rc && (rc = u->p.svc->state_set(u->p.task, STATE_KEY, value)))
-		err_set(errmsg, rc, "storage: cannot set the watermark (%d)", rc);
+		storage_err(&u->p, errmsg, rc, "storage: cannot set the watermark");
 	if (!rc && (rc = u->p.svc->commit(u->p.task)))
-		err_set(errmsg, rc, "storage: commit failed (%d)", rc);
+		storage_err(&u->p, errmsg, rc, "storage: commit failed");
 	if (rc) {
 		u->p.svc->rollback(u->p.task);
 		goto release;
