@@ -57,18 +57,21 @@ class PayForChange(E2ETest):
         self.assertEqual(env.rows("select count(*) from deals where product_due = 1")[0][0], 0)
 
     def walk_under_churn(self, policy):
-        # 20 tokens/min and only 60 in the bucket: a walk's products take
+        # 20 tokens/min and only 40 in the bucket: a walk's products take
         # many minutes, while the catalogue churns once a second and the
         # query sorts by percent delta (volatile). Sample the truth while the
         # pages are read; a deal present in every sample is stable.
+        # Two real seconds a Keepa minute (a 4 s cache), so a slow build
+        # (sanitizers) still reads a walk's 7 pages inside one window.
         query = dict(QUERY, sortType=4)
-        sim = self.sim("--rate", 20, "--minute-ms", FAST, "--start-tokens", 60, "--products", 10000, "--seed", 3)
+        sim = self.sim("--rate", 20, "--minute-ms", 2 * FAST, "--start-tokens", 40, "--products", 6000,
+                       "--seed", 3)
         env = Env()
-        env.write_config(sim, [backfiller(query=query, rewalk_after_s=-1, cache_window_s=CACHE_S,
-                                          policy=policy)], minute_ms=FAST)
+        env.write_config(sim, [backfiller(query=query, rewalk_after_s=-1, cache_window_s=2 * CACHE_S,
+                                          policy=policy)], minute_ms=2 * FAST)
         d = self.daemon(env)
         samples = []
-        end = time.monotonic() + 240
+        end = time.monotonic() + 600
         while time.monotonic() < end:
             samples.append({x["asin"] for x in sim.truth(query)["deals"]["dr"]})
             state = walk_state(env) if os.path.exists(env.db) else ""
