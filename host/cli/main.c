@@ -85,6 +85,8 @@ static const struct cli_opt sim_opts[] = {
     {"perror", CLI_STRING, "P", 0, 0, "probability of a 200 with an in-body error", NULL},
     {"latency-ms", CLI_INT, "MS", 0, 600000, "added latency per answer", NULL},
     {"hang-ms", CLI_INT, "MS", 0, 3600000, "how long a hanging request hangs", NULL},
+    {"deal-cache-s", CLI_INT, "S", 0, 86400, "deal-query cache window, virtual seconds (default 120; 0 none)", NULL},
+    {"deal-age", CLI_STRING, "WHAT", 0, 0, "sortType 1 orders by creation (default) or update", NULL},
 };
 
 static int run_sim(const struct cli_options *global, const struct cli_args *args)

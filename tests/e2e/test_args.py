@@ -98,7 +98,8 @@ class Args(unittest.TestCase):
         help_text = tg("sim", "--help").stdout
         opts = re.findall(r"^  --([a-z0-9-]+)", help_text.split("options:\n", 1)[1].split("\n\n", 1)[0], re.M)
         values = {"key": "k", "port": "0", "p500": "0", "phang": "0", "pgarbage": "0", "perror": "0",
-                  "start-unix-ms": "1700000000000", "start-tokens": "10", "minute-ms": "1000"}
+                  "start-unix-ms": "1700000000000", "start-tokens": "10", "minute-ms": "1000",
+                  "deal-age": "update"}
         argv = [f"--{o}={values.get(o, '5')}" for o in opts]
         self.assertGreater(len(argv), 10)
         p = subprocess.Popen([TOLLGATE, "sim", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
