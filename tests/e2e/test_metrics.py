@@ -82,7 +82,9 @@ class Metrics(E2ETest):
         port = free_port()
         sim = self.sim("--rate", 300, "--minute-ms", 200, "--products", 1500, "--start-tokens", 20)
         env = Env()
-        env.write_config(sim, [backfiller(), upserter(schedule=2)], minute_ms=200,
+        # Walk again at once: a walk that pays only for change makes few
+        # calls, and the scrapes need calls between them.
+        env.write_config(sim, [backfiller(rewalk_after_s=1, cache_window_s=1), upserter(schedule=2)], minute_ms=200,
                          extra=f'metrics: {{ listen = "127.0.0.1:{port}"; }};')
         d = self.daemon(env)
         d.wait_for(lambda: d.task("backfiller")["tokens"]["calls_ok"] >= 3, 90, "a few calls")
