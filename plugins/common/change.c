@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "common.h"
+#include "deals.h"
 #include "fetch.h"
 #include "json_util.h"
 #include "selection.h"
@@ -78,7 +79,13 @@ bool deal_changed(const struct stored_deal *st, const cJSON *deal)
 
 bool product_needed(const struct pctx *p, const struct stored_deal *st, const cJSON *deal, int64_t now)
 {
-	if (p->legacy || deal_changed(st, deal) || st->product_at < 0 || st->product_due)
+	if (p->legacy || !st->exists || st->product_at < 0 || st->product_due)
+		return true;
+	/* A changed deal whose page carries the product's current values has
+	 * them written from the page already: only the sales-rank drops would
+	 * be new, and they are counts over 30 and 90 days, renewed with the
+	 * product data's age below. */
+	if (deal_changed(st, deal) && (p->product_on_change || !deal_carries_product_current(deal)))
 		return true;
 	return p->product_max_age_s >= 0 && now - st->product_at > p->product_max_age_s;
 }

@@ -2,7 +2,9 @@
  * change.h - pay only for change: a /deal page already carries most of a
  * row, so the feeds write what the page carries from the page itself and buy
  * /product only for deals that are new, whose deal changed since the product
- * data was bought (lastUpdate differs from the stored deal_updated_at), or
+ * data was bought (lastUpdate differs from the stored deal_updated_at) and
+ * whose page does not carry the product's current values (Keepa's deal
+ * `current` covers every price type; product_on_change buys anyway), or
  * whose product data is older than product_max_age_h.
  *
  * A deal that needs a product is marked product_due = 1 in the same write;

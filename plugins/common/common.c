@@ -127,6 +127,9 @@ int change_opts_load(struct pctx *p, char **errmsg)
 	if (rc)
 		return rc;
 	p->product_max_age_s = h < 0 ? -1 : h * 3600;
+	rc = p->svc->setting_bool(p->task, "product_on_change", &p->product_on_change);
+	if (rc)
+		return err_set(errmsg, rc, "setting product_on_change: cannot read a boolean (%d)", rc);
 	rc = p->svc->setting_string(p->task, "policy", &policy);
 	if (rc)
 		return err_set(errmsg, rc, "setting policy: cannot read a string (%d)", rc);

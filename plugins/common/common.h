@@ -73,6 +73,8 @@ struct cJSON;
 #define SETTINGS_CHANGE                                                                                      \
 	{"product_max_age_h", TG_SETTING_INT, "24",                                                          \
 	 "buy /product again for an unchanged deal when its product data is older than this (-1 never)"},  \
+	{"product_on_change", TG_SETTING_BOOL, "false",                                                      \
+	 "buy /product for every changed deal, also when its page carries the product's current values"},   \
 	{                                                                                                    \
 		"policy", TG_SETTING_STRING, "change",                                                       \
 		    "change: buy /product only for new or changed deals; legacy: tollgate 0.1 (for benchmarks)" \
@@ -111,6 +113,7 @@ struct pctx {
 	struct run_counts counts;
 	int64_t product_max_age_s; /* < 0: product data never expires */
 	bool legacy;               /* policy "legacy": buy every deal's product, as 0.1 did */
+	bool product_on_change;    /* a changed deal buys its product even when its page carries the values */
 };
 
 /* Set *errmsg (when errmsg is not NULL) to a malloc()ed message; returns code. */
@@ -130,7 +133,7 @@ int fees_load(struct pctx *p, struct fees *fees, char **errmsg);
  * kind: KIND_PRODUCT, or KIND_PRODUCT_OFFERS when offers > 0. */
 int product_opts_load(struct pctx *p, char **errmsg);
 
-/* Read product_max_age_h and policy (SETTINGS_CHANGE). */
+/* Read product_max_age_h, product_on_change and policy (SETTINGS_CHANGE). */
 int change_opts_load(struct pctx *p, char **errmsg);
 
 /* Read an integer setting that must lie in [min, max]. */

@@ -114,20 +114,12 @@ int64_t product_current(const cJSON *product, int pt)
 	return x < 0 ? -1 : x;
 }
 
-/* The product's own columns; false (nothing added) when it is unusable. */
-static bool row_add_product(struct deal_row *row, const cJSON *product)
+/* The columns read from a `current` array (a product's stats.current or a
+ * deal's current, the same numbers) and the sales rank's ninety-day average. */
+static void row_add_currents(struct deal_row *row, const cJSON *cur, bool have_avg90, int64_t avg90)
 {
-	const cJSON *stats, *cur, *avg90;
 	int64_t x;
 	bool have;
-
-	if (!cJSON_IsObject(product))
-		return false;
-	stats = cJSON_GetObjectItemCaseSensitive(product, "stats");
-	if (!cJSON_IsObject(stats))
-		return false;
-	cur = cJSON_GetObjectItemCaseSensitive(stats, "current");
-	avg90 = cJSON_GetObjectItemCaseSensitive(stats, "avg90");
 
 	have = json_index_int(cur, KT_AMAZON, &x);
 	row_add_nonneg(row, COL_AMAZON, have, x);
@@ -139,17 +131,60 @@ static bool row_add_product(struct deal_row *row, const cJSON *product)
 	row_add_nonneg(row, COL_USED, have, x);
 	have = json_index_int(cur, KT_SALES, &x);
 	row_add_nonneg(row, COL_RANK, have, x);
-	have = json_index_int(avg90, KT_SALES, &x);
-	row_add_nonneg(row, COL_RANK_AVG90, have, x);
-	have = json_get_int(stats, "salesRankDrops30", &x);
-	row_add_nonneg(row, COL_RANK_DROPS30, have, x);
-	have = json_get_int(stats, "salesRankDrops90", &x);
-	row_add_nonneg(row, COL_RANK_DROPS90, have, x);
+	row_add_nonneg(row, COL_RANK_AVG90, have_avg90, avg90);
 	have = json_index_int(cur, KT_COUNT_NEW, &x);
 	row_add_nonneg(row, COL_OFFERS_NEW, have, x);
 	have = json_index_int(cur, KT_COUNT_USED, &x);
 	row_add_nonneg(row, COL_OFFERS_USED, have, x);
+}
+
+/* The product's own columns; false (nothing added) when it is unusable. */
+static bool row_add_product(struct deal_row *row, const cJSON *product)
+{
+	const cJSON *stats;
+	int64_t x, avg90 = -1;
+	bool have;
+
+	if (!cJSON_IsObject(product))
+		return false;
+	stats = cJSON_GetObjectItemCaseSensitive(product, "stats");
+	if (!cJSON_IsObject(stats))
+		return false;
+	have = json_index_int(cJSON_GetObjectItemCaseSensitive(stats, "avg90"), KT_SALES, &avg90);
+	row_add_currents(row, cJSON_GetObjectItemCaseSensitive(stats, "current"), have, avg90);
+	have = json_get_int(stats, "salesRankDrops30", &x);
+	row_add_nonneg(row, COL_RANK_DROPS30, have, x);
+	have = json_get_int(stats, "salesRankDrops90", &x);
+	row_add_nonneg(row, COL_RANK_DROPS90, have, x);
 	return true;
+}
+
+/* Keepa's date range 3, ninety days: the page's avg[3] is the product's
+ * stats.avg90. */
+enum { DR_NINETY_DAYS = 3 };
+
+bool deal_carries_product_current(const cJSON *deal)
+{
+	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(deal, "current");
+
+	return cJSON_IsArray(cur) && cJSON_GetArraySize(cur) > KT_COUNT_USED;
+}
+
+/* The product columns a deal page carries itself: Keepa's deal object has
+ * `current` for every price type (Amazon, New, Used, sales rank, the offer
+ * counts) and `avg[dateRange][type]`, the same numbers as the product's
+ * stats.current and stats.avg90. Only the sales-rank drops are the
+ * product's alone. Nothing is added for a page whose `current` is too short
+ * to hold them (the stored values stay). */
+static void row_add_page_product(struct deal_row *row, const cJSON *deal)
+{
+	int64_t avg90 = -1;
+	bool have;
+
+	if (!deal_carries_product_current(deal))
+		return;
+	have = json_index2_int(cJSON_GetObjectItemCaseSensitive(deal, "avg"), DR_NINETY_DAYS, KT_SALES, &avg90);
+	row_add_currents(row, cJSON_GetObjectItemCaseSensitive(deal, "current"), have, avg90);
 }
 
 static void row_add_profit(struct deal_row *row, const struct deal_ctx *ctx, int64_t cur, int64_t avg)
@@ -220,6 +255,8 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const cJSON
 	if (*product_ok) {
 		row_add(row, TG_VINT(COL_PRODUCT_AT, ctx->now_s));
 		row_add(row, TG_VINT(COL_PRODUCT_DUE, 0));
+	} else {
+		row_add_page_product(row, deal);
 	}
 	return TG_OK;
 }

@@ -141,7 +141,9 @@ const char *json_asin(const struct cJSON *obj);
  * `products` element, or NULL when Keepa did not return it). The deal's own
  * columns are always named; the product's columns only when product is a
  * usable object (an object with a `stats` object): otherwise they are left
- * out, so the upsert keeps what an earlier fetch stored. first_seen is
+ * out, so the upsert keeps what an earlier fetch stored; without a product,
+ * the ones the page carries (deal_carries_product_current) come from the
+ * page. first_seen is
  * named only when with_first_seen is true (the row does not exist yet).
  * Returns 0, or TG_EINVAL when the deal has no valid ASIN. *product_ok
  * tells whether the product's columns were included.
@@ -163,6 +165,13 @@ int deal_row_refresh(struct deal_row *row, const struct deal_ctx *ctx, const cha
  * refresh could not read): the row's price, drop and checked_at stay. */
 void deal_row_refresh_product(struct deal_row *row, const struct deal_ctx *ctx, const char *asin,
                               const struct cJSON *product);
+
+/* True when the deal's `current` holds every price type the product
+ * columns read (up to the used-offer count): deal_row_build then writes
+ * those columns from the page itself when it has no product, so a changed
+ * deal needs no /product for them (only the sales-rank drops are the
+ * product's alone). */
+bool deal_carries_product_current(const struct cJSON *deal);
 
 /* The current value of price type pt in product.stats.current, or -1. */
 int64_t product_current(const struct cJSON *product, int pt);

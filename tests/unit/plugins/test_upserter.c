@@ -465,6 +465,78 @@ static void test_change_no_double_buy(void **st)
 	fake_free(f);
 }
 
+/* A deal as Keepa's page carries it: `current` for every price type (34),
+ * here Amazon none, New 2800, Used `used`, sales rank `rank`, 7 new and
+ * `nused` used offers; avg[3] (ninety days) with the rank's average. */
+static void add_full_deal(struct fake *f, const char *asin, int64_t used, int64_t rank, int64_t nused,
+                          int64_t updated)
+{
+	char *text = fake_deal_json(asin, 2, used, 4000, updated);
+	cJSON *d = cJSON_Parse(text), *cur = cJSON_CreateArray(), *avg = cJSON_GetObjectItem(d, "avg");
+	int64_t v[34];
+
+	free(text);
+	for (int i = 0; i < 34; i++)
+		v[i] = -1;
+	v[1] = 2800, v[2] = used, v[3] = rank, v[11] = 7, v[12] = nused;
+	for (int i = 0; i < 34; i++)
+		cJSON_AddItemToArray(cur, cJSON_CreateNumber((double)v[i]));
+	cJSON_ReplaceItemInObject(d, "current", cur);
+	for (int i = 3; i < 34; i++)
+		cJSON_AddItemToArray(cJSON_GetArrayItem(avg, 3), cJSON_CreateNumber(i == 3 ? 45000 : -1));
+	text = cJSON_PrintUnformatted(d);
+	fake_keepa_add_deal(f, text);
+	cJSON_free(text);
+	cJSON_Delete(d);
+}
+
+/* A changed deal whose page carries the product's current values is written
+ * from the page alone, product columns included: no /product. With
+ * product_on_change it buys its product as before. */
+static void test_change_page_carries_product(void **st)
+{
+	for (int on_change = 0; on_change <= 1; on_change++) {
+		struct fake *f = world_change(100);
+		struct inst in;
+		char *p = fake_product_json("B000000001", -1, 2800, 2500, 41000);
+
+		(void)st;
+		fake_set_int(f, "full_scan_s", -1);
+		fake_set_bool(f, "product_on_change", on_change);
+		fake_keepa_set_product(f, "B000000001", p);
+		free(p);
+		in = inst_start(f, tollgate_plugin_v1());
+		add_full_deal(f, "B000000001", 2500, 41000, 3, T0_KM);
+		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		/* New: its product is bought (the sales-rank drops are its own). */
+		assert_int_equal(fake_product_asks(f, "B000000001"), 1);
+		assert_int_equal(cell_int(f, "B000000001", "product_due"), 0);
+
+		/* Re-priced, a new rank, one more used offer. */
+		fake_advance(f, 150);
+		fake_keepa_clear_deals(f);
+		add_full_deal(f, "B000000001", 1999, 39000, 4, T0_KM + 2);
+		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		assert_int_equal(fake_product_asks(f, "B000000001"), on_change ? 2 : 1);
+		assert_int_equal(cell_int(f, "B000000001", "deal_updated_at"), T0_S + 2 * 60);
+		assert_int_equal(cell_int(f, "B000000001", "current_cents"), 1999);
+		assert_int_equal(cell_int(f, "B000000001", "product_due"), 0);
+		if (!on_change) {
+			/* The product columns, from the page. */
+			assert_int_equal(cell_int(f, "B000000001", "used_cents"), 1999);
+			assert_int_equal(cell_int(f, "B000000001", "new_cents"), 2800);
+			assert_int_equal(cell_int(f, "B000000001", "sales_rank"), 39000);
+			assert_int_equal(cell_int(f, "B000000001", "sales_rank_avg90"), 45000);
+			assert_int_equal(cell_int(f, "B000000001", "offers_used"), 4);
+			assert_int_equal(cell_int(f, "B000000001", "offers_new"), 7);
+			assert_int_equal(cell_int(f, "B000000001", "amazon_sells"), 0);
+			assert_int_equal(cell_int(f, "B000000001", "product_at"), T0_S);
+		}
+		inst_stop(&in);
+		fake_free(f);
+	}
+}
+
 /* The full scan runs as often as full_scan_share of the plan pays for: the
  * fake's plan is 5 tokens a minute, a full scan 4 pages (the 450 announced
  * deals and the empty page): at half the plan every 8 Keepa minutes, 480 s
@@ -511,6 +583,7 @@ int main(void)
 	    cmocka_unit_test(test_change_feed_by_update),
 	    cmocka_unit_test(test_change_feed_by_creation_full_scan),
 	    cmocka_unit_test(test_change_no_double_buy),
+	    cmocka_unit_test(test_change_page_carries_product),
 	    cmocka_unit_test(test_change_full_scan_share),
 	};
 
