@@ -94,6 +94,7 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
                struct asin_list *due, int64_t *changed, char **errmsg)
 {
 	struct deal_ctx ctx = deal_ctx_of(p, sel, now);
+	int64_t refused = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *asin = json_asin(deals[i]);
@@ -112,6 +113,11 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
 		rc = deal_row_build(&row, &ctx, deals[i], NULL, !st.exists, &product_ok);
 		if (rc)
 			return err_set(errmsg, rc, "deal %s: cannot build its row (%d)", asin, rc);
+		if (row.refused) {
+			refused += row.refused;
+			plog(p, TG_LOG_DEBUG, "deal %s: %s is not a 64-bit integer; left out of the row", asin,
+			     row.refused_name);
+		}
 		need = product_needed(p, &st, deals[i], now);
 		if (need)
 			deal_row_add(&row, TG_VINT(COL_PRODUCT_DUE, 1));
@@ -127,6 +133,12 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
 			p->counts.inserted++;
 		if (need && due && asin_list_add(due, asin))
 			return err_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	/* One line per page, not per deal: a bad feed must not flood the log. */
+	if (refused) {
+		p->counts.values_refused += refused;
+		plog(p, TG_LOG_WARN, "page of %zu deals: %lld numbers refused (not a 64-bit integer)", n,
+		     (long long)refused);
 	}
 	return TG_OK;
 }
