@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "sim/sim.h"
+#include "worker/worker.h"
 
 #ifndef TG_DEFAULT_CONFIG
 #define TG_DEFAULT_CONFIG "/etc/tollgate/tollgate.cfg"
@@ -166,6 +167,10 @@ int main(int argc, char **argv)
 	struct cli_args args;
 	int rc;
 
+	/* The hidden subcommand the daemon starts each task's worker with
+	 * (host/worker/PROTOCOL.md): not a user's command, so not in the table. */
+	if (argc > 1 && strcmp(argv[1], "worker") == 0)
+		return worker_main(argc - 1, argv + 1);
 	global.config_path = getenv("TOLLGATE_CONFIG") ? getenv("TOLLGATE_CONFIG") : TG_DEFAULT_CONFIG;
 	global.config_given = getenv("TOLLGATE_CONFIG") != NULL;
 	rc = cli_parse(cli_commands, cli_ncommands, argc, argv, &global, &args, stdout, stderr);

@@ -252,6 +252,10 @@ static void config_defaults(struct config *config)
 	config->metrics_listen = "";
 	config->web_listen = "";
 	config->web_requests_per_s = 20;
+	config->workers = false;
+	config->supervisor_stop_grace_ms = 2000;
+	config->supervisor_crash_limit = 3;
+	config->supervisor_crash_window_s = 600;
 }
 
 static int valid_name(const char *s)
@@ -273,9 +277,12 @@ static const char *const ha_keys[] = {"node", "lease_s", "heartbeat_s", NULL};
 static const char *const log_keys[] = {"level", "progress_interval_s", NULL};
 static const char *const status_keys[] = {"socket", "stall_after_s", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
-static const char *const task_keys[] = {"name", "plugin", "required", "weight", "schedule", "settings", NULL};
+static const char *const task_keys[] = {"name",     "plugin",   "required",        "weight",
+                                        "schedule", "settings", "memory_limit_mb", "cpu_limit_s", NULL};
+static const char *const supervisor_keys[] = {"stop_grace_ms", "crash_limit", "crash_window_s", NULL};
 static const char *const root_keys[] = {"keepa", "tokens", "storage", "runtime_dir", "plugin_path", "include_dir",
-                                        "log",   "status", "metrics", "tasks",       "ha",          "web", NULL};
+                                        "log",   "status", "metrics", "tasks",       "ha",          "web",
+                                        "workers", "supervisor", NULL};
 static const char *const dropin_keys[] = {"tasks", NULL};
 
 static int load_keepa(struct ctx *c, const config_setting_t *root)
@@ -487,6 +494,13 @@ static int load_misc(struct ctx *c, const config_setting_t *root)
 		return fail(c, config_setting_get_member(g, "listen"),
 		            "'metrics.listen' = \"%s\" must be [IPv4]:port, e.g. \"127.0.0.1:9464\" or \"9464\"",
 		            cf->metrics_listen);
+	if ((rc = get_bool(c, root, "workers", &cf->workers)) || (rc = get_group(c, root, "supervisor", &g)))
+		return rc;
+	if (g && ((rc = check_known_keys(c, g, supervisor_keys)) ||
+	          (rc = get_int32(c, g, "stop_grace_ms", &cf->supervisor_stop_grace_ms, 0, 600000)) ||
+	          (rc = get_int32(c, g, "crash_limit", &cf->supervisor_crash_limit, 1, 8)) ||
+	          (rc = get_int32(c, g, "crash_window_s", &cf->supervisor_crash_window_s, 1, 7 * 86400))))
+		return rc;
 	if (strlen(cf->status_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return fail(c, config_setting_get_member(config_setting_get_member(root, "status"), "socket"),
 		            "'status.socket' is %zu characters; a UNIX socket path has at most %zu",
@@ -618,6 +632,8 @@ static int load_tasks(struct ctx *c, const config_setting_t *root)
 
 		memset(t, 0, sizeof(*t));
 		t->weight = 1;
+		t->memory_limit_mb = 1024;
+		t->cpu_limit_s = 600;
 		if (!config_setting_is_group(g))
 			return wrong_type(c, g, "a task group { name = ...; plugin = ...; }");
 		t->file = setting_file(c, g);
@@ -625,7 +641,9 @@ static int load_tasks(struct ctx *c, const config_setting_t *root)
 		if ((rc = check_known_keys(c, g, task_keys)) || (rc = get_string(c, g, "name", &t->name, 1)) ||
 		    (rc = get_string(c, g, "plugin", &t->plugin, 1)) || (rc = get_bool(c, g, "required", &t->required)) ||
 		    (rc = get_number(c, g, "weight", &t->weight, 0.001, 1e6)) || (rc = load_schedule(c, g, t)) ||
-		    (rc = get_group(c, g, "settings", &t->settings)))
+		    (rc = get_group(c, g, "settings", &t->settings)) ||
+		    (rc = get_int(c, g, "memory_limit_mb", &t->memory_limit_mb, 16, 1 << 20)) ||
+		    (rc = get_int(c, g, "cpu_limit_s", &t->cpu_limit_s, 1, 7 * 86400)))
 			return rc;
 		if (strlen(t->name) > CONFIG_TASK_NAME_MAX)
 			return fail(c, config_setting_get_member(g, "name"),

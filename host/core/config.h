@@ -36,6 +36,8 @@ struct task_config {
 	bool required;
 	double weight;
 	int64_t interval_s;          /* 0: continuous */
+	int64_t memory_limit_mb;     /* worker mode: resident memory allowed to the task's worker */
+	int64_t cpu_limit_s;         /* worker mode: CPU seconds allowed to one run */
 	config_setting_t *settings;  /* the `settings` group, or NULL */
 	const char *file;            /* where the task was declared */
 	int line;
@@ -89,6 +91,12 @@ struct config {
 	const char *web_listen;      /* "" or NULL: off */
 	const char *web_token_file;  /* NULL: no token (loopback listen only) */
 	int web_requests_per_s;      /* per client address, with bursts of twice that */
+	/* Worker mode (`workers = true`): each task in its own supervised
+	 * process; see host/worker/PROTOCOL.md and sdk/GUIDE.md. */
+	bool workers;
+	int supervisor_stop_grace_ms;  /* SIGTERM: how long workers get to stop before SIGKILL */
+	int supervisor_crash_limit;    /* this many crashes ... */
+	int supervisor_crash_window_s; /* ... within this window: quarantined */
 
 	struct task_config *tasks;
 	int ntasks;

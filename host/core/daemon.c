@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "keepa/keepa.h"
@@ -15,7 +17,10 @@
 #include "core/preflight.h"
 #include "storage/locks.h"
 #include "observe/log.h"
+#include "core/contract.h"
 #include "core/services.h"
+#include "core/supervise.h"
+#include "worker/desc.h"
 #include "storage/storage.h"
 #include "tokens/tokens.h"
 
@@ -60,6 +65,20 @@ static int make_dirs(const char *dir, mode_t mode)
 		*p = '/';
 	}
 	return (mkdir(buf, mode) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* The key now lives in the Keepa client only. Wipe it from the process's
+ * environment too - the value in place, since /proc/PID/environ shows the
+ * original block whatever unsetenv() does to the pointers - so no worker,
+ * child or reader of /proc finds it there. */
+static void drop_key_from_environment(void)
+{
+	char *value = getenv("KEEPA_API_KEY");
+
+	if (!value)
+		return;
+	memset(value, 'x', strlen(value));
+	unsetenv("KEEPA_API_KEY");
 }
 
 static int open_services(struct daemon *d, const struct daemon_options *opts, char **errmsg)
@@ -109,6 +128,7 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	} else if ((rc = keepa_load_key(cf->keepa_key_file, &key, errmsg))) {
 		return rc;
 	}
+	drop_key_from_environment();
 	ko.endpoint = cf->keepa_endpoint;
 	ko.key = key;
 	ko.domain = cf->keepa_domain;
@@ -186,6 +206,12 @@ static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 		goto fail;
 	keepa_conn_set_name(task->keepa, task->cfg->name);
 	rc = task->plugin.desc->init(task, &services_table, &task->plugin_state, &err);
+	if (rc > 0) {
+		/* Not success: run() would get a state init never set. */
+		free(err);
+		err = str_printf("init returned %d, which is neither 0 (success) nor a negative TG_E* code", rc);
+		rc = TG_EINVAL;
+	}
 	if (rc < 0)
 		goto fail;
 	task->initialized = true;
@@ -231,6 +257,8 @@ void daemon_init(struct daemon *d)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->stop_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->worker_exe = "/proc/self/exe";
 }
 
 void daemon_signal_stop(struct daemon *d)
@@ -239,6 +267,13 @@ void daemon_signal_stop(struct daemon *d)
 	atomic_store(&d->stopping, true);
 	pthread_cond_broadcast(&d->stop_cv);
 	pthread_mutex_unlock(&d->stop_mu);
+	if (d->stop_fd >= 0) {
+		uint64_t one = 1;
+		/* Never read: it stays readable for every poll() from now on. */
+		if (write(d->stop_fd, &one, sizeof(one)) < 0) {
+			/* Full counter: already readable. */
+		}
+	}
 }
 
 /* A stop asked for while starting: say so, and let the caller exit 0. */
@@ -249,6 +284,40 @@ static int stopped_while_starting(struct daemon *d, char **errmsg)
 	free(*errmsg);
 	errmsg_set(errmsg, 0, "stopped while starting");
 	return TG_ESTOPPED;
+}
+
+/* Worker mode: the host loads no plugin. Each task's worker loads it,
+ * and a worker that crashes doing so (a constructor, init) is a crash of
+ * that task, supervised like one in a run; an orderly failure (no such
+ * plugin, a bad setting, init refused) is what it is in-process. */
+static int open_workers(struct daemon *d, char **errmsg)
+{
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		char *err = NULL;
+		int rc;
+
+		if ((rc = stopped_while_starting(d, errmsg)))
+			return rc;
+		rc = tokens_add_class(d->tokens, t->cfg->name, t->cfg->weight);
+		if (rc < 0)
+			return errmsg_set(errmsg, rc, "task \"%s\": cannot add a scheduler class", t->cfg->name);
+		t->tokens_class = rc;
+		if ((rc = keepa_conn_new(d->keepa, &t->keepa, errmsg)))
+			return rc;
+		keepa_conn_set_name(t->keepa, t->cfg->name);
+		rc = supervise_start(t, &err);
+		if (rc == SUPERVISE_DIED) {
+			t->failures = t->consecutive_failures = 1;
+			supervise_note_crash(t, err);
+			free(err);
+			rc = 0;
+		} else if ((rc = skip_unless_required(t, rc, err, errmsg))) {
+			return rc;
+		}
+		t->initialized = t->state != TASK_SKIPPED;
+	}
+	return 0;
 }
 
 int daemon_open(struct daemon *d, struct config *config, const struct daemon_options *opts, char **errmsg)
@@ -274,6 +343,11 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 		t->state = TASK_STARTING;
 	}
 
+	if (config->workers && !(opts && opts->check_only)) {
+		if ((rc = open_services(d, opts, errmsg)))
+			return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
+		return open_workers(d, errmsg);
+	}
 	/* Plugins first: a config naming a missing plugin fails before any
 	 * file or socket is touched. */
 	for (int i = 0; i < d->ntasks; i++) {
@@ -343,13 +417,16 @@ void daemon_close(struct daemon *d)
 	daemon_join(d);
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
-		if (t->initialized)
+		supervise_stop(t);
+		if (t->initialized && t->plugin.handle)
 			t->plugin.desc->destroy(t->plugin_state);
+		contract_release(t);
 		if (t->keepa)
 			keepa_conn_free(t->keepa);
 		if (t->db)
 			storage_conn_free(t->db);
 		plugin_close(&t->plugin);
+		desc_free(t->remote_desc);
 		pthread_mutex_destroy(&t->mu);
 	}
 	free(d->tasks);
@@ -366,5 +443,8 @@ void daemon_close(struct daemon *d)
 	preflight_scratch_remove(d->dry_db);
 	pthread_cond_destroy(&d->stop_cv);
 	pthread_mutex_destroy(&d->stop_mu);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
 	memset(d, 0, sizeof(*d));
+	d->stop_fd = -1;
 }

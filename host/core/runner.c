@@ -13,6 +13,7 @@
 
 #include "core/backoff.h"
 #include "core/daemon.h"
+#include "core/supervise.h"
 #include "storage/locks.h"
 #include "observe/log.h"
 
@@ -21,7 +22,7 @@ const char *task_state_name(enum task_state state)
 {
 	static const char *const names[] = {"starting", "running", "sleeping", "idle",
 	                                    "backoff",  "done",    "skipped",  "stopped", "waiting_for_lock",
-	                                    "waiting_for_storage"};
+	                                    "waiting_for_storage", "quarantined"};
 	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }
 
@@ -30,6 +31,27 @@ void task_set_state(struct tg_task *task, enum task_state state, int64_t until_m
 	pthread_mutex_lock(&task->mu);
 	task->state = state;
 	task->state_until_ms = until_ms;
+	pthread_mutex_unlock(&task->mu);
+	if (task->remote)
+		task->remote->state(task, state, until_ms);
+}
+
+void task_note_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit)
+{
+	pthread_mutex_lock(&task->mu);
+	/* Throughput counts from the first report of this process: a resumed
+	 * walk reports what earlier runs did too. */
+	if (!task->progress_first_ms) {
+		task->progress_first = done;
+		task->progress_first_ms = tg_wall_ms();
+	}
+	/* Progress is what status judges liveness by: only forward movement
+	 * (or a new walk starting over) counts as progress. */
+	if (done > task->progress_done || done < task->progress_done)
+		task->last_progress_ms = tg_wall_ms();
+	task->progress_done = done;
+	task->progress_total = total;
+	snprintf(task->progress_unit, sizeof(task->progress_unit), "%s", unit ? unit : "");
 	pthread_mutex_unlock(&task->mu);
 }
 
@@ -53,17 +75,45 @@ static int wait_visibly(struct tg_task *task, enum task_state state, int64_t ms)
 	return daemon_wait_until(task->daemon, tg_mono_ms() + ms);
 }
 
+/* One run: in this thread, or in the task's worker (started first when it
+ * has none: at start-up it may have crashed, or it died in an earlier run). */
+static int run_once(struct tg_task *task, int64_t *idle_s, char **err)
+{
+	int rc;
+
+	if (!task->daemon->config->workers)
+		return task->plugin.desc->run(task->plugin_state, idle_s, err);
+	if (!task->worker && (rc = supervise_start(task, err)))
+		return rc;
+	return supervise_run(task, idle_s, err);
+}
+
+/* Wait until shutdown: a quarantined task is not run again. */
+static void wait_quarantined(struct tg_task *task)
+{
+	daemon_wait_until(task->daemon, INT64_MAX);
+}
+
 void *runner_thread(void *arg)
 {
 	struct tg_task *task = arg;
 	struct daemon *d = task->daemon;
 	const struct tg_plugin *p = task->plugin.desc;
+	const char *pname = p ? p->name : task->cfg->plugin, *pversion = p ? p->version : "(not loaded)";
 
 	if (task->cfg->interval_s)
-		log_info(task->cfg->name, "started: plugin %s %s, every %lld s", p->name, p->version,
+		log_info(task->cfg->name, "started: plugin %s %s, every %lld s", pname, pversion,
 		         (long long)task->cfg->interval_s);
 	else
-		log_info(task->cfg->name, "started: plugin %s %s, continuous", p->name, p->version);
+		log_info(task->cfg->name, "started: plugin %s %s, continuous", pname, pversion);
+	if (task->state == TASK_QUARANTINED) {
+		wait_quarantined(task);
+		goto stopped;
+	}
+	/* A worker that crashed at start-up is restarted after its back-off. */
+	if (d->config->workers && !task->worker &&
+	    wait_visibly(task, TASK_BACKOFF, backoff_ms(task->consecutive_failures)))
+		goto stopped;
 	while (!atomic_load(&d->stopping)) {
 		int64_t idle_s = 60, start_mono = tg_mono_ms();
 		char *err = NULL;
@@ -75,7 +125,7 @@ void *runner_thread(void *arg)
 		task->last_run_start_ms = tg_wall_ms();
 		pthread_mutex_unlock(&task->mu);
 
-		rc = p->run(task->plugin_state, &idle_s, &err);
+		rc = run_once(task, &idle_s, &err);
 
 		pthread_mutex_lock(&task->mu);
 		task->last_run_end_ms = tg_wall_ms();
@@ -92,6 +142,21 @@ void *runner_thread(void *arg)
 		if (atomic_load(&d->stopping)) {
 			free(err);
 			break;
+		}
+		if (rc == SUPERVISE_DIED) {
+			int64_t wait = backoff_ms(task->consecutive_failures);
+			bool quarantined;
+			supervise_stop(task);
+			quarantined = supervise_note_crash(task, err ? err : "worker died");
+			free(err);
+			if (quarantined) {
+				wait_quarantined(task);
+				break;
+			}
+			log_info(task->cfg->name, "restarting its worker in %lld s", (long long)(wait / 1000));
+			if (wait_visibly(task, TASK_BACKOFF, wait))
+				break;
+			continue;
 		}
 		if (rc < 0) {
 			int64_t wait = backoff_ms(task->consecutive_failures);
@@ -133,7 +198,10 @@ void *runner_thread(void *arg)
 				break;
 		}
 	}
-	task_set_state(task, TASK_STOPPED, 0);
+stopped:
+	supervise_stop(task);
+	if (task->state != TASK_QUARANTINED)
+		task_set_state(task, TASK_STOPPED, 0);
 	if (d->locks)
 		locks_release_all_of(d->locks, task->cfg->name);
 	log_info(task->cfg->name, "stopped");

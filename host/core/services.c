@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/contract.h"
 #include "core/daemon.h"
 #include "keepa/keepa.h"
 #include "core/loader.h"
@@ -27,7 +28,13 @@ static void svc_log(struct tg_task *task, enum tg_log_level level, const char *f
 {
 	va_list ap;
 	va_start(ap, fmt);
-	log_vmsg((int)level, task->cfg->name, fmt, ap);
+	if (task->remote) {
+		char line[8192];
+		vsnprintf(line, sizeof(line), fmt, ap);
+		task->remote->log(task, (int)level, line);
+	} else {
+		log_vmsg((int)level, task->cfg->name, fmt, ap);
+	}
 	va_end(ap);
 }
 
@@ -98,21 +105,10 @@ static bool svc_should_stop(struct tg_task *task)
 
 static void svc_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit)
 {
-	pthread_mutex_lock(&task->mu);
-	/* Throughput counts from the first report of this process: a resumed
-	 * walk reports what earlier runs did too. */
-	if (!task->progress_first_ms) {
-		task->progress_first = done;
-		task->progress_first_ms = tg_wall_ms();
-	}
-	/* Progress is what status judges liveness by: only forward movement
-	 * (or a new walk starting over) counts as progress. */
-	if (done > task->progress_done || done < task->progress_done)
-		task->last_progress_ms = tg_wall_ms();
-	task->progress_done = done;
-	task->progress_total = total;
-	snprintf(task->progress_unit, sizeof(task->progress_unit), "%s", unit ? unit : "");
-	pthread_mutex_unlock(&task->mu);
+	if (task->remote)
+		task->remote->progress(task, done, total, unit);
+	else
+		task_note_progress(task, done, total, unit);
 }
 
 static int svc_lock(struct tg_task *task, const char *name, int64_t timeout_ms)
@@ -193,7 +189,23 @@ static int svc_table_declare(struct tg_task *task, const struct tg_table *table,
 	if (rc)
 		note_failure(task, "storage declare %s: %s", table && table->name ? table->name : "(null)",
 		             errmsg && *errmsg ? *errmsg : "failed");
+	else
+		rc = contract_note_declared(task, table->name);
 	return rc;
+}
+
+/* The storage contract (contract.h): a write to a table the plugin did not
+ * declare is refused, and said so in the log and by last_error() - the
+ * plugin sees TG_EINVAL. */
+static int refused_write(struct tg_task *task, const char *what, const char *table)
+{
+	log_error(task->cfg->name,
+	          "storage %s into table \"%s\" refused: plugin \"%s\" did not declare it (a plugin writes only "
+	          "the tables it declared; reading others is allowed)",
+	          what, table ? table : "(null)", task->plugin.desc->name);
+	note_failure(task, "storage %s into table \"%s\" refused: this plugin did not declare it", what,
+	             table ? table : "(null)");
+	return TG_EINVAL;
 }
 
 static int svc_begin(struct tg_task *task)
@@ -220,7 +232,11 @@ static int svc_rollback(struct tg_task *task)
 static int svc_upsert(struct tg_task *task, const char *table, const struct tg_value *values, size_t n)
 {
 	char *err = NULL;
-	int rc = storage_upsert(task->db, table, values, n, &err);
+	int rc;
+
+	if (!contract_may_write(task, table))
+		return refused_write(task, "upsert", table);
+	rc = storage_upsert(task->db, table, values, n, &err);
 	return storage_result(task, "upsert", true, rc, err);
 }
 
@@ -235,7 +251,11 @@ static int svc_get(struct tg_task *task, const char *table, const struct tg_valu
 static int svc_remove(struct tg_task *task, const char *table, const struct tg_value *key, size_t nkey)
 {
 	char *err = NULL;
-	int rc = storage_remove(task->db, table, key, nkey, &err);
+	int rc;
+
+	if (!contract_may_write(task, table))
+		return refused_write(task, "remove", table);
+	rc = storage_remove(task->db, table, key, nkey, &err);
 	return storage_result(task, "remove", true, rc, err);
 }
 
@@ -287,6 +307,8 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 			                         task->plugin.desc->name);
 		return TG_EINVAL;
 	}
+	if (task->remote)
+		return task->remote->keepa_call(task, req, response, errmsg);
 	if (!task->daemon->keepa || task->daemon->dry_run) {
 		errmsg_set(errmsg, 0, "no Keepa connection in this mode");
 		return TG_ENOTSUP;
@@ -296,6 +318,8 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 
 static int64_t svc_budget_hint(struct tg_task *task)
 {
+	if (task->remote)
+		return task->remote->budget_hint(task);
 	if (!task->daemon->tokens)
 		return 0;
 	return tokens_budget_hint(task->daemon->tokens, task->tokens_class);

@@ -20,6 +20,8 @@
 #include "core/loader.h"
 
 struct daemon;
+struct worker_link;
+
 
 enum task_state {
 	TASK_STARTING,
@@ -32,9 +34,22 @@ enum task_state {
 	TASK_STOPPED,
 	TASK_LOCK_WAIT, /* in services->lock, waiting for another holder */
 	TASK_STORAGE_WAIT, /* storage writes fail: Keepa calls held until one works (storage_gate.c) */
+	TASK_QUARANTINED, /* its worker crashed too often: not restarted (last_error says why) */
 };
 
 const char *task_state_name(enum task_state state);
+
+/* In a worker process, what crosses the socket to the host instead of being
+ * done locally (worker/remote.c fills it; NULL in the host itself). */
+struct task_remote {
+	void (*log)(struct tg_task *task, int level, const char *msg);
+	void (*progress)(struct tg_task *task, int64_t done, int64_t total, const char *unit);
+	/* state is RUNNING, SLEEPING or LOCK_WAIT (then task->waiting_lock). */
+	void (*state)(struct tg_task *task, enum task_state state, int64_t until_ms);
+	int (*keepa_call)(struct tg_task *task, const struct tg_keepa_request *req, struct cJSON **response,
+	                  char **errmsg);
+	int64_t (*budget_hint)(struct tg_task *task);
+};
 
 struct tg_task {
 	struct daemon *daemon;
@@ -48,6 +63,16 @@ struct tg_task {
 	int tokens_class;             /* class id in the token scheduler */
 	struct storage_conn *db;      /* this task's own connection */
 	struct keepa_conn *keepa;     /* this task's own kept-alive HTTP handle */
+	const struct task_remote *remote; /* set in a worker process only */
+	/* Tables the plugin declared: the only ones it may write (contract.c). */
+	char **declared;
+	size_t ndeclared;
+	/* Worker mode, in the host: the task's worker, and the descriptor the
+	 * worker sent (plugin.desc points at it; plugin.handle stays NULL). */
+	struct worker_link *worker;
+	struct tg_plugin *remote_desc;
+	int64_t crash_ms[8];          /* recent crash times (monotonic), a ring */
+	int ncrashes;
 
 	pthread_mutex_t mu;
 	enum task_state state;
@@ -76,5 +101,7 @@ struct tg_task {
 /* Take a snapshot of the mutable part under the task's lock. */
 void task_set_state(struct tg_task *task, enum task_state state, int64_t until_ms);
 void task_set_error(struct tg_task *task, const char *msg);
+/* Record a progress report (the services table and the worker link). */
+void task_note_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit);
 
 #endif

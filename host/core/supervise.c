@@ -1,0 +1,772 @@
+/*
+ * supervise.c - start, serve, watch and end a task's worker (supervise.h).
+ */
+#include "core/supervise.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/daemon.h"
+#include "core/loader.h"
+#include "keepa/keepa.h"
+#include "observe/log.h"
+#include "tokens/tokens.h"
+#include "util/errmsg.h"
+#include "worker/desc.h"
+#include "worker/proto.h"
+#include "worker/settings_text.h"
+
+extern char **environ;
+
+/* How often a running worker's memory and CPU are looked at. */
+#define MONITOR_MS 1000
+/* How long a worker that closed its socket gets to exit before SIGKILL. */
+#define EXIT_GRACE_MS 2000
+
+struct worker_link {
+	pid_t pid;
+	int sock;  /* the host's end, non-blocking */
+	int pidfd; /* readable when the worker has exited; -1 when the kernel has none */
+	struct proto_reader rd;
+	bool reaped;
+	int wstatus;
+	char killed_for[256]; /* why the host killed it ("" when it did not) */
+	bool stop_sent;
+	int64_t stop_deadline; /* monotonic ms */
+	bool in_run;
+	int64_t run_cpu_ms; /* the worker's CPU time when the run began */
+};
+
+/* ------------------------------------------------------------ processes */
+
+/* The environment of a worker: the host's, without the Keepa key. */
+static char **worker_environment(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "KEEPA_API_KEY=", 14) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
+static int spawn(const char *exe, const char *task_name, struct worker_link **out, char **errmsg)
+{
+	struct worker_link *w = calloc(1, sizeof(*w));
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, defaults;
+	char **env = worker_environment();
+	char *argv[] = {"tollgate", "worker", "--fd", "3", "--task", (char *)(uintptr_t)task_name, NULL};
+	int sv[2], rc;
+
+	if (!w || !env) {
+		free(w);
+		free(env);
+		return TG_ENOMEM;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		free(w);
+		free(env);
+		return errmsg_set(errmsg, TG_EIO, "cannot make a socket for the worker: %s", strerror(errno));
+	}
+	/* dup2 onto itself would keep close-on-exec: make sure it is not 3. */
+	if (sv[1] == 3) {
+		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, 4);
+		close(sv[1]);
+		sv[1] = moved;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	posix_spawnattr_init(&attr);
+	/* The host blocks its signals in every thread; a worker starts clean.
+	 * Its own process group: a terminal's ^C goes to the host, which then
+	 * stops the workers in order. */
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGHUP);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	rc = posix_spawn(&w->pid, exe, &fa, &attr, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	free(env);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		free(w);
+		return errmsg_set(errmsg, TG_EIO, "cannot start a worker (%s): %s", exe, strerror(rc));
+	}
+	w->sock = sv[0];
+	fcntl(w->sock, F_SETFL, fcntl(w->sock, F_GETFL) | O_NONBLOCK);
+	w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
+	proto_reader_init(&w->rd, PROTO_WORKER_FRAME_MAX);
+	*out = w;
+	return 0;
+}
+
+static void reap(struct worker_link *w)
+{
+	if (w->reaped)
+		return;
+	while (waitpid(w->pid, &w->wstatus, 0) < 0 && errno == EINTR)
+		;
+	w->reaped = true;
+}
+
+/* Has it exited? (reaps when it has) */
+static bool exited(struct worker_link *w)
+{
+	if (w->reaped)
+		return true;
+	if (waitpid(w->pid, &w->wstatus, WNOHANG) == w->pid)
+		w->reaped = true;
+	return w->reaped;
+}
+
+static void kill_worker(struct worker_link *w, const char *why)
+{
+	if (!w->killed_for[0])
+		snprintf(w->killed_for, sizeof(w->killed_for), "%s", why);
+	if (!w->reaped)
+		kill(w->pid, SIGKILL);
+	reap(w);
+}
+
+/* Wait up to ms for the worker to exit; kill it after that. */
+static void wait_exit(struct worker_link *w, int64_t ms, const char *why_if_killed)
+{
+	int64_t end = tg_mono_ms() + ms;
+
+	while (!exited(w)) {
+		int64_t left = end - tg_mono_ms();
+		if (left <= 0) {
+			kill_worker(w, why_if_killed);
+			return;
+		}
+		if (w->pidfd >= 0) {
+			struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
+			poll(&p, 1, (int)(left > 50 ? 50 : left));
+		} else {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static void free_link(struct worker_link *w)
+{
+	if (!w)
+		return;
+	if (!w->reaped)
+		kill_worker(w, "its task was closed");
+	close(w->sock);
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	proto_reader_release(&w->rd);
+	free(w);
+}
+
+/* How the worker ended, for the log and status. */
+static void describe_end(const struct worker_link *w, char *buf, size_t len)
+{
+	if (w->killed_for[0])
+		snprintf(buf, len, "killed by the host: %s", w->killed_for);
+	else if (!w->reaped)
+		snprintf(buf, len, "closed its socket");
+	else if (WIFSIGNALED(w->wstatus))
+		snprintf(buf, len, "killed by signal SIG%s (%s)", sigabbrev_np(WTERMSIG(w->wstatus))
+		                                                       ? sigabbrev_np(WTERMSIG(w->wstatus))
+		                                                       : "?",
+		         strsignal(WTERMSIG(w->wstatus)));
+	else if (WIFEXITED(w->wstatus))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(w->wstatus));
+	else
+		snprintf(buf, len, "ended");
+}
+
+/* Resident memory and CPU time of a process (from /proc/PID/stat). */
+static int proc_usage(pid_t pid, int64_t *rss_bytes, int64_t *cpu_ms)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime;
+	long long rss;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return TG_EIO;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return TG_EIO;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields count from
+	 * the last ')'. utime is field 14, stime 15, rss 24. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %lld",
+	                 &utime, &stime, &rss) != 3)
+		return TG_EIO;
+	*cpu_ms = (int64_t)((utime + stime) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+	*rss_bytes = (int64_t)rss * sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+/* Over its memory or CPU limit? Then it is killed (and this says so). */
+static bool over_limits(struct tg_task *task, struct worker_link *w)
+{
+	int64_t rss, cpu;
+	char why[200];
+
+	if (!task || proc_usage(w->pid, &rss, &cpu) != 0)
+		return false;
+	if (rss > task->cfg->memory_limit_mb * 1024 * 1024) {
+		snprintf(why, sizeof(why), "resident memory %lld MB is over memory_limit_mb = %lld",
+		         (long long)(rss >> 20), (long long)task->cfg->memory_limit_mb);
+	} else if (w->in_run && cpu - w->run_cpu_ms > task->cfg->cpu_limit_s * 1000) {
+		snprintf(why, sizeof(why), "one run used %lld s of CPU, over cpu_limit_s = %lld",
+		         (long long)((cpu - w->run_cpu_ms) / 1000), (long long)task->cfg->cpu_limit_s);
+	} else {
+		return false;
+	}
+	kill_worker(w, why);
+	return true;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static int send_type(struct worker_link *w, const char *t)
+{
+	cJSON *m = cJSON_CreateObject();
+	int rc;
+
+	cJSON_AddStringToObject(m, "t", t);
+	rc = proto_send(w->sock, m);
+	cJSON_Delete(m);
+	return rc;
+}
+
+/* proto_send on a non-blocking socket: wait for room instead of failing. */
+static int send_blocking(struct worker_link *w, const cJSON *m)
+{
+	int flags = fcntl(w->sock, F_GETFL), rc;
+
+	fcntl(w->sock, F_SETFL, flags & ~O_NONBLOCK);
+	rc = proto_send(w->sock, m);
+	fcntl(w->sock, F_SETFL, flags);
+	return rc;
+}
+
+static const char *task_name(const struct tg_task *task)
+{
+	return task ? task->cfg->name : NULL;
+}
+
+static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON *msg)
+{
+	const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params"), *p;
+	struct tg_keepa_param kp[PROTO_PARAMS_MAX];
+	struct tg_keepa_request req = {0};
+	struct daemon *d = task->daemon;
+	cJSON *reply = cJSON_CreateObject(), *response = NULL;
+	char *err = NULL;
+	double estimate;
+	int rc;
+
+	req.kind = proto_str(msg, "kind");
+	req.units = proto_int(msg, "units");
+	req.path = proto_str(msg, "path");
+	req.json_body = proto_str(msg, "body");
+	cJSON_ArrayForEach(p, params)
+	{
+		kp[req.nparams].name = cJSON_GetArrayItem(p, 0)->valuestring;
+		kp[req.nparams].value = cJSON_GetArrayItem(p, 1)->valuestring;
+		req.nparams++;
+	}
+	req.params = kp;
+	estimate = plugin_declared_cost(task->plugin.desc, req.kind, req.units);
+	if (estimate < 0) {
+		rc = TG_EINVAL;
+		err = str_printf("call kind \"%s\" is not in plugin \"%s\"'s cost model", req.kind, task->plugin.desc->name);
+	} else if (!d->keepa) {
+		rc = TG_ENOTSUP;
+		err = strdup("no Keepa connection in this mode");
+	} else {
+		rc = keepa_call(d->keepa, task->keepa, task->tokens_class, estimate, &req, &response, &err);
+	}
+	cJSON_AddStringToObject(reply, "t", "keepa_reply");
+	cJSON_AddNumberToObject(reply, "rc", rc);
+	if (response)
+		cJSON_AddItemToObject(reply, "response", response);
+	if (err)
+		cJSON_AddStringToObject(reply, "error", err);
+	free(err);
+	/* If the worker died meanwhile the call's tokens are settled already
+	 * (keepa_call released its ticket); the send fails, the death is seen
+	 * next. */
+	send_blocking(w, reply);
+	cJSON_Delete(reply);
+}
+
+static enum task_state state_named(const char *s)
+{
+	if (strcmp(s, "sleeping") == 0)
+		return TASK_SLEEPING;
+	if (strcmp(s, "waiting_for_lock") == 0)
+		return TASK_LOCK_WAIT;
+	return TASK_RUNNING;
+}
+
+/* Serve one checked message that is not the one awaited. 0, or a reason
+ * why the worker broke the protocol. */
+static const char *serve(struct tg_task *task, struct worker_link *w, int type, const cJSON *msg)
+{
+	switch (type) {
+	case PROTO_LOG:
+		log_msg((int)proto_int(msg, "level"), task_name(task), "%s", proto_str(msg, "msg"));
+		return NULL;
+	case PROTO_PROGRESS:
+		if (!task)
+			break;
+		task_note_progress(task, proto_int(msg, "done"), proto_int(msg, "total"), proto_str(msg, "unit"));
+		return NULL;
+	case PROTO_STATE:
+		if (!task)
+			break;
+		if (proto_str(msg, "lock")) {
+			pthread_mutex_lock(&task->mu);
+			snprintf(task->waiting_lock, sizeof(task->waiting_lock), "%s", proto_str(msg, "lock"));
+			pthread_mutex_unlock(&task->mu);
+		}
+		task_set_state(task, state_named(proto_str(msg, "state")), proto_int(msg, "until_ms"));
+		return NULL;
+	case PROTO_KEEPA:
+		if (!task || !w->in_run)
+			break;
+		reply_keepa(task, w, msg);
+		return NULL;
+	case PROTO_BUDGET:
+		if (!task) {
+			break;
+		} else {
+			cJSON *reply = cJSON_CreateObject();
+			cJSON_AddStringToObject(reply, "t", "budget_reply");
+			cJSON_AddNumberToObject(reply, "hint", task->daemon->tokens ? (double)tokens_budget_hint(
+			                                                                    task->daemon->tokens, task->tokens_class)
+			                                                              : 0);
+			send_blocking(w, reply);
+			cJSON_Delete(reply);
+			return NULL;
+		}
+	default: break;
+	}
+	return "a message out of turn";
+}
+
+/* The worker broke the protocol: it is killed, never trusted again. */
+static int violation(struct worker_link *w, const char *why, char **errmsg)
+{
+	char how[320];
+
+	snprintf(how, sizeof(how), "sent %s", why);
+	kill_worker(w, how);
+	describe_end(w, how, sizeof(how));
+	return errmsg_set(errmsg, SUPERVISE_DIED, "%s", how);
+}
+
+static int died(struct worker_link *w, char **errmsg)
+{
+	char how[320];
+
+	wait_exit(w, EXIT_GRACE_MS, "it closed its socket but did not exit");
+	describe_end(w, how, sizeof(how));
+	return errmsg_set(errmsg, SUPERVISE_DIED, "%s", how);
+}
+
+/* Read what the socket has: 1 when something was read, 0 at end of file,
+ * -1 when nothing is there now. */
+static int read_some(struct worker_link *w)
+{
+	char buf[65536];
+	ssize_t n = read(w->sock, buf, sizeof(buf));
+
+	if (n > 0)
+		return proto_reader_feed(&w->rd, buf, (size_t)n) == 0 ? 1 : 0;
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		return 0;
+	return -1;
+}
+
+/* Wait for the next message of type want, serving every other one. 0 and
+ * *out; SUPERVISE_DIED with *errmsg; TG_ESTOPPED when the worker had to be
+ * killed at shutdown. */
+static int await(struct tg_task *task, struct worker_link *w, enum proto_type want, cJSON **out, char **errmsg)
+{
+	struct daemon *d = task ? task->daemon : NULL;
+	int64_t next_check = tg_mono_ms() + MONITOR_MS;
+	bool eof = false;
+
+	*out = NULL;
+	for (;;) {
+		struct pollfd p[3];
+		cJSON *msg = NULL;
+		const char *why = NULL;
+		char reason[200];
+		int n = 0, rc, timeout = MONITOR_MS;
+		int64_t now;
+
+		rc = proto_reader_next(&w->rd, &msg, &why);
+		if (rc < 0)
+			return violation(w, why, errmsg);
+		if (rc == 1) {
+			int type = proto_check_from_worker(msg, reason, sizeof(reason));
+			if (type < 0) {
+				cJSON_Delete(msg);
+				return violation(w, reason, errmsg);
+			}
+			if (type == (int)want) {
+				*out = msg;
+				return 0;
+			}
+			why = serve(task, w, type, msg);
+			cJSON_Delete(msg);
+			if (why)
+				return violation(w, why, errmsg);
+			continue;
+		}
+		if (eof)
+			return died(w, errmsg);
+
+		now = tg_mono_ms();
+		if (w->stop_sent && now >= w->stop_deadline) {
+			char line[160];
+			snprintf(line, sizeof(line), "it did not stop within %d ms of the stop",
+			         d->config->supervisor_stop_grace_ms);
+			log_warn(task_name(task), "worker pid %d (plugin %s) %s: killed", (int)w->pid,
+			         task->plugin.path ? task->plugin.path : task->cfg->plugin, line);
+			kill_worker(w, line);
+			return TG_ESTOPPED;
+		}
+		if (task && now >= next_check) {
+			next_check = now + MONITOR_MS;
+			if (over_limits(task, w))
+				return died(w, errmsg);
+		}
+		p[n++] = (struct pollfd){.fd = w->sock, .events = POLLIN};
+		if (w->pidfd >= 0)
+			p[n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
+		if (d && !w->stop_sent && d->stop_fd >= 0)
+			p[n++] = (struct pollfd){.fd = d->stop_fd, .events = POLLIN};
+		if (w->stop_sent && w->stop_deadline - now < timeout)
+			timeout = (int)(w->stop_deadline - now);
+		if (poll(p, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+			return died(w, errmsg);
+		if (d && !w->stop_sent && atomic_load(&d->stopping)) {
+			w->stop_sent = true;
+			w->stop_deadline = tg_mono_ms() + d->config->supervisor_stop_grace_ms;
+			send_type(w, "stop");
+		}
+		if (p[0].revents) {
+			/* Drain: a dying worker's last lines are worth reading. */
+			while ((rc = read_some(w)) > 0)
+				;
+			if (rc == 0)
+				eof = true;
+		} else if (w->pidfd >= 0 && p[1].revents) {
+			while ((rc = read_some(w)) > 0)
+				;
+			eof = true;
+		} else if (w->pidfd < 0 && exited(w)) {
+			eof = true;
+		}
+	}
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static cJSON *setup_message(const struct config *cf, const struct task_config *tc, const char *mode)
+{
+	cJSON *m = cJSON_CreateObject(), *dirs;
+	char *settings = tc ? settings_text(tc->settings) : NULL;
+
+	cJSON_AddStringToObject(m, "t", "setup");
+	cJSON_AddNumberToObject(m, "v", PROTO_VERSION);
+	cJSON_AddStringToObject(m, "mode", mode);
+	cJSON_AddStringToObject(m, "task", tc ? tc->name : "");
+	cJSON_AddStringToObject(m, "plugin", tc ? tc->plugin : "");
+	dirs = cJSON_AddArrayToObject(m, "dirs");
+	for (int i = 0; i < cf->nplugin_path; i++)
+		cJSON_AddItemToArray(dirs, cJSON_CreateString(cf->plugin_path[i]));
+	cJSON_AddStringToObject(m, "settings", settings ? settings : "");
+	cJSON_AddStringToObject(m, "storage_backend", cf->storage_backend);
+	cJSON_AddStringToObject(m, "storage_path", cf->storage_path);
+	cJSON_AddStringToObject(m, "runtime_dir", cf->runtime_dir);
+	cJSON_AddNumberToObject(m, "log_level", log_get_level());
+	free(settings);
+	return m;
+}
+
+/* Hello (with the right version), then the plugin's descriptor. */
+static int handshake(struct tg_task *task, struct worker_link *w, cJSON *setup, cJSON **desc, char **errmsg)
+{
+	cJSON *hello = NULL;
+	int rc;
+
+	if (send_blocking(w, setup) != 0)
+		return died(w, errmsg);
+	if ((rc = await(task, w, PROTO_HELLO, &hello, errmsg)))
+		return rc;
+	if (proto_int(hello, "v") != PROTO_VERSION) {
+		char why[96];
+		snprintf(why, sizeof(why), "protocol version %lld, not %d", (long long)proto_int(hello, "v"),
+		         PROTO_VERSION);
+		cJSON_Delete(hello);
+		return violation(w, why, errmsg);
+	}
+	cJSON_Delete(hello);
+	return await(task, w, PROTO_DESC, desc, errmsg);
+}
+
+/* The plugin file a task's plugin would be loaded from, for messages
+ * about a worker that died before it could say. */
+static const char *plugin_where(const struct tg_task *task, char *buf, size_t len)
+{
+	const struct config *cf = task->daemon->config;
+	struct stat st;
+
+	if (task->plugin.path)
+		return task->plugin.path;
+	for (int i = 0; i < cf->nplugin_path; i++) {
+		snprintf(buf, len, "%s/%s.so", cf->plugin_path[i], task->cfg->plugin);
+		if (stat(buf, &st) == 0)
+			return buf;
+	}
+	snprintf(buf, len, "%s (not found in plugin_path)", task->cfg->plugin);
+	return buf;
+}
+
+/* A worker's death while doing what: "... while loading plugin X: how". */
+static int died_while(struct tg_task *task, const char *doing, char **errmsg)
+{
+	char where[600], *how = *errmsg;
+
+	*errmsg = str_printf("worker died %s (plugin %s): %s", doing, plugin_where(task, where, sizeof(where)),
+	                     how ? how : "no reason");
+	free(how);
+	return SUPERVISE_DIED;
+}
+
+static int adopt_desc(struct tg_task *task, const cJSON *desc, char **errmsg)
+{
+	const struct task_config *tc = task->cfg;
+	struct tg_plugin *copy;
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(desc, "ok")))
+		return errmsg_set(errmsg, TG_ENOTFOUND, "%s:%d: task \"%s\": %s", tc->file, tc->line, tc->name,
+		                  proto_str(desc, "error"));
+	copy = desc_from_json(cJSON_GetObjectItemCaseSensitive(desc, "plugin"));
+	if (!copy)
+		return TG_ENOMEM;
+	free(task->plugin.path);
+	task->plugin.path = strdup(proto_str(desc, "path"));
+	desc_free(task->remote_desc);
+	task->remote_desc = copy;
+	task->plugin.desc = copy;
+	return config_validate_task_settings(tc, copy->settings, copy->nsettings, errmsg);
+}
+
+int supervise_start(struct tg_task *task, char **errmsg)
+{
+	const struct task_config *tc = task->cfg;
+	struct worker_link *w = NULL;
+	cJSON *setup, *desc = NULL, *done = NULL;
+	int rc;
+
+	*errmsg = NULL;
+	if ((rc = spawn(task->daemon->worker_exe, tc->name, &w, errmsg)))
+		return rc;
+	setup = setup_message(task->daemon->config, tc, "run");
+	rc = handshake(task, w, setup, &desc, errmsg);
+	cJSON_Delete(setup);
+	if (rc == SUPERVISE_DIED) {
+		free_link(w);
+		return died_while(task, "while loading the plugin", errmsg);
+	}
+	if (rc == 0)
+		rc = adopt_desc(task, desc, errmsg);
+	cJSON_Delete(desc);
+	if (rc == 0 && (rc = send_type(w, "init")) == 0 && (rc = await(task, w, PROTO_INIT_DONE, &done, errmsg)) == 0) {
+		rc = (int)proto_int(done, "rc");
+		if (rc)
+			errmsg_set(errmsg, rc, "%s:%d: task \"%s\" (%s): init failed: %s", tc->file, tc->line, tc->name,
+			           task->plugin.path, proto_str(done, "error") ? proto_str(done, "error") : "no message");
+	}
+	cJSON_Delete(done);
+	if (rc == SUPERVISE_DIED) {
+		free_link(w);
+		return died_while(task, "in init", errmsg);
+	}
+	if (rc) {
+		/* An orderly failure: the worker is of no more use. */
+		close(w->sock);
+		w->sock = -1;
+		wait_exit(w, EXIT_GRACE_MS, "it did not exit after a failed start");
+		free_link(w);
+		if (*errmsg)
+			log_redact(*errmsg);
+		return rc;
+	}
+	task->worker = w;
+	return 0;
+}
+
+int supervise_run(struct tg_task *task, int64_t *idle_s, char **errmsg)
+{
+	struct worker_link *w = task->worker;
+	cJSON *done = NULL;
+	int64_t rss;
+	int rc;
+
+	*errmsg = NULL;
+	if (proc_usage(w->pid, &rss, &w->run_cpu_ms) != 0)
+		w->run_cpu_ms = 0;
+	w->in_run = true;
+	if (send_type(w, "run") != 0)
+		rc = died(w, errmsg);
+	else
+		rc = await(task, w, PROTO_RUN_DONE, &done, errmsg);
+	w->in_run = false;
+	if (rc == 0) {
+		rc = (int)proto_int(done, "rc");
+		*idle_s = proto_int(done, "idle_s");
+		if (proto_str(done, "error"))
+			*errmsg = strdup(proto_str(done, "error"));
+		cJSON_Delete(done);
+		/* A leak shows between runs: a short run may never meet a tick. */
+		if (over_limits(task, w)) {
+			free(*errmsg);
+			*errmsg = NULL;
+			rc = died(w, errmsg);
+		}
+	}
+	if (rc == SUPERVISE_DIED)
+		return died_while(task, "in run", errmsg);
+	return rc;
+}
+
+void supervise_stop(struct tg_task *task)
+{
+	struct worker_link *w = task->worker;
+	int64_t grace = task->daemon->config->supervisor_stop_grace_ms;
+
+	if (!w)
+		return;
+	task->worker = NULL;
+	if (!w->reaped) {
+		/* Closing the socket says "destroy and exit"; whatever is left of
+		 * the stop's grace period is what it gets for that. */
+		shutdown(w->sock, SHUT_RDWR);
+		if (w->stop_sent)
+			grace = w->stop_deadline - tg_mono_ms();
+		wait_exit(w, grace > 100 ? grace : 100, "it did not exit in its grace period");
+		if (w->killed_for[0])
+			log_warn(task->cfg->name, "worker pid %d (plugin %s) did not exit within %lld ms: killed",
+			         (int)w->pid, task->plugin.path ? task->plugin.path : task->cfg->plugin,
+			         (long long)(grace > 100 ? grace : 100));
+	}
+	free_link(w);
+}
+
+bool supervise_note_crash(struct tg_task *task, const char *how)
+{
+	const struct config *cf = task->daemon->config;
+	int64_t now = tg_mono_ms(), window = (int64_t)cf->supervisor_crash_window_s * 1000;
+	int ring = (int)(sizeof(task->crash_ms) / sizeof(task->crash_ms[0])), recent = 0;
+	char line[900];
+
+	task->crash_ms[task->ncrashes++ % ring] = now;
+	for (int i = 0; i < ring && i < task->ncrashes; i++)
+		if (now - task->crash_ms[i] <= window)
+			recent++;
+	if (recent >= cf->supervisor_crash_limit) {
+		snprintf(line, sizeof(line),
+		         "quarantined after %d crashes within %d s: %s; not restarted until the daemon restarts", recent,
+		         cf->supervisor_crash_window_s, how);
+		log_error(task->cfg->name, "%s", line);
+		task_set_error(task, line);
+		task_set_state(task, TASK_QUARANTINED, 0);
+		return true;
+	}
+	log_error(task->cfg->name, "%s (crash %d of %d allowed within %d s)", how, recent, cf->supervisor_crash_limit,
+	          cf->supervisor_crash_window_s);
+	task_set_error(task, how);
+	return false;
+}
+
+int supervise_describe(const char *exe, const struct config *cf, const char *name, const char *path,
+                       struct tg_plugin **desc, char **where, char **errmsg)
+{
+	struct worker_link *w = NULL;
+	cJSON *setup, *answer = NULL;
+	int rc;
+
+	*desc = NULL;
+	*where = NULL;
+	if ((rc = spawn(exe, name ? name : path, &w, errmsg)))
+		return rc;
+	setup = setup_message(cf, NULL, "describe");
+	cJSON_ReplaceItemInObjectCaseSensitive(setup, "plugin", cJSON_CreateString(name ? name : ""));
+	if (path)
+		cJSON_AddStringToObject(setup, "file", path);
+	rc = handshake(NULL, w, setup, &answer, errmsg);
+	cJSON_Delete(setup);
+	if (rc == SUPERVISE_DIED) {
+		char *how = *errmsg;
+		*errmsg = str_printf("%s%s: loading the plugin crashed its worker: %s", path ? path : "plugin ",
+		                     path ? "" : name, how ? how : "no reason");
+		free(how);
+	} else if (rc == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "ok"))) {
+		rc = errmsg_set(errmsg, TG_EINVAL, "%s", proto_str(answer, "error"));
+	} else if (rc == 0) {
+		*desc = desc_from_json(cJSON_GetObjectItemCaseSensitive(answer, "plugin"));
+		*where = strdup(proto_str(answer, "path"));
+		if (!*desc || !*where) {
+			desc_free(*desc);
+			free(*where);
+			*desc = NULL;
+			*where = NULL;
+			rc = TG_ENOMEM;
+		}
+	}
+	cJSON_Delete(answer);
+	shutdown(w->sock, SHUT_RDWR);
+	wait_exit(w, EXIT_GRACE_MS, "it did not exit after describing the plugin");
+	free_link(w);
+	return rc;
+}

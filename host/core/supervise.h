@@ -1,0 +1,68 @@
+/*
+ * supervise.h - the host's side of a task's worker process.
+ *
+ * In worker mode (`workers = true`) every task runs in a process of its own
+ * (host/worker/worker.h): a plugin that crashes, hangs or leaks costs its own
+ * task only. The host keeps one thread per task, as in-process; that thread
+ * starts the task's worker, asks it to init and to run, and while it runs
+ * serves the worker's requests - Keepa calls through the one scheduler, the
+ * budget hint, progress, log lines and state changes - and watches it:
+ *
+ *  - a worker that dies (signal or exit), or sends anything the protocol
+ *    does not allow, is a crash: logged with the task, the plugin's path and
+ *    the signal, and restarted with the task's back-off; crash_limit crashes
+ *    within crash_window_s quarantine the task (not restarted, critical in
+ *    status with the reason);
+ *  - a worker over its task's memory_limit_mb (resident memory) or its
+ *    cpu_limit_s (CPU in one run) is killed, reported, and restarted;
+ *  - at shutdown a worker is asked to stop, and killed (and logged) if it
+ *    is still alive stop_grace_ms later.
+ *
+ * A Keepa call is made by the host thread while the worker waits for it; if
+ * the worker dies meanwhile, the call still completes and its reservation
+ * is settled from Keepa's answer, or - when no answer came - counted as
+ * possibly spent, exactly as for a call that failed in-process.
+ */
+#ifndef TG_HOST_SUPERVISE_H
+#define TG_HOST_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tg_task;
+struct daemon;
+struct config;
+struct task_config;
+struct tg_plugin;
+
+/* What supervise_start() and supervise_run() return when the worker died or
+ * was killed: *errmsg says how, and it counts as a crash. */
+#define SUPERVISE_DIED (-1000)
+
+/* Start task's worker: spawn it, let it load the plugin, check the task's
+ * settings against the plugin's declarations, and call init. 0; or
+ * SUPERVISE_DIED; or another negative code for an orderly failure (no such
+ * plugin, a bad setting, init failed) with a message naming file:line. */
+int supervise_start(struct tg_task *task, char **errmsg);
+
+/* One run in the worker: run()'s result, *idle_s and its message; or
+ * SUPERVISE_DIED; or TG_ESTOPPED when stopped at shutdown. */
+int supervise_run(struct tg_task *task, int64_t *idle_s, char **errmsg);
+
+/* End the task's worker: close its socket (it calls destroy and exits),
+ * and kill it if it is still alive after the grace period. */
+void supervise_stop(struct tg_task *task);
+
+/* Count a crash described by how; logs it. True when the task is now
+ * quarantined (its state and last_error say so). */
+bool supervise_note_crash(struct tg_task *task, const char *how);
+
+/* `tollgate check` and `tollgate plugins`: load the plugin called name
+ * from dirs (or the file at path when path is not NULL) in a worker and
+ * return a copy of its descriptor (*desc, free with desc_free) and its path
+ * (*where, free()). A crash while loading (a constructor) is a message
+ * naming the file and the signal. */
+int supervise_describe(const char *exe, const struct config *cf, const char *name, const char *path,
+                       struct tg_plugin **desc, char **where, char **errmsg);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * remote.c - the worker's half of the services that belong to the host:
+ * log lines, progress, state changes, Keepa calls and the budget hint go
+ * over the socket (worker.h). A plugin calls them as it would in the host.
+ */
+#include "worker/worker.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct worker *worker_of(struct tg_task *task)
+{
+	return (struct worker *)(void *)((char *)task - offsetof(struct worker, task));
+}
+
+int worker_send(struct worker *w, const cJSON *msg)
+{
+	int rc;
+
+	pthread_mutex_lock(&w->send_mu);
+	rc = proto_send(w->fd, msg);
+	pthread_mutex_unlock(&w->send_mu);
+	return rc;
+}
+
+int worker_request(struct worker *w, const cJSON *msg, cJSON **reply)
+{
+	int rc;
+
+	*reply = NULL;
+	pthread_mutex_lock(&w->req_mu);
+	rc = worker_send(w, msg);
+	pthread_mutex_lock(&w->mu);
+	while (rc == 0 && !w->reply && !w->host_gone)
+		pthread_cond_wait(&w->cv, &w->mu);
+	*reply = w->reply;
+	w->reply = NULL;
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->req_mu);
+	return *reply ? 0 : TG_ESTOPPED;
+}
+
+/* A message of type t, or NULL when out of memory. */
+static cJSON *message(const char *t)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	if (m && !cJSON_AddStringToObject(m, "t", t)) {
+		cJSON_Delete(m);
+		m = NULL;
+	}
+	return m;
+}
+
+static void send_and_free(struct worker *w, cJSON *m)
+{
+	if (m)
+		worker_send(w, m);
+	cJSON_Delete(m);
+}
+
+static void remote_log(struct tg_task *task, int level, const char *text)
+{
+	cJSON *m = message("log");
+
+	if (m) {
+		cJSON_AddNumberToObject(m, "level", level);
+		cJSON_AddStringToObject(m, "msg", text);
+	}
+	send_and_free(worker_of(task), m);
+}
+
+static void remote_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit)
+{
+	cJSON *m = message("progress");
+
+	if (m) {
+		cJSON_AddNumberToObject(m, "done", (double)done);
+		cJSON_AddNumberToObject(m, "total", (double)total);
+		if (unit)
+			cJSON_AddStringToObject(m, "unit", unit);
+	}
+	send_and_free(worker_of(task), m);
+}
+
+static void remote_state(struct tg_task *task, enum task_state state, int64_t until_ms)
+{
+	cJSON *m = message("state");
+
+	if (m) {
+		cJSON_AddStringToObject(m, "state", task_state_name(state));
+		cJSON_AddNumberToObject(m, "until_ms", (double)(until_ms < -1 ? -1 : until_ms));
+		if (state == TASK_LOCK_WAIT)
+			cJSON_AddStringToObject(m, "lock", task->waiting_lock);
+	}
+	send_and_free(worker_of(task), m);
+}
+
+static int remote_keepa_call(struct tg_task *task, const struct tg_keepa_request *req, cJSON **response,
+                             char **errmsg)
+{
+	cJSON *m = message("keepa"), *params, *reply = NULL;
+	const char *err;
+	int rc;
+
+	if (!m || !(params = cJSON_AddArrayToObject(m, "params"))) {
+		cJSON_Delete(m);
+		return TG_ENOMEM;
+	}
+	cJSON_AddStringToObject(m, "kind", req->kind);
+	cJSON_AddNumberToObject(m, "units", (double)(req->units > 0 ? req->units : 0));
+	cJSON_AddStringToObject(m, "path", req->path);
+	for (size_t i = 0; i < req->nparams; i++) {
+		cJSON *pair = cJSON_CreateArray();
+		cJSON_AddItemToArray(pair, cJSON_CreateString(req->params[i].name ? req->params[i].name : ""));
+		cJSON_AddItemToArray(pair, cJSON_CreateString(req->params[i].value ? req->params[i].value : ""));
+		cJSON_AddItemToArray(params, pair);
+	}
+	if (req->json_body)
+		cJSON_AddStringToObject(m, "body", req->json_body);
+	rc = worker_request(worker_of(task), m, &reply);
+	cJSON_Delete(m);
+	if (rc)
+		return rc;
+	rc = (int)proto_int(reply, "rc");
+	err = proto_str(reply, "error");
+	if (rc == 0)
+		*response = cJSON_DetachItemFromObjectCaseSensitive(reply, "response");
+	else if (errmsg && err)
+		*errmsg = strdup(err);
+	if (rc == 0 && !*response)
+		rc = TG_ENETWORK;
+	cJSON_Delete(reply);
+	return rc;
+}
+
+static int64_t remote_budget_hint(struct tg_task *task)
+{
+	cJSON *m = message("budget"), *reply = NULL;
+	int64_t hint = 0;
+
+	if (m && worker_request(worker_of(task), m, &reply) == 0)
+		hint = proto_int(reply, "hint");
+	cJSON_Delete(m);
+	cJSON_Delete(reply);
+	return hint;
+}
+
+const struct task_remote worker_remote = {
+	.log = remote_log,
+	.progress = remote_progress,
+	.state = remote_state,
+	.keepa_call = remote_keepa_call,
+	.budget_hint = remote_budget_hint,
+};
