@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/task.h"
+#include "observe/log.h"
+#include "storage/storage.h"
 
 int contract_note_declared(struct tg_task *task, const char *table)
 {
@@ -40,4 +42,18 @@ void contract_release(struct tg_task *task)
 	free(task->declared);
 	task->declared = NULL;
 	task->ndeclared = 0;
+}
+
+void contract_end_open_transaction(struct tg_task *task)
+{
+	char *err = NULL;
+
+	if (!task->db || !storage_in_transaction(task->db))
+		return;
+	storage_rollback(task->db, &err);
+	log_error(task->cfg->name,
+	          "run() returned with a transaction still open: rolled back (a bug in plugin \"%s\": every begin "
+	          "needs its commit or rollback)%s%s",
+	          task->plugin.desc->name, err ? "; " : "", err ? err : "");
+	free(err);
 }

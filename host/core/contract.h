@@ -17,6 +17,10 @@ struct tg_task;
 int contract_note_declared(struct tg_task *task, const char *table);
 /* May task write table? (Unknown names are for storage to refuse.) */
 bool contract_may_write(const struct tg_task *task, const char *table);
+/* After run(): a transaction the plugin left open would keep SQLite's
+ * write lock and stop every other writer. Roll it back and log it as the
+ * plugin's bug. */
+void contract_end_open_transaction(struct tg_task *task);
 /* Forget the declarations (when the task's plugin state goes). */
 void contract_release(struct tg_task *task);
 

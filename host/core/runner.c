@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/backoff.h"
+#include "core/contract.h"
 #include "core/daemon.h"
 #include "core/supervise.h"
 #include "storage/locks.h"
@@ -81,8 +82,11 @@ static int run_once(struct tg_task *task, int64_t *idle_s, char **err)
 {
 	int rc;
 
-	if (!task->daemon->config->workers)
-		return task->plugin.desc->run(task->plugin_state, idle_s, err);
+	if (!task->daemon->config->workers) {
+		rc = task->plugin.desc->run(task->plugin_state, idle_s, err);
+		contract_end_open_transaction(task);
+		return rc;
+	}
 	if (!task->worker && (rc = supervise_start(task, err)))
 		return rc;
 	return supervise_run(task, idle_s, err);

@@ -168,6 +168,10 @@ static enum status_verdict judge_task(struct daemon *d, int i, const struct toke
 	case TASK_SKIPPED:
 		snprintf(reason, len, "skipped: %.400s", t->last_error);
 		return t->cfg->required ? STATUS_CRITICAL : STATUS_WARNING;
+	case TASK_QUARANTINED:
+		/* last_error says how often and how its worker died. */
+		snprintf(reason, len, "%.500s", t->last_error);
+		return STATUS_CRITICAL;
 	case TASK_DONE:
 	case TASK_STOPPED:
 		return STATUS_OK;

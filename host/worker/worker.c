@@ -182,17 +182,7 @@ static void do_run(struct worker *w)
 	} else {
 		rc = p->run(w->task.plugin_state, &idle_s, &err);
 	}
-	/* A transaction left open would hold SQLite's write lock and stop every
-	 * other task's writes: it is the plugin's bug, and it ends here. */
-	if (w->task.db && storage_in_transaction(w->task.db)) {
-		char *rerr = NULL;
-		storage_rollback(w->task.db, &rerr);
-		log_error(w->tc.name,
-		          "run() returned with a transaction still open: rolled back (a bug in plugin \"%s\": "
-		          "every begin needs its commit or rollback)%s%s",
-		          p->name, rerr ? "; " : "", rerr ? rerr : "");
-		free(rerr);
-	}
+	contract_end_open_transaction(&w->task);
 	cJSON_AddNumberToObject(m, "rc", rc);
 	cJSON_AddNumberToObject(m, "idle_s", (double)idle_s);
 	if (err)

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""End-to-end: worker mode - a plugin cannot take the host down.
+
+Each test runs the daemon with `workers = true` and plugins from
+tests/plugins (misbehave.c): a well-behaved `writer` that writes one row per
+run into its own table, and variants that each misbehave once. Every test
+asserts what the others tasks keep doing (rows written after the fault) and
+what the daemon says about the faulty one (log and status).
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import TOLLGATE, E2ETest, Env  # noqa: E402
+
+KEY = "WORKER-KEY-5f0c3b8e2d7a41c69e1b"
+GRACE_MS = 1000
+
+
+def task(name, plugin=None, schedule=1, **extra):
+    t = {"name": name, "plugin": plugin or name, "required": False, "schedule": schedule}
+    t.update(extra)
+    return t
+
+
+class Workers(E2ETest):
+    def start(self, tasks, supervisor="crash_limit = 3; crash_window_s = 600;"):
+        sim = self.sim("--rate", 600, "--products", 100, key=KEY)
+        env = Env("tg-workers-")
+        env.write_config(sim, tasks, extra=f"workers = true;\nsupervisor: {{ stop_grace_ms = {GRACE_MS}; "
+                                            f"{supervisor} }};")
+        d = self.daemon(env, key=KEY)
+        return env, d
+
+    def rows(self, env, table):
+        return env.rows(f"select count(*) from {table}")[0][0]
+
+    def wait_rows_grow(self, env, d, table, beyond, what):
+        return d.wait_for(lambda: self.rows(env, table) > beyond and self.rows(env, table), 60,
+                          f"{table} to grow beyond {beyond} rows {what}")
+
+    def worker_pids(self, d):
+        out = subprocess.run(["pgrep", "-P", str(d.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def test_crashes_are_contained_and_quarantined(self):
+        env, d = self.start([task("writer"), task("segv"), task("abortinit"), task("ctorcrash")])
+        d.wait_for(lambda: self.rows(env, "writer_rows") > 0, 60, "the writer's first rows")
+        for name in ("segv", "abortinit", "ctorcrash"):
+            t = d.wait_for(lambda: (d.task(name) or {}).get("state") == "quarantined" and d.task(name), 120,
+                           f"{name} to be quarantined")
+            self.assertEqual(t["verdict"], "critical")
+            self.assertIn("quarantined after 3 crashes", t["reason"])
+        st, code = d.status()
+        self.assertEqual(code, 2)
+        self.assertIn("segv: quarantined", st["reason"])
+        log = d.log_text()
+        self.assertRegex(log, r"\[segv\] worker died in run \(plugin /\S+/segv\.so\): killed by signal SIGSEGV")
+        self.assertRegex(log, r"\[abortinit\] worker died in init \(plugin /\S+/abortinit\.so\): "
+                              r"killed by signal SIGABRT")
+        self.assertRegex(log, r"\[ctorcrash\] worker died while loading the plugin \(plugin /\S+/ctorcrash\.so\): "
+                              r"killed by signal SIGSEGV")
+        # The daemon is up and the writer keeps writing after the last crash.
+        after = self.rows(env, "writer_rows")
+        self.wait_rows_grow(env, d, "writer_rows", after + 2, "after every crash")
+        self.assertEqual(d.task("writer")["verdict"], "ok")
+        self.assertIsNone(d.proc.poll())
+
+    def test_sigterm_kills_a_plugin_that_ignores_stop(self):
+        env, d = self.start([task("writer"), task("ignorestop", schedule="continuous")])
+        d.wait_for(lambda: (d.task("ignorestop") or {}).get("progress_done", 0) >= 1, 60,
+                   "ignorestop to be inside its endless run")
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        d.proc.wait(60)
+        took = time.monotonic() - t0
+        log = d.log_text()
+        self.assertRegex(log, rf"\[ignorestop\] worker pid \d+ \(plugin /\S+/ignorestop\.so\) it did not stop "
+                              rf"within {GRACE_MS} ms of the stop: killed")
+        self.assertEqual(d.proc.returncode, 0)
+        # The grace period plus a second, stated generously for a loaded CI
+        # machine: without the kill the daemon would never exit at all.
+        self.assertLess(took, GRACE_MS / 1000 + 5, f"shutdown took {took:.1f} s")
+        print(f"\nSIGTERM to exit with a plugin ignoring should_stop: {took:.2f} s (grace {GRACE_MS} ms)")
+
+    def test_open_transaction_is_rolled_back(self):
+        env, d = self.start([task("writer"), task("opentxn")])
+        d.wait_for(lambda: "transaction still open: rolled back" in d.log_text(), 60,
+                   "a run of opentxn that left a transaction open")
+        self.assertIn('a bug in plugin "opentxn"', d.log_text())
+        # Identical lines are rate-limited in the log: count its runs instead.
+        runs = d.task("opentxn")["runs"]
+        d.wait_for(lambda: d.task("opentxn")["runs"] >= runs + 3, 60, "three more runs of opentxn")
+        before = self.rows(env, "writer_rows")
+        self.wait_rows_grow(env, d, "writer_rows", before + 2, "while opentxn leaves transactions open")
+        t = d.task("opentxn")
+        self.assertEqual(t["failures"], 0, t)  # its own next begin works: the lock was released
+        self.assertEqual(self.rows(env, "opentxn_rows"), 0)  # nothing it never committed
+
+    def test_writing_another_plugins_table_is_refused(self):
+        env, d = self.start([task("writer"), task("foreign")])
+        d.wait_for(lambda: "remove from writer_rows returned -1" in d.log_text(), 60, "foreign's refused writes")
+        log = d.log_text()
+        self.assertIn('storage upsert into table "writer_rows" refused: plugin "foreign" did not declare it', log)
+        self.assertIn('storage remove into table "writer_rows" refused', log)
+        self.assertEqual(env.rows("select count(*) from writer_rows where id = -1")[0][0], 0)
+        before = self.rows(env, "writer_rows")
+        self.wait_rows_grow(env, d, "writer_rows", before, "beside the refused writes")
+        self.assertGreaterEqual(env.rows("select count(*) from writer_rows where id = 1")[0][0], 1)
+
+    def test_memory_limit_restarts_a_leaking_worker(self):
+        env, d = self.start([task("writer"), task("leak", memory_limit_mb=64)])
+        d.wait_for(lambda: "is over memory_limit_mb = 64" in d.log_text(), 90, "the leak to reach its limit")
+        self.assertRegex(d.log_text(), r"\[leak\] worker died in run \(plugin /\S+/leak\.so\): killed by the "
+                                       r"host: resident memory \d+ MB is over memory_limit_mb = 64")
+        d.wait_for(lambda: "[leak] restarting its worker in" in d.log_text(), 30, "the restart")
+        runs = d.task("leak")["runs"]
+        d.wait_for(lambda: d.task("leak")["runs"] > runs, 60, "the restarted worker to run")
+        before = self.rows(env, "writer_rows")
+        self.wait_rows_grow(env, d, "writer_rows", before, "while leak is restarted")
+
+    def test_cpu_limit_kills_a_spinning_run(self):
+        env, d = self.start([task("writer"), task("spin", cpu_limit_s=1)])
+        d.wait_for(lambda: "over cpu_limit_s = 1" in d.log_text(), 90, "the spin to reach its CPU limit")
+        self.assertRegex(d.log_text(), r"\[spin\] worker died in run \(plugin /\S+/spin\.so\): killed by the "
+                                       r"host: one run used \d+ s of CPU, over cpu_limit_s = 1")
+        before = self.rows(env, "writer_rows")
+        self.wait_rows_grow(env, d, "writer_rows", before, "beside the spinning task")
+
+    def test_garbage_on_the_socket_kills_the_worker(self):
+        env, d = self.start([task("writer"), task("garbage")])
+        d.wait_for(lambda: "[garbage] worker died in run" in d.log_text(), 60, "the garbage to be seen")
+        self.assertIn("killed by the host: sent a frame longer than the protocol allows", d.log_text())
+        before = self.rows(env, "writer_rows")
+        self.wait_rows_grow(env, d, "writer_rows", before, "after the garbage")
+
+    def test_init_returning_a_positive_value_is_a_failed_init(self):
+        env, d = self.start([task("writer"), task("initpositive")])
+        t = d.wait_for(lambda: (d.task("initpositive") or {}).get("state") == "skipped" and d.task("initpositive"),
+                       60, "initpositive to be skipped")
+        self.assertIn("init returned 1, which is neither 0 (success) nor a negative TG_E* code", t["reason"])
+        self.wait_rows_grow(env, d, "writer_rows", 0, "beside the failed init")
+
+    def test_worker_environment_holds_no_key(self):
+        env, d = self.start([task("writer")])
+        d.wait_for(lambda: self.rows(env, "writer_rows") > 0, 60, "the writer's rows")
+        pids = self.worker_pids(d)
+        self.assertEqual(len(pids), 1, pids)
+        with open(f"/proc/{pids[0]}/cmdline", "rb") as f:
+            self.assertIn(b"worker", f.read())
+        with open(f"/proc/{pids[0]}/environ", "rb") as f:
+            environ = f.read()
+        self.assertNotIn(b"KEEPA_API_KEY", environ)
+        self.assertNotIn(KEY.encode(), environ)
+        # The host wiped it from its own environment after reading it.
+        with open(f"/proc/{d.proc.pid}/environ", "rb") as f:
+            self.assertNotIn(KEY.encode(), f.read())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
