@@ -12,6 +12,7 @@
 #include "core/daemon.h"
 #include "keepa/keepa.h"
 #include "core/loader.h"
+#include "core/supervise.h"
 #include "storage/storage.h"
 #include "web/web.h"
 
@@ -176,7 +177,8 @@ static int plugins(const struct cli_options *opts, const struct cli_args *args)
 	}
 	for (int i = 0; i < ndirs; i++)
 		printf("# %s\n", dirs[i]);
-	loader_scan(dirs, ndirs, on_plugin, &ctx);
+	/* Each file in a worker process, for the same reason as in check. */
+	loader_scan_with(dirs, ndirs, supervise_open_file, "/proc/self/exe", on_plugin, &ctx);
 	printf("%d plugin(s)%s", ctx.loaded, ctx.refused ? "" : "\n");
 	if (ctx.refused)
 		printf(", %d refused (see above)\n", ctx.refused);

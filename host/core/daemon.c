@@ -20,7 +20,6 @@
 #include "core/contract.h"
 #include "core/services.h"
 #include "core/supervise.h"
-#include "worker/desc.h"
 #include "storage/storage.h"
 #include "tokens/tokens.h"
 
@@ -173,6 +172,24 @@ int task_plugin_load(const struct config *cf, const struct task_config *task, st
 		return rc;
 	}
 	/* Settings errors already carry file:line and the task. */
+	rc = config_validate_task_settings(task, out->desc->settings, out->desc->nsettings, errmsg);
+	if (rc)
+		plugin_close(out);
+	return rc;
+}
+
+int task_plugin_describe(const struct config *cf, const struct task_config *task, struct plugin *out,
+                         char **errmsg)
+{
+	char *err = NULL;
+	int rc = supervise_find("/proc/self/exe", cf, task->plugin, out, &err);
+
+	if (rc) {
+		*errmsg = str_printf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
+		                     err ? err : "cannot load");
+		free(err);
+		return rc;
+	}
 	rc = config_validate_task_settings(task, out->desc->settings, out->desc->nsettings, errmsg);
 	if (rc)
 		plugin_close(out);
@@ -426,7 +443,6 @@ void daemon_close(struct daemon *d)
 		if (t->db)
 			storage_conn_free(t->db);
 		plugin_close(&t->plugin);
-		desc_free(t->remote_desc);
 		pthread_mutex_destroy(&t->mu);
 	}
 	free(d->tasks);

@@ -396,7 +396,19 @@ static int path_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int open_here(void *ctx, const char *path, struct plugin *out, char **errmsg)
+{
+	(void)ctx;
+	return loader_open_file(path, out, errmsg);
+}
+
 void loader_scan(const char *const *dirs, int ndirs, loader_scan_fn fn, void *ud)
+{
+	loader_scan_with(dirs, ndirs, open_here, NULL, fn, ud);
+}
+
+void loader_scan_with(const char *const *dirs, int ndirs, loader_open_fn open, void *ctx, loader_scan_fn fn,
+                      void *ud)
 {
 	struct seen {
 		char *name;
@@ -432,7 +444,7 @@ void loader_scan(const char *const *dirs, int ndirs, loader_scan_fn fn, void *ud
 			char *err = NULL;
 			int dup = -1;
 
-			if (loader_open_file(paths[k], &p, &err) != 0) {
+			if (open(ctx, paths[k], &p, &err) != 0) {
 				fn(ud, paths[k], NULL, err ? err : "cannot load");
 				free(err);
 				free(paths[k]);
@@ -472,6 +484,8 @@ void plugin_close(struct plugin *p)
 {
 	if (p->handle)
 		dlclose(p->handle);
+	if (p->free_desc)
+		p->free_desc((struct tg_plugin *)(uintptr_t)p->desc);
 	free(p->path);
 	memset(p, 0, sizeof(*p));
 }

@@ -22,6 +22,9 @@ struct plugin {
 	char *path;
 	void *handle;
 	const struct tg_plugin *desc;
+	/* Set when desc is a copy the host owns (the plugin was loaded in a
+	 * worker process, handle is NULL): plugin_close() frees it with this. */
+	void (*free_desc)(struct tg_plugin *desc);
 };
 
 /* Refuse a file or directory that others could have written. */
@@ -44,6 +47,11 @@ int loader_find(const char *const *dirs, int ndirs, const char *name, struct plu
  * reported as errors for the later file. */
 typedef void (*loader_scan_fn)(void *ud, const char *path, const struct plugin *plugin, const char *error);
 void loader_scan(const char *const *dirs, int ndirs, loader_scan_fn fn, void *ud);
+/* The same, opening each file with open (loader_open_file's contract; ctx is
+ * its first argument): supervise.c opens them in a worker process. */
+typedef int (*loader_open_fn)(void *ctx, const char *path, struct plugin *out, char **errmsg);
+void loader_scan_with(const char *const *dirs, int ndirs, loader_open_fn open, void *ctx, loader_scan_fn fn,
+                      void *ud);
 
 void plugin_close(struct plugin *plugin);
 

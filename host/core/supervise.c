@@ -512,9 +512,12 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 
 static cJSON *setup_message(const struct config *cf, const struct task_config *tc, const char *mode)
 {
+	static const struct config none;
 	cJSON *m = cJSON_CreateObject(), *dirs;
 	char *settings = tc ? settings_text(tc->settings) : NULL;
 
+	if (!cf)
+		cf = &none;
 	cJSON_AddStringToObject(m, "t", "setup");
 	cJSON_AddNumberToObject(m, "v", PROTO_VERSION);
 	cJSON_AddStringToObject(m, "mode", mode);
@@ -524,9 +527,9 @@ static cJSON *setup_message(const struct config *cf, const struct task_config *t
 	for (int i = 0; i < cf->nplugin_path; i++)
 		cJSON_AddItemToArray(dirs, cJSON_CreateString(cf->plugin_path[i]));
 	cJSON_AddStringToObject(m, "settings", settings ? settings : "");
-	cJSON_AddStringToObject(m, "storage_backend", cf->storage_backend);
-	cJSON_AddStringToObject(m, "storage_path", cf->storage_path);
-	cJSON_AddStringToObject(m, "runtime_dir", cf->runtime_dir);
+	cJSON_AddStringToObject(m, "storage_backend", cf->storage_backend ? cf->storage_backend : "");
+	cJSON_AddStringToObject(m, "storage_path", cf->storage_path ? cf->storage_path : "");
+	cJSON_AddStringToObject(m, "runtime_dir", cf->runtime_dir ? cf->runtime_dir : "");
 	cJSON_AddNumberToObject(m, "log_level", log_get_level());
 	free(settings);
 	return m;
@@ -586,6 +589,7 @@ static int adopt_desc(struct tg_task *task, const cJSON *desc, char **errmsg)
 {
 	const struct task_config *tc = task->cfg;
 	struct tg_plugin *copy;
+	int rc;
 
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(desc, "ok")))
 		return errmsg_set(errmsg, TG_ENOTFOUND, "%s:%d: task \"%s\": %s", tc->file, tc->line, tc->name,
@@ -593,11 +597,17 @@ static int adopt_desc(struct tg_task *task, const cJSON *desc, char **errmsg)
 	copy = desc_from_json(cJSON_GetObjectItemCaseSensitive(desc, "plugin"));
 	if (!copy)
 		return TG_ENOMEM;
-	free(task->plugin.path);
+	/* The first copy stays for the task's life: status and metrics read it
+	 * from other threads without a lock. A restarted worker's copy only
+	 * has its settings checked. */
+	if (task->plugin.desc) {
+		rc = config_validate_task_settings(tc, copy->settings, copy->nsettings, errmsg);
+		desc_free(copy);
+		return rc;
+	}
 	task->plugin.path = strdup(proto_str(desc, "path"));
-	desc_free(task->remote_desc);
-	task->remote_desc = copy;
 	task->plugin.desc = copy;
+	task->plugin.free_desc = desc_free;
 	return config_validate_task_settings(tc, copy->settings, copy->nsettings, errmsg);
 }
 
@@ -729,15 +739,14 @@ bool supervise_note_crash(struct tg_task *task, const char *how)
 	return false;
 }
 
-int supervise_describe(const char *exe, const struct config *cf, const char *name, const char *path,
-                       struct tg_plugin **desc, char **where, char **errmsg)
+static int describe(const char *exe, const struct config *cf, const char *name, const char *path,
+                    struct plugin *out, char **errmsg)
 {
 	struct worker_link *w = NULL;
 	cJSON *setup, *answer = NULL;
 	int rc;
 
-	*desc = NULL;
-	*where = NULL;
+	memset(out, 0, sizeof(*out));
 	if ((rc = spawn(exe, name ? name : path, &w, errmsg)))
 		return rc;
 	setup = setup_message(cf, NULL, "describe");
@@ -754,13 +763,11 @@ int supervise_describe(const char *exe, const struct config *cf, const char *nam
 	} else if (rc == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "ok"))) {
 		rc = errmsg_set(errmsg, TG_EINVAL, "%s", proto_str(answer, "error"));
 	} else if (rc == 0) {
-		*desc = desc_from_json(cJSON_GetObjectItemCaseSensitive(answer, "plugin"));
-		*where = strdup(proto_str(answer, "path"));
-		if (!*desc || !*where) {
-			desc_free(*desc);
-			free(*where);
-			*desc = NULL;
-			*where = NULL;
+		out->desc = desc_from_json(cJSON_GetObjectItemCaseSensitive(answer, "plugin"));
+		out->free_desc = desc_free;
+		out->path = strdup(proto_str(answer, "path"));
+		if (!out->desc || !out->path) {
+			plugin_close(out);
 			rc = TG_ENOMEM;
 		}
 	}
@@ -769,4 +776,14 @@ int supervise_describe(const char *exe, const struct config *cf, const char *nam
 	wait_exit(w, EXIT_GRACE_MS, "it did not exit after describing the plugin");
 	free_link(w);
 	return rc;
+}
+
+int supervise_find(const char *exe, const struct config *cf, const char *name, struct plugin *out, char **errmsg)
+{
+	return describe(exe, cf, name, NULL, out, errmsg);
+}
+
+int supervise_open_file(void *exe, const char *path, struct plugin *out, char **errmsg)
+{
+	return describe(exe, NULL, NULL, path, out, errmsg);
 }

@@ -34,6 +34,7 @@ struct daemon;
 struct config;
 struct task_config;
 struct tg_plugin;
+struct plugin;
 
 /* What supervise_start() and supervise_run() return when the worker died or
  * was killed: *errmsg says how, and it counts as a crash. */
@@ -57,12 +58,14 @@ void supervise_stop(struct tg_task *task);
  * quarantined (its state and last_error say so). */
 bool supervise_note_crash(struct tg_task *task, const char *how);
 
-/* `tollgate check` and `tollgate plugins`: load the plugin called name
- * from dirs (or the file at path when path is not NULL) in a worker and
- * return a copy of its descriptor (*desc, free with desc_free) and its path
- * (*where, free()). A crash while loading (a constructor) is a message
- * naming the file and the signal. */
-int supervise_describe(const char *exe, const struct config *cf, const char *name, const char *path,
-                       struct tg_plugin **desc, char **where, char **errmsg);
+/* `tollgate check` and `tollgate plugins`: load a plugin in a worker
+ * process and fill out with a copy of its descriptor (out->handle NULL,
+ * plugin_close() frees the copy). A crash while loading (a constructor) is
+ * a message naming the file and the signal. supervise_find() looks name up
+ * in cf's plugin_path as loader_find() does; supervise_open_file() has
+ * loader_open_fn's shape for loader_scan_with() (ctx: the binary to run). */
+int supervise_find(const char *exe, const struct config *cf, const char *name, struct plugin *out,
+                   char **errmsg);
+int supervise_open_file(void *exe, const char *path, struct plugin *out, char **errmsg);
 
 #endif

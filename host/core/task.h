@@ -67,10 +67,9 @@ struct tg_task {
 	/* Tables the plugin declared: the only ones it may write (contract.c). */
 	char **declared;
 	size_t ndeclared;
-	/* Worker mode, in the host: the task's worker, and the descriptor the
-	 * worker sent (plugin.desc points at it; plugin.handle stays NULL). */
+	/* Worker mode, in the host: the task's worker (plugin.desc is then the
+	 * copy of the descriptor it sent; plugin.handle stays NULL). */
 	struct worker_link *worker;
-	struct tg_plugin *remote_desc;
 	int64_t crash_ms[8];          /* recent crash times (monotonic), a ring */
 	int ncrashes;
 

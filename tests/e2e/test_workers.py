@@ -160,6 +160,30 @@ class Workers(E2ETest):
         with open(f"/proc/{d.proc.pid}/environ", "rb") as f:
             self.assertNotIn(KEY.encode(), f.read())
 
+    def test_check_and_plugins_survive_a_crashing_constructor(self):
+        plugin_dir = os.path.dirname(self.plugin_file("ctorcrash"))
+        r = subprocess.run([TOLLGATE, "--plugin-dir", plugin_dir, "plugins"], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"refused: /\S+/ctorcrash\.so: loading the plugin crashed its worker: killed by "
+                                   r"signal SIGSEGV")
+        self.assertRegex(r.stdout, r"writer 0\.1 \(ABI 1\.\d+\)")  # the others are still listed
+        sim = self.sim(key=KEY)
+        env = Env("tg-workers-check-")
+        env.write_config(sim, [task("writer"), dict(task("ctorcrash"), required=True)])
+        r = subprocess.run([TOLLGATE, "--config", env.cfg, "check"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, KEEPA_API_KEY=KEY))
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r'task "ctorcrash": plugin ctorcrash: loading the plugin crashed its worker: '
+                                   r"killed by signal SIGSEGV")
+        self.assertIn("task writer", r.stdout)
+
+    def plugin_file(self, name):
+        for d in os.environ.get("TOLLGATE_PLUGIN_DIRS", "").split(":"):
+            if os.path.exists(os.path.join(d, name + ".so")):
+                return os.path.join(d, name + ".so")
+        raise AssertionError(f"{name}.so is in no TOLLGATE_PLUGIN_DIRS")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
