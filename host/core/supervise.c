@@ -34,10 +34,12 @@ extern char **environ;
 #define MONITOR_MS 1000
 /* How long a worker that closed its socket gets to exit before SIGKILL. */
 #define EXIT_GRACE_MS 2000
+/* How long a send may wait for a worker to read. */
+#define SEND_TIMEOUT_S 10
 
 struct worker_link {
 	pid_t pid;
-	int sock;  /* the host's end, non-blocking */
+	int sock;  /* the host's end: blocking sends, reads with MSG_DONTWAIT */
 	int pidfd; /* readable when the worker has exited; -1 when the kernel has none */
 	struct proto_reader rd;
 	bool reaped;
@@ -76,6 +78,7 @@ static int spawn(const char *exe, const char *task_name, struct worker_link **ou
 	sigset_t none, defaults;
 	char **env = worker_environment();
 	char *argv[] = {"tollgate", "worker", "--fd", "3", "--task", (char *)(uintptr_t)task_name, NULL};
+	struct timeval send_timeout = {SEND_TIMEOUT_S, 0};
 	int sv[2], rc;
 
 	if (!w || !env) {
@@ -122,7 +125,9 @@ static int spawn(const char *exe, const char *task_name, struct worker_link **ou
 		return errmsg_set(errmsg, TG_EIO, "cannot start a worker (%s): %s", exe, strerror(rc));
 	}
 	w->sock = sv[0];
-	fcntl(w->sock, F_SETFL, fcntl(w->sock, F_GETFL) | O_NONBLOCK);
+	/* Sends block (a worker's reader thread always reads), but not for
+	 * ever: a worker that stops reading fails the send and is a crash. */
+	setsockopt(w->sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
 	w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
 	proto_reader_init(&w->rd, PROTO_WORKER_FRAME_MAX);
 	*out = w;
@@ -272,17 +277,6 @@ static int send_type(struct worker_link *w, const char *t)
 	return rc;
 }
 
-/* proto_send on a non-blocking socket: wait for room instead of failing. */
-static int send_blocking(struct worker_link *w, const cJSON *m)
-{
-	int flags = fcntl(w->sock, F_GETFL), rc;
-
-	fcntl(w->sock, F_SETFL, flags & ~O_NONBLOCK);
-	rc = proto_send(w->sock, m);
-	fcntl(w->sock, F_SETFL, flags);
-	return rc;
-}
-
 static const char *task_name(const struct tg_task *task)
 {
 	return task ? task->cfg->name : NULL;
@@ -322,15 +316,27 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	}
 	cJSON_AddStringToObject(reply, "t", "keepa_reply");
 	cJSON_AddNumberToObject(reply, "rc", rc);
-	if (response)
-		cJSON_AddItemToObject(reply, "response", response);
 	if (err)
 		cJSON_AddStringToObject(reply, "error", err);
 	free(err);
+	/* The answer goes as the text keepa_call() parsed, in a frame of its
+	 * own: printing the tree again would cost the host more than the call
+	 * itself (cJSON formats every number twice), and the worker parses the
+	 * same bytes the same way the host did. */
+	if (response) {
+		size_t len;
+		const char *body = keepa_conn_body(task->keepa, &len);
+		cJSON_AddBoolToObject(reply, "body_follows", 1);
+		if (proto_send(w->sock, reply) == 0)
+			proto_send_raw(w->sock, body, len);
+		cJSON_Delete(response);
+		cJSON_Delete(reply);
+		return;
+	}
 	/* If the worker died meanwhile the call's tokens are settled already
 	 * (keepa_call released its ticket); the send fails, the death is seen
 	 * next. */
-	send_blocking(w, reply);
+	proto_send(w->sock, reply);
 	cJSON_Delete(reply);
 }
 
@@ -380,7 +386,7 @@ static const char *serve(struct tg_task *task, struct worker_link *w, int type, 
 			cJSON_AddNumberToObject(reply, "hint", task->daemon->tokens ? (double)tokens_budget_hint(
 			                                                                    task->daemon->tokens, task->tokens_class)
 			                                                              : 0);
-			send_blocking(w, reply);
+			proto_send(w->sock, reply);
 			cJSON_Delete(reply);
 			return NULL;
 		}
@@ -414,7 +420,7 @@ static int died(struct worker_link *w, char **errmsg)
 static int read_some(struct worker_link *w)
 {
 	char buf[65536];
-	ssize_t n = read(w->sock, buf, sizeof(buf));
+	ssize_t n = recv(w->sock, buf, sizeof(buf), MSG_DONTWAIT);
 
 	if (n > 0)
 		return proto_reader_feed(&w->rd, buf, (size_t)n) == 0 ? 1 : 0;
@@ -541,7 +547,7 @@ static int handshake(struct tg_task *task, struct worker_link *w, cJSON *setup, 
 	cJSON *hello = NULL;
 	int rc;
 
-	if (send_blocking(w, setup) != 0)
+	if (proto_send(w->sock, setup) != 0)
 		return died(w, errmsg);
 	if ((rc = await(task, w, PROTO_HELLO, &hello, errmsg)))
 		return rc;

@@ -206,6 +206,12 @@ void keepa_conn_free(struct keepa_conn *c)
 	free(c);
 }
 
+const char *keepa_conn_body(const struct keepa_conn *c, size_t *len)
+{
+	*len = dynbuf_len(&c->body.buf);
+	return dynbuf_str(&c->body.buf);
+}
+
 void keepa_conn_set_name(struct keepa_conn *c, const char *name)
 {
 	free(c->name);

@@ -147,6 +147,10 @@ void keepa_free(struct keepa *k);
 /* One connection (a kept-alive CURL easy handle) for one thread at a time. */
 int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg);
 void keepa_conn_free(struct keepa_conn *c);
+/* The text of the answer keepa_call() last returned on c (0 with *response):
+ * the bytes it parsed, valid until c's next call. Worker mode forwards them
+ * to the task's process as they are instead of printing the tree again. */
+const char *keepa_conn_body(const struct keepa_conn *c, size_t *len);
 /* Tag the connection's log lines with a task name (copied; NULL: host). */
 void keepa_conn_set_name(struct keepa_conn *c, const char *name);
 

@@ -104,27 +104,31 @@ static int write_all(int fd, const void *data, size_t n)
 	return 0;
 }
 
-int proto_send(int fd, const cJSON *msg)
+int proto_send_raw(int fd, const void *data, size_t n)
 {
-	char *text = cJSON_PrintUnformatted(msg);
-	size_t n;
 	unsigned char head[4];
 	int rc;
 
-	if (!text)
-		return TG_ENOMEM;
-	n = strlen(text);
-	if (n > 0xffffffffu) {
-		free(text);
+	if (n == 0 || n > 0xffffffffu)
 		return TG_EINVAL;
-	}
 	head[0] = (unsigned char)(n >> 24);
 	head[1] = (unsigned char)(n >> 16);
 	head[2] = (unsigned char)(n >> 8);
 	head[3] = (unsigned char)n;
 	rc = write_all(fd, head, 4);
 	if (rc == 0)
-		rc = write_all(fd, text, n);
+		rc = write_all(fd, data, n);
+	return rc;
+}
+
+int proto_send(int fd, const cJSON *msg)
+{
+	char *text = cJSON_PrintUnformatted(msg);
+	int rc;
+
+	if (!text)
+		return TG_ENOMEM;
+	rc = proto_send_raw(fd, text, strlen(text));
 	free(text);
 	return rc;
 }

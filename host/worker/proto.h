@@ -74,6 +74,9 @@ int proto_reader_next(struct proto_reader *r, struct cJSON **msg, const char **w
 /* Write msg as one frame, all of it (blocking; EINTR retried; never
  * SIGPIPE). 0, or TG_EIO when the peer is gone. */
 int proto_send(int fd, const struct cJSON *msg);
+/* Write bytes that are already one JSON object's text as one frame (a Keepa
+ * answer the host parsed, forwarded as it came). */
+int proto_send_raw(int fd, const void *data, size_t n);
 /* Read one whole frame (blocking): 1 and *msg, 0 at end of file, < 0 on an
  * error or garbage (*why). */
 int proto_recv(int fd, struct proto_reader *r, struct cJSON **msg, const char **why);

@@ -66,6 +66,19 @@ static void *read_host(void *arg)
 		if (t && (strcmp(t, "init") == 0 || strcmp(t, "run") == 0) && !w->command) {
 			w->command = msg;
 		} else if (t && strstr(t, "_reply") && !w->reply) {
+			/* A Keepa answer comes as the next frame, as Keepa sent it. */
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "body_follows"))) {
+				cJSON *body = NULL;
+				pthread_mutex_unlock(&w->mu);
+				rc = proto_recv(w->fd, &w->rd, &body, &why);
+				pthread_mutex_lock(&w->mu);
+				if (rc != 1) {
+					pthread_mutex_unlock(&w->mu);
+					cJSON_Delete(msg);
+					break;
+				}
+				cJSON_AddItemToObject(msg, "response", body);
+			}
 			w->reply = msg;
 		} else {
 			pthread_mutex_unlock(&w->mu);

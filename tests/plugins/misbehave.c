@@ -8,7 +8,9 @@
  * test_workers.py) prove each costs its own task only. VARIANT_WRITER is
  * the well-behaved one whose rows must keep coming meanwhile.
  */
+#include <cjson/cJSON.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -123,6 +125,26 @@ static int mb_run(void *state, int64_t *idle_s, char **errmsg)
 		st->svc->log(st->task, TG_LOG_INFO, "remove from writer_rows returned %d", rc);
 	}
 #endif
+#ifdef VARIANT_CALLER
+	/* For tests/bench/workers.py: nothing but Keepa calls, /deal pages of
+	 * 150 deals each, as fast as the scheduler sends them. */
+	for (int i = 0; i < 20 && !st->svc->should_stop(st->task); i++) {
+		char body[256];
+		struct tg_keepa_request req = {.kind = "deal", .units = 1, .path = "/deal", .json_body = body};
+		cJSON *answer = NULL;
+		snprintf(body, sizeof(body),
+		         "{\"page\":%d,\"domainId\":1,\"priceTypes\":[2],\"dateRange\":3,\"isRangeEnabled\":true,"
+		         "\"currentRange\":[100,100000]}",
+		         i % 4);
+		rc = st->svc->keepa_call(st->task, &req, &answer, NULL);
+		cJSON_Delete(answer);
+		if (rc)
+			return rc;
+		st->svc->progress(st->task, st->runs * 20 + i, -1, "calls");
+	}
+	*idle_s = 0;
+	return 0;
+#endif
 #ifdef VARIANT_OPEN_TXN
 	/* Begins, writes, and forgets to commit. */
 	if ((rc = st->svc->begin(st->task)))
@@ -147,6 +169,10 @@ static void mb_destroy(void *state)
 	free(st);
 }
 
+#ifdef VARIANT_CALLER
+static const struct tg_cost costs[] = {{"deal", "page", 0, 5, "a /deal page"}};
+#endif
+
 static const struct tg_plugin plugin = {
 	.abi_major = TG_ABI_MAJOR,
 	.abi_minor = TG_ABI_MINOR,
@@ -154,6 +180,10 @@ static const struct tg_plugin plugin = {
 	.name = PLUGIN_NAME,
 	.version = "0.1",
 	.description = "writes a row per run; its variants misbehave",
+#ifdef VARIANT_CALLER
+	.costs = costs,
+	.ncosts = 1,
+#endif
 	.init = mb_init,
 	.run = mb_run,
 	.destroy = mb_destroy,
