@@ -326,9 +326,14 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	if (response) {
 		size_t len;
 		const char *body = keepa_conn_body(task->keepa, &len);
+		char *head;
 		cJSON_AddBoolToObject(reply, "body_follows", 1);
-		if (proto_send(w->sock, reply) == 0)
-			proto_send_raw(w->sock, body, len);
+		head = cJSON_PrintUnformatted(reply);
+		if (head) {
+			struct proto_bytes frames[] = {{head, strlen(head)}, {body, len}};
+			proto_send_frames(w->sock, frames, 2);
+			free(head);
+		}
 		cJSON_Delete(response);
 		cJSON_Delete(reply);
 		return;
@@ -415,15 +420,19 @@ static int died(struct worker_link *w, char **errmsg)
 	return errmsg_set(errmsg, SUPERVISE_DIED, "%s", how);
 }
 
-/* Read what the socket has: 1 when something was read, 0 at end of file,
- * -1 when nothing is there now. */
+/* Read what the socket has: 1 when there may be more, 0 at end of file,
+ * -1 when nothing more is there now. */
 static int read_some(struct worker_link *w)
 {
 	char buf[65536];
 	ssize_t n = recv(w->sock, buf, sizeof(buf), MSG_DONTWAIT);
 
-	if (n > 0)
-		return proto_reader_feed(&w->rd, buf, (size_t)n) == 0 ? 1 : 0;
+	if (n > 0) {
+		if (proto_reader_feed(&w->rd, buf, (size_t)n) != 0)
+			return 0;
+		/* A short read emptied the socket: no need to ask again. */
+		return (size_t)n < sizeof(buf) ? -1 : 1;
+	}
 	if (n == 0 || (errno != EAGAIN && errno != EINTR))
 		return 0;
 	return -1;
@@ -603,17 +612,18 @@ static int adopt_desc(struct tg_task *task, const cJSON *desc, char **errmsg)
 	copy = desc_from_json(cJSON_GetObjectItemCaseSensitive(desc, "plugin"));
 	if (!copy)
 		return TG_ENOMEM;
-	/* The first copy stays for the task's life: status and metrics read it
-	 * from other threads without a lock. A restarted worker's copy only
-	 * has its settings checked. */
+	/* The first copy stays for the task's life (status reads it from its
+	 * own thread): a restarted worker's copy only has its settings checked. */
 	if (task->plugin.desc) {
 		rc = config_validate_task_settings(tc, copy->settings, copy->nsettings, errmsg);
 		desc_free(copy);
 		return rc;
 	}
+	pthread_mutex_lock(&task->mu);
 	task->plugin.path = strdup(proto_str(desc, "path"));
 	task->plugin.desc = copy;
 	task->plugin.free_desc = desc_free;
+	pthread_mutex_unlock(&task->mu);
 	return config_validate_task_settings(tc, copy->settings, copy->nsettings, errmsg);
 }
 

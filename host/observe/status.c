@@ -278,6 +278,9 @@ cJSON *status_snapshot(struct daemon *d)
 		double minutes;
 
 		cls = status_task_class(t, st);
+		/* Under the lock: in worker mode the descriptor arrives when the
+		 * task's worker first starts, which may be after a crash. */
+		pthread_mutex_lock(&t->mu);
 		if (t->plugin.desc) {
 			p = cJSON_CreateObject();
 			add_str(p, "name", t->plugin.desc->name);
@@ -285,7 +288,6 @@ cJSON *status_snapshot(struct daemon *d)
 			add_str(p, "path", t->plugin.path);
 			cJSON_AddItemToArray(plugins, p);
 		}
-		pthread_mutex_lock(&t->mu);
 		v = judge_task(d, i, cls, now, reason, sizeof(reason));
 		add_str(o, "name", t->cfg->name);
 		add_str(o, "plugin", t->cfg->plugin);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <tollgate/tollgate.h>
@@ -56,11 +57,12 @@ int proto_reader_feed(struct proto_reader *r, const void *data, size_t n)
 	return 0;
 }
 
-int proto_reader_next(struct proto_reader *r, cJSON **msg, const char **why)
+/* The length of the complete frame at the front of r: > 0, 0 when more
+ * bytes are needed, or TG_EINVAL. */
+static int64_t frame_ready(const struct proto_reader *r, const char **why)
 {
 	uint32_t n;
 
-	*msg = NULL;
 	if (r->len < 4)
 		return 0;
 	n = (uint32_t)r->buf[0] << 24 | (uint32_t)r->buf[1] << 16 | (uint32_t)r->buf[2] << 8 | r->buf[3];
@@ -74,11 +76,24 @@ int proto_reader_next(struct proto_reader *r, cJSON **msg, const char **why)
 		*why = "a frame longer than the protocol allows";
 		return TG_EINVAL;
 	}
-	if (r->len - 4 < n)
-		return 0;
-	*msg = cJSON_ParseWithLength((const char *)r->buf + 4, n);
+	return r->len - 4 < n ? 0 : (int64_t)n;
+}
+
+static void consume(struct proto_reader *r, size_t n)
+{
 	memmove(r->buf, r->buf + 4 + n, r->len - 4 - n);
-	r->len -= 4 + (size_t)n;
+	r->len -= 4 + n;
+}
+
+int proto_reader_next(struct proto_reader *r, cJSON **msg, const char **why)
+{
+	int64_t n = frame_ready(r, why);
+
+	*msg = NULL;
+	if (n <= 0)
+		return (int)n;
+	*msg = cJSON_ParseWithLength((const char *)r->buf + 4, (size_t)n);
+	consume(r, (size_t)n);
 	if (!*msg || !cJSON_IsObject(*msg)) {
 		cJSON_Delete(*msg);
 		*msg = NULL;
@@ -88,37 +103,76 @@ int proto_reader_next(struct proto_reader *r, cJSON **msg, const char **why)
 	return 1;
 }
 
-static int write_all(int fd, const void *data, size_t n)
+int proto_reader_next_raw(struct proto_reader *r, char **data, size_t *len, const char **why)
 {
-	const char *p = data;
+	int64_t n = frame_ready(r, why);
 
+	*data = NULL;
+	if (n <= 0)
+		return (int)n;
+	*data = malloc((size_t)n);
+	if (!*data)
+		return TG_ENOMEM;
+	memcpy(*data, r->buf + 4, (size_t)n);
+	*len = (size_t)n;
+	consume(r, (size_t)n);
+	return 1;
+}
+
+/* Send every byte of iov[0..n) (one sendmsg() in the common case, so a
+ * frame's length and body, or a reply and the answer after it, cost one
+ * system call). */
+static int send_all(int fd, struct iovec *iov, int n)
+{
 	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return TG_EIO;
-		p += w;
-		n -= (size_t)w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
 	return 0;
 }
 
-int proto_send_raw(int fd, const void *data, size_t n)
+static void put_length(unsigned char head[4], size_t n)
 {
-	unsigned char head[4];
-	int rc;
-
-	if (n == 0 || n > 0xffffffffu)
-		return TG_EINVAL;
 	head[0] = (unsigned char)(n >> 24);
 	head[1] = (unsigned char)(n >> 16);
 	head[2] = (unsigned char)(n >> 8);
 	head[3] = (unsigned char)n;
-	rc = write_all(fd, head, 4);
-	if (rc == 0)
-		rc = write_all(fd, data, n);
-	return rc;
+}
+
+int proto_send_frames(int fd, const struct proto_bytes *frames, int n)
+{
+	unsigned char heads[4][4];
+	struct iovec iov[8];
+
+	if (n < 1 || n > 4)
+		return TG_EINVAL;
+	for (int i = 0; i < n; i++) {
+		if (frames[i].len == 0 || frames[i].len > 0xffffffffu)
+			return TG_EINVAL;
+		put_length(heads[i], frames[i].len);
+		iov[2 * i] = (struct iovec){heads[i], 4};
+		iov[2 * i + 1] = (struct iovec){(void *)(uintptr_t)frames[i].data, frames[i].len};
+	}
+	return send_all(fd, iov, 2 * n);
+}
+
+int proto_send_raw(int fd, const void *data, size_t n)
+{
+	struct proto_bytes f = {data, n};
+	return proto_send_frames(fd, &f, 1);
 }
 
 int proto_send(int fd, const cJSON *msg)
@@ -133,12 +187,15 @@ int proto_send(int fd, const cJSON *msg)
 	return rc;
 }
 
-int proto_recv(int fd, struct proto_reader *r, cJSON **msg, const char **why)
+/* Read into r until next() has a frame (or end of file, or an error). */
+typedef int (*next_fn)(struct proto_reader *r, void *out, const char **why);
+
+static int recv_with(int fd, struct proto_reader *r, const char **why, next_fn next, void *out)
 {
 	char buf[65536];
 
 	for (;;) {
-		int rc = proto_reader_next(r, msg, why);
+		int rc = next(r, out, why);
 		ssize_t got;
 		if (rc != 0)
 			return rc;
@@ -154,6 +211,33 @@ int proto_recv(int fd, struct proto_reader *r, cJSON **msg, const char **why)
 		if (proto_reader_feed(r, buf, (size_t)got))
 			return TG_ENOMEM;
 	}
+}
+
+static int next_parsed(struct proto_reader *r, void *out, const char **why)
+{
+	return proto_reader_next(r, out, why);
+}
+
+struct raw_out {
+	char **data;
+	size_t *len;
+};
+
+static int next_raw(struct proto_reader *r, void *out, const char **why)
+{
+	struct raw_out *o = out;
+	return proto_reader_next_raw(r, o->data, o->len, why);
+}
+
+int proto_recv(int fd, struct proto_reader *r, cJSON **msg, const char **why)
+{
+	return recv_with(fd, r, why, next_parsed, msg);
+}
+
+int proto_recv_raw(int fd, struct proto_reader *r, char **data, size_t *len, const char **why)
+{
+	struct raw_out o = {data, len};
+	return recv_with(fd, r, why, next_raw, &o);
 }
 
 /* ------------------------------------------------------------ checks */

@@ -71,15 +71,29 @@ int proto_reader_feed(struct proto_reader *r, const void *data, size_t n);
  * object. */
 int proto_reader_next(struct proto_reader *r, struct cJSON **msg, const char **why);
 
+/* The next complete frame as bytes, not parsed: 1 and a malloc()ed copy in
+ * *data (*len bytes); 0 when more bytes are needed; TG_EINVAL (*why). */
+int proto_reader_next_raw(struct proto_reader *r, char **data, size_t *len, const char **why);
+
 /* Write msg as one frame, all of it (blocking; EINTR retried; never
  * SIGPIPE). 0, or TG_EIO when the peer is gone. */
 int proto_send(int fd, const struct cJSON *msg);
 /* Write bytes that are already one JSON object's text as one frame (a Keepa
  * answer the host parsed, forwarded as it came). */
 int proto_send_raw(int fd, const void *data, size_t n);
+/* Write up to 4 such frames back to back, in one system call when the
+ * socket has room. */
+struct proto_bytes {
+	const void *data;
+	size_t len;
+};
+int proto_send_frames(int fd, const struct proto_bytes *frames, int n);
 /* Read one whole frame (blocking): 1 and *msg, 0 at end of file, < 0 on an
  * error or garbage (*why). */
 int proto_recv(int fd, struct proto_reader *r, struct cJSON **msg, const char **why);
+
+/* proto_recv(), for a frame taken as bytes (proto_reader_next_raw). */
+int proto_recv_raw(int fd, struct proto_reader *r, char **data, size_t *len, const char **why);
 
 /* Check a message from a worker: its type, and every field that type
  * carries with the right JSON type and within bounds. Returns the type, or

@@ -25,7 +25,7 @@ int worker_send(struct worker *w, const cJSON *msg)
 	return rc;
 }
 
-int worker_request(struct worker *w, const cJSON *msg, cJSON **reply)
+int worker_request(struct worker *w, const cJSON *msg, cJSON **reply, char **body, size_t *body_len)
 {
 	int rc;
 
@@ -37,6 +37,13 @@ int worker_request(struct worker *w, const cJSON *msg, cJSON **reply)
 		pthread_cond_wait(&w->cv, &w->mu);
 	*reply = w->reply;
 	w->reply = NULL;
+	if (body) {
+		*body = w->reply_body;
+		*body_len = w->reply_body_len;
+	} else {
+		free(w->reply_body);
+	}
+	w->reply_body = NULL;
 	pthread_mutex_unlock(&w->mu);
 	pthread_mutex_unlock(&w->req_mu);
 	return *reply ? 0 : TG_ESTOPPED;
@@ -103,6 +110,8 @@ static int remote_keepa_call(struct tg_task *task, const struct tg_keepa_request
 {
 	cJSON *m = message("keepa"), *params, *reply = NULL;
 	const char *err;
+	char *body = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (!m || !(params = cJSON_AddArrayToObject(m, "params"))) {
@@ -120,18 +129,23 @@ static int remote_keepa_call(struct tg_task *task, const struct tg_keepa_request
 	}
 	if (req->json_body)
 		cJSON_AddStringToObject(m, "body", req->json_body);
-	rc = worker_request(worker_of(task), m, &reply);
+	rc = worker_request(worker_of(task), m, &reply, &body, &len);
 	cJSON_Delete(m);
 	if (rc)
 		return rc;
 	rc = (int)proto_int(reply, "rc");
 	err = proto_str(reply, "error");
-	if (rc == 0)
-		*response = cJSON_DetachItemFromObjectCaseSensitive(reply, "response");
-	else if (errmsg && err)
+	/* Parsed as the host parsed it (keepa.c): the same tree in-process. */
+	if (rc == 0 && body)
+		*response = cJSON_ParseWithLength(body, len);
+	else if (rc && errmsg && err)
 		*errmsg = strdup(err);
-	if (rc == 0 && !*response)
+	if (rc == 0 && !*response) {
 		rc = TG_ENETWORK;
+		if (errmsg)
+			*errmsg = strdup("the host forwarded an answer that does not parse");
+	}
+	free(body);
 	cJSON_Delete(reply);
 	return rc;
 }
@@ -141,7 +155,7 @@ static int64_t remote_budget_hint(struct tg_task *task)
 	cJSON *m = message("budget"), *reply = NULL;
 	int64_t hint = 0;
 
-	if (m && worker_request(worker_of(task), m, &reply) == 0)
+	if (m && worker_request(worker_of(task), m, &reply, NULL, NULL) == 0)
 		hint = proto_int(reply, "hint");
 	cJSON_Delete(m);
 	cJSON_Delete(reply);

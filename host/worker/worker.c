@@ -66,18 +66,18 @@ static void *read_host(void *arg)
 		if (t && (strcmp(t, "init") == 0 || strcmp(t, "run") == 0) && !w->command) {
 			w->command = msg;
 		} else if (t && strstr(t, "_reply") && !w->reply) {
-			/* A Keepa answer comes as the next frame, as Keepa sent it. */
+			/* A Keepa answer comes as the next frame, as Keepa sent it;
+			 * the thread that asked parses it (the plugin's thread then
+			 * frees what its own thread allocated). */
 			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "body_follows"))) {
-				cJSON *body = NULL;
 				pthread_mutex_unlock(&w->mu);
-				rc = proto_recv(w->fd, &w->rd, &body, &why);
+				rc = proto_recv_raw(w->fd, &w->rd, &w->reply_body, &w->reply_body_len, &why);
 				pthread_mutex_lock(&w->mu);
 				if (rc != 1) {
 					pthread_mutex_unlock(&w->mu);
 					cJSON_Delete(msg);
 					break;
 				}
-				cJSON_AddItemToObject(msg, "response", body);
 			}
 			w->reply = msg;
 		} else {
@@ -324,6 +324,7 @@ out:
 	cJSON_Delete(setup);
 	cJSON_Delete(w->command);
 	cJSON_Delete(w->reply);
+	free(w->reply_body);
 	proto_reader_release(&w->rd);
 	close(w->fd);
 	daemon_close(&w->d);

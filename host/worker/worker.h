@@ -37,6 +37,8 @@ struct worker {
 	pthread_cond_t cv;
 	struct cJSON *command;    /* "init" or "run" for the main thread */
 	struct cJSON *reply;      /* the answer to the pending request */
+	char *reply_body;         /* and the Keepa answer's text that followed it */
+	size_t reply_body_len;
 	bool host_gone;
 
 	struct daemon d;          /* this process's stop flag and locks */
@@ -54,8 +56,10 @@ int worker_main(int argc, char **argv);
 extern const struct task_remote worker_remote;
 /* Send one message (any thread): 0, or TG_EIO once the host is gone. */
 int worker_send(struct worker *w, const struct cJSON *msg);
-/* Send a request and wait for its reply (a new object in *reply): 0, or
- * TG_ESTOPPED when the host went away first. */
-int worker_request(struct worker *w, const struct cJSON *msg, struct cJSON **reply);
+/* Send a request and wait for its reply (a new object in *reply, and when
+ * body is not NULL the text of a Keepa answer that followed it, malloc()ed,
+ * or NULL): 0, or TG_ESTOPPED when the host went away first. */
+int worker_request(struct worker *w, const struct cJSON *msg, struct cJSON **reply, char **body,
+                   size_t *body_len);
 
 #endif

@@ -125,12 +125,17 @@ static int mb_run(void *state, int64_t *idle_s, char **errmsg)
 		st->svc->log(st->task, TG_LOG_INFO, "remove from writer_rows returned %d", rc);
 	}
 #endif
-#ifdef VARIANT_CALLER
-	/* For tests/bench/workers.py: nothing but Keepa calls, /deal pages of
-	 * 150 deals each, as fast as the scheduler sends them. */
+#if defined(VARIANT_CALLER) || defined(VARIANT_PINGER)
+	/* For tests/bench/workers.py: nothing but Keepa calls as fast as the
+	 * scheduler sends them - /deal pages of 150 deals each (caller), or the
+	 * free /token, whose answer is a few bytes (pinger). */
 	for (int i = 0; i < 20 && !st->svc->should_stop(st->task); i++) {
 		char body[256];
+#ifdef VARIANT_CALLER
 		struct tg_keepa_request req = {.kind = "deal", .units = 1, .path = "/deal", .json_body = body};
+#else
+		struct tg_keepa_request req = {.kind = "token", .units = 1, .path = "/token"};
+#endif
 		cJSON *answer = NULL;
 		snprintf(body, sizeof(body),
 		         "{\"page\":%d,\"domainId\":1,\"priceTypes\":[2],\"dateRange\":3,\"isRangeEnabled\":true,"
@@ -171,6 +176,8 @@ static void mb_destroy(void *state)
 
 #ifdef VARIANT_CALLER
 static const struct tg_cost costs[] = {{"deal", "page", 0, 5, "a /deal page"}};
+#elif defined(VARIANT_PINGER)
+static const struct tg_cost costs[] = {{"token", "call", 1, 0, "/token: free, declared 1 (a cost must be positive)"}};
 #endif
 
 static const struct tg_plugin plugin = {
@@ -180,7 +187,7 @@ static const struct tg_plugin plugin = {
 	.name = PLUGIN_NAME,
 	.version = "0.1",
 	.description = "writes a row per run; its variants misbehave",
-#ifdef VARIANT_CALLER
+#if defined(VARIANT_CALLER) || defined(VARIANT_PINGER)
 	.costs = costs,
 	.ncosts = 1,
 #endif
