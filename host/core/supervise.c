@@ -351,7 +351,27 @@ static enum task_state state_named(const char *s)
 		return TASK_SLEEPING;
 	if (strcmp(s, "waiting_for_lock") == 0)
 		return TASK_LOCK_WAIT;
+	if (strcmp(s, "waiting_for_storage") == 0)
+		return TASK_STORAGE_WAIT;
 	return TASK_RUNNING;
+}
+
+/* A state change, and with it what the worker's storage gate knows. */
+static void note_state(struct tg_task *task, const cJSON *msg)
+{
+	const char *storage_error = proto_str(msg, "storage_error");
+
+	pthread_mutex_lock(&task->mu);
+	if (proto_str(msg, "lock"))
+		snprintf(task->waiting_lock, sizeof(task->waiting_lock), "%s", proto_str(msg, "lock"));
+	if (storage_error) {
+		task->storage_failing = storage_error[0] != '\0';
+		task->storage_failing_since_ms = proto_int(msg, "storage_since_ms");
+		snprintf(task->storage_error, sizeof(task->storage_error), "%s", storage_error);
+		log_redact(task->storage_error);
+	}
+	pthread_mutex_unlock(&task->mu);
+	task_set_state(task, state_named(proto_str(msg, "state")), proto_int(msg, "until_ms"));
 }
 
 /* Serve one checked message that is not the one awaited. 0, or a reason
@@ -370,12 +390,7 @@ static const char *serve(struct tg_task *task, struct worker_link *w, int type, 
 	case PROTO_STATE:
 		if (!task)
 			break;
-		if (proto_str(msg, "lock")) {
-			pthread_mutex_lock(&task->mu);
-			snprintf(task->waiting_lock, sizeof(task->waiting_lock), "%s", proto_str(msg, "lock"));
-			pthread_mutex_unlock(&task->mu);
-		}
-		task_set_state(task, state_named(proto_str(msg, "state")), proto_int(msg, "until_ms"));
+		note_state(task, msg);
 		return NULL;
 	case PROTO_KEEPA:
 		if (!task || !w->in_run)

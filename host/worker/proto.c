@@ -366,12 +366,14 @@ static int check_desc(struct check *c)
 
 static int check_state(struct check *c)
 {
-	static const char *const states[] = {"running", "sleeping", "waiting_for_lock"};
+	static const char *const states[] = {"running", "sleeping", "waiting_for_lock", "waiting_for_storage"};
 	const char *s = proto_str(c->msg, "state");
 	int rc;
 
-	if ((rc = want_str(c, c->msg, "state", 32, false)) || (rc = want_int(c, c->msg, "until_ms", -1, INT53, false)) ||
-	    (rc = want_str(c, c->msg, "lock", 64, true)))
+	if ((rc = want_str(c, c->msg, "state", 32, false)) ||
+	    (rc = want_int(c, c->msg, "until_ms", -1, INT53, false)) || (rc = want_str(c, c->msg, "lock", 64, true)) ||
+	    (rc = want_str(c, c->msg, "storage_error", 1024, true)) ||
+	    (rc = want_int(c, c->msg, "storage_since_ms", 0, INT53, true)))
 		return rc;
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		if (strcmp(s, states[i]) == 0)

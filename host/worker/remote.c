@@ -101,6 +101,12 @@ static void remote_state(struct tg_task *task, enum task_state state, int64_t un
 		cJSON_AddNumberToObject(m, "until_ms", (double)(until_ms < -1 ? -1 : until_ms));
 		if (state == TASK_LOCK_WAIT)
 			cJSON_AddStringToObject(m, "lock", task->waiting_lock);
+		/* Storage health as this worker's writes found it (storage_gate.c):
+		 * status shows it from the host. */
+		pthread_mutex_lock(&task->mu);
+		cJSON_AddStringToObject(m, "storage_error", task->storage_failing ? task->storage_error : "");
+		cJSON_AddNumberToObject(m, "storage_since_ms", (double)task->storage_failing_since_ms);
+		pthread_mutex_unlock(&task->mu);
 	}
 	send_and_free(worker_of(task), m);
 }

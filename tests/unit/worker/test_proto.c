@@ -140,6 +140,9 @@ static void legitimate_messages_pass(void **state)
 	          "\"body\":\"{}\"}",
 	          PROTO_KEEPA, NULL);
 	check_one("{\"t\":\"budget\"}", PROTO_BUDGET, NULL);
+	check_one("{\"t\":\"state\",\"state\":\"waiting_for_storage\",\"until_ms\":1764590000000,"
+	          "\"storage_error\":\"storage commit: database or disk is full\",\"storage_since_ms\":1764589990000}",
+	          PROTO_STATE, NULL);
 }
 
 static void malformed_messages_are_refused_by_field(void **state)
