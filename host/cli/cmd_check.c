@@ -178,7 +178,7 @@ static int plugins(const struct cli_options *opts, const struct cli_args *args)
 	for (int i = 0; i < ndirs; i++)
 		printf("# %s\n", dirs[i]);
 	/* Each file in a worker process, for the same reason as in check. */
-	loader_scan_with(dirs, ndirs, supervise_open_file, "/proc/self/exe", on_plugin, &ctx);
+	loader_scan_with(dirs, ndirs, supervise_open_file, (void *)(uintptr_t)supervise_exe(), on_plugin, &ctx);
 	printf("%d plugin(s)%s", ctx.loaded, ctx.refused ? "" : "\n");
 	if (ctx.refused)
 		printf(", %d refused (see above)\n", ctx.refused);

@@ -252,7 +252,7 @@ static void config_defaults(struct config *config)
 	config->metrics_listen = "";
 	config->web_listen = "";
 	config->web_requests_per_s = 20;
-	config->workers = false;
+	config->workers = true;
 	config->supervisor_stop_grace_ms = 2000;
 	config->supervisor_crash_limit = 3;
 	config->supervisor_crash_window_s = 600;

@@ -91,8 +91,10 @@ struct config {
 	const char *web_listen;      /* "" or NULL: off */
 	const char *web_token_file;  /* NULL: no token (loopback listen only) */
 	int web_requests_per_s;      /* per client address, with bursts of twice that */
-	/* Worker mode (`workers = true`): each task in its own supervised
-	 * process; see host/worker/PROTOCOL.md and sdk/GUIDE.md. */
+
+	/* Worker mode (`workers = true`, the default): each task in its own
+	 * supervised process; `false` runs tasks as threads of the daemon. See
+	 * host/worker/PROTOCOL.md and sdk/GUIDE.md. */
 	bool workers;
 	int supervisor_stop_grace_ms;  /* SIGTERM: how long workers get to stop before SIGKILL */
 	int supervisor_crash_limit;    /* this many crashes ... */

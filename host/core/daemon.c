@@ -182,7 +182,7 @@ int task_plugin_describe(const struct config *cf, const struct task_config *task
                          char **errmsg)
 {
 	char *err = NULL;
-	int rc = supervise_find("/proc/self/exe", cf, task->plugin, out, &err);
+	int rc = supervise_find(supervise_exe(), cf, task->plugin, out, &err);
 
 	if (rc) {
 		*errmsg = str_printf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
@@ -275,7 +275,7 @@ void daemon_init(struct daemon *d)
 	pthread_cond_init(&d->stop_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	d->worker_exe = "/proc/self/exe";
+	d->worker_exe = supervise_exe();
 }
 
 void daemon_signal_stop(struct daemon *d)

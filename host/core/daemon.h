@@ -33,7 +33,7 @@ struct daemon {
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cv; /* CLOCK_MONOTONIC; broadcast at shutdown */
 	int stop_fd;            /* an eventfd readable from shutdown on: for poll() */
-	const char *worker_exe; /* worker mode: the binary to re-execute (/proc/self/exe) */
+	const char *worker_exe; /* worker mode: the binary to re-execute (supervise_exe()) */
 
 	struct storage *storage;
 	struct locks *locks;

@@ -53,6 +53,26 @@ struct worker_link {
 
 /* ------------------------------------------------------------ processes */
 
+static char exe_path[4096];
+
+static void resolve_exe(void)
+{
+	ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(exe_path) - 1 || strstr(exe_path, " (deleted)"))
+		snprintf(exe_path, sizeof(exe_path), "/proc/self/exe");
+	else
+		exe_path[n] = '\0';
+}
+
+const char *supervise_exe(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, resolve_exe);
+	return exe_path;
+}
+
 /* The environment of a worker: the host's, without the Keepa key. */
 static char **worker_environment(void)
 {

@@ -58,6 +58,12 @@ void supervise_stop(struct tg_task *task);
  * quarantined (its state and last_error say so). */
 bool supervise_note_crash(struct tg_task *task, const char *how);
 
+/* The binary a worker runs: this process's own, by the path it was started
+ * from (read once from /proc/self/exe; a tool that runs tollgate under
+ * itself, such as valgrind, reports the client's path there, while
+ * executing /proc/self/exe would start the tool). */
+const char *supervise_exe(void);
+
 /* `tollgate check` and `tollgate plugins`: load a plugin in a worker
  * process and fill out with a copy of its descriptor (out->handle NULL,
  * plugin_close() frees the copy). A crash while loading (a constructor) is

@@ -27,9 +27,10 @@ STORAGE = os.environ.get("TG_TEST_STORAGE", "sqlite")
 PG_CLUSTER = os.environ.get("TG_TEST_PG_CONNINFO", "")
 PSQL = os.path.join(os.environ.get("TG_TEST_PG_BINDIR", "/usr/bin"), "psql")
 PLUGIN_DIRS = [d for d in os.environ.get("TOLLGATE_PLUGIN_DIRS", "").split(":") if d]
-# TOLLGATE_WORKERS=1 runs every daemon of the suite in worker mode (each task
-# in its own process): the same tests, the other process model.
-WORKERS = os.environ.get("TOLLGATE_WORKERS", "") == "1"
+# TOLLGATE_WORKERS=0 runs every daemon of the suite in-process (tasks as
+# threads of the daemon), =1 in worker mode; unset: the config's default
+# (worker mode).
+WORKERS = os.environ.get("TOLLGATE_WORKERS", "")
 
 # The seed operator's kind of query, loosened so a small catalog has deals.
 # What a sanitizer prints when it finds something: a daemon's log or a
@@ -247,7 +248,7 @@ runtime_dir = "{self.run}";
 plugin_path = [ {", ".join(json.dumps(d) for d in PLUGIN_DIRS)} ];
 log: {{ level = "info"; progress_interval_s = 5; }};
 status: {{ socket = "{self.socket}"; {status} }};
-{"workers = true;" if WORKERS else ""}
+{"workers = " + ("true" if WORKERS == "1" else "false") + ";" if WORKERS in ("0", "1") else ""}
 {extra}
 tasks = (
 """

@@ -69,7 +69,11 @@ static int load(struct config *cf, const char *tasks, char **err)
 	         "storage: { path = \"%s/db/test.db\"; };\n"
 	         "runtime_dir = \"%s/run\";\n"
 	         "plugin_path = [\"%s\"];\n"
-	         "tasks = ( %s );\n",
+	         "tasks = ( %s );\n"
+	         /* These are the in-process task threads: a worker would be
+	          * this test binary re-executed (e2e-workers tests worker mode).
+	          * Last, so the tasks keep their line numbers. */
+	         "workers = false;\n",
 	         root, root, plugdir, tasks);
 	f = fopen(path, "w");
 	assert_non_null(f);
