@@ -158,16 +158,15 @@ static int open_services(struct daemon *d, const struct daemon_options *opts, ch
 	return 0;
 }
 
-int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg)
+/* After loading task's plugin (rc and the loader's message err, which this
+ * takes): name the task in a failure, and check the task's settings
+ * against what the plugin declares. */
+static int checked_load(const struct task_config *task, int rc, char *err, struct plugin *out, char **errmsg)
 {
-	char *err = NULL;
-	int rc;
-
-	rc = loader_find(cf->plugin_path, cf->nplugin_path, task->plugin, out, &err);
 	if (rc) {
 		/* The loader names the file; say which task asked for it. */
 		errmsg_set(errmsg, 0, "%s:%d: task \"%s\": %s", task->file, task->line, task->name,
-		                         err ? err : "cannot load");
+		           err ? err : "cannot load");
 		free(err);
 		return rc;
 	}
@@ -178,22 +177,21 @@ int task_plugin_load(const struct config *cf, const struct task_config *task, st
 	return rc;
 }
 
+int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg)
+{
+	char *err = NULL;
+	int rc = loader_find(cf->plugin_path, cf->nplugin_path, task->plugin, out, &err);
+
+	return checked_load(task, rc, err, out, errmsg);
+}
+
 int task_plugin_describe(const struct config *cf, const struct task_config *task, struct plugin *out,
                          char **errmsg)
 {
 	char *err = NULL;
 	int rc = supervise_find(supervise_exe(), cf, task->plugin, out, &err);
 
-	if (rc) {
-		*errmsg = str_printf("%s:%d: task \"%s\": %s", task->file, task->line, task->name,
-		                     err ? err : "cannot load");
-		free(err);
-		return rc;
-	}
-	rc = config_validate_task_settings(task, out->desc->settings, out->desc->nsettings, errmsg);
-	if (rc)
-		plugin_close(out);
-	return rc;
+	return checked_load(task, rc, err, out, errmsg);
 }
 
 static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)

@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from harness import Daemon, Env, Sim, QUERY, backfiller, upserter  # noqa: E402
+from harness import Daemon, Env, Sim, backfiller, upserter  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -85,7 +85,7 @@ def steady(workers, seconds=30):
     sim = Sim("--rate", 400, "--minute-ms", 6000, "--products", 20000, "--start-tokens", 400)
     try:
         tasks = [backfiller(), upserter(schedule=6),
-                 {"name": "janitor", "plugin": "janitor", "schedule": 30, "settings": {"query": QUERY}}]
+                 {"name": "janitor", "plugin": "janitor", "schedule": 30}]
         env, d = start(workers, sim, tasks, 6000)
         time.sleep(5)  # past start-up: the figure is the steady state
         pids = [d.proc.pid] + children(d.proc.pid)
