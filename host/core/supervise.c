@@ -73,7 +73,9 @@ const char *supervise_exe(void)
 	return exe_path;
 }
 
-/* The environment of a worker: the host's, without the Keepa key. */
+/* The environment of a worker: the host's, without the Keepa key (the
+ * host wiped it already; this holds even if someone set it again) and
+ * without systemd's notify socket (only the host speaks for the service). */
 static char **worker_environment(void)
 {
 	size_t n = 0, k = 0;
@@ -85,7 +87,7 @@ static char **worker_environment(void)
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "KEEPA_API_KEY=", 14) != 0)
+		if (strncmp(environ[i], "KEEPA_API_KEY=", 14) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
 			env[k++] = environ[i];
 	return env;
 }
