@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "core/daemon.h"
+#include "core/ha.h"
 #include "core/loader.h"
 #include "keepa/keepa.h"
 #include "observe/log.h"
+#include "observe/status.h"
 #include "tokens/tokens.h"
 #include "util/errmsg.h"
 #include "worker/desc.h"
@@ -109,9 +111,10 @@ static int spawn(const char *exe, const char *task_name, struct worker_link **ou
 		return TG_ENOMEM;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		int err = errno;
 		free(w);
 		free(env);
-		return errmsg_set(errmsg, TG_EIO, "cannot make a socket for the worker: %s", strerror(errno));
+		return errmsg_set(errmsg, TG_EIO, "cannot make a socket for the worker: %s", strerror(err));
 	}
 	/* dup2 onto itself would keep close-on-exec: make sure it is not 3. */
 	if (sv[1] == 3) {
@@ -348,7 +351,13 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	if (response) {
 		size_t len;
 		const char *body = keepa_conn_body(task->keepa, &len);
-		char *head;
+		char *head, *printed = NULL;
+		/* Should the text be gone, the tree printed again says the same. */
+		if (len == 0) {
+			printed = cJSON_PrintUnformatted(response);
+			body = printed ? printed : "{}";
+			len = strlen(body);
+		}
 		cJSON_AddBoolToObject(reply, "body_follows", 1);
 		head = cJSON_PrintUnformatted(reply);
 		if (head) {
@@ -356,6 +365,8 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 			proto_send_frames(w->sock, frames, 2);
 			free(head);
 		}
+		free(printed);
+		keepa_conn_trim(task->keepa);
 		cJSON_Delete(response);
 		cJSON_Delete(reply);
 		return;
@@ -580,7 +591,14 @@ static cJSON *setup_message(const struct config *cf, const struct task_config *t
 		cJSON_AddItemToArray(dirs, cJSON_CreateString(cf->plugin_path[i]));
 	cJSON_AddStringToObject(m, "settings", settings ? settings : "");
 	cJSON_AddStringToObject(m, "storage_backend", cf->storage_backend ? cf->storage_backend : "");
-	cJSON_AddStringToObject(m, "storage_path", cf->storage_path ? cf->storage_path : "");
+	/* PostgreSQL: the connection string (it names no password: libpq
+	 * finds that in ~/.pgpass or the environment, as in the host). */
+	if (cf->storage_backend && strcmp(cf->storage_backend, "postgresql") == 0)
+		cJSON_AddStringToObject(m, "storage_path", cf->storage_conninfo ? cf->storage_conninfo : "");
+	else
+		cJSON_AddStringToObject(m, "storage_path", cf->storage_path ? cf->storage_path : "");
+	if (cf->ha_node)
+		cJSON_AddStringToObject(m, "ha_node", cf->ha_node);
 	cJSON_AddStringToObject(m, "runtime_dir", cf->runtime_dir ? cf->runtime_dir : "");
 	cJSON_AddNumberToObject(m, "log_level", log_get_level());
 	free(settings);
@@ -629,12 +647,11 @@ static const char *plugin_where(const struct tg_task *task, char *buf, size_t le
 /* A worker's death while doing what: "... while loading plugin X: how". */
 static int died_while(struct tg_task *task, const char *doing, char **errmsg)
 {
-	char where[600], *how = *errmsg;
+	char where[600];
 
-	*errmsg = str_printf("worker died %s (plugin %s): %s", doing, plugin_where(task, where, sizeof(where)),
-	                     how ? how : "no reason");
-	free(how);
-	return SUPERVISE_DIED;
+	/* errmsg_set() formats before it frees what *errmsg held. */
+	return errmsg_set(errmsg, SUPERVISE_DIED, "worker died %s (plugin %s): %s", doing,
+	                  plugin_where(task, where, sizeof(where)), *errmsg ? *errmsg : "no reason");
 }
 
 static int adopt_desc(struct tg_task *task, const cJSON *desc, char **errmsg)
@@ -675,6 +692,14 @@ int supervise_start(struct tg_task *task, char **errmsg)
 	if ((rc = spawn(task->daemon->worker_exe, tc->name, &w, errmsg)))
 		return rc;
 	setup = setup_message(task->daemon->config, tc, "run");
+	/* Hot standby: the worker's commits carry the lease epoch this node
+	 * holds, so a node that lost the lease commits nothing, workers
+	 * included (ha.h). */
+	if (task->daemon->ha) {
+		cJSON *ha = ha_status_json(task->daemon->ha);
+		cJSON_AddNumberToObject(setup, "fence_epoch", status_num(ha, "epoch"));
+		cJSON_Delete(ha);
+	}
 	rc = handshake(task, w, setup, &desc, errmsg);
 	cJSON_Delete(setup);
 	if (rc == SUPERVISE_DIED) {
@@ -729,7 +754,7 @@ int supervise_run(struct tg_task *task, int64_t *idle_s, char **errmsg)
 		rc = (int)proto_int(done, "rc");
 		*idle_s = proto_int(done, "idle_s");
 		if (proto_str(done, "error"))
-			*errmsg = strdup(proto_str(done, "error"));
+			errmsg_set(errmsg, rc, "%s", proto_str(done, "error"));
 		cJSON_Delete(done);
 		/* A leak shows between runs: a short run may never meet a tick. */
 		if (over_limits(task, w)) {
@@ -809,10 +834,8 @@ static int describe(const char *exe, const struct config *cf, const char *name, 
 	rc = handshake(NULL, w, setup, &answer, errmsg);
 	cJSON_Delete(setup);
 	if (rc == SUPERVISE_DIED) {
-		char *how = *errmsg;
-		*errmsg = str_printf("%s%s: loading the plugin crashed its worker: %s", path ? path : "plugin ",
-		                     path ? "" : name, how ? how : "no reason");
-		free(how);
+		errmsg_set(errmsg, rc, "%s%s: loading the plugin crashed its worker: %s", path ? path : "plugin ",
+		           path ? "" : name, *errmsg ? *errmsg : "no reason");
 	} else if (rc == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "ok"))) {
 		rc = errmsg_set(errmsg, TG_EINVAL, "%s", proto_str(answer, "error"));
 	} else if (rc == 0) {

@@ -206,10 +206,20 @@ void keepa_conn_free(struct keepa_conn *c)
 	free(c);
 }
 
+void keepa_conn_keep_body(struct keepa_conn *c, bool keep)
+{
+	c->keep_body = keep;
+}
+
 const char *keepa_conn_body(const struct keepa_conn *c, size_t *len)
 {
 	*len = dynbuf_len(&c->body.buf);
 	return dynbuf_str(&c->body.buf);
+}
+
+void keepa_conn_trim(struct keepa_conn *c)
+{
+	keepa_body_trim(&c->body);
 }
 
 void keepa_conn_set_name(struct keepa_conn *c, const char *name)
@@ -492,8 +502,10 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 			goto out_urls;
 		}
 		out = classify(c, &res, &doc, &env, &kind, msg, sizeof(msg));
-		/* Parsed (or refused): the text is not needed any more. */
-		keepa_body_trim(&c->body);
+		/* Parsed (or refused): the text is not needed any more - unless
+		 * the caller forwards it (keepa_conn_keep_body). */
+		if (!c->keep_body)
+			keepa_body_trim(&c->body);
 		log_redact(msg);
 		log_debug(c->name, "%s %s -> %ld%s%s, consumed %lld, left %lld, %lld ms", method, shown,
 		          res.status, msg[0] ? " " : "", msg, (long long)env.tokens_consumed,

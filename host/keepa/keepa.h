@@ -147,10 +147,14 @@ void keepa_free(struct keepa *k);
 /* One connection (a kept-alive CURL easy handle) for one thread at a time. */
 int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg);
 void keepa_conn_free(struct keepa_conn *c);
-/* The text of the answer keepa_call() last returned on c (0 with *response):
- * the bytes it parsed, valid until c's next call. Worker mode forwards them
- * to the task's process as they are instead of printing the tree again. */
+/* Worker mode forwards a Keepa answer to the task's process as the bytes
+ * keepa_call() parsed, instead of printing the tree again. With keep set,
+ * c keeps the text of its last answer after parsing it; keepa_conn_body()
+ * is that text (valid until c's next call or keepa_conn_trim(), which gives
+ * a large buffer back as keepa_call() otherwise does at once). */
+void keepa_conn_keep_body(struct keepa_conn *c, bool keep);
 const char *keepa_conn_body(const struct keepa_conn *c, size_t *len);
+void keepa_conn_trim(struct keepa_conn *c);
 /* Tag the connection's log lines with a task name (copied; NULL: host). */
 void keepa_conn_set_name(struct keepa_conn *c, const char *name);
 

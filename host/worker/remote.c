@@ -5,6 +5,8 @@
  */
 #include "worker/worker.h"
 
+#include "util/errmsg.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -144,13 +146,10 @@ static int remote_keepa_call(struct tg_task *task, const struct tg_keepa_request
 	/* Parsed as the host parsed it (keepa.c): the same tree in-process. */
 	if (rc == 0 && body)
 		*response = cJSON_ParseWithLength(body, len);
-	else if (rc && errmsg && err)
-		*errmsg = strdup(err);
-	if (rc == 0 && !*response) {
-		rc = TG_ENETWORK;
-		if (errmsg)
-			*errmsg = strdup("the host forwarded an answer that does not parse");
-	}
+	else if (rc && err)
+		errmsg_set(errmsg, rc, "%s", err);
+	if (rc == 0 && !*response)
+		rc = errmsg_set(errmsg, TG_ENETWORK, "the host forwarded an answer that does not parse");
 	free(body);
 	cJSON_Delete(reply);
 	return rc;

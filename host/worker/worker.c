@@ -25,6 +25,7 @@
 #include "core/services.h"
 #include "observe/log.h"
 #include "storage/locks.h"
+#include "storage/pg_conn.h"
 #include "storage/storage.h"
 #include "util/errmsg.h"
 #include "worker/desc.h"
@@ -135,6 +136,7 @@ static int load_plugin(struct worker *w, const cJSON *setup)
 static int open_task(struct worker *w, const cJSON *setup, char **errmsg)
 {
 	const char *settings = proto_str(setup, "settings");
+	const char *backend = proto_str(setup, "storage_backend");
 	int rc;
 
 	w->tc.plugin = proto_str(setup, "plugin");
@@ -149,8 +151,17 @@ static int open_task(struct worker *w, const cJSON *setup, char **errmsg)
 		w->d.locks = NULL;
 		return rc;
 	}
-	if ((rc = storage_open(&w->storage, proto_str(setup, "storage_backend"), proto_str(setup, "storage_path"),
-	                       errmsg)) ||
+	if (strcmp(backend, "postgresql") == 0) {
+		/* As in the host: locks are the database's advisory locks, the
+		 * connections carry the node's name, commits the lease's epoch. */
+		if (proto_str(setup, "ha_node"))
+			pg_conn_set_node(proto_str(setup, "ha_node"));
+		if (proto_int(setup, "fence_epoch"))
+			storage_fence(proto_int(setup, "fence_epoch"));
+		if ((rc = locks_use_postgresql(w->d.locks, proto_str(setup, "storage_path"), errmsg)))
+			return rc;
+	}
+	if ((rc = storage_open(&w->storage, backend, proto_str(setup, "storage_path"), errmsg)) ||
 	    (rc = storage_connect(w->storage, &w->task.db, errmsg)))
 		return rc;
 	w->task.daemon = &w->d;
@@ -249,9 +260,14 @@ static void close_task(struct worker *w)
 
 static int parse_fd(int argc, char **argv)
 {
-	for (int i = 1; i + 1 < argc; i++)
-		if (strcmp(argv[i], "--fd") == 0)
-			return atoi(argv[i + 1]);
+	for (int i = 1; i + 1 < argc; i++) {
+		char *end;
+		long fd;
+		if (strcmp(argv[i], "--fd") != 0)
+			continue;
+		fd = strtol(argv[i + 1], &end, 10);
+		return end != argv[i + 1] && *end == '\0' && fd >= 0 && fd < 1024 ? (int)fd : -1;
+	}
 	return -1;
 }
 
