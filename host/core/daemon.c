@@ -185,15 +185,6 @@ int task_plugin_load(const struct config *cf, const struct task_config *task, st
 	return checked_load(task, rc, err, out, errmsg);
 }
 
-int task_plugin_describe(const struct config *cf, const struct task_config *task, struct plugin *out,
-                         char **errmsg)
-{
-	char *err = NULL;
-	int rc = supervise_find(supervise_exe(), cf, task->plugin, out, &err);
-
-	return checked_load(task, rc, err, out, errmsg);
-}
-
 static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
 {
 	int rc = task_plugin_load(d->config, task->cfg, &task->plugin, errmsg);
@@ -323,6 +314,12 @@ static int open_workers(struct daemon *d, char **errmsg)
 		keepa_conn_set_name(t->keepa, t->cfg->name);
 		keepa_conn_keep_body(t->keepa, true); /* forwarded to the worker (supervise.c) */
 		rc = supervise_start(t, &err);
+		if (rc == SUPERVISE_DIED && d->dry_run) {
+			/* check: a crash is a refusal naming the task, not a restart. */
+			errmsg_set(&err, TG_EINVAL, "%s:%d: task \"%s\": %s", t->cfg->file, t->cfg->line, t->cfg->name,
+			           err ? err : "its worker died");
+			rc = TG_EINVAL;
+		}
 		if (rc == SUPERVISE_DIED) {
 			t->failures = t->consecutive_failures = 1;
 			supervise_note_crash(t, err);
@@ -359,7 +356,8 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 		t->state = TASK_STARTING;
 	}
 
-	if (config->workers && !(opts && opts->check_only)) {
+	/* Worker mode, `tollgate check` included: plugins load in workers. */
+	if (config->workers) {
 		if ((rc = open_services(d, opts, errmsg)))
 			return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
 		return open_workers(d, errmsg);

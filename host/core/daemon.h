@@ -85,11 +85,6 @@ int daemon_wait_until(struct daemon *d, int64_t mono_deadline_ms);
  * declarations; errors name file:line and the task. */
 struct plugin;
 int task_plugin_load(const struct config *cf, const struct task_config *task, struct plugin *out, char **errmsg);
-/* The same, loading the plugin in a worker process (`tollgate check`): a
- * crashing constructor is a message naming the file and the signal. out's
- * descriptor is a copy (handle NULL); plugin_close() frees it. */
-int task_plugin_describe(const struct config *cf, const struct task_config *task, struct plugin *out,
-                         char **errmsg);
 
 /* The task thread (runner.c). */
 void *runner_thread(void *task);

@@ -333,7 +333,7 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	if (estimate < 0) {
 		rc = TG_EINVAL;
 		err = str_printf("call kind \"%s\" is not in plugin \"%s\"'s cost model", req.kind, task->plugin.desc->name);
-	} else if (!d->keepa) {
+	} else if (!d->keepa || d->dry_run) {
 		rc = TG_ENOTSUP;
 		err = strdup("no Keepa connection in this mode");
 	} else {
@@ -852,11 +852,6 @@ static int describe(const char *exe, const struct config *cf, const char *name, 
 	wait_exit(w, EXIT_GRACE_MS, "it did not exit after describing the plugin");
 	free_link(w);
 	return rc;
-}
-
-int supervise_find(const char *exe, const struct config *cf, const char *name, struct plugin *out, char **errmsg)
-{
-	return describe(exe, cf, name, NULL, out, errmsg);
 }
 
 int supervise_open_file(void *exe, const char *path, struct plugin *out, char **errmsg)

@@ -67,11 +67,9 @@ const char *supervise_exe(void);
 /* `tollgate check` and `tollgate plugins`: load a plugin in a worker
  * process and fill out with a copy of its descriptor (out->handle NULL,
  * plugin_close() frees the copy). A crash while loading (a constructor) is
- * a message naming the file and the signal. supervise_find() looks name up
- * in cf's plugin_path as loader_find() does; supervise_open_file() has
- * loader_open_fn's shape for loader_scan_with() (ctx: the binary to run). */
-int supervise_find(const char *exe, const struct config *cf, const char *name, struct plugin *out,
-                   char **errmsg);
+ * a message naming the file and the signal. It has loader_open_fn's shape
+ * for loader_scan_with() (ctx: the binary to run); `tollgate check` loads
+ * its tasks' plugins through daemon_open(), in their workers. */
 int supervise_open_file(void *exe, const char *path, struct plugin *out, char **errmsg);
 
 #endif

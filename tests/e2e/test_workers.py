@@ -178,8 +178,8 @@ class Workers(E2ETest):
         r = subprocess.run([TOLLGATE, "--config", env.cfg, "check"], capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, KEEPA_API_KEY=KEY))
         self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
-        self.assertRegex(r.stderr, r'task "ctorcrash": plugin ctorcrash: loading the plugin crashed its worker: '
-                                   rf"(?:killed by|exited with) {SEGV}")
+        self.assertRegex(r.stderr, r'task "ctorcrash": worker died while loading the plugin '
+                                   rf"\(plugin /\S+/ctorcrash\.so\): (?:killed by|exited with) {SEGV}")
         self.assertIn("task writer", r.stdout)
 
     def plugin_file(self, name):
