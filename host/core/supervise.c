@@ -692,6 +692,13 @@ int supervise_start(struct tg_task *task, char **errmsg)
 	if ((rc = spawn(task->daemon->worker_exe, tc->name, &w, errmsg)))
 		return rc;
 	setup = setup_message(task->daemon->config, tc, "run");
+	/* check (a dry run): the daemon's scratch database, no locks, nothing
+	 * of the real storage touched - as in-process. */
+	if (task->daemon->dry_run) {
+		cJSON_ReplaceItemInObjectCaseSensitive(setup, "storage_backend", cJSON_CreateString("sqlite"));
+		cJSON_ReplaceItemInObjectCaseSensitive(setup, "storage_path", cJSON_CreateString(task->daemon->dry_db));
+		cJSON_AddBoolToObject(setup, "dry_run", 1);
+	}
 	/* Hot standby: the worker's commits carry the lease epoch this node
 	 * holds, so a node that lost the lease commits nothing, workers
 	 * included (ha.h). */

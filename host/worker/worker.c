@@ -143,6 +143,15 @@ static int open_task(struct worker *w, const cJSON *setup, char **errmsg)
 	w->settings_parsed = true;
 	if ((rc = settings_text_parse(&w->settings_cf, settings ? settings : "", &w->tc.settings, errmsg)))
 		return rc;
+	w->task.daemon = &w->d;
+	w->task.cfg = &w->tc;
+	w->task.remote = &worker_remote;
+	/* check's dry run: the host's scratch database and no locks. */
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(setup, "dry_run")))
+		return storage_open(&w->storage, backend, proto_str(setup, "storage_path"), errmsg) ||
+		               storage_connect(w->storage, &w->task.db, errmsg)
+		           ? TG_ESTORAGE
+		           : 0;
 	w->d.locks = calloc(1, sizeof(*w->d.locks));
 	if (!w->d.locks)
 		return TG_ENOMEM;
