@@ -292,6 +292,39 @@ static int stopped_while_starting(struct daemon *d, char **errmsg)
 	return TG_ESTOPPED;
 }
 
+/* Worker mode, before storage opens: each task's plugin is described in a
+ * worker (once per plugin), so a missing plugin or a bad setting is refused
+ * first, as in-process. A worker crashing while loading it refuses a dry
+ * run (check); at a real start the task's own worker meets the same crash
+ * in open_workers(), where it is supervised like any crash. */
+static int describe_plugins(struct daemon *d, char **errmsg)
+{
+	for (int i = 0; i < d->ntasks; i++) {
+		struct tg_task *t = &d->tasks[i];
+		const struct tg_task *same = NULL;
+		char *err = NULL;
+		int rc;
+
+		if ((rc = stopped_while_starting(d, errmsg)))
+			return rc;
+		for (int j = 0; j < i && !same; j++)
+			if (d->tasks[j].plugin.desc && strcmp(d->tasks[j].cfg->plugin, t->cfg->plugin) == 0)
+				same = &d->tasks[j];
+		rc = supervise_describe_task(t, same, &err);
+		if (rc == SUPERVISE_DIED && d->dry_run) {
+			errmsg_set(&err, TG_EINVAL, "%s:%d: task \"%s\": %s", t->cfg->file, t->cfg->line, t->cfg->name,
+			           err ? err : "its worker died");
+			rc = TG_EINVAL;
+		} else if (rc == SUPERVISE_DIED) {
+			free(err);
+			continue;
+		}
+		if ((rc = skip_unless_required(t, rc, err, errmsg)))
+			return rc;
+	}
+	return 0;
+}
+
 /* Worker mode: the host loads no plugin. Each task's worker loads it,
  * and a worker that crashes doing so (a constructor, init) is a crash of
  * that task, supervised like one in a run; an orderly failure (no such
@@ -305,6 +338,8 @@ static int open_workers(struct daemon *d, char **errmsg)
 
 		if ((rc = stopped_while_starting(d, errmsg)))
 			return rc;
+		if (t->state == TASK_SKIPPED)
+			continue;
 		rc = tokens_add_class(d->tokens, t->cfg->name, t->cfg->weight);
 		if (rc < 0)
 			return errmsg_set(errmsg, rc, "task \"%s\": cannot add a scheduler class", t->cfg->name);
@@ -358,6 +393,8 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 
 	/* Worker mode, `tollgate check` included: plugins load in workers. */
 	if (config->workers) {
+		if ((rc = describe_plugins(d, errmsg)))
+			return rc;
 		if ((rc = open_services(d, opts, errmsg)))
 			return stopped_while_starting(d, errmsg) ? TG_ESTOPPED : rc;
 		return open_workers(d, errmsg);

@@ -824,25 +824,81 @@ bool supervise_note_crash(struct tg_task *task, const char *how)
 	return false;
 }
 
-static int describe(const char *exe, const struct config *cf, const char *name, const char *path,
-                    struct plugin *out, char **errmsg)
+/* Spawn a worker in describe mode for the plugin named name (or the file
+ * path): 0 and its desc message in *answer, or SUPERVISE_DIED (the worker
+ * died loading it: *errmsg says how), or another failure to start it. The
+ * worker has exited or been killed when this returns. */
+static int describe_answer(const char *exe, struct tg_task *task, const struct config *cf, const char *name,
+                           const char *path, cJSON **answer, char **errmsg)
 {
 	struct worker_link *w = NULL;
-	cJSON *setup, *answer = NULL;
+	cJSON *setup;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	*answer = NULL;
 	if ((rc = spawn(exe, name ? name : path, &w, errmsg)))
 		return rc;
 	setup = setup_message(cf, NULL, "describe");
 	cJSON_ReplaceItemInObjectCaseSensitive(setup, "plugin", cJSON_CreateString(name ? name : ""));
 	if (path)
 		cJSON_AddStringToObject(setup, "file", path);
-	rc = handshake(NULL, w, setup, &answer, errmsg);
+	rc = handshake(task, w, setup, answer, errmsg);
 	cJSON_Delete(setup);
+	shutdown(w->sock, SHUT_RDWR);
+	wait_exit(w, EXIT_GRACE_MS, "it did not exit after describing the plugin");
+	free_link(w);
+	return rc;
+}
+
+/* Is there a file for the plugin named name in plugin_path? (An absent
+ * file is the one failure that lets an optional task be skipped.) */
+static bool plugin_file_present(const struct config *cf, const char *name)
+{
+	char path[4096];
+
+	for (int i = 0; i < cf->nplugin_path; i++) {
+		snprintf(path, sizeof(path), "%s/%s.so", cf->plugin_path[i], name);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+int supervise_describe_task(struct tg_task *task, const struct tg_task *same_plugin, char **errmsg)
+{
+	const struct config *cf = task->daemon->config;
+	cJSON *answer = NULL;
+	int rc;
+
+	*errmsg = NULL;
+	if (same_plugin && same_plugin->plugin.desc) {
+		/* Loaded once per plugin, not once per task: the answer is
+		 * rebuilt from the first task's copy. */
+		answer = cJSON_CreateObject();
+		cJSON_AddBoolToObject(answer, "ok", 1);
+		cJSON_AddStringToObject(answer, "path", same_plugin->plugin.path);
+		cJSON_AddItemToObject(answer, "plugin", desc_to_json(same_plugin->plugin.desc));
+	} else if ((rc = describe_answer(task->daemon->worker_exe, task, cf, task->cfg->plugin, NULL, &answer,
+	                                 errmsg))) {
+		return rc == SUPERVISE_DIED ? died_while(task, "while loading the plugin", errmsg) : rc;
+	}
+	rc = adopt_desc(task, answer, errmsg);
+	if (rc == TG_ENOTFOUND)
+		task->plugin_absent = !plugin_file_present(cf, task->cfg->plugin);
+	cJSON_Delete(answer);
+	return rc;
+}
+
+static int describe(const char *exe, const char *path, struct plugin *out, char **errmsg)
+{
+	cJSON *answer = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = describe_answer(exe, NULL, NULL, NULL, path, &answer, errmsg);
 	if (rc == SUPERVISE_DIED) {
-		errmsg_set(errmsg, rc, "%s%s: loading the plugin crashed its worker: %s", path ? path : "plugin ",
-		           path ? "" : name, *errmsg ? *errmsg : "no reason");
+		errmsg_set(errmsg, rc, "%s: loading the plugin crashed its worker: %s", path,
+		           *errmsg ? *errmsg : "no reason");
 	} else if (rc == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "ok"))) {
 		rc = errmsg_set(errmsg, TG_EINVAL, "%s", proto_str(answer, "error"));
 	} else if (rc == 0) {
@@ -855,13 +911,10 @@ static int describe(const char *exe, const struct config *cf, const char *name, 
 		}
 	}
 	cJSON_Delete(answer);
-	shutdown(w->sock, SHUT_RDWR);
-	wait_exit(w, EXIT_GRACE_MS, "it did not exit after describing the plugin");
-	free_link(w);
 	return rc;
 }
 
 int supervise_open_file(void *exe, const char *path, struct plugin *out, char **errmsg)
 {
-	return describe(exe, NULL, NULL, path, out, errmsg);
+	return describe(exe, path, out, errmsg);
 }

@@ -46,6 +46,16 @@ struct plugin;
  * plugin, a bad setting, init failed) with a message naming file:line. */
 int supervise_start(struct tg_task *task, char **errmsg);
 
+/* Before storage opens (daemon_open; a reload for a new or changed task):
+ * load task's plugin in a short-lived worker, keep a copy of its descriptor
+ * in task->plugin and check the task's settings against it, so that "no
+ * such plugin" and "bad setting" come first, as in-process. same_plugin, if
+ * not NULL, is a task already described with the same plugin: its copy is
+ * used instead of loading the plugin again. 0; SUPERVISE_DIED when the
+ * worker died loading it (*errmsg says how); or an orderly failure naming
+ * file:line (TG_ENOTFOUND with task->plugin_absent when no file exists). */
+int supervise_describe_task(struct tg_task *task, const struct tg_task *same_plugin, char **errmsg);
+
 /* One run in the worker: run()'s result, *idle_s and its message; or
  * SUPERVISE_DIED; or TG_ESTOPPED when stopped at shutdown. */
 int supervise_run(struct tg_task *task, int64_t *idle_s, char **errmsg);

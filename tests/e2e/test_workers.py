@@ -143,11 +143,19 @@ class Workers(E2ETest):
         self.wait_rows_grow(env, d, "writer_rows", before, "after the garbage")
 
     def test_init_returning_a_positive_value_is_a_failed_init(self):
-        env, d = self.start([task("writer"), task("initpositive")])
-        t = d.wait_for(lambda: (d.task("initpositive") or {}).get("state") == "skipped" and d.task("initpositive"),
-                       60, "initpositive to be skipped")
-        self.assertIn("init returned 1, which is neither 0 (success) nor a negative TG_E* code", t["reason"])
-        self.wait_rows_grow(env, d, "writer_rows", 0, "beside the failed init")
+        # A failing init is a configuration error for an optional task too
+        # (only an absent plugin file lets one be skipped): run refuses to
+        # start, naming the task, and check says the same.
+        sim = self.sim(key=KEY)
+        env = Env("tg-workers-initpositive-")
+        env.write_config(sim, [task("writer"), task("initpositive")], extra="workers = true;")
+        expected = ('task "initpositive" (' + self.plugin_file("initpositive") + "): init failed: "
+                    "init returned 1, which is neither 0 (success) nor a negative TG_E* code")
+        for command in ("run", "check"):
+            r = subprocess.run([TOLLGATE, "--config", env.cfg, command], capture_output=True, text=True,
+                               timeout=120, env=dict(os.environ, KEEPA_API_KEY=KEY))
+            self.assertEqual(r.returncode, 78, command + ": " + r.stdout + r.stderr)
+            self.assertIn(expected, r.stderr, command)
 
     def test_worker_environment_holds_no_key(self):
         env, d = self.start([task("writer")])
@@ -178,9 +186,11 @@ class Workers(E2ETest):
         r = subprocess.run([TOLLGATE, "--config", env.cfg, "check"], capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, KEEPA_API_KEY=KEY))
         self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
-        self.assertRegex(r.stderr, r'task "ctorcrash": worker died while loading the plugin '
+        self.assertRegex(r.stderr, r'tollgate\.cfg:\d+: task "ctorcrash": worker died while loading the plugin '
                                    rf"\(plugin /\S+/ctorcrash\.so\): (?:killed by|exited with) {SEGV}")
-        self.assertIn("task writer", r.stdout)
+        self.assertIn("check failed (exit 78", r.stderr)
+        # check itself lived to say so, and touched no storage before it.
+        self.assertNotIn("storage", r.stderr)
 
     def plugin_file(self, name):
         for d in os.environ.get("TOLLGATE_PLUGIN_DIRS", "").split(":"):
