@@ -347,7 +347,7 @@ static int open_workers(struct daemon *d, char **errmsg)
 		if ((rc = keepa_conn_new(d->keepa, &t->keepa, errmsg)))
 			return rc;
 		keepa_conn_set_name(t->keepa, t->cfg->name);
-		keepa_conn_keep_body(t->keepa, true); /* forwarded to the worker (supervise.c) */
+		keepa_conn_forward(t->keepa, true); /* the worker parses the answers (supervise.c) */
 		rc = supervise_start(t, &err);
 		if (rc == SUPERVISE_DIED && d->dry_run) {
 			/* check: a crash is a refusal naming the task, not a restart. */

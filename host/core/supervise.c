@@ -344,20 +344,14 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	if (err)
 		cJSON_AddStringToObject(reply, "error", err);
 	free(err);
-	/* The answer goes as the text keepa_call() parsed, in a frame of its
-	 * own: printing the tree again would cost the host more than the call
-	 * itself (cJSON formats every number twice), and the worker parses the
-	 * same bytes the same way the host did. */
+	/* The answer goes as the text Keepa sent, in a frame of its own: the
+	 * host read only its envelope (keepa_conn_forward) - building and
+	 * printing the tree would cost the host more than the call itself -
+	 * and the worker parses the bytes for the plugin. */
 	if (response) {
 		size_t len;
 		const char *body = keepa_conn_body(task->keepa, &len);
-		char *head, *printed = NULL;
-		/* Should the text be gone, the tree printed again says the same. */
-		if (len == 0) {
-			printed = cJSON_PrintUnformatted(response);
-			body = printed ? printed : "{}";
-			len = strlen(body);
-		}
+		char *head;
 		cJSON_AddBoolToObject(reply, "body_follows", 1);
 		head = cJSON_PrintUnformatted(reply);
 		if (head) {
@@ -365,7 +359,6 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 			proto_send_frames(w->sock, frames, 2);
 			free(head);
 		}
-		free(printed);
 		keepa_conn_trim(task->keepa);
 		cJSON_Delete(response);
 		cJSON_Delete(reply);

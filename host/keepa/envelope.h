@@ -48,4 +48,12 @@ enum keepa_envelope_kind keepa_envelope_parse(const struct cJSON *root, int64_t 
  * otherwise (buf is then ""). */
 int keepa_envelope_error(const struct cJSON *root, char *buf, size_t size);
 
+/* The envelope of the answer text[0..len) without parsing the rest
+ * (envelope_scan.c): the whole text's grammar is checked, never accepting
+ * what cJSON would refuse, and the result is an object holding only the
+ * top-level members the two functions above read (the first of each,
+ * parsed by cJSON). NULL when the text is not a JSON object (or out of
+ * memory), where cJSON_ParseWithLength would give NULL or a non-object. */
+struct cJSON *keepa_envelope_scan(const char *text, size_t len);
+
 #endif

@@ -206,9 +206,9 @@ void keepa_conn_free(struct keepa_conn *c)
 	free(c);
 }
 
-void keepa_conn_keep_body(struct keepa_conn *c, bool keep)
+void keepa_conn_forward(struct keepa_conn *c, bool forward)
 {
-	c->keep_body = keep;
+	c->forward = forward;
 }
 
 const char *keepa_conn_body(const struct keepa_conn *c, size_t *len)
@@ -347,7 +347,10 @@ static enum outcome classify_exchange(struct keepa_conn *c, const struct keepa_h
 		return OUT_RETRY;
 	}
 
-	if (dynbuf_len(&c->body.buf) > 0) {
+	if (dynbuf_len(&c->body.buf) > 0 && c->forward) {
+		/* The worker parses the payload: the envelope is all we read. */
+		*doc = keepa_envelope_scan(dynbuf_str(&c->body.buf), dynbuf_len(&c->body.buf));
+	} else if (dynbuf_len(&c->body.buf) > 0) {
 		*doc = cJSON_ParseWithLength(dynbuf_str(&c->body.buf), dynbuf_len(&c->body.buf));
 		if (*doc && !cJSON_IsObject(*doc)) {
 			cJSON_Delete(*doc);
@@ -503,8 +506,8 @@ int keepa_call(struct keepa *k, struct keepa_conn *c, int cls, double declared_e
 		}
 		out = classify(c, &res, &doc, &env, &kind, msg, sizeof(msg));
 		/* Parsed (or refused): the text is not needed any more - unless
-		 * the caller forwards it (keepa_conn_keep_body). */
-		if (!c->keep_body)
+		 * the caller forwards it (keepa_conn_forward). */
+		if (!c->forward)
 			keepa_body_trim(&c->body);
 		log_redact(msg);
 		log_debug(c->name, "%s %s -> %ld%s%s, consumed %lld, left %lld, %lld ms", method, shown,

@@ -148,11 +148,14 @@ void keepa_free(struct keepa *k);
 int keepa_conn_new(struct keepa *k, struct keepa_conn **out, char **errmsg);
 void keepa_conn_free(struct keepa_conn *c);
 /* Worker mode forwards a Keepa answer to the task's process as the bytes
- * keepa_call() parsed, instead of printing the tree again. With keep set,
- * c keeps the text of its last answer after parsing it; keepa_conn_body()
- * is that text (valid until c's next call or keepa_conn_trim(), which gives
- * a large buffer back as keepa_call() otherwise does at once). */
-void keepa_conn_keep_body(struct keepa_conn *c, bool keep);
+ * Keepa sent, and the worker parses them for the plugin. With forward set,
+ * keepa_call() on c reads only the answer's envelope (keepa_envelope_scan:
+ * the whole text is checked, but no tree of the payload is built, so the
+ * *response it hands back holds the top-level token fields and error only)
+ * and keeps the text after the call: keepa_conn_body() is that text (valid
+ * until c's next call or keepa_conn_trim(), which gives a large buffer back
+ * as keepa_call() otherwise does at once). */
+void keepa_conn_forward(struct keepa_conn *c, bool forward);
 const char *keepa_conn_body(const struct keepa_conn *c, size_t *len);
 void keepa_conn_trim(struct keepa_conn *c);
 /* Tag the connection's log lines with a task name (copied; NULL: host). */
@@ -160,8 +163,9 @@ void keepa_conn_set_name(struct keepa_conn *c, const char *name);
 
 /* Make one Keepa call for scheduler class cls, with the plugin's declared
  * estimate (fixed + per_unit * units). Blocks until the scheduler sends it.
- * On 0, *response is the whole JSON answer (envelope and payload), freed by
- * the caller with cJSON_Delete(). Errors (message in *errmsg):
+ * On 0, *response is the whole JSON answer (envelope and payload; with
+ * keepa_conn_forward, the envelope only), freed by the caller with
+ * cJSON_Delete(). Errors (message in *errmsg):
  *   TG_EKEEPA    4xx or an in-body error: "HTTP <status>: <Keepa's message>"
  *   TG_ENETWORK  5xx, network errors, unreadable bodies after max_retries,
  *                or an answer over the size cap (not retried)

@@ -65,9 +65,9 @@ struct keepa_conn {
 	 * logged and the counts it reported. */
 	int64_t warned_ms;
 	struct keepa_counts warned;
-	/* Keep the last answer's text after parsing it (keepa_conn_body():
-	 * worker mode forwards it, then calls keepa_conn_trim()). */
-	bool keep_body;
+	/* Worker mode (keepa_conn_forward): read only the envelope, and keep
+	 * the last answer's text for the caller to forward. */
+	bool forward;
 };
 
 /* What one HTTP exchange gave. */

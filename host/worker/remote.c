@@ -143,7 +143,8 @@ static int remote_keepa_call(struct tg_task *task, const struct tg_keepa_request
 		return rc;
 	rc = (int)proto_int(reply, "rc");
 	err = proto_str(reply, "error");
-	/* Parsed as the host parsed it (keepa.c): the same tree in-process. */
+	/* The host checked the text and read its envelope only: the tree is
+	 * built here, as keepa.c builds it in-process. */
 	if (rc == 0 && body)
 		*response = cJSON_ParseWithLength(body, len);
 	else if (rc && err)
