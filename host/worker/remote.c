@@ -6,6 +6,8 @@
 #include "worker/worker.h"
 
 #include "util/errmsg.h"
+#include "util/json_exact.h"
+#include "observe/log.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -144,10 +146,13 @@ static int remote_keepa_call(struct tg_task *task, const struct tg_keepa_request
 	rc = (int)proto_int(reply, "rc");
 	err = proto_str(reply, "error");
 	/* The host checked the text and read its envelope only: the tree is
-	 * built here, as keepa.c builds it in-process. */
-	if (rc == 0 && body)
+	 * built here, as keepa.c builds it in-process - big integers keeping
+	 * their digits too (util/json_exact.h). */
+	if (rc == 0 && body) {
 		*response = cJSON_ParseWithLength(body, len);
-	else if (rc && err)
+		if (*response && json_exact_ints(*response, body, len) < 0)
+			log_warn(task->cfg->name, "out of memory keeping the exact digits of big integers in an answer");
+	} else if (rc && err)
 		errmsg_set(errmsg, rc, "%s", err);
 	if (rc == 0 && !*response)
 		rc = errmsg_set(errmsg, TG_ENETWORK, "the host forwarded an answer that does not parse");
