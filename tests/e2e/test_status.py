@@ -160,7 +160,9 @@ class Status(E2ETest):
         # The daemon starts normally; then every request hangs: the
         # backfiller is in flight, not waiting for tokens, and makes no
         # progress - after stall_after_s that is critical, exit status 2.
-        sim, env, d = self.start(["--rate", 500, "--minute-ms", 200, "--products", 3000, "--start-tokens", 0],
+        # A catalog large enough that the walk is still going when the hang
+        # begins (3,000 products, 530 deals, were walked in half a second).
+        sim, env, d = self.start(["--rate", 500, "--minute-ms", 200, "--products", 40000, "--start-tokens", 0],
                                  [backfiller()], minute_ms=200, status="stall_after_s = 2;")
         d.wait_for(lambda: d.task("backfiller")["progress_done"] > 0, 60, "first progress")
         sim.control(hang_pct=100)
