@@ -105,9 +105,9 @@ class Workers(E2ETest):
         self.assertRegex(log, rf"\[ignorestop\] worker pid \d+ \(plugin /\S+/ignorestop\.so\) it did not stop "
                               rf"within {GRACE_MS} ms of the stop: killed")
         self.assertEqual(d.proc.returncode, 0)
-        # The grace period plus a second, stated generously for a loaded CI
+        # The grace period plus seconds, stated generously for a loaded CI
         # machine: without the kill the daemon would never exit at all.
-        self.assertLess(took, GRACE_MS / 1000 + 5, f"shutdown took {took:.1f} s")
+        self.assertLess(took, GRACE_MS / 1000 + 15, f"shutdown took {took:.1f} s")
         print(f"\nSIGTERM to exit with a plugin ignoring should_stop: {took:.2f} s (grace {GRACE_MS} ms)")
 
     def test_open_transaction_is_rolled_back(self):
