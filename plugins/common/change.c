@@ -17,13 +17,11 @@
 int asin_list_add(struct asin_list *l, const char *asin)
 {
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		const char **v = realloc(l->v, cap * sizeof(*v));
+		const char **v = array_grow(l->v, &l->cap, sizeof(*v), 64);
 
 		if (!v)
 			return TG_ENOMEM;
 		l->v = v;
-		l->cap = cap;
 	}
 	l->v[l->n++] = asin;
 	return TG_OK;
@@ -219,13 +217,11 @@ static int due_fn(void *ud, const struct tg_value *row, size_t n)
 		if (strcmp(row[i].column, COL_ASIN) || row[i].type != TG_TEXT)
 			continue;
 		if (d->n == d->cap) {
-			size_t cap = d->cap ? 2 * d->cap : 64;
-			char **v = realloc(d->asins, cap * sizeof(*v));
+			char **v = array_grow(d->asins, &d->cap, sizeof(*v), 64);
 
 			if (!v)
 				goto oom;
 			d->asins = v;
-			d->cap = cap;
 		}
 		if (!(d->asins[d->n] = strdup(row[i].v.s)))
 			goto oom;

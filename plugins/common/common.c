@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +138,22 @@ int change_opts_load(struct pctx *p, char **errmsg)
 		return err_set(errmsg, TG_EINVAL, "setting policy = \"%s\": change or legacy", policy);
 	p->legacy = !strcmp(policy, "legacy");
 	return TG_OK;
+}
+
+void *array_grow(void *items, size_t *cap, size_t elem, size_t first)
+{
+	size_t n;
+	void *p;
+
+	if (*cap > SIZE_MAX / 2)
+		return NULL;
+	n = *cap ? 2 * *cap : first;
+	if (!n || !elem || n > SIZE_MAX / elem)
+		return NULL;
+	p = realloc(items, n * elem);
+	if (p)
+		*cap = n;
+	return p;
 }
 
 size_t product_batch_size(struct pctx *p)

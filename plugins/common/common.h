@@ -140,6 +140,12 @@ int change_opts_load(struct pctx *p, char **errmsg);
 int setting_int_range(struct pctx *p, const char *name, int64_t min, int64_t max, int64_t *out,
                       char **errmsg);
 
+/* Room for more elements: realloc(items) to twice *cap elements of elem
+ * bytes (first when *cap is 0). Returns the new array and updates *cap, or
+ * NULL (items and *cap untouched) when out of memory or the size would
+ * overflow. The one growth rule of the plugins' arrays. */
+void *array_grow(void *items, size_t *cap, size_t elem, size_t first);
+
 /* How many ASINs one /product call should carry: the scheduler's budget
  * hint over the declared cost per ASIN, within 1 .. 100. */
 size_t product_batch_size(struct pctx *p);

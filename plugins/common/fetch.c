@@ -74,13 +74,11 @@ static int set_take(struct product_set *set, cJSON *answer)
 			continue;
 		}
 		if (set->nrefs == set->cap) {
-			size_t cap = set->cap ? 2 * set->cap : 64;
-			struct product_ref *refs = realloc(set->refs, cap * sizeof(*refs));
+			struct product_ref *refs = array_grow(set->refs, &set->cap, sizeof(*refs), 64);
 
 			if (!refs)
 				return TG_ENOMEM;
 			set->refs = refs;
-			set->cap = cap;
 		}
 		set->refs[set->nrefs++] = (struct product_ref){asin, prod};
 	}

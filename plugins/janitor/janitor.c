@@ -127,15 +127,13 @@ static int scan_row(void *ud, const struct tg_value *row, size_t n)
 	if (s->n >= s->max)
 		return 0;
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 256;
-		struct due *r = realloc(s->rows, cap * sizeof(*r));
+		struct due *r = array_grow(s->rows, &s->cap, sizeof(*r), 256);
 
 		if (!r) {
 			s->oom = 1;
 			return 1;
 		}
 		s->rows = r;
-		s->cap = cap;
 	}
 	d = &s->rows[s->n++];
 	d->domain = domain;

@@ -63,13 +63,11 @@ static int wm_add(struct watermark *wm, const char *asin)
 	if (wm_has(wm, asin))
 		return TG_OK;
 	if (wm->n == wm->cap) {
-		size_t cap = wm->cap ? 2 * wm->cap : 16;
-		char **a = realloc(wm->asins, cap * sizeof(*a));
+		char **a = array_grow(wm->asins, &wm->cap, sizeof(*a), 16);
 
 		if (!a)
 			return TG_ENOMEM;
 		wm->asins = a;
-		wm->cap = cap;
 	}
 	dup = strdup(asin);
 	if (!dup)
@@ -216,13 +214,11 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 			if (wm->valid && minute == wm->minute && wm_has(wm, asin))
 				continue;
 			if (f->n == f->cap) {
-				size_t cap = f->cap ? 2 * f->cap : 256;
-				struct cand *c = realloc(f->c, cap * sizeof(*c));
+				struct cand *c = array_grow(f->c, &f->cap, sizeof(*c), 256);
 
 				if (!c)
 					return err_set(errmsg, TG_ENOMEM, "out of memory");
 				f->c = c;
-				f->cap = cap;
 			}
 			f->c[f->n] = (struct cand){d, asin, minute, f->n};
 			f->n++;

@@ -196,13 +196,11 @@ static void feed_release(struct feed *f)
 static int feed_add(struct feed *f, cJSON *deal)
 {
 	if (f->n == f->cap) {
-		size_t cap = f->cap ? 2 * f->cap : 256;
-		cJSON **d = realloc(f->deals, cap * sizeof(*d));
+		cJSON **d = array_grow(f->deals, &f->cap, sizeof(*d), 256);
 
 		if (!d)
 			return TG_ENOMEM;
 		f->deals = d;
-		f->cap = cap;
 	}
 	f->deals[f->n++] = deal;
 	return TG_OK;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,6 +403,33 @@ static void test_selection_checks(void **st)
 	cJSON_Delete(deals);
 }
 
+/* The plugins' one growth rule: first, then doubling; on overflow NULL,
+ * with the array and its capacity untouched. */
+static void test_array_grow(void **state)
+{
+	size_t cap = 0;
+	int *a = NULL, *b;
+	(void)state;
+
+	a = array_grow(a, &cap, sizeof(*a), 4);
+	assert_non_null(a);
+	assert_int_equal(cap, 4);
+	for (int i = 0; i < 4; i++)
+		a[i] = i;
+	a = array_grow(a, &cap, sizeof(*a), 4);
+	assert_non_null(a);
+	assert_int_equal(cap, 8);
+	assert_int_equal(a[3], 3);
+	cap = SIZE_MAX / 2 + 1;
+	b = array_grow(a, &cap, sizeof(*a), 4);
+	assert_null(b);
+	assert_true(cap == SIZE_MAX / 2 + 1);
+	cap = SIZE_MAX / 4; /* twice that, times 4 bytes, overflows */
+	assert_null(array_grow(a, &cap, sizeof(*a), 4));
+	assert_true(cap == SIZE_MAX / 4);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,7 +437,7 @@ int main(void)
 	    cmocka_unit_test(test_row_full),   cmocka_unit_test(test_row_malformed),
 	    cmocka_unit_test(test_json_as_int_exact), cmocka_unit_test(test_row_root_category_exact),
 	    cmocka_unit_test(test_selection),  cmocka_unit_test(test_selection_rejects),
-	    cmocka_unit_test(test_selection_checks),
+	    cmocka_unit_test(test_selection_checks), cmocka_unit_test(test_array_grow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
