@@ -180,8 +180,13 @@ static bool exited(struct worker_link *w)
 
 static void kill_worker(struct worker_link *w, const char *why)
 {
-	if (!w->killed_for[0])
-		snprintf(w->killed_for, sizeof(w->killed_for), "%s", why);
+	/* The first reason wins; a longer one is cut to what the link keeps. */
+	if (!w->killed_for[0]) {
+		size_t n = strnlen(why, sizeof(w->killed_for) - 1);
+
+		memcpy(w->killed_for, why, n);
+		w->killed_for[n] = '\0';
+	}
 	if (!w->reaped)
 		kill(w->pid, SIGKILL);
 	reap(w);
