@@ -1,13 +1,10 @@
 /*
  * reload_plan.h - what a configuration reload would change (issue #12 item 6).
  *
- * NOT WIRED IN YET: nothing in the daemon calls this; SIGHUP still only logs
- * that reload is not supported (core/runloop.c). It is the first, pure step of
- * the design in the reload closing note: compare the running configuration
- * with a freshly loaded one and sort the tasks by name into unchanged,
- * changed, removed and added, and name every global setting that differs
- * (those need a restart). Applying the plan (stopping one task, starting one
- * in a slot that never moves) is the next step.
+ * The pure first step of a reload (core/reload.c applies it): compare the
+ * running configuration with a freshly loaded one, sort the tasks by name
+ * into unchanged, changed, removed and added, and name every global setting
+ * that differs (those need a restart).
  */
 #ifndef TG_CORE_RELOAD_PLAN_H
 #define TG_CORE_RELOAD_PLAN_H
