@@ -23,22 +23,28 @@
 #include "storage/storage.h"
 #include "tokens/tokens.h"
 
-int daemon_wait_until(struct daemon *d, int64_t deadline)
+/* Wait on stop_cv until deadline, shutdown, or (when not NULL) also. */
+static int wait_until(struct daemon *d, const atomic_bool *also, int64_t deadline)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&d->stop_mu);
-	while (!atomic_load(&d->stopping)) {
+	while (!atomic_load(&d->stopping) && !(also && atomic_load(also))) {
 		int64_t left = deadline - tg_mono_ms();
 		if (left <= 0)
 			break;
 		/* Wake at least hourly so an unbounded wait needs no special case. */
 		tg_cond_wait_ms(&d->stop_cv, &d->stop_mu, left > 3600 * 1000 ? 3600 * 1000 : left);
 	}
-	if (atomic_load(&d->stopping))
+	if (atomic_load(&d->stopping) || (also && atomic_load(also)))
 		rc = TG_ESTOPPED;
 	pthread_mutex_unlock(&d->stop_mu);
 	return rc;
+}
+
+int daemon_wait_until(struct daemon *d, int64_t deadline)
+{
+	return wait_until(d, NULL, deadline);
 }
 
 bool task_stopping(struct tg_task *task)
@@ -48,20 +54,7 @@ bool task_stopping(struct tg_task *task)
 
 int task_wait_until(struct tg_task *task, int64_t deadline)
 {
-	struct daemon *d = task->daemon;
-	int rc = 0;
-
-	pthread_mutex_lock(&d->stop_mu);
-	while (!task_stopping(task)) {
-		int64_t left = deadline - tg_mono_ms();
-		if (left <= 0)
-			break;
-		tg_cond_wait_ms(&d->stop_cv, &d->stop_mu, left > 3600 * 1000 ? 3600 * 1000 : left);
-	}
-	if (task_stopping(task))
-		rc = TG_ESTOPPED;
-	pthread_mutex_unlock(&d->stop_mu);
-	return rc;
+	return wait_until(task->daemon, &task->stop, deadline);
 }
 
 void task_request_stop(struct tg_task *task)
