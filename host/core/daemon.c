@@ -23,22 +23,68 @@
 #include "storage/storage.h"
 #include "tokens/tokens.h"
 
-int daemon_wait_until(struct daemon *d, int64_t deadline)
+/* Wait on stop_cv until deadline, shutdown, or (when not NULL) also. */
+static int wait_until(struct daemon *d, const atomic_bool *also, int64_t deadline)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&d->stop_mu);
-	while (!atomic_load(&d->stopping)) {
+	while (!atomic_load(&d->stopping) && !(also && atomic_load(also))) {
 		int64_t left = deadline - tg_mono_ms();
 		if (left <= 0)
 			break;
 		/* Wake at least hourly so an unbounded wait needs no special case. */
 		tg_cond_wait_ms(&d->stop_cv, &d->stop_mu, left > 3600 * 1000 ? 3600 * 1000 : left);
 	}
-	if (atomic_load(&d->stopping))
+	if (atomic_load(&d->stopping) || (also && atomic_load(also)))
 		rc = TG_ESTOPPED;
 	pthread_mutex_unlock(&d->stop_mu);
 	return rc;
+}
+
+int daemon_wait_until(struct daemon *d, int64_t deadline)
+{
+	return wait_until(d, NULL, deadline);
+}
+
+bool task_stopping(struct tg_task *task)
+{
+	return atomic_load(&task->daemon->stopping) || atomic_load(&task->stop);
+}
+
+int task_wait_until(struct tg_task *task, int64_t deadline)
+{
+	return wait_until(task->daemon, &task->stop, deadline);
+}
+
+void task_request_stop(struct tg_task *task)
+{
+	struct daemon *d = task->daemon;
+
+	/* Under stop_mu, so a waiter between its check and its wait cannot
+	 * miss the broadcast. */
+	pthread_mutex_lock(&d->stop_mu);
+	atomic_store(&task->stop, true);
+	pthread_cond_broadcast(&d->stop_cv);
+	pthread_mutex_unlock(&d->stop_mu);
+	if (task->stop_fd >= 0) {
+		uint64_t one = 1;
+		if (write(task->stop_fd, &one, sizeof(one)) < 0) {
+			/* Full counter: already readable. */
+		}
+	}
+}
+
+void daemon_task_slot_init(struct daemon *d, struct tg_task *t, const struct task_config *cfg)
+{
+	t->daemon = d;
+	t->cfg = cfg;
+	t->tokens_class = -1;
+	pthread_mutex_init(&t->mu, NULL);
+	t->state = TASK_STARTING;
+	atomic_init(&t->stop, false);
+	atomic_init(&t->removed, false);
+	t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
 void daemon_request_stop(struct daemon *d)
@@ -258,6 +304,7 @@ void daemon_init(struct daemon *d)
 
 	memset(d, 0, sizeof(*d));
 	atomic_init(&d->stopping, false);
+	atomic_init(&d->reload_requested, false);
 	pthread_mutex_init(&d->stop_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -325,6 +372,25 @@ static int describe_plugins(struct daemon *d, char **errmsg)
 	return 0;
 }
 
+int daemon_open_worker_task(struct daemon *d, struct tg_task *t, char **err)
+{
+	/* A task a reload restarts keeps its class: its share history stays,
+	 * and the scheduler has no removal. */
+	int rc = tokens_find_class(d->tokens, t->cfg->name);
+
+	if (rc >= 0 && tokens_set_weight(d->tokens, rc, t->cfg->weight) == 0) {
+		/* re-weighted (or the same weight) */
+	} else if ((rc = tokens_add_class(d->tokens, t->cfg->name, t->cfg->weight)) < 0) {
+		return errmsg_set(err, rc, "task \"%s\": cannot add a scheduler class", t->cfg->name);
+	}
+	t->tokens_class = rc;
+	if ((rc = keepa_conn_new(d->keepa, &t->keepa, err)))
+		return rc;
+	keepa_conn_set_name(t->keepa, t->cfg->name);
+	keepa_conn_forward(t->keepa, true); /* the worker parses the answers (supervise.c) */
+	return supervise_start(t, err);
+}
+
 /* Worker mode: the host loads no plugin. Each task's worker loads it,
  * and a worker that crashes doing so (a constructor, init) is a crash of
  * that task, supervised like one in a run; an orderly failure (no such
@@ -340,15 +406,7 @@ static int open_workers(struct daemon *d, char **errmsg)
 			return rc;
 		if (t->state == TASK_SKIPPED)
 			continue;
-		rc = tokens_add_class(d->tokens, t->cfg->name, t->cfg->weight);
-		if (rc < 0)
-			return errmsg_set(errmsg, rc, "task \"%s\": cannot add a scheduler class", t->cfg->name);
-		t->tokens_class = rc;
-		if ((rc = keepa_conn_new(d->keepa, &t->keepa, errmsg)))
-			return rc;
-		keepa_conn_set_name(t->keepa, t->cfg->name);
-		keepa_conn_forward(t->keepa, true); /* the worker parses the answers (supervise.c) */
-		rc = supervise_start(t, &err);
+		rc = daemon_open_worker_task(d, t, &err);
 		if (rc == SUPERVISE_DIED && d->dry_run) {
 			/* check: a crash is a refusal naming the task, not a restart. */
 			errmsg_set(&err, TG_EINVAL, "%s:%d: task \"%s\": %s", t->cfg->file, t->cfg->line, t->cfg->name,
@@ -378,18 +436,16 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 	if ((rc = preflight_check(config, errmsg)))
 		return rc;
 
-	d->tasks = calloc((size_t)(config->ntasks ? config->ntasks : 1), sizeof(*d->tasks));
+	/* Room for the tasks reloads may add (or restart: a changed task gets a
+	 * new slot), so the array never moves under a reader. */
+	d->task_capacity = config->ntasks + DAEMON_RELOAD_SLOTS;
+	d->tasks = calloc((size_t)d->task_capacity, sizeof(*d->tasks));
 	if (!d->tasks)
 		return TG_ENOMEM;
+	d->current = config;
+	for (int i = 0; i < config->ntasks; i++)
+		daemon_task_slot_init(d, &d->tasks[i], &config->tasks[i]);
 	d->ntasks = config->ntasks;
-	for (int i = 0; i < d->ntasks; i++) {
-		struct tg_task *t = &d->tasks[i];
-		t->daemon = d;
-		t->cfg = &config->tasks[i];
-		t->tokens_class = -1;
-		pthread_mutex_init(&t->mu, NULL);
-		t->state = TASK_STARTING;
-	}
 
 	/* Worker mode, `tollgate check` included: plugins load in workers. */
 	if (config->workers) {
@@ -425,6 +481,18 @@ int daemon_open(struct daemon *d, struct config *config, const struct daemon_opt
 	return 0;
 }
 
+int daemon_start_task(struct daemon *d, struct tg_task *t, char **errmsg)
+{
+	int rc = pthread_create(&t->thread, NULL, runner_thread, t);
+
+	(void)d;
+	if (rc)
+		return errmsg_set(errmsg, TG_EIO, "task \"%s\": cannot start its thread: %s", t->cfg->name,
+		                  strerror(rc));
+	t->thread_started = true;
+	return 0;
+}
+
 int daemon_start(struct daemon *d, char **errmsg)
 {
 	int started = 0;
@@ -433,16 +501,12 @@ int daemon_start(struct daemon *d, char **errmsg)
 		return TG_ESTOPPED;
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
-		int rc;
 		if (!t->initialized)
 			continue;
-		rc = pthread_create(&t->thread, NULL, runner_thread, t);
-		if (rc) {
-			errmsg_set(errmsg, 0, "task \"%s\": cannot start its thread: %s", t->cfg->name, strerror(rc));
+		if (daemon_start_task(d, t, errmsg)) {
 			daemon_request_stop(d);
 			return TG_EIO;
 		}
-		t->thread_started = true;
 		started++;
 	}
 	if (started == 0 && d->ntasks > 0) {
@@ -478,8 +542,15 @@ void daemon_close(struct daemon *d)
 			storage_conn_free(t->db);
 		plugin_close(&t->plugin);
 		pthread_mutex_destroy(&t->mu);
+		if (t->stop_fd >= 0)
+			close(t->stop_fd);
 	}
 	free(d->tasks);
+	for (int i = 0; i < d->nreloaded; i++) {
+		config_release(d->reloaded[i]);
+		free(d->reloaded[i]);
+	}
+	free(d->reloaded);
 	if (d->keepa)
 		keepa_free(d->keepa);
 	if (d->tokens)

@@ -25,6 +25,9 @@ struct tokens;
 struct keepa;
 struct ha;
 
+/* Slots beyond the configured tasks for what reloads add or restart. */
+#define DAEMON_RELOAD_SLOTS 64
+
 struct daemon {
 	struct config *config;
 	int64_t started_ms;
@@ -40,8 +43,21 @@ struct daemon {
 	struct tokens *tokens;
 	struct keepa *keepa;
 
+	/* tasks has room for task_capacity slots and never moves (status,
+	 * metrics and the watch read it from their threads); ntasks grows when
+	 * a reload fills a new slot, after the slot is complete. */
 	struct tg_task *tasks;
-	int ntasks;
+	_Atomic int ntasks;
+	int task_capacity;
+
+	/* Reload (core/reload.c): raised by the signal thread, handled by the
+	 * main loop. The configurations a reload applied, kept until
+	 * daemon_close (their tasks' cfg point into them); current is the last
+	 * one applied (config until the first reload). */
+	atomic_bool reload_requested;
+	struct config **reloaded;
+	int nreloaded;
+	const struct config *current;
 
 	struct ha *ha; /* hot standby (core/ha.h), or NULL */
 
@@ -80,6 +96,24 @@ void daemon_close(struct daemon *d);
 
 /* Wait until deadline (monotonic ms) or shutdown: 0, or TG_ESTOPPED. */
 int daemon_wait_until(struct daemon *d, int64_t mono_deadline_ms);
+
+/* One task's stop, for a reload: its waits return TG_ESTOPPED, its worker
+ * is sent `stop` (then killed after the grace period, as at shutdown). */
+void task_request_stop(struct tg_task *task);
+bool task_stopping(struct tg_task *task);
+/* daemon_wait_until that also ends at the task's own stop. */
+int task_wait_until(struct tg_task *task, int64_t mono_deadline_ms);
+/* Set up slot t for task cfg (its lock, stop state); reload.c too. */
+void daemon_task_slot_init(struct daemon *d, struct tg_task *t, const struct task_config *cfg);
+/* Worker mode: give t its class (the existing one of its name, re-weighted,
+ * if a reload restarts it), its Keepa connection and start its worker.
+ * 0; or an orderly failure (*err says why); a worker that died is counted
+ * as a crash and 0 returned (the runner restarts it). */
+int daemon_open_worker_task(struct daemon *d, struct tg_task *t, char **err);
+/* Start t's thread. */
+int daemon_start_task(struct daemon *d, struct tg_task *t, char **errmsg);
+/* The reload itself (reload.c): on the main thread, when reload_requested. */
+void daemon_reload(struct daemon *d);
 
 /* Load a task's plugin and check its settings against the plugin's
  * declarations; errors name file:line and the task. */

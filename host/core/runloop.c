@@ -53,8 +53,8 @@ static void *watch_signals(void *arg)
 		if (sig == SIGUSR1 && atomic_load(&w->quit))
 			break;
 		if (sig == SIGHUP) {
-			log_warn(NULL, "SIGHUP: configuration reload is not supported yet; to apply a changed "
-			               "configuration run `tollgate check`, then restart (systemctl restart tollgate)");
+			/* The main loop reloads (core/reload.c): nothing else here. */
+			atomic_store(&w->d->reload_requested, true);
 		} else if (sig == SIGINT || sig == SIGTERM) {
 			log_info(NULL, "signal %s: stopping", strsignal(sig));
 			atomic_store(&w->stop_signalled, true);
@@ -137,6 +137,8 @@ int runloop_run(struct daemon *d, const struct runloop_options *opts, char **err
 		if (daemon_wait_until(d, tg_mono_ms() + tick) == TG_ESTOPPED)
 			break;
 		now = tg_mono_ms();
+		if (atomic_exchange(&d->reload_requested, false))
+			daemon_reload(d);
 		if (opts->tick)
 			opts->tick(d, opts->ud);
 		/* Verdict changes, 429s, progress lines, STATUS=, WATCHDOG=1. */

@@ -70,10 +70,10 @@ static int wait_visibly(struct tg_task *task, enum task_state state, int64_t ms)
 {
 	if (ms < 0) {
 		task_set_state(task, state, -1);
-		return daemon_wait_until(task->daemon, INT64_MAX);
+		return task_wait_until(task, INT64_MAX);
 	}
 	task_set_state(task, state, tg_wall_ms() + ms);
-	return daemon_wait_until(task->daemon, tg_mono_ms() + ms);
+	return task_wait_until(task, tg_mono_ms() + ms);
 }
 
 /* One run: in this thread, or in the task's worker (started first when it
@@ -92,10 +92,11 @@ static int run_once(struct tg_task *task, int64_t *idle_s, char **err)
 	return supervise_run(task, idle_s, err);
 }
 
-/* Wait until shutdown: a quarantined task is not run again. */
+/* Wait until shutdown (or a reload stops it): a quarantined task is not
+ * run again. */
 static void wait_quarantined(struct tg_task *task)
 {
-	daemon_wait_until(task->daemon, INT64_MAX);
+	task_wait_until(task, INT64_MAX);
 }
 
 void *runner_thread(void *arg)
@@ -118,7 +119,7 @@ void *runner_thread(void *arg)
 	if (d->config->workers && !task->worker &&
 	    wait_visibly(task, TASK_BACKOFF, backoff_ms(task->consecutive_failures)))
 		goto stopped;
-	while (!atomic_load(&d->stopping)) {
+	while (!task_stopping(task)) {
 		int64_t idle_s = 60, start_mono = tg_mono_ms();
 		char *err = NULL;
 		int rc;
@@ -138,12 +139,12 @@ void *runner_thread(void *arg)
 			task->consecutive_failures = 0;
 			/* Healthy again: status should not keep an old error up. */
 			task->last_error[0] = '\0';
-		} else if (rc != TG_ESTOPPED || !atomic_load(&d->stopping)) {
+		} else if (rc != TG_ESTOPPED || !task_stopping(task)) {
 			task->failures++;
 			task->consecutive_failures++;
 		}
 		pthread_mutex_unlock(&task->mu);
-		if (atomic_load(&d->stopping)) {
+		if (task_stopping(task)) {
 			free(err);
 			break;
 		}

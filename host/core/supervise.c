@@ -495,7 +495,7 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 
 	*out = NULL;
 	for (;;) {
-		struct pollfd p[3];
+		struct pollfd p[4];
 		cJSON *msg = NULL;
 		const char *why = NULL;
 		char reason[200];
@@ -544,11 +544,14 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 			p[n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
 		if (d && !w->stop_sent && d->stop_fd >= 0)
 			p[n++] = (struct pollfd){.fd = d->stop_fd, .events = POLLIN};
+		/* A reload stopping this task alone. */
+		if (task && !w->stop_sent && task->stop_fd >= 0)
+			p[n++] = (struct pollfd){.fd = task->stop_fd, .events = POLLIN};
 		if (w->stop_sent && w->stop_deadline - now < timeout)
 			timeout = (int)(w->stop_deadline - now);
 		if (poll(p, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
 			return died(w, errmsg);
-		if (d && !w->stop_sent && atomic_load(&d->stopping)) {
+		if (d && !w->stop_sent && (atomic_load(&d->stopping) || atomic_load(&task->stop))) {
 			w->stop_sent = true;
 			w->stop_deadline = tg_mono_ms() + d->config->supervisor_stop_grace_ms;
 			send_type(w, "stop");

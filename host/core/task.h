@@ -70,6 +70,14 @@ struct tg_task {
 	/* Worker mode, in the host: the task's worker (plugin.desc is then the
 	 * copy of the descriptor it sent; plugin.handle stays NULL). */
 	struct worker_link *worker;
+	/* Reload (core/reload.c): stop asks this task alone to stop (its
+	 * waits and its worker's await see it; stop_fd is readable from then
+	 * on, for poll()); removed hides a stopped task's slot from status.
+	 * The slot itself stays where it is until daemon_close: status may be
+	 * reading it. */
+	atomic_bool stop;
+	atomic_bool removed;
+	int stop_fd;
 	int64_t crash_ms[8];          /* recent crash times (monotonic), a ring */
 	int ncrashes;
 

@@ -38,7 +38,7 @@ const char *status_str(const cJSON *o, const char *key)
 
 int64_t status_stall_after_ms(const struct daemon *d, int i)
 {
-	const struct task_config *t = &d->config->tasks[i];
+	const struct task_config *t = d->tasks[i].cfg;
 	int64_t floor = d->config->status_stall_after_s > 0 ? d->config->status_stall_after_s * 1000 : STALL_FLOOR_MS;
 
 	/* An interval task should progress at least every few runs. */
@@ -227,10 +227,12 @@ cJSON *status_snapshot(struct daemon *d)
 	cJSON *root = cJSON_CreateObject(), *tasks, *plugins;
 	int64_t now = tg_wall_ms();
 	enum status_verdict worst = STATUS_OK;
+	/* Read once: a reload may fill a new slot meanwhile (it shows next time). */
+	int ntasks = d->ntasks;
 	/* Every task's reason, "name: reason; ...": exactly as large as the
 	 * bounded parts can make it, so nothing is ever cut or dropped. */
 	struct dynbuf reasons =
-	    DYNBUF_INIT((size_t)d->ntasks * (CONFIG_TASK_NAME_MAX + sizeof("; : ") + STATUS_REASON_MAX));
+	    DYNBUF_INIT((size_t)ntasks * (CONFIG_TASK_NAME_MAX + sizeof("; : ") + STATUS_REASON_MAX));
 
 	if (!st || !root) {
 		free(st);
@@ -269,14 +271,18 @@ cJSON *status_snapshot(struct daemon *d)
 	}
 	plugins = cJSON_AddArrayToObject(root, "plugins");
 	tasks = cJSON_AddArrayToObject(root, "tasks");
-	for (int i = 0; i < d->ntasks; i++) {
+	for (int i = 0; i < ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
 		const struct tokens_class_status *cls = NULL;
-		cJSON *o = cJSON_CreateObject(), *p;
+		cJSON *o, *p;
 		char reason[STATUS_REASON_MAX];
 		enum status_verdict v;
 		double minutes;
 
+		/* A task a reload removed (or restarted in a new slot). */
+		if (atomic_load(&t->removed))
+			continue;
+		o = cJSON_CreateObject();
 		cls = status_task_class(t, st);
 		/* Under the lock: in worker mode the descriptor arrives when the
 		 * task's worker first starts, which may be after a crash. */

@@ -53,7 +53,10 @@ void status_summary(const cJSON *snap, char *out, size_t len)
 		snprintf(out + used, len - used, "; %s", status_str(snap, "reason"));
 }
 
-static void log_verdicts(struct status_watch *w, const cJSON *snap)
+/* The snapshot lists the slots that are not removed, in slot order; w->task
+ * is indexed by slot. A reload runs on this same thread (the main loop), so
+ * no slot is removed between the snapshot and this walk. */
+static void log_verdicts(struct status_watch *w, struct daemon *d, const cJSON *snap)
 {
 	const cJSON *t;
 	int i = 0;
@@ -64,6 +67,8 @@ static void log_verdicts(struct status_watch *w, const cJSON *snap)
 		const char *name = status_str(t, "name");
 		double n429 = status_num(cJSON_GetObjectItemCaseSensitive(t, "tokens"), "calls_429");
 
+		while (i < d->ntasks && atomic_load(&d->tasks[i].removed))
+			i++;
 		if (i >= w->ntasks)
 			break;
 		if (w->started ? v != w->task[i].verdict : v != STATUS_OK) {
@@ -132,6 +137,8 @@ void status_progress_lines(struct daemon *d)
 
 	for (int i = 0; i < d->ntasks; i++) {
 		struct tg_task *t = &d->tasks[i];
+		if (atomic_load(&t->removed))
+			continue;
 		pthread_mutex_lock(&t->mu);
 		if (t->state != TASK_SKIPPED)
 			progress_line(d, t, st, now, "");
@@ -151,6 +158,8 @@ static void log_progress(struct status_watch *w, struct daemon *d, int64_t mono)
 		struct tg_task *t = &d->tasks[i];
 		bool moved, heartbeat;
 
+		if (atomic_load(&t->removed))
+			continue;
 		pthread_mutex_lock(&t->mu);
 		moved = t->progress_done != w->task[i].logged_done || t->failures != w->task[i].logged_failures;
 		heartbeat = mono - w->task[i].logged_ms >= WATCH_HEARTBEAT_MS;
@@ -196,9 +205,11 @@ void status_watch_tick(struct status_watch *w, struct daemon *d)
 
 	if (!w->started) {
 		w->last_progress_check_ms = mono;
-		w->task = calloc((size_t)(d->ntasks > 0 ? d->ntasks : 1), sizeof(*w->task));
-		w->ntasks = w->task ? d->ntasks : 0;
-		for (int i = 0; i < w->ntasks; i++) {
+		/* One per slot, the ones reloads may fill included. */
+		int slots = d->task_capacity > d->ntasks ? d->task_capacity : d->ntasks;
+		w->task = calloc((size_t)(slots > 0 ? slots : 1), sizeof(*w->task));
+		w->ntasks = w->task ? slots : 0;
+		for (int i = 0; i < w->ntasks && i < d->ntasks; i++) {
 			pthread_mutex_lock(&d->tasks[i].mu);
 			w->task[i].logged_done = d->tasks[i].progress_done;
 			pthread_mutex_unlock(&d->tasks[i].mu);
@@ -206,7 +217,7 @@ void status_watch_tick(struct status_watch *w, struct daemon *d)
 		}
 	}
 	if (snap) {
-		log_verdicts(w, snap);
+		log_verdicts(w, d, snap);
 		status_summary(snap, status, sizeof(status));
 		/* The verdict and the task states, not the token numbers, decide
 		 * when systemd hears again: a few datagrams an hour, not one a second. */

@@ -142,6 +142,15 @@ int tokens_core_set_fresh(struct tokens_core *core, int cls, bool fresh)
 	return TG_OK;
 }
 
+int tokens_core_set_weight(struct tokens_core *core, int cls, double weight)
+{
+	if (cls < 0 || cls >= core->ncls || !(weight > 0))
+		return TG_EINVAL;
+	/* Read at each DRR visit: the next visit uses it. */
+	core->cls[cls].weight = weight;
+	return TG_OK;
+}
+
 int tokens_core_find_class(const struct tokens_core *core, const char *name)
 {
 	for (int i = 0; i < core->ncls; i++)

@@ -153,6 +153,8 @@ int tokens_core_find_class(const struct tokens_core *core, const char *name);
  * is charged to the class's round-robin credit. TG_EINVAL for a bad class.
  */
 int tokens_core_set_fresh(struct tokens_core *core, int cls, bool fresh);
+/* A reload re-weighting a task (core/reload.c): > 0, else TG_EINVAL. */
+int tokens_core_set_weight(struct tokens_core *core, int cls, double weight);
 
 /* Queue a call of class cls at the tail of its FIFO. declared is the
  * plugin's estimate (fixed + per_unit * units); the cost used is the larger
@@ -229,6 +231,8 @@ void tokens_free(struct tokens *t);
 int tokens_add_class(struct tokens *t, const char *name, double weight);
 /* tokens_core_set_fresh, locked. */
 int tokens_set_fresh(struct tokens *t, int cls, bool fresh);
+/* tokens_core_set_weight, locked. */
+int tokens_set_weight(struct tokens *t, int cls, double weight);
 int tokens_find_class(struct tokens *t, const char *name);
 
 /* Block until the call may be sent. *ticket NULL: a new call (class cls,

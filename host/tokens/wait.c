@@ -103,6 +103,16 @@ int tokens_set_fresh(struct tokens *t, int cls, bool fresh)
 	return rc;
 }
 
+int tokens_set_weight(struct tokens *t, int cls, double weight)
+{
+	int rc;
+
+	pthread_mutex_lock(&t->lock);
+	rc = tokens_core_set_weight(t->core, cls, weight);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
 int tokens_find_class(struct tokens *t, const char *name)
 {
 	int rc;

@@ -239,7 +239,8 @@ class Cli(unittest.TestCase):
             # full period or never would still be caught.
             gaps.sort()
             self.assertTrue(0.5 < gaps[1] < 1.5, gaps)
-            # SIGHUP (no reload yet) leaves it running: it keeps pinging.
+            # SIGHUP reloads (e2e-reload); with the configuration unchanged
+            # nothing stops, and it keeps pinging.
             p.send_signal(signal.SIGHUP)
             while sock.recv(4096).decode() != "WATCHDOG=1":
                 pass
