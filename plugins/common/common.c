@@ -156,6 +156,19 @@ void *array_grow(void *items, size_t *cap, size_t elem, size_t first)
 	return p;
 }
 
+int page_keep(cJSON ***pages, size_t *n, cJSON *resp, char **errmsg)
+{
+	cJSON **p = realloc(*pages, (*n + 1) * sizeof(*p));
+
+	if (!p) {
+		cJSON_Delete(resp);
+		return err_set(errmsg, TG_ENOMEM, "out of memory");
+	}
+	*pages = p;
+	p[(*n)++] = resp;
+	return TG_OK;
+}
+
 size_t product_batch_size(struct pctx *p)
 {
 	int64_t hint = p->svc->budget_hint(p->task);

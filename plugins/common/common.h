@@ -146,6 +146,11 @@ int setting_int_range(struct pctx *p, const char *name, int64_t min, int64_t max
  * overflow. The one growth rule of the plugins' arrays. */
 void *array_grow(void *items, size_t *cap, size_t elem, size_t first);
 
+/* Keeps an answer for the rest of a run: appends resp to (*pages, *n),
+ * taking it (it is freed when it cannot be kept). TG_OK or TG_ENOMEM with
+ * errmsg set. */
+int page_keep(struct cJSON ***pages, size_t *n, struct cJSON *resp, char **errmsg);
+
 /* How many ASINs one /product call should carry: the scheduler's budget
  * hint over the declared cost per ASIN, within 1 .. 100. */
 size_t product_batch_size(struct pctx *p);

@@ -180,19 +180,15 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 	int rc = TG_OK;
 
 	for (page = 0; page < limit && !reached; page++) {
-		cJSON *resp, *dr, *d, **pages;
+		cJSON *resp, *dr, *d;
 		int64_t skipped_before = f->skipped;
 
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
 		if (rc)
 			return rc;
-		pages = realloc(f->pages, (f->npages + 1) * sizeof(*pages));
-		if (!pages) {
-			cJSON_Delete(resp);
-			return err_set(errmsg, TG_ENOMEM, "out of memory");
-		}
-		f->pages = pages;
-		f->pages[f->npages++] = resp;
+		rc = page_keep(&f->pages, &f->npages, resp, errmsg);
+		if (rc)
+			return rc;
 		cJSON_ArrayForEach(d, dr)
 		{
 			const char *asin = json_asin(d);

@@ -214,7 +214,7 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 	int rc;
 
 	for (int64_t page = 0; page < limit; page++) {
-		cJSON *resp, *dr, *d, **pages;
+		cJSON *resp, *dr, *d;
 		int64_t expected, c = -1, t = -1;
 
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
@@ -228,13 +228,9 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 			if (!u->full_pages && expected >= 0)
 				u->full_pages = expected / DEAL_PAGE_SIZE + 1;
 		}
-		pages = realloc(f->pages, (f->npages + 1) * sizeof(*pages));
-		if (!pages) {
-			cJSON_Delete(resp);
-			return err_set(errmsg, TG_ENOMEM, "out of memory");
-		}
-		f->pages = pages;
-		f->pages[f->npages++] = resp;
+		rc = page_keep(&f->pages, &f->npages, resp, errmsg);
+		if (rc)
+			return rc;
 		cJSON_ArrayForEach(d, dr)
 		{
 			bool recent;
