@@ -59,12 +59,16 @@ class Faults(E2ETest):
             stats = sim.stats()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
                 metrics = r.read().decode()
+            human = subprocess_status(env)
             after, _ = d.status()
             if before["keepa"] != after["keepa"] or before["keepa"]["attempts"] != stats["requestsTotal"]:
                 return None
-            return after, stats, metrics
+            return after, stats, metrics, human
 
-        st, stats, metrics = d.wait_for(quiet, 60, "a moment with no request in flight")
+        # The simulator's counts, the metrics and the human view are all read
+        # inside one quiet moment: the upserter polls every second, so a view
+        # read after it may already show the next request.
+        st, stats, metrics, human = d.wait_for(quiet, 60, "a moment with no request in flight")
         elapsed = time.monotonic() - t0
         k, by, faults = st["keepa"], st["keepa"]["attempts_by_outcome"], stats["faults"]
         print(f"\nserved {stats['requestsTotal']} requests, faults {faults}; daemon counted {k}")
@@ -89,7 +93,6 @@ class Faults(E2ETest):
         for key in ("retries", "calls_ok", "calls_failed"):
             self.assertLessEqual(sum(t[key] for t in tasks), k[key], key)
         # The human view shows the same numbers.
-        human = subprocess_status(env)
         self.assertIn(f"keepa: {k['attempts']} requests: ok {by['ok']}, 429 {by['429']}", human)
         self.assertIn(f"5xx {by['5xx']}, garbage {by['garbage']}, in-body errors {by['keepa_error']}, "
                       f"network {by['network']}", human)
