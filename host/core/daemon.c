@@ -238,22 +238,32 @@ static int load_task(struct daemon *d, struct tg_task *task, char **errmsg)
 	return rc;
 }
 
+/* The task's scheduler class, in-process and in a worker alike. A task a
+ * reload restarts keeps its class: its share history stays, and the
+ * scheduler has no removal. Interval tasks (the upserter) are
+ * latency-sensitive: their small funded calls may pass a waiting head
+ * (tokens_core_set_fresh). */
+static int task_claim_class(struct daemon *d, struct tg_task *task, char **errmsg)
+{
+	int rc = tokens_find_class(d->tokens, task->cfg->name);
+
+	if (rc < 0 || tokens_set_weight(d->tokens, rc, task->cfg->weight) != 0)
+		rc = tokens_add_class(d->tokens, task->cfg->name, task->cfg->weight);
+	if (rc < 0)
+		return errmsg_set(errmsg, rc, "task \"%s\": cannot add a scheduler class", task->cfg->name);
+	task->tokens_class = rc;
+	tokens_set_fresh(d->tokens, rc, task->cfg->interval_s > 0);
+	return 0;
+}
+
 /* Give the task its class, connections, and call its plugin's init. */
 static int init_task(struct daemon *d, struct tg_task *task, char **errmsg)
 {
 	char *err = NULL;
 	int rc;
 
-	rc = tokens_add_class(d->tokens, task->cfg->name, task->cfg->weight);
-	if (rc < 0) {
-		errmsg_set(errmsg, 0, "task \"%s\": cannot add a scheduler class", task->cfg->name);
+	if ((rc = task_claim_class(d, task, errmsg)))
 		return rc;
-	}
-	task->tokens_class = rc;
-	/* Interval tasks (the upserter) are latency-sensitive: their small
-	 * funded calls may pass a waiting head (tokens_core_set_fresh). */
-	if (task->cfg->interval_s > 0)
-		tokens_set_fresh(d->tokens, rc, true);
 	if ((rc = storage_connect(d->storage, &task->db, &err)) || (rc = keepa_conn_new(d->keepa, &task->keepa, &err)))
 		goto fail;
 	keepa_conn_set_name(task->keepa, task->cfg->name);
@@ -374,16 +384,10 @@ static int describe_plugins(struct daemon *d, char **errmsg)
 
 int daemon_open_worker_task(struct daemon *d, struct tg_task *t, char **err)
 {
-	/* A task a reload restarts keeps its class: its share history stays,
-	 * and the scheduler has no removal. */
-	int rc = tokens_find_class(d->tokens, t->cfg->name);
+	int rc;
 
-	if (rc >= 0 && tokens_set_weight(d->tokens, rc, t->cfg->weight) == 0) {
-		/* re-weighted (or the same weight) */
-	} else if ((rc = tokens_add_class(d->tokens, t->cfg->name, t->cfg->weight)) < 0) {
-		return errmsg_set(err, rc, "task \"%s\": cannot add a scheduler class", t->cfg->name);
-	}
-	t->tokens_class = rc;
+	if ((rc = task_claim_class(d, t, err)))
+		return rc;
 	if ((rc = keepa_conn_new(d->keepa, &t->keepa, err)))
 		return rc;
 	keepa_conn_set_name(t->keepa, t->cfg->name);

@@ -350,6 +350,8 @@ cJSON *status_snapshot(struct daemon *d)
 			add_num(w, "cost_estimate_error",
 			        cls->cost_estimated > 0 ? (cls->cost_actual - cls->cost_estimated) / cls->cost_estimated : 0);
 			add_num(w, "budget_hint", (double)cls->budget_hint);
+			cJSON_AddBoolToObject(w, "latency_sensitive", cls->fresh);
+			add_num(w, "passed_waiting_head", (double)cls->passed_head);
 			/* Waiting at the head, or in line behind another task's
 			 * call: what that call waits for is what this one waits for. */
 			const struct tokens_class_status *hc =

@@ -124,5 +124,7 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 		cs->cost_estimated = c->cost_estimated;
 		cs->cost_actual = c->cost_actual;
 		cs->budget_hint = tokens_core_budget_hint(core, i, now);
+		cs->fresh = c->fresh;
+		cs->passed_head = c->bypassed;
 	}
 }

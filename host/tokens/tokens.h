@@ -97,6 +97,8 @@ struct tokens_class_status {
 	double wait_sum_s; /* sum of the waits counted in wait_hist */
 	double cost_estimated, cost_actual; /* sums over completed calls */
 	int64_t budget_hint;
+	bool fresh;            /* latency-sensitive (tokens_core_set_fresh) */
+	uint64_t passed_head;  /* its calls sent past another class's waiting head */
 };
 
 #define TOKENS_HISTORY_MINUTES 60

@@ -87,6 +87,11 @@ class Pipeline(E2ETest):
         self.assertGreater(up["runs"], 3, "upserter did not run")
         self.assertGreater(up["tokens"]["consumed"], 0, "upserter spent nothing: starved")
         self.assertGreater(bf["tokens"]["consumed"], 0, "backfiller spent nothing: starved")
+        # The interval task is the latency-sensitive one, in a worker as
+        # in-process (this file runs both ways): its small funded calls may
+        # pass the backfiller's waiting head. (Worker mode once lost this.)
+        self.assertTrue(up["tokens"]["latency_sensitive"], up["tokens"])
+        self.assertFalse(bf["tokens"]["latency_sensitive"], bf["tokens"])
         self.assertEqual(end["served429"], 0, "the simulator served a 429")
         generated = (end["refills"] - start["refills"]) * end["rate"] + start["tokensLeft"]
         spent = end["tokensConsumedTotal"] - start["tokensConsumedTotal"]

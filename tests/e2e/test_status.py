@@ -32,7 +32,8 @@ TASK_FIELDS = {"name", "plugin", "plugin_version", "required", "weight", "schedu
                "progress_total", "progress_unit", "last_progress_ms", "last_progress_age_s",
                "throughput_per_min", "runs", "failures", "last_error", "verdict", "reason", "tokens"}
 TASK_TOKEN_FIELDS = {"consumed", "calls_ok", "calls_429", "calls_error", "queued", "wait_p50_s", "wait_max_s",
-                     "cost_estimated", "cost_actual", "cost_estimate_error", "budget_hint"}
+                     "cost_estimated", "cost_actual", "cost_estimate_error", "budget_hint",
+                     "latency_sensitive", "passed_waiting_head"}
 WAIT_FIELDS = {"kind", "cost", "target", "estimate", "eta_s", "waited_s"}
 
 # Prometheus text format 0.0.4, strictly: HELP/TYPE lines, then samples of
