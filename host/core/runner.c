@@ -130,6 +130,7 @@ void *runner_thread(void *arg)
 		task->last_run_start_ms = tg_wall_ms();
 		pthread_mutex_unlock(&task->mu);
 
+		task->run_not_before_ms = -1;
 		rc = run_once(task, &idle_s, &err);
 
 		pthread_mutex_lock(&task->mu);
@@ -181,9 +182,12 @@ void *runner_thread(void *arg)
 		free(err);
 		if (task->cfg->interval_s > 0) {
 			int64_t next = start_mono + task->cfg->interval_s * 1000, now = tg_mono_ms();
-			if (now > next)
+			if (now > next && task->run_not_before_ms < 0)
 				log_warn(task->cfg->name, "run took %lld s, longer than its %lld s schedule; next run now",
 				         (long long)((now - start_mono) / 1000), (long long)task->cfg->interval_s);
+			/* The plugin knows its next run is useless before then. */
+			if (task->run_not_before_ms >= 0 && now + task->run_not_before_ms > next)
+				next = now + task->run_not_before_ms;
 			if (wait_visibly(task, TASK_SLEEPING, next > now ? next - now : 0))
 				break;
 		} else if (idle_s == TG_IDLE_FOREVER) {
@@ -197,9 +201,12 @@ void *runner_thread(void *arg)
 			 * overflowing the milliseconds below. */
 			if (idle_s > 366LL * 86400)
 				idle_s = 366LL * 86400;
-			if (idle_s > 0)
-				log_info(task->cfg->name, "run complete; idle for %lld s", (long long)idle_s);
-			if (wait_visibly(task, TASK_IDLE, idle_s * 1000))
+			int64_t idle_ms = idle_s * 1000;
+			if (task->run_not_before_ms > idle_ms)
+				idle_ms = task->run_not_before_ms;
+			if (idle_ms >= 1000)
+				log_info(task->cfg->name, "run complete; idle for %lld s", (long long)(idle_ms / 1000));
+			if (wait_visibly(task, TASK_IDLE, idle_ms))
 				break;
 		}
 	}

@@ -325,6 +325,13 @@ static int64_t svc_budget_hint(struct tg_task *task)
 	return tokens_budget_hint(task->daemon->tokens, task->tokens_class);
 }
 
+/* Kept for the runner (runner.c), which applies it when the run returns;
+ * in a worker, do_run sends it along with run_done. */
+static void svc_not_before_ms(struct tg_task *task, int64_t ms)
+{
+	task->run_not_before_ms = ms < 0 ? 0 : ms > TASK_NOT_BEFORE_MAX_MS ? TASK_NOT_BEFORE_MAX_MS : ms;
+}
+
 static void svc_free(void *p)
 {
 	free(p);
@@ -359,4 +366,6 @@ const struct tg_services services_table = {
 	.free = svc_free,
 	/* ABI 1.1 */
 	.last_error = svc_last_error,
+	/* ABI 1.2 */
+	.not_before_ms = svc_not_before_ms,
 };

@@ -761,6 +761,10 @@ int supervise_run(struct tg_task *task, int64_t *idle_s, char **errmsg)
 	if (rc == 0) {
 		rc = (int)proto_int(done, "rc");
 		*idle_s = proto_int(done, "idle_s");
+		if (cJSON_GetObjectItemCaseSensitive(done, "not_before_ms")) {
+			int64_t nb = proto_int(done, "not_before_ms");
+			task->run_not_before_ms = nb > TASK_NOT_BEFORE_MAX_MS ? TASK_NOT_BEFORE_MAX_MS : nb;
+		}
 		if (proto_str(done, "error"))
 			errmsg_set(errmsg, rc, "%s", proto_str(done, "error"));
 		cJSON_Delete(done);

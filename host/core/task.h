@@ -103,7 +103,14 @@ struct tg_task {
 	/* The task thread's own: the reason of its last failed service call,
 	 * for services->last_error(). */
 	char service_error[512];
+	/* The task thread's own: what the plugin asked with
+	 * services->not_before_ms() in the current run, -1 when nothing. */
+	int64_t run_not_before_ms;
 };
+
+/* The longest delay services->not_before_ms() may ask: a year, like a
+ * continuous task's idle time (runner.c). */
+#define TASK_NOT_BEFORE_MAX_MS (366LL * 86400 * 1000)
 
 /* Take a snapshot of the mutable part under the task's lock. */
 void task_set_state(struct tg_task *task, enum task_state state, int64_t until_ms);

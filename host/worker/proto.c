@@ -431,7 +431,8 @@ int proto_check_from_worker(const cJSON *msg, char *why, size_t len)
 		break;
 	case PROTO_RUN_DONE:
 		if (!(rc = want_int(&c, msg, "rc", -1e9, 1e9, false)) &&
-		    !(rc = want_int(&c, msg, "idle_s", -INT53, INT53, false)))
+		    !(rc = want_int(&c, msg, "idle_s", -INT53, INT53, false)) &&
+		    !(rc = want_int(&c, msg, "not_before_ms", 0, INT53, true)))
 			rc = want_str(&c, msg, "error", PROTO_TEXT_MAX, true);
 		break;
 	case PROTO_LOG:

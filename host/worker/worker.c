@@ -209,6 +209,7 @@ static void do_run(struct worker *w)
 	char *err = NULL;
 	int rc;
 
+	w->task.run_not_before_ms = -1;
 	if (!w->task.initialized) {
 		rc = TG_EINVAL;
 		err = strdup("run before a successful init");
@@ -218,6 +219,8 @@ static void do_run(struct worker *w)
 	contract_end_open_transaction(&w->task);
 	cJSON_AddNumberToObject(m, "rc", rc);
 	cJSON_AddNumberToObject(m, "idle_s", (double)idle_s);
+	if (w->task.run_not_before_ms >= 0)
+		cJSON_AddNumberToObject(m, "not_before_ms", (double)w->task.run_not_before_ms);
 	if (err)
 		cJSON_AddStringToObject(m, "error", err);
 	free(err);

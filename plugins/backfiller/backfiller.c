@@ -307,14 +307,14 @@ static struct walk pages_next(struct backfiller *b, const struct walk *w, int64_
 	} else if (span <= b->cache_window_ms * 4 / 5 || w->pass >= b->walk_passes) {
 		if (span > b->cache_window_ms * 4 / 5)
 			plog(&b->p, TG_LOG_WARN,
-			     "pass %" PRId64 " of the walk took %" PRId64 " ms, more than the cache window of %" PRId64
+			     "pass %" PRId64 " of the walk took %" PRId64 " ms, more than 4/5 of the cache window of %" PRId64
 			     " ms, and walk_passes is reached: deals at page boundaries may wait for the next walk",
 			     w->pass, span, b->cache_window_ms);
 		next.phase = PH_PRODUCTS;
 	} else {
 		plog(&b->p, TG_LOG_INFO,
-		     "pass %" PRId64 " of the walk took %" PRId64 " ms, more than the cache window of %" PRId64
-		     " ms: pages may come from different results, reading them again (pages only)",
+		     "pass %" PRId64 " of the walk took %" PRId64 " ms, more than 4/5 of the cache window of %" PRId64
+		     " ms (the margin for the clocks): pages may come from different results, reading them again (pages only)",
 		     w->pass, span, b->cache_window_ms);
 		next.page = 0;
 		next.count = 0;

@@ -16,6 +16,10 @@
  *     often as `full_scan_share` of the plan pays for (the pages of the last
  *     full scan over that share of the refillRate the answers report), but
  *     at least every `full_scan_s`, and never within the cache window.
+ *     Each read also shows which time the feed is sorted by (a time that
+ *     rises along the feed is not its order): once the pages show the feed
+ *     ordered by lastUpdate, the incremental read alone finds every change,
+ *     and full scans come only every `full_scan_s`, a safety net.
  * Keepa caches a deal query about 120 s: a run within `cache_window_s` of
  * the last page 0 would be answered from the same frozen result, so it is
  * skipped without a call.
@@ -183,6 +187,10 @@ struct feed {
 	cJSON **deals;
 	size_t n, cap;
 	int64_t max_created, max_updated;
+	/* Along each page, newest first: the previous deal's times, and how
+	 * often each time rose from one deal to the next (out of order). */
+	int64_t prev_created, prev_updated;
+	int64_t rises_created, rises_updated;
 };
 
 static void feed_release(struct feed *f)
@@ -231,6 +239,10 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		rc = page_keep(&f->pages, &f->npages, resp, errmsg);
 		if (rc)
 			return rc;
+		/* Order within a page only: the next page may come from a
+		 * re-sorted result (the cache expired), whose first deal may be
+		 * newer than this page's last in either time. */
+		f->prev_created = f->prev_updated = -1;
 		cJSON_ArrayForEach(d, dr)
 		{
 			bool recent;
@@ -241,6 +253,12 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 			/* At the watermark's minute counts as recent: a deal of that
 			 * minute may have come after the last read. */
 			recent = !m->valid || c >= m->created || t >= m->updated;
+			if (f->prev_created >= 0 && c > f->prev_created)
+				f->rises_created++;
+			if (f->prev_updated >= 0 && t > f->prev_updated)
+				f->rises_updated++;
+			f->prev_created = c;
+			f->prev_updated = t;
 			if (c > f->max_created)
 				f->max_created = c;
 			if (t > f->max_updated)
@@ -271,7 +289,10 @@ static int64_t full_scan_every(const struct upserter *u)
 {
 	double pages_per_min, every;
 
-	if (u->full_scan_share <= 0 || u->rate <= 0 || u->full_pages <= 0 || u->full_scan_s == 0)
+	/* Ordered by update, the incremental read misses nothing: the full scan
+	 * is only the safety net. */
+	if (u->order == ORDER_UPDATE || u->full_scan_share <= 0 || u->rate <= 0 || u->full_pages <= 0 ||
+	    u->full_scan_s == 0)
 		return u->full_scan_s;
 	/* Pages at 5 tokens in share * rate tokens a (Keepa) minute, turned into
 	 * the host's seconds through the cache window: Keepa's 120 s, two Keepa
@@ -281,6 +302,54 @@ static int64_t full_scan_every(const struct upserter *u)
 	if (every < (double)u->cache_window_ms / 1000.0)
 		every = (double)u->cache_window_ms / 1000.0;
 	return every < (double)u->full_scan_s ? (int64_t)every : u->full_scan_s;
+}
+
+static const char *order_name(enum feed_order o)
+{
+	static const char *const names[] = {"unknown", "lastUpdate", "creationDate", "neither time"};
+	return names[o];
+}
+
+/* What the read showed about the feed's order. A time that rose along the
+ * feed is not its order; the other one, if it never rose while this one
+ * did, is. Two times that never disagree say nothing (every deal unchanged
+ * since its creation): the order stays what it was. */
+static void feed_order_learn(struct upserter *u, const struct feed *f)
+{
+	enum feed_order o = u->order;
+
+	if (f->rises_created && f->rises_updated)
+		o = ORDER_NEITHER;
+	else if (f->rises_created)
+		o = ORDER_UPDATE;
+	else if (f->rises_updated)
+		o = ORDER_CREATION;
+	if (o == u->order)
+		return;
+	plog(&u->p, TG_LOG_INFO,
+	     "sortType 1 orders this feed by %s (%" PRId64 " rises in creationDate, %" PRId64
+	     " in lastUpdate over %zu pages): %s",
+	     order_name(o), f->rises_created, f->rises_updated, f->npages,
+	     o == ORDER_UPDATE ? "the incremental read finds every change; full scans only every full_scan_s"
+	                       : "full scans find what the incremental read cannot");
+	u->order = o;
+}
+
+/* Ask the host (ABI 1.2) not to start the next run before Keepa's cache of
+ * page 0 expires: a run inside the window would find nothing to read, and
+ * the one after it would come a whole schedule late. Bounded by the
+ * window, whatever the wall clock did. */
+static void not_before_cache_expiry(struct upserter *u)
+{
+	int64_t left;
+
+	if (!u->last_read_ms || !TG_SERVICES_HAS(u->p.svc, not_before_ms))
+		return;
+	left = u->last_read_ms + u->cache_window_ms - u->p.svc->now_ms(u->p.task);
+	if (left > u->cache_window_ms)
+		left = u->cache_window_ms;
+	if (left > 0)
+		u->p.svc->not_before_ms(u->p.task, left);
 }
 
 static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
@@ -303,6 +372,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 		plog(&u->p, TG_LOG_DEBUG,
 		     "page 0 was read %" PRId64 " ms ago, inside Keepa's cache window: it would answer the same",
 		     now_ms - u->last_read_ms);
+		not_before_cache_expiry(u);
 		return TG_OK;
 	}
 	rc = mark_load(u, &m);
@@ -313,6 +383,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	rc = feed_read(u, &m, full, &f, errmsg);
 	if (rc)
 		goto release;
+	feed_order_learn(u, &f);
 
 	next = m;
 	next.valid = true;
@@ -350,6 +421,7 @@ release:
 	     u->p.counts.products_bought, f.max_created, f.max_updated);
 	asin_list_release(&due);
 	feed_release(&f);
+	not_before_cache_expiry(u);
 	return rc;
 }
 

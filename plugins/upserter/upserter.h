@@ -12,6 +12,11 @@
 
 #define STATE_KEY "watermark"
 
+/* What sortType 1 ("deal age") orders by, as the pages show it: newest
+ * first by lastUpdate, by creationDate, or neither. Unknown until a read
+ * sees the two times disagree. */
+enum feed_order { ORDER_UNKNOWN = 0, ORDER_UPDATE, ORDER_CREATION, ORDER_NEITHER };
+
 struct upserter {
 	struct pctx p;
 	struct selection sel;
@@ -22,6 +27,7 @@ struct upserter {
 	int64_t full_pages;      /* pages of the last full scan (0: none yet) */
 	int64_t cache_window_ms; /* Keepa's deal cache window, host clock */
 	int64_t last_read_ms;    /* host time of the last page-0 answer (0: none) */
+	enum feed_order order;   /* learned from the pages (feed_order_learn) */
 	const char *time_field;  /* legacy: the deal time it trusts sortType 1 to order by */
 };
 

@@ -134,11 +134,19 @@ class PayForChange(E2ETest):
             d.wait_for(stored, 60, f"re-priced deal {asin} in the database")
             caught.append(d.task("upserter")["runs"] - runs0)
             del deep[asin]
+        runs = d.task("upserter")["runs"]
         self.assertEqual(d.stop(), 0)
         self.assertEqual(len(caught), 3, "not enough deep deals were re-priced to test")
         print(f"\n--deal-age {deal_age}: upserter runs from a re-price to its row: {caught}")
         # Keepa's cache (2 runs of 1 s) plus one schedule.
         self.assertLessEqual(max(caught), 3)
+        # The upserter asks the host (services->not_before_ms) to start its
+        # next run when the cache window ends: no run lands inside the
+        # window to find nothing to read, so every run (but one still in
+        # progress at the stop) read a fresh result. Without the request,
+        # every other run of this 1 s schedule fell inside the 2 s window.
+        results = sim.stats()["dealCache"]["results"]
+        self.assertGreaterEqual(results, runs - 1, f"{runs} upserter runs, {results} fresh results read")
         self.assertEqual(sim.stats()["dealCache"]["repeats"], 0, "a page was paid for twice from one result")
 
     def test_3_repriced_deep_deal_by_creation(self):

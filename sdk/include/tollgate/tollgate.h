@@ -52,10 +52,11 @@ extern "C" {
  *    knows; the host reads only the 1.0 part of struct tg_plugin from it
  *    (struct_size tells the host how much there is).
  *
- * History: 1.0 first release; 1.1 added services->last_error().
+ * History: 1.0 first release; 1.1 added services->last_error(); 1.2 added
+ * services->not_before_ms().
  */
 #define TG_ABI_MAJOR 1
-#define TG_ABI_MINOR 1
+#define TG_ABI_MINOR 2
 
 /* The entry symbol a plugin exports: its name carries the ABI major. */
 #define TG_PLUGIN_ENTRY tollgate_plugin_v1
@@ -307,6 +308,18 @@ struct tg_services {
 	 * call of the task fails; read it right after the failing call. Never
 	 * NULL; owned by the host, valid until the task's next service call. */
 	const char *(*last_error)(struct tg_task *task);
+
+	/* ---- ABI 1.2: check with TG_SERVICES_HAS(services, not_before_ms) ---- */
+
+	/* Called during run(): start the next run no sooner than ms
+	 * milliseconds after this one returns, for a task that knows when its
+	 * next run becomes useful (the upserter: when Keepa's cache of its last
+	 * query expires, so no run lands inside it to find nothing to read).
+	 * It only delays: an interval task still waits for its schedule, a
+	 * continuous one for *idle_s, whichever is later. The last call in a
+	 * run counts; a run that makes none keeps the usual wait. The wait is
+	 * shown as "sleeping" in status, and ends at shutdown. */
+	void (*not_before_ms)(struct tg_task *task, int64_t ms);
 };
 
 /* True when the host's table is large enough to contain member. */

@@ -161,6 +161,41 @@ static void test_continuous_idle(void **state)
 	config_release(&cf);
 }
 
+/* ABI 1.2: a run that asks services->not_before_ms() delays the next one
+ * past the schedule (interval) or past *idle_s (continuous); a smaller
+ * value than the schedule changes nothing. */
+static void test_not_before_delays_next_run(void **state)
+{
+	struct config cf;
+	struct daemon d;
+	char *err = NULL;
+	(void)state;
+
+	assert_int_equal(load(&cf,
+	                      "{ name = \"later\"; plugin = \"good\"; schedule = 1; "
+	                      "settings = { not_before_ms = 3600000; }; },"
+	                      "{ name = \"idle\"; plugin = \"good\"; settings = { idle_s = 0; not_before_ms = 3600000; }; },"
+	                      "{ name = \"sooner\"; plugin = \"good\"; schedule = 3600; "
+	                      "settings = { not_before_ms = 0; }; }",
+	                      &err),
+	                 0);
+	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
+	assert_int_equal(daemon_start(&d, &err), 0);
+	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_SLEEPING, 30000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_IDLE, 30000));
+	assert_true(WAIT_FOR(state_of(&d.tasks[2]) == TASK_SLEEPING, 30000));
+	for (int i = 0; i < 3; i++) {
+		pthread_mutex_lock(&d.tasks[i].mu);
+		/* An hour away, not the 1 s schedule nor idle_s 0; and the
+		 * hourly one keeps its hour. */
+		assert_true(d.tasks[i].state_until_ms > tg_wall_ms() + 3500 * 1000);
+		pthread_mutex_unlock(&d.tasks[i].mu);
+		assert_int_equal(progress_of(&d.tasks[i]), 1);
+	}
+	daemon_close(&d);
+	config_release(&cf);
+}
+
 static void test_failure_backoff_isolated(void **state)
 {
 	struct config cf;
@@ -314,6 +349,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interval_no_overlap),
 		cmocka_unit_test(test_continuous_idle),
+		cmocka_unit_test(test_not_before_delays_next_run),
 		cmocka_unit_test(test_failure_backoff_isolated),
 		cmocka_unit_test(test_required_and_optional),
 		cmocka_unit_test(test_shutdown_interrupts_wait),

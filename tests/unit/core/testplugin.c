@@ -68,6 +68,12 @@ static int tp_run(void *state, int64_t *idle_s, char **errmsg)
 	if (lock[0])
 		st->svc->unlock(st->task, lock);
 	st->svc->setting_int(st->task, "idle_s", idle_s);
+	{
+		int64_t not_before = -1;
+		st->svc->setting_int(st->task, "not_before_ms", &not_before);
+		if (not_before >= 0 && TG_SERVICES_HAS(st->svc, not_before_ms))
+			st->svc->not_before_ms(st->task, not_before);
+	}
 	st->svc->setting_bool(st->task, "fail", &fail);
 	atomic_fetch_sub(&st->in_run, 1);
 	if (fail) {
@@ -91,6 +97,7 @@ static const struct tg_setting settings[] = {
 	{"run_ms", TG_SETTING_INT, "0", "how long each run lasts (a visible sleep)"},
 	{"idle_s", TG_SETTING_INT, "60", "idle time asked after a run"},
 	{"fail", TG_SETTING_BOOL, "false", "every run fails with a message"},
+	{"not_before_ms", TG_SETTING_INT, "-1", "ask services->not_before_ms() for this (ABI 1.2; -1: don't)"},
 	{"lock", TG_SETTING_STRING, "", "hold this named lock during each run"},
 };
 
@@ -114,7 +121,7 @@ static const struct tg_plugin descriptor = {
 	.costs = costs,
 	.ncosts = 2,
 	.settings = settings,
-	.nsettings = 4,
+	.nsettings = sizeof(settings) / sizeof(settings[0]),
 	.init = tp_init,
 #ifndef VARIANT_NO_RUN
 	.run = tp_run,

@@ -69,6 +69,7 @@ struct fake {
 	int fail_state_get;
 	char storage_reason[256]; /* what last_error() says after a failed storage call */
 	char last_error[256];
+	int64_t not_before_ms; /* the last not_before_ms() asked, -1: none */
 
 	struct fake_call *calls;
 	size_t ncalls;
@@ -1005,12 +1006,26 @@ static const char *svc_last_error(struct tg_task *task)
 	return F(task)->last_error;
 }
 
+static void svc_not_before_ms(struct tg_task *task, int64_t ms)
+{
+	F(task)->not_before_ms = ms;
+}
+
+int64_t fake_take_not_before_ms(struct fake *f)
+{
+	int64_t ms = f->not_before_ms;
+
+	f->not_before_ms = -1;
+	return ms;
+}
+
 /* ------------------------------------------------------------- set-up */
 
 struct fake *fake_new(const struct tg_plugin *plugin)
 {
 	struct fake *f = xcalloc(1, sizeof(*f));
 
+	f->not_before_ms = -1;
 	deal_age_field = "lastUpdate";
 	f->plugin = plugin;
 	f->svc = (struct tg_services){
@@ -1041,6 +1056,7 @@ struct fake *fake_new(const struct tg_plugin *plugin)
 	    .budget_hint = svc_budget_hint,
 	    .free = svc_free,
 	    .last_error = svc_last_error,
+	    .not_before_ms = svc_not_before_ms,
 	};
 	f->now_ms = 1700000000000LL;
 	f->budget = 100;
@@ -1224,6 +1240,13 @@ void fake_services_abi_1_0(struct fake *f)
 {
 	f->svc.struct_size = offsetof(struct tg_services, last_error);
 	f->svc.last_error = NULL;
+	f->svc.not_before_ms = NULL;
+}
+
+void fake_services_abi_1_1(struct fake *f)
+{
+	f->svc.struct_size = offsetof(struct tg_services, not_before_ms);
+	f->svc.not_before_ms = NULL;
 }
 
 void fake_fail_state_get(struct fake *f, int code)

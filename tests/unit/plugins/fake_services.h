@@ -107,6 +107,11 @@ void fake_fail_upsert(struct fake *f, int64_t n);
 void fake_storage_reason(struct fake *f, const char *reason);
 /* Hand the plugin the services table of an ABI 1.0 host (no last_error). */
 void fake_services_abi_1_0(struct fake *f);
+/* ... of an ABI 1.1 host (no not_before_ms). */
+void fake_services_abi_1_1(struct fake *f);
+/* What the plugin last asked with not_before_ms() (ABI 1.2), -1 when
+ * nothing since the last take; resets it to -1. */
+int64_t fake_take_not_before_ms(struct fake *f);
 /* The next state_get() fails with code. */
 void fake_fail_state_get(struct fake *f, int code);
 /* A committed state value, or NULL (borrowed). */

@@ -566,6 +566,103 @@ static void test_change_full_scan_share(void **st)
 	fake_free(f);
 }
 
+/* The pages show the feed sorted by lastUpdate (creationDate rises along
+ * it): the incremental read finds every change, so the full scan that
+ * full_scan_share would pay for at 530 s (see the test above) is not run;
+ * full_scan_s, the safety net, still is. */
+static void test_change_feed_order_learned(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "lastUpdate");
+	fake_set_int(f, "first_run_pages", 3);
+	fake_set_int(f, "full_scan_s", 1800);
+	fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
+	in = inst_start(f, tollgate_plugin_v1());
+	/* Every seventh deal was created long after its neighbours. */
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - 2000 + (i % 7 == 0 ? 1000 : 0) - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "orders this feed by lastUpdate"), 1);
+	fake_advance(f, 530);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
+	fake_advance(f, 1300); /* 1830 s: full_scan_s is due */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	/* Learned once, logged once. */
+	assert_int_equal(fake_log_count(f, "orders this feed by"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* Sorted by creation (lastUpdate rises where a deal deep in the feed was
+ * re-priced): the share-paid full scans stay. */
+static void test_change_feed_order_creation_keeps_scans(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "creationDate");
+	fake_set_int(f, "first_run_pages", 3);
+	fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, i % 7 == 0 ? T0_KM : T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "orders this feed by creationDate"), 1);
+	fake_advance(f, 530);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* ABI 1.2: after each run the upserter asks not to be run again before
+ * Keepa's cache of page 0 expires, so no run lands inside the window (and
+ * the next read comes at the window's end, not a schedule later). On an
+ * ABI 1.1 host it does without. */
+static void test_change_not_before_cache_expiry(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 20; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0");
+	assert_int_equal(fake_take_not_before_ms(f), 120000);
+	fake_advance(f, 45); /* a schedule tick inside the window: no call */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0");
+	assert_int_equal(fake_take_not_before_ms(f), 75000);
+	fake_advance(f, 75);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,0");
+	assert_int_equal(fake_take_not_before_ms(f), 120000);
+	inst_stop(&in);
+	fake_free(f);
+
+	f = world_change(100);
+	fake_services_abi_1_1(f);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 20; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0");
+	assert_int_equal(fake_take_not_before_ms(f), -1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +682,9 @@ int main(void)
 	    cmocka_unit_test(test_change_no_double_buy),
 	    cmocka_unit_test(test_change_page_carries_product),
 	    cmocka_unit_test(test_change_full_scan_share),
+	    cmocka_unit_test(test_change_feed_order_learned),
+	    cmocka_unit_test(test_change_not_before_cache_expiry),
+	    cmocka_unit_test(test_change_feed_order_creation_keeps_scans),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
