@@ -189,11 +189,18 @@ void status_print_human(FILE *out, const cJSON *snap)
 		}
 		fprintf(out, "%-12s %-19s %-20s %-13s %8.0f %-14s %-13s %s\n", status_str(t, "name"), status_str(t, "state"), progress,
 		        age, w ? status_num(w, "consumed") : 0, calls, wait, status_str(t, "verdict"));
-		if (h)
-			fprintf(out, "%12s waiting for tokens: %s costs %.0f, target %.0f, estimate %.0f, ETA %.0f s "
-			             "(waited %.0f s)\n",
-			        "", status_str(h, "kind"), status_num(h, "cost"), status_num(h, "target"), status_num(h, "estimate"), status_num(h, "eta_s"),
-			        status_num(h, "waited_s"));
+		if (h) {
+			char eta[32] = "unknown";
+			const char *behind = status_str(h, "behind");
+
+			if (status_num(h, "eta_s") >= 0)
+				snprintf(eta, sizeof(eta), "%.0f s", status_num(h, "eta_s"));
+			fprintf(out, "%12s waiting for tokens: %s costs %.0f, target %.0f, estimate %.0f, ETA %s "
+			             "(waited %.0f s)%s%s\n",
+			        "", status_str(h, "kind"), status_num(h, "cost"), status_num(h, "target"),
+			        status_num(h, "estimate"), eta, status_num(h, "waited_s"), behind[0] ? ", behind " : "",
+			        behind);
+		}
 		if (status_str(t, "reason")[0])
 			fprintf(out, "%12s %s\n", "", status_str(t, "reason"));
 		if (status_str(t, "last_error")[0])

@@ -358,6 +358,11 @@ cJSON *status_snapshot(struct daemon *d)
 			    cls->state == TOKENS_CLASS_WAITING ? cls
 			    : cls->state == TOKENS_CLASS_QUEUED ? head_class(st)
 			                                        : NULL;
+			/* Queued with no call at the head (between two picks, or
+			 * before the first reading): its own first call, ETA
+			 * unknown, so waiting_for_tokens always says what for. */
+			if (!hc && cls->state == TOKENS_CLASS_QUEUED)
+				hc = cls;
 			if (hc)
 				add_waiting(o, hc, hc == cls ? NULL : hc->name, st->est);
 		}

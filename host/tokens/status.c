@@ -107,7 +107,20 @@ void tokens_core_status(const struct tokens_core *core, int64_t now, struct toke
 					    (eta > core->hold_until ? eta : core->hold_until) - now;
 			}
 		} else if (c->queued) {
+			const struct tokens_ticket *t = c->first;
+
 			cs->state = TOKENS_CLASS_QUEUED;
+			/* Its own first call, for when no call holds the head (a
+			 * moment between two picks, or before the first reading):
+			 * status still says what the task waits to send. */
+			if (t && t->state == TICKET_QUEUED) {
+				if (t->kind >= 0)
+					memcpy(cs->head_kind, c->kinds[t->kind].name, sizeof(cs->head_kind));
+				cs->head_cost = t->cost;
+				cs->head_wait_ms = now - t->submit_ms;
+				if (core->have_reading)
+					cs->head_target = core_target(core, t->cost, now);
+			}
 		} else if (c->in_flight) {
 			cs->state = TOKENS_CLASS_IN_FLIGHT;
 		} else {

@@ -84,7 +84,8 @@ struct tokens_class_status {
 	int queued;    /* calls queued (the head included) */
 	int in_flight; /* calls on the wire */
 	enum tokens_class_state state;
-	/* When WAITING: the head call. */
+	/* When WAITING: the head call; when QUEUED, its own first call (no
+	 * ETA: that depends on the head). */
 	char head_kind[TOKENS_NAME_MAX];
 	double head_cost, head_target;
 	int64_t head_eta_ms;  /* from now; -1 unknown (waiting for a reading) */

@@ -75,6 +75,32 @@ static void test_no_paid_call_before_reading(void **state)
 	tokens_core_free(core);
 }
 
+/* A class whose call is queued while no call holds the head (here: before
+ * the first reading) still says what it waits to send: its own first call,
+ * with the ETA unknown; and a fresh class says so, with its passes. */
+static void test_status_queued_without_head(void **state)
+{
+	struct tokens_core *core = new_core(TOKENS_POLICY_RESERVE);
+	struct tokens_status st = {0};
+	struct tokens_ticket *t;
+
+	(void)state;
+	int a = tokens_core_add_class(core, "a", 1);
+	assert_int_equal(tokens_core_set_fresh(core, a, true), 0);
+	assert_int_equal(tokens_core_submit(core, a, "product", 10, 10, 0, &t, NULL), 0);
+	tokens_core_status(core, 250, &st);
+	assert_int_equal(st.cls[0].state, TOKENS_CLASS_QUEUED);
+	assert_string_equal(st.cls[0].head_kind, "product");
+	assert_true(st.cls[0].head_cost == 10);
+	assert_int_equal(st.cls[0].head_wait_ms, 250);
+	assert_int_equal(st.cls[0].head_eta_ms, -1);
+	assert_true(st.cls[0].fresh);
+	assert_int_equal(st.cls[0].passed_head, 0);
+	tokens_status_release(&st);
+	tokens_core_cancel(core, t, 300);
+	tokens_core_free(core);
+}
+
 static void test_reconcile_orders_by_server_time(void **state)
 {
 	struct tokens_core *core = new_core(TOKENS_POLICY_RESERVE);
@@ -414,6 +440,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_paid_call_before_reading),
+	    cmocka_unit_test(test_status_queued_without_head),
 	    cmocka_unit_test(test_reconcile_orders_by_server_time),
 	    cmocka_unit_test(test_429_keeps_head),
 	    cmocka_unit_test(test_fresh_call_passes_waiting_head),
