@@ -76,10 +76,18 @@ int pg_connect(const char *conninfo, const char *what, PGconn **out, char **errm
 	char name[128];
 	/* Later keywords override earlier ones, and dbname expands to the
 	 * whole connection string: the operator's settings win over the
-	 * encoding; the fallback name applies only when none is set. */
-	const char *const keys[] = {"client_encoding", "dbname",
+	 * encoding and the defaults below; the fallback name applies only when
+	 * none is set.
+	 * A server that vanishes without a word (a black-holed route, a
+	 * powered-off host) must become an error, not a task blocked forever
+	 * in a read: TCP keepalives probe an idle connection after 30 s and
+	 * give up after 3 missed probes 10 s apart; tcp_user_timeout ends a
+	 * write nobody acknowledges within 60 s; connect_timeout bounds the
+	 * connection itself. (Unix sockets ignore them.) */
+	const char *const keys[] = {"client_encoding", "connect_timeout", "keepalives", "keepalives_idle",
+	                            "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
 	                            node_named ? "application_name" : "fallback_application_name", NULL};
-	const char *const values[] = {"UTF8", conninfo, name, NULL};
+	const char *const values[] = {"UTF8", "10", "1", "30", "10", "3", "60000", conninfo, name, NULL};
 	char line[320];
 	PGconn *c;
 

@@ -21,6 +21,7 @@
 
 #include "backend_under_test.h"
 #include "observe/log.h"
+#include "storage/pg_conn.h"
 #include "storage/storage.h"
 
 struct fixture {
@@ -890,6 +891,49 @@ static void test_open_errors(void **state)
 	free(err);
 }
 
+/* The value libpq uses for keyword on this connection ("" when unset). */
+static void conn_option(PGconn *c, const char *keyword, char *out, size_t len)
+{
+	PQconninfoOption *opts = PQconninfo(c);
+
+	out[0] = '\0';
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0 && o->val)
+			snprintf(out, len, "%s", o->val);
+	PQconninfoFree(opts);
+}
+
+/* A server that vanishes without a word must become an error: every
+ * connection has TCP keepalives, a user timeout and a connect timeout by
+ * default, and the operator's connection string overrides each. */
+static void test_pg_dead_peer_defaults(void **state)
+{
+	char conninfo[512], v[64];
+	char *err = NULL;
+	PGconn *c = NULL;
+
+	(void)state;
+	if (!but_is_postgresql())
+		skip();
+	assert_int_equal(pg_connect(getenv("TG_TEST_PG_CONNINFO"), NULL, &c, &err), 0);
+	conn_option(c, "keepalives", v, sizeof(v));
+	assert_string_equal(v, "1");
+	conn_option(c, "keepalives_idle", v, sizeof(v));
+	assert_string_equal(v, "30");
+	conn_option(c, "tcp_user_timeout", v, sizeof(v));
+	assert_string_equal(v, "60000");
+	conn_option(c, "connect_timeout", v, sizeof(v));
+	assert_string_equal(v, "10");
+	PQfinish(c);
+	snprintf(conninfo, sizeof(conninfo), "%s keepalives_idle=7 connect_timeout=3", getenv("TG_TEST_PG_CONNINFO"));
+	assert_int_equal(pg_connect(conninfo, NULL, &c, &err), 0);
+	conn_option(c, "keepalives_idle", v, sizeof(v));
+	assert_string_equal(v, "7");
+	conn_option(c, "connect_timeout", v, sizeof(v));
+	assert_string_equal(v, "3");
+	PQfinish(c);
+}
+
 /* Extreme values come back exactly, on every backend. */
 struct exact {
 	int64_t i;
@@ -1006,6 +1050,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_value_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
+	    cmocka_unit_test(test_pg_dead_peer_defaults),
 	};
 
 	log_setup(TG_LOG_WARN, NULL);
