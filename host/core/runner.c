@@ -181,13 +181,13 @@ void *runner_thread(void *arg)
 		}
 		free(err);
 		if (task->cfg->interval_s > 0) {
-			int64_t next = start_mono + task->cfg->interval_s * 1000, now = tg_mono_ms();
-			if (now > next && task->run_not_before_ms < 0)
-				log_warn(task->cfg->name, "run took %lld s, longer than its %lld s schedule; next run now",
-				         (long long)((now - start_mono) / 1000), (long long)task->cfg->interval_s);
+			int64_t due = start_mono + task->cfg->interval_s * 1000, next = due, now = tg_mono_ms();
 			/* The plugin knows its next run is useless before then. */
 			if (task->run_not_before_ms >= 0 && now + task->run_not_before_ms > next)
 				next = now + task->run_not_before_ms;
+			if (now > due && next <= now)
+				log_warn(task->cfg->name, "run took %lld s, longer than its %lld s schedule; next run now",
+				         (long long)((now - start_mono) / 1000), (long long)task->cfg->interval_s);
 			if (wait_visibly(task, TASK_SLEEPING, next > now ? next - now : 0))
 				break;
 		} else if (idle_s == TG_IDLE_FOREVER) {
