@@ -228,8 +228,12 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
 		if (rc)
 			return rc;
+		/* Every page, not only page 0: a read that outlasts the window
+		 * (a full scan) makes Keepa compute a new result at a later
+		 * page, and the next run's pages would come from that one,
+		 * answering again what this run already paid for. */
+		u->last_read_ms = u->p.svc->now_ms(u->p.task);
 		if (page == 0) {
-			u->last_read_ms = u->p.svc->now_ms(u->p.task);
 			json_get_int(resp, "refillRate", &u->rate);
 			/* Until a full scan has counted them, the announced total
 			 * says how many pages one takes. */
@@ -336,7 +340,7 @@ static void feed_order_learn(struct upserter *u, const struct feed *f)
 }
 
 /* Ask the host (ABI 1.2) not to start the next run before Keepa's cache of
- * page 0 expires: a run inside the window would find nothing to read, and
+ * the last page read expires: a run inside the window would find nothing to read, and
  * the one after it would come a whole schedule late. Bounded by the
  * window, whatever the wall clock did. */
 static void not_before_cache_expiry(struct upserter *u)
@@ -370,7 +374,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	now_ms = u->p.svc->now_ms(u->p.task);
 	if (u->last_read_ms && now_ms - u->last_read_ms < u->cache_window_ms) {
 		plog(&u->p, TG_LOG_DEBUG,
-		     "page 0 was read %" PRId64 " ms ago, inside Keepa's cache window: it would answer the same",
+"the last page was read %" PRId64 " ms ago, inside Keepa's cache window: it would answer the same",
 		     now_ms - u->last_read_ms);
 		not_before_cache_expiry(u);
 		return TG_OK;

@@ -26,7 +26,7 @@ struct upserter {
 	int64_t rate;            /* refillRate of the last answer, tokens a minute */
 	int64_t full_pages;      /* pages of the last full scan (0: none yet) */
 	int64_t cache_window_ms; /* Keepa's deal cache window, host clock */
-	int64_t last_read_ms;    /* host time of the last page-0 answer (0: none) */
+	int64_t last_read_ms;    /* host time of the last page's answer (0: none) */
 	enum feed_order order;   /* learned from the pages (feed_order_learn) */
 	const char *time_field;  /* legacy: the deal time it trusts sortType 1 to order by */
 };

@@ -70,6 +70,7 @@ struct fake {
 	char storage_reason[256]; /* what last_error() says after a failed storage call */
 	char last_error[256];
 	int64_t not_before_ms; /* the last not_before_ms() asked, -1: none */
+	int64_t deal_call_ms;  /* how long each /deal call takes on the fake's clock */
 
 	struct fake_call *calls;
 	size_t ncalls;
@@ -903,6 +904,8 @@ static int svc_keepa_call(struct tg_task *task, const struct tg_keepa_request *r
 	memset(call, 0, sizeof(*call));
 	call->kind = xstrdup(req->kind);
 	call->path = xstrdup(req->path);
+	if (!strcmp(req->kind, "deal"))
+		f->now_ms += f->deal_call_ms;
 	call->units = req->units;
 	call->page = -1;
 
@@ -1169,6 +1172,11 @@ void fake_set_now(struct fake *f, int64_t unix_s)
 void fake_advance(struct fake *f, int64_t seconds)
 {
 	f->now_ms += seconds * 1000;
+}
+
+void fake_set_deal_call_ms(struct fake *f, int64_t ms)
+{
+	f->deal_call_ms = ms;
 }
 
 void fake_set_budget(struct fake *f, int64_t tokens)

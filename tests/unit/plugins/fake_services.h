@@ -42,6 +42,8 @@ void fake_set_json(struct fake *f, const char *name, const char *json);
 /* Clock (Unix seconds) and budget hint. */
 void fake_set_now(struct fake *f, int64_t unix_s);
 void fake_advance(struct fake *f, int64_t seconds);
+/* Each /deal call takes ms on the fake's clock (0 by default). */
+void fake_set_deal_call_ms(struct fake *f, int64_t ms);
 void fake_set_budget(struct fake *f, int64_t tokens);
 /* should_stop() turns true once this many Keepa calls were answered (-1: never). */
 void fake_stop_after_calls(struct fake *f, int64_t calls);

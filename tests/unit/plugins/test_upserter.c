@@ -651,6 +651,21 @@ static void test_change_not_before_cache_expiry(void **st)
 	inst_stop(&in);
 	fake_free(f);
 
+	/* A read of three pages, a second each: the window counts from the
+	 * last page (a read that outlasts the window makes Keepa compute a new
+	 * result at a later page, which the next run would be served from). */
+	f = world_change(100);
+	fake_set_int(f, "first_run_pages", 3);
+	fake_set_deal_call_ms(f, 1000);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2");
+	assert_int_equal(fake_take_not_before_ms(f), 120000);
+	inst_stop(&in);
+	fake_free(f);
+
 	f = world_change(100);
 	fake_services_abi_1_1(f);
 	in = inst_start(f, tollgate_plugin_v1());
