@@ -61,7 +61,7 @@ static const struct tg_setting settings[] = {
     {"full_scan_share", TG_SETTING_REAL, "0.5",
      "read the whole feed more often while its pages cost at most this share of the plan (0: only full_scan_s)"},
     {"cache_window_s", TG_SETTING_INT, "120",
-     "Keepa's deal cache window in seconds of the host's clock: no run re-reads page 0 within it"},
+     "Keepa's deal cache window in seconds of the host's clock: no run starts within it of the last page read"},
     {"watermark_field", TG_SETTING_STRING, "lastUpdate",
      "policy legacy only: the deal time sortType 1 is trusted to order by (lastUpdate or creationDate)"},
 };

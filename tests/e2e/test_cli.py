@@ -27,11 +27,25 @@ def plugin_args():
     return out
 
 
+
+def sdk_abi():
+    """The plugin ABI the SDK header declares, as "major.minor" (escaped)."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdk", "include", "tollgate",
+                          "tollgate.h")
+    with open(header) as f:
+        text = f.read()
+    major = re.search(r"#define TG_ABI_MAJOR (\d+)", text).group(1)
+    minor = re.search(r"#define TG_ABI_MINOR (\d+)", text).group(1)
+    return rf"{major}\.{minor}"
+
+
+ABI = sdk_abi()
+
 class Cli(unittest.TestCase):
     def test_version_and_help(self):
         r = tg("--version")
         self.assertEqual(r.returncode, 0)
-        self.assertRegex(r.stdout, r"^tollgate \d+\.\d+\.\d+ \(plugin ABI 1\.1\)")
+        self.assertRegex(r.stdout, rf"^tollgate \d+\.\d+\.\d+ \(plugin ABI {ABI}\)")
         r = tg("--help")
         self.assertEqual(r.returncode, 0)
         for cmd in ("run", "check", "plugins", "status", "sim", "demo"):
@@ -132,7 +146,7 @@ class Cli(unittest.TestCase):
         r = tg(*plugin_args(), "plugins")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("3 plugin(s)", r.stdout)
-        self.assertRegex(r.stdout, r"backfiller \S+ \(ABI 1\.1\)")
+        self.assertRegex(r.stdout, rf"backfiller \S+ \(ABI {ABI}\)")
         self.assertRegex(r.stdout, r"deal\s+5 per page")
         self.assertRegex(r.stdout, r"product\s+1 per asin")
         self.assertIn("rewalk_after_s", r.stdout)

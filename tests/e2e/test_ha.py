@@ -107,7 +107,9 @@ class HotStandby(E2ETest):
         # buying their products.
         sim = self.sim("--rate", 1, "--minute-ms", 3600000, "--start-tokens", 400, "--products", 6000,
                        "--seed", 5)
-        env, a, _, b = self.pair(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)])
+        # cache_window_s = 0: the upserter reads every run (the catalog is
+        # frozen), so the run awaited after the walk comes within seconds.
+        env, a, _, b = self.pair(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2, cache_window_s=0)])
 
         def walk():
             return env.rows("select value from tg_state where task='backfiller' and key='walk'")[0][0]

@@ -102,7 +102,9 @@ class Restart(E2ETest):
         sim = self.sim("--rate", 2000, "--minute-ms", 3600000, "--products", 3000, "--seed", 4,
                        "--latency-ms", 50)
         env = Env()
-        env.write_config(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2)])
+        # cache_window_s = 0: the upserter reads every run (the catalog is
+        # frozen), so the run awaited after the walk comes within seconds.
+        env.write_config(sim, [backfiller(rewalk_after_s=-1), upserter(schedule=2, cache_window_s=0)])
         d = self.daemon(env)
         d.wait_for(lambda: env.rows("select count(*) from deals")[0][0] > 0, 60, "the first committed chunk")
         pg_ctl("stop")
