@@ -46,6 +46,19 @@ static int send_and_free(struct worker *w, cJSON *m)
 	return rc;
 }
 
+/* How long the reader may wait for the host: while init or run is
+ * under way, no longer than a progress report may be held (remote.c) - a
+ * plugin may report and then call nothing that would take the report
+ * along - and on the timeout it sends that report. */
+static int reader_wait_ms(void *arg, bool timed_out)
+{
+	struct worker *w = arg;
+
+	if (timed_out)
+		worker_flush(w, true);
+	return atomic_load(&w->busy) ? WORKER_HOLD_MS : -1;
+}
+
 /* The reader thread (see the file's comment). */
 static void *read_host(void *arg)
 {
@@ -67,6 +80,7 @@ static void *read_host(void *arg)
 		pthread_mutex_lock(&w->mu);
 		if (t && (strcmp(t, "init") == 0 || strcmp(t, "run") == 0) && !w->command) {
 			w->command = msg;
+			atomic_store(&w->busy, true);
 		} else if (t && strstr(t, "_reply") && !w->reply) {
 			/* A Keepa answer comes as the next frame, as Keepa sent it;
 			 * the thread that asked parses it (the plugin's thread then
@@ -248,6 +262,11 @@ static void serve(struct worker *w)
 			do_init(w);
 		else
 			do_run(w);
+		/* Unless the reader took the next command meanwhile. */
+		pthread_mutex_lock(&w->mu);
+		if (!w->command)
+			atomic_store(&w->busy, false);
+		pthread_mutex_unlock(&w->mu);
 		cJSON_Delete(cmd);
 	}
 }
@@ -313,6 +332,10 @@ int worker_main(int argc, char **argv)
 	pthread_cond_init(&w->cv, NULL);
 	daemon_init(&w->d);
 	proto_reader_init(&w->rd, PROTO_HOST_FRAME_MAX);
+	/* The reader sends a held progress report on time when the plugin
+	 * calls nothing that would take it along (remote.c). */
+	w->rd.wait_ms = reader_wait_ms;
+	w->rd.wait_arg = w;
 
 	hello = message("hello");
 	cJSON_AddNumberToObject(hello, "v", PROTO_VERSION);
@@ -358,6 +381,7 @@ out:
 	cJSON_Delete(w->command);
 	cJSON_Delete(w->reply);
 	free(w->reply_body);
+	free(w->held);
 	proto_reader_release(&w->rd);
 	close(w->fd);
 	daemon_close(&w->d);
