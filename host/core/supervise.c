@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -43,6 +44,11 @@ struct worker_link {
 	pid_t pid;
 	int sock;  /* the host's end: blocking sends, reads with MSG_DONTWAIT */
 	int pidfd; /* readable when the worker has exited; -1 when the kernel has none */
+	/* What await() waits on: sock, pidfd and, until the stop is sent, the
+	 * daemon's and the task's stop_fd. One epoll set for the link's life:
+	 * poll() set up and took down a wait on four descriptors per message. */
+	int ep;
+	bool stop_fds_watched;
 	struct proto_reader rd;
 	bool reaped;
 	int wstatus;
@@ -93,6 +99,18 @@ static char **worker_environment(void)
 			env[k++] = environ[i];
 	return env;
 }
+
+/* What an event in the link's epoll set is about. */
+enum { WATCH_SOCK, WATCH_PIDFD, WATCH_STOP };
+
+static int watch(struct worker_link *w, int fd, int what)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)what};
+
+	return epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void reap(struct worker_link *w);
 
 static int spawn(const char *exe, const char *task_name, struct worker_link **out, char **errmsg)
 {
@@ -154,6 +172,19 @@ static int spawn(const char *exe, const char *task_name, struct worker_link **ou
 	 * ever: a worker that stops reading fails the send and is a crash. */
 	setsockopt(w->sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
 	w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w->ep < 0 || watch(w, w->sock, WATCH_SOCK) != 0 || (w->pidfd >= 0 && watch(w, w->pidfd, WATCH_PIDFD) != 0)) {
+		int err = errno;
+		kill(w->pid, SIGKILL);
+		reap(w);
+		close(w->sock);
+		if (w->pidfd >= 0)
+			close(w->pidfd);
+		if (w->ep >= 0)
+			close(w->ep);
+		free(w);
+		return errmsg_set(errmsg, TG_EIO, "cannot watch a worker's socket: %s", strerror(err));
+	}
 	proto_reader_init(&w->rd, PROTO_WORKER_FRAME_MAX);
 	*out = w;
 	return 0;
@@ -222,6 +253,7 @@ static void free_link(struct worker_link *w)
 	close(w->sock);
 	if (w->pidfd >= 0)
 		close(w->pidfd);
+	close(w->ep);
 	proto_reader_release(&w->rd);
 	free(w);
 }
@@ -495,11 +527,12 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 
 	*out = NULL;
 	for (;;) {
-		struct pollfd p[4];
+		struct epoll_event ev[4];
+		bool sock_ready = false, pid_ready = false;
 		cJSON *msg = NULL;
 		const char *why = NULL;
 		char reason[200];
-		int n = 0, rc, timeout = MONITOR_MS;
+		int n, rc, timeout = MONITOR_MS;
 		int64_t now;
 
 		rc = proto_reader_next(&w->rd, &msg, &why);
@@ -539,30 +572,40 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 			if (over_limits(task, w))
 				return died(w, errmsg);
 		}
-		p[n++] = (struct pollfd){.fd = w->sock, .events = POLLIN};
-		if (w->pidfd >= 0)
-			p[n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
-		if (d && !w->stop_sent && d->stop_fd >= 0)
-			p[n++] = (struct pollfd){.fd = d->stop_fd, .events = POLLIN};
-		/* A reload stopping this task alone. */
-		if (task && !w->stop_sent && task->stop_fd >= 0)
-			p[n++] = (struct pollfd){.fd = task->stop_fd, .events = POLLIN};
+		/* The daemon's stop, and a reload stopping this task alone. */
+		if (d && !w->stop_sent && !w->stop_fds_watched) {
+			w->stop_fds_watched = true;
+			if (d->stop_fd >= 0)
+				watch(w, d->stop_fd, WATCH_STOP);
+			if (task->stop_fd >= 0)
+				watch(w, task->stop_fd, WATCH_STOP);
+		}
 		if (w->stop_sent && w->stop_deadline - now < timeout)
 			timeout = (int)(w->stop_deadline - now);
-		if (poll(p, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+		n = epoll_wait(w->ep, ev, 4, timeout < 0 ? 0 : timeout);
+		if (n < 0 && errno != EINTR)
 			return died(w, errmsg);
+		for (int i = 0; i < n; i++) {
+			sock_ready |= ev[i].data.u32 == WATCH_SOCK;
+			pid_ready |= ev[i].data.u32 == WATCH_PIDFD;
+		}
 		if (d && !w->stop_sent && (atomic_load(&d->stopping) || atomic_load(&task->stop))) {
 			w->stop_sent = true;
 			w->stop_deadline = tg_mono_ms() + d->config->supervisor_stop_grace_ms;
+			/* They stay readable: watched on, they would wake every wait. */
+			if (d->stop_fd >= 0)
+				epoll_ctl(w->ep, EPOLL_CTL_DEL, d->stop_fd, NULL);
+			if (task->stop_fd >= 0)
+				epoll_ctl(w->ep, EPOLL_CTL_DEL, task->stop_fd, NULL);
 			send_type(w, "stop");
 		}
-		if (p[0].revents) {
+		if (sock_ready) {
 			/* Drain: a dying worker's last lines are worth reading. */
 			while ((rc = read_some(w)) > 0)
 				;
 			if (rc == 0)
 				eof = true;
-		} else if (w->pidfd >= 0 && p[1].revents) {
+		} else if (pid_ready) {
 			while ((rc = read_some(w)) > 0)
 				;
 			eof = true;
