@@ -346,12 +346,16 @@ static const char *task_name(const struct tg_task *task)
 
 static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON *msg)
 {
+	/* The reply of every answered call: known text, not built and printed. */
+	static const char answered[] = "{\"t\":\"keepa_reply\",\"rc\":0,\"body_follows\":true}";
 	const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params"), *p;
 	struct tg_keepa_param kp[PROTO_PARAMS_MAX];
 	struct tg_keepa_request req = {0};
 	struct daemon *d = task->daemon;
-	cJSON *reply = cJSON_CreateObject(), *response = NULL;
-	char *err = NULL;
+	cJSON *reply, *response = NULL;
+	char *err = NULL, *head = NULL;
+	const char *body = NULL;
+	size_t len = 0;
 	double estimate;
 	int rc;
 
@@ -376,36 +380,38 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	} else {
 		rc = keepa_call(d->keepa, task->keepa, task->tokens_class, estimate, &req, &response, &err);
 	}
-	cJSON_AddStringToObject(reply, "t", "keepa_reply");
-	cJSON_AddNumberToObject(reply, "rc", rc);
-	if (err)
-		cJSON_AddStringToObject(reply, "error", err);
-	free(err);
 	/* The answer goes as the text Keepa sent, in a frame of its own: the
 	 * host read only its envelope (keepa_conn_forward) - building and
 	 * printing the tree would cost the host more than the call itself -
-	 * and the worker parses the bytes for the plugin. */
-	if (response) {
-		size_t len;
-		const char *body = keepa_conn_body(task->keepa, &len);
-		char *head;
-		cJSON_AddBoolToObject(reply, "body_follows", 1);
-		head = cJSON_PrintUnformatted(reply);
-		if (head) {
+	 * and the worker parses the bytes for the plugin. If the worker died
+	 * meanwhile the call's tokens are settled already (keepa_call
+	 * released its ticket); the send fails, the death is seen next. */
+	if (response)
+		body = keepa_conn_body(task->keepa, &len);
+	if (response && rc == 0 && !err) {
+		struct proto_bytes frames[] = {{answered, sizeof(answered) - 1}, {body, len}};
+		proto_send_frames(w->sock, frames, 2);
+	} else if ((reply = cJSON_CreateObject())) {
+		cJSON_AddStringToObject(reply, "t", "keepa_reply");
+		cJSON_AddNumberToObject(reply, "rc", rc);
+		if (err)
+			cJSON_AddStringToObject(reply, "error", err);
+		if (response)
+			cJSON_AddBoolToObject(reply, "body_follows", 1);
+		if (!response)
+			proto_send(w->sock, reply);
+		else if ((head = cJSON_PrintUnformatted(reply))) {
 			struct proto_bytes frames[] = {{head, strlen(head)}, {body, len}};
 			proto_send_frames(w->sock, frames, 2);
 			free(head);
 		}
+		cJSON_Delete(reply);
+	}
+	free(err);
+	if (response) {
 		keepa_conn_trim(task->keepa);
 		cJSON_Delete(response);
-		cJSON_Delete(reply);
-		return;
 	}
-	/* If the worker died meanwhile the call's tokens are settled already
-	 * (keepa_call released its ticket); the send fails, the death is seen
-	 * next. */
-	proto_send(w->sock, reply);
-	cJSON_Delete(reply);
 }
 
 static enum task_state state_named(const char *s)
