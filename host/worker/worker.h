@@ -65,8 +65,9 @@ extern const struct task_remote worker_remote;
 int worker_send(struct worker *w, const struct cJSON *msg);
 /* Hold a progress report back (it replaces the one held before: each says
  * all there is to say); it goes out with the next message, or on its own
- * once it has been held WORKER_HOLD_MS (seen by the next progress or
- * should_stop call). */
+ * once it has been held WORKER_HOLD_MS: the next progress or should_stop
+ * call sees that, and the reader thread wakes for it while init or run is
+ * under way (worker.c). */
 #define WORKER_HOLD_MS 250
 int worker_hold(struct worker *w, const struct cJSON *msg);
 /* Send what is held if it has been held WORKER_HOLD_MS (or at all, when
