@@ -100,6 +100,10 @@ static int svc_sleep_ms(struct tg_task *task, int64_t ms)
 
 static bool svc_should_stop(struct tg_task *task)
 {
+	/* A worker's held-back progress report must not wait for ever on a
+	 * plugin that calls nothing else (worker/remote.c). */
+	if (task->remote)
+		task->remote->flush(task);
 	return atomic_load(&task->daemon->stopping);
 }
 

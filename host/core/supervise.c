@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -43,6 +44,11 @@ struct worker_link {
 	pid_t pid;
 	int sock;  /* the host's end: blocking sends, reads with MSG_DONTWAIT */
 	int pidfd; /* readable when the worker has exited; -1 when the kernel has none */
+	/* What await() waits on: sock, pidfd and, until the stop is sent, the
+	 * daemon's and the task's stop_fd. One epoll set for the link's life:
+	 * poll() set up and took down a wait on four descriptors per message. */
+	int ep;
+	bool stop_fds_watched;
 	struct proto_reader rd;
 	bool reaped;
 	int wstatus;
@@ -93,6 +99,18 @@ static char **worker_environment(void)
 			env[k++] = environ[i];
 	return env;
 }
+
+/* What an event in the link's epoll set is about. */
+enum { WATCH_SOCK, WATCH_PIDFD, WATCH_STOP };
+
+static int watch(struct worker_link *w, int fd, int what)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)what};
+
+	return epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void reap(struct worker_link *w);
 
 static int spawn(const char *exe, const char *task_name, struct worker_link **out, char **errmsg)
 {
@@ -154,6 +172,19 @@ static int spawn(const char *exe, const char *task_name, struct worker_link **ou
 	 * ever: a worker that stops reading fails the send and is a crash. */
 	setsockopt(w->sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
 	w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w->ep < 0 || watch(w, w->sock, WATCH_SOCK) != 0 || (w->pidfd >= 0 && watch(w, w->pidfd, WATCH_PIDFD) != 0)) {
+		int err = errno;
+		kill(w->pid, SIGKILL);
+		reap(w);
+		close(w->sock);
+		if (w->pidfd >= 0)
+			close(w->pidfd);
+		if (w->ep >= 0)
+			close(w->ep);
+		free(w);
+		return errmsg_set(errmsg, TG_EIO, "cannot watch a worker's socket: %s", strerror(err));
+	}
 	proto_reader_init(&w->rd, PROTO_WORKER_FRAME_MAX);
 	*out = w;
 	return 0;
@@ -222,6 +253,7 @@ static void free_link(struct worker_link *w)
 	close(w->sock);
 	if (w->pidfd >= 0)
 		close(w->pidfd);
+	close(w->ep);
 	proto_reader_release(&w->rd);
 	free(w);
 }
@@ -314,12 +346,16 @@ static const char *task_name(const struct tg_task *task)
 
 static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON *msg)
 {
+	/* The reply of every answered call: known text, not built and printed. */
+	static const char answered[] = "{\"t\":\"keepa_reply\",\"rc\":0,\"body_follows\":true}";
 	const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params"), *p;
 	struct tg_keepa_param kp[PROTO_PARAMS_MAX];
 	struct tg_keepa_request req = {0};
 	struct daemon *d = task->daemon;
-	cJSON *reply = cJSON_CreateObject(), *response = NULL;
-	char *err = NULL;
+	cJSON *reply, *response = NULL;
+	char *err = NULL, *head = NULL;
+	const char *body = NULL;
+	size_t len = 0;
 	double estimate;
 	int rc;
 
@@ -344,36 +380,38 @@ static void reply_keepa(struct tg_task *task, struct worker_link *w, const cJSON
 	} else {
 		rc = keepa_call(d->keepa, task->keepa, task->tokens_class, estimate, &req, &response, &err);
 	}
-	cJSON_AddStringToObject(reply, "t", "keepa_reply");
-	cJSON_AddNumberToObject(reply, "rc", rc);
-	if (err)
-		cJSON_AddStringToObject(reply, "error", err);
-	free(err);
 	/* The answer goes as the text Keepa sent, in a frame of its own: the
 	 * host read only its envelope (keepa_conn_forward) - building and
 	 * printing the tree would cost the host more than the call itself -
-	 * and the worker parses the bytes for the plugin. */
-	if (response) {
-		size_t len;
-		const char *body = keepa_conn_body(task->keepa, &len);
-		char *head;
-		cJSON_AddBoolToObject(reply, "body_follows", 1);
-		head = cJSON_PrintUnformatted(reply);
-		if (head) {
+	 * and the worker parses the bytes for the plugin. If the worker died
+	 * meanwhile the call's tokens are settled already (keepa_call
+	 * released its ticket); the send fails, the death is seen next. */
+	if (response)
+		body = keepa_conn_body(task->keepa, &len);
+	if (response && rc == 0 && !err) {
+		struct proto_bytes frames[] = {{answered, sizeof(answered) - 1}, {body, len}};
+		proto_send_frames(w->sock, frames, 2);
+	} else if ((reply = cJSON_CreateObject())) {
+		cJSON_AddStringToObject(reply, "t", "keepa_reply");
+		cJSON_AddNumberToObject(reply, "rc", rc);
+		if (err)
+			cJSON_AddStringToObject(reply, "error", err);
+		if (response)
+			cJSON_AddBoolToObject(reply, "body_follows", 1);
+		if (!response)
+			proto_send(w->sock, reply);
+		else if ((head = cJSON_PrintUnformatted(reply))) {
 			struct proto_bytes frames[] = {{head, strlen(head)}, {body, len}};
 			proto_send_frames(w->sock, frames, 2);
 			free(head);
 		}
+		cJSON_Delete(reply);
+	}
+	free(err);
+	if (response) {
 		keepa_conn_trim(task->keepa);
 		cJSON_Delete(response);
-		cJSON_Delete(reply);
-		return;
 	}
-	/* If the worker died meanwhile the call's tokens are settled already
-	 * (keepa_call released its ticket); the send fails, the death is seen
-	 * next. */
-	proto_send(w->sock, reply);
-	cJSON_Delete(reply);
 }
 
 static enum task_state state_named(const char *s)
@@ -495,11 +533,12 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 
 	*out = NULL;
 	for (;;) {
-		struct pollfd p[4];
+		struct epoll_event ev[4];
+		bool sock_ready = false, pid_ready = false;
 		cJSON *msg = NULL;
 		const char *why = NULL;
 		char reason[200];
-		int n = 0, rc, timeout = MONITOR_MS;
+		int n, rc, timeout = MONITOR_MS;
 		int64_t now;
 
 		rc = proto_reader_next(&w->rd, &msg, &why);
@@ -539,30 +578,40 @@ static int await(struct tg_task *task, struct worker_link *w, enum proto_type wa
 			if (over_limits(task, w))
 				return died(w, errmsg);
 		}
-		p[n++] = (struct pollfd){.fd = w->sock, .events = POLLIN};
-		if (w->pidfd >= 0)
-			p[n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
-		if (d && !w->stop_sent && d->stop_fd >= 0)
-			p[n++] = (struct pollfd){.fd = d->stop_fd, .events = POLLIN};
-		/* A reload stopping this task alone. */
-		if (task && !w->stop_sent && task->stop_fd >= 0)
-			p[n++] = (struct pollfd){.fd = task->stop_fd, .events = POLLIN};
+		/* The daemon's stop, and a reload stopping this task alone. */
+		if (d && !w->stop_sent && !w->stop_fds_watched) {
+			w->stop_fds_watched = true;
+			if (d->stop_fd >= 0)
+				watch(w, d->stop_fd, WATCH_STOP);
+			if (task->stop_fd >= 0)
+				watch(w, task->stop_fd, WATCH_STOP);
+		}
 		if (w->stop_sent && w->stop_deadline - now < timeout)
 			timeout = (int)(w->stop_deadline - now);
-		if (poll(p, (nfds_t)n, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+		n = epoll_wait(w->ep, ev, 4, timeout < 0 ? 0 : timeout);
+		if (n < 0 && errno != EINTR)
 			return died(w, errmsg);
+		for (int i = 0; i < n; i++) {
+			sock_ready |= ev[i].data.u32 == WATCH_SOCK;
+			pid_ready |= ev[i].data.u32 == WATCH_PIDFD;
+		}
 		if (d && !w->stop_sent && (atomic_load(&d->stopping) || atomic_load(&task->stop))) {
 			w->stop_sent = true;
 			w->stop_deadline = tg_mono_ms() + d->config->supervisor_stop_grace_ms;
+			/* They stay readable: watched on, they would wake every wait. */
+			if (d->stop_fd >= 0)
+				epoll_ctl(w->ep, EPOLL_CTL_DEL, d->stop_fd, NULL);
+			if (task->stop_fd >= 0)
+				epoll_ctl(w->ep, EPOLL_CTL_DEL, task->stop_fd, NULL);
 			send_type(w, "stop");
 		}
-		if (p[0].revents) {
+		if (sock_ready) {
 			/* Drain: a dying worker's last lines are worth reading. */
 			while ((rc = read_some(w)) > 0)
 				;
 			if (rc == 0)
 				eof = true;
-		} else if (w->pidfd >= 0 && p[1].revents) {
+		} else if (pid_ready) {
 			while ((rc = read_some(w)) > 0)
 				;
 			eof = true;

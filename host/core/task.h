@@ -49,6 +49,9 @@ struct task_remote {
 	int (*keepa_call)(struct tg_task *task, const struct tg_keepa_request *req, struct cJSON **response,
 	                  char **errmsg);
 	int64_t (*budget_hint)(struct tg_task *task);
+	/* Called from should_stop(): sends a progress report held back longer
+	 * than the worker holds one (worker/remote.c). */
+	void (*flush)(struct tg_task *task);
 };
 
 struct tg_task {

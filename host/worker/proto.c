@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,12 +194,27 @@ typedef int (*next_fn)(struct proto_reader *r, void *out, const char **why);
 static int recv_with(int fd, struct proto_reader *r, const char **why, next_fn next, void *out)
 {
 	char buf[65536];
+	bool timed_out = false;
 
 	for (;;) {
-		int rc = next(r, out, why);
+		int rc = next(r, out, why), ready, timeout;
 		ssize_t got;
 		if (rc != 0)
 			return rc;
+		timeout = r->wait_ms ? r->wait_ms(r->wait_arg, timed_out) : -1;
+		/* Wait in poll() for input alone: a thread asleep in read() on a
+		 * Unix stream socket is also woken each time the peer reads what
+		 * this end wrote (the space it frees is announced on the same
+		 * wait queue), once per message for nothing - and the peer, the
+		 * host, pays for that wake-up. poll()'s wake-ups are keyed. */
+		ready = poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, timeout);
+		if (ready < 0 && errno != EINTR) {
+			*why = "the socket failed";
+			return TG_EIO;
+		}
+		timed_out = ready == 0;
+		if (ready <= 0)
+			continue;
 		got = read(fd, buf, sizeof(buf));
 		if (got < 0 && errno == EINTR)
 			continue;

@@ -57,6 +57,11 @@ struct proto_reader {
 	unsigned char *buf;
 	size_t len, cap;
 	uint32_t max; /* largest frame accepted */
+	/* proto_recv(): when wait_ms is set, it says before each wait how
+	 * long to wait (ms; -1 for as long as it takes), and is called again
+	 * with timed_out when that passed without a byte from the peer. */
+	int (*wait_ms)(void *arg, bool timed_out);
+	void *wait_arg;
 };
 
 void proto_reader_init(struct proto_reader *r, uint32_t max);

@@ -8,6 +8,7 @@
 #include "util/errmsg.h"
 #include "util/json_exact.h"
 #include "observe/log.h"
+#include "util/clock.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -19,14 +20,66 @@ static struct worker *worker_of(struct tg_task *task)
 	return (struct worker *)(void *)((char *)task - offsetof(struct worker, task));
 }
 
-int worker_send(struct worker *w, const cJSON *msg)
+/* Send text as a frame, after the held report (send_mu held). */
+static int send_locked(struct worker *w, const char *text)
 {
 	int rc;
 
-	pthread_mutex_lock(&w->send_mu);
-	rc = proto_send(w->fd, msg);
-	pthread_mutex_unlock(&w->send_mu);
+	if (!w->held)
+		return text ? proto_send_raw(w->fd, text, strlen(text)) : 0;
+	if (text) {
+		/* One sendmsg(): the host reads both with one wake-up. */
+		struct proto_bytes frames[] = {{w->held, strlen(w->held)}, {text, strlen(text)}};
+		rc = proto_send_frames(w->fd, frames, 2);
+	} else {
+		rc = proto_send_raw(w->fd, w->held, strlen(w->held));
+	}
+	free(w->held);
+	w->held = NULL;
+	atomic_store(&w->held_since_ms, 0);
 	return rc;
+}
+
+int worker_send(struct worker *w, const cJSON *msg)
+{
+	char *text = cJSON_PrintUnformatted(msg);
+	int rc;
+
+	if (!text)
+		return TG_ENOMEM;
+	pthread_mutex_lock(&w->send_mu);
+	rc = send_locked(w, text);
+	pthread_mutex_unlock(&w->send_mu);
+	free(text);
+	return rc;
+}
+
+int worker_hold(struct worker *w, const cJSON *msg)
+{
+	char *text = cJSON_PrintUnformatted(msg);
+
+	if (!text)
+		return TG_ENOMEM;
+	pthread_mutex_lock(&w->send_mu);
+	free(w->held);
+	w->held = text;
+	if (!atomic_load(&w->held_since_ms))
+		atomic_store(&w->held_since_ms, tg_mono_ms());
+	pthread_mutex_unlock(&w->send_mu);
+	worker_flush(w, false);
+	return 0;
+}
+
+void worker_flush(struct worker *w, bool force)
+{
+	int64_t since = atomic_load(&w->held_since_ms);
+
+	/* The common case, no report held or a fresh one, takes no lock. */
+	if (!since || (!force && tg_mono_ms() - since < WORKER_HOLD_MS))
+		return;
+	pthread_mutex_lock(&w->send_mu);
+	send_locked(w, NULL);
+	pthread_mutex_unlock(&w->send_mu);
 }
 
 int worker_request(struct worker *w, const cJSON *msg, cJSON **reply, char **body, size_t *body_len)
@@ -83,6 +136,8 @@ static void remote_log(struct tg_task *task, int level, const char *text)
 	send_and_free(worker_of(task), m);
 }
 
+/* Held back (worker_hold): a plugin reporting after each call would
+ * otherwise cost the host a wake-up and a read of its own per report. */
 static void remote_progress(struct tg_task *task, int64_t done, int64_t total, const char *unit)
 {
 	cJSON *m = message("progress");
@@ -92,8 +147,14 @@ static void remote_progress(struct tg_task *task, int64_t done, int64_t total, c
 		cJSON_AddNumberToObject(m, "total", (double)total);
 		if (unit)
 			cJSON_AddStringToObject(m, "unit", unit);
+		worker_hold(worker_of(task), m);
 	}
-	send_and_free(worker_of(task), m);
+	cJSON_Delete(m);
+}
+
+static void remote_flush(struct tg_task *task)
+{
+	worker_flush(worker_of(task), false);
 }
 
 static void remote_state(struct tg_task *task, enum task_state state, int64_t until_ms)
@@ -179,4 +240,5 @@ const struct task_remote worker_remote = {
 	.state = remote_state,
 	.keepa_call = remote_keepa_call,
 	.budget_hint = remote_budget_hint,
+	.flush = remote_flush,
 };

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,19 @@ static int send_and_free(struct worker *w, cJSON *m)
 	return rc;
 }
 
+/* How long the reader may wait for the host: while init or run is
+ * under way, no longer than a progress report may be held (remote.c) - a
+ * plugin may report and then call nothing that would take the report
+ * along - and on the timeout it sends that report. */
+static int reader_wait_ms(void *arg, bool timed_out)
+{
+	struct worker *w = arg;
+
+	if (timed_out)
+		worker_flush(w, true);
+	return atomic_load(&w->busy) ? WORKER_HOLD_MS : -1;
+}
+
 /* The reader thread (see the file's comment). */
 static void *read_host(void *arg)
 {
@@ -66,6 +80,7 @@ static void *read_host(void *arg)
 		pthread_mutex_lock(&w->mu);
 		if (t && (strcmp(t, "init") == 0 || strcmp(t, "run") == 0) && !w->command) {
 			w->command = msg;
+			atomic_store(&w->busy, true);
 		} else if (t && strstr(t, "_reply") && !w->reply) {
 			/* A Keepa answer comes as the next frame, as Keepa sent it;
 			 * the thread that asked parses it (the plugin's thread then
@@ -247,6 +262,11 @@ static void serve(struct worker *w)
 			do_init(w);
 		else
 			do_run(w);
+		/* Unless the reader took the next command meanwhile. */
+		pthread_mutex_lock(&w->mu);
+		if (!w->command)
+			atomic_store(&w->busy, false);
+		pthread_mutex_unlock(&w->mu);
 		cJSON_Delete(cmd);
 	}
 }
@@ -302,12 +322,20 @@ int worker_main(int argc, char **argv)
 	/* If the host dies without closing the socket in order, so does this. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGPIPE, SIG_IGN);
+	/* SCHED_BATCH: the same share of the CPU, but a worker woken by the
+	 * host's reply does not preempt the host thread that sent it, which
+	 * otherwise ran its next steps after a detour through the worker. */
+	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0});
 	pthread_mutex_init(&w->send_mu, NULL);
 	pthread_mutex_init(&w->req_mu, NULL);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	daemon_init(&w->d);
 	proto_reader_init(&w->rd, PROTO_HOST_FRAME_MAX);
+	/* The reader sends a held progress report on time when the plugin
+	 * calls nothing that would take it along (remote.c). */
+	w->rd.wait_ms = reader_wait_ms;
+	w->rd.wait_arg = w;
 
 	hello = message("hello");
 	cJSON_AddNumberToObject(hello, "v", PROTO_VERSION);
@@ -353,6 +381,7 @@ out:
 	cJSON_Delete(w->command);
 	cJSON_Delete(w->reply);
 	free(w->reply_body);
+	free(w->held);
 	proto_reader_release(&w->rd);
 	close(w->fd);
 	daemon_close(&w->d);
