@@ -167,6 +167,11 @@ void *runner_thread(void *arg)
 		if (rc < 0) {
 			int64_t wait = backoff_ms(task->consecutive_failures);
 			char line[512];
+			/* A failed run's request counts too: a retry the plugin knows
+			 * to be useless would "succeed" doing nothing and reset the
+			 * failure streak that status and the back-off go by. */
+			if (task->run_not_before_ms > wait)
+				wait = task->run_not_before_ms;
 			/* Mask before cutting to size (see log.c). */
 			if (err)
 				log_redact(err);

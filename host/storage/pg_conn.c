@@ -83,7 +83,9 @@ int pg_connect(const char *conninfo, const char *what, PGconn **out, char **errm
 	 * in a read: TCP keepalives probe an idle connection after 30 s and
 	 * give up after 3 missed probes 10 s apart; tcp_user_timeout ends a
 	 * write nobody acknowledges within 60 s; connect_timeout bounds the
-	 * connection itself. (Unix sockets ignore them.) */
+	 * connection itself. (Unix sockets ignore them.) They are set here, so
+	 * the PG* environment and a service file no longer supply them: only
+	 * the connection string overrides them (README, PostgreSQL). */
 	const char *const keys[] = {"client_encoding", "connect_timeout", "keepalives", "keepalives_idle",
 	                            "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
 	                            node_named ? "application_name" : "fallback_application_name", NULL};

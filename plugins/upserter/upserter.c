@@ -281,9 +281,13 @@ static int feed_read(struct upserter *u, const struct mark *m, bool full, struct
 		if (m->valid && !full && c < m->created && t < m->updated)
 			return TG_OK;
 	}
-	if (m->valid && !full)
+	if (m->valid && !full) {
+		/* The watermark moves past what was not read: the next run
+		 * reads it all, whatever the order or full_scan_s. */
 		plog(&u->p, TG_LOG_WARN,
-		     "no page older than the watermark within %" PRId64 " pages: the full scan will catch up", limit);
+		     "no page older than the watermark within %" PRId64 " pages: the next run is a full scan", limit);
+		u->catch_up = true;
+	}
 	return TG_OK;
 }
 
@@ -314,19 +318,23 @@ static const char *order_name(enum feed_order o)
 	return names[o];
 }
 
-/* What the read showed about the feed's order. A time that rose along the
- * feed is not its order; the other one, if it never rose while this one
- * did, is. Two times that never disagree say nothing (every deal unchanged
- * since its creation): the order stays what it was. */
+/* What the reads showed about the feed's order. A time that rose along a
+ * page is not the order, and that stays proven for the life of the task
+ * (a later read that happens to show only the other time rising does not
+ * undo it); the other time, if it never rose while this one did, is the
+ * order. Times that never disagree say nothing (every deal unchanged
+ * since its creation): the order stays unknown. */
 static void feed_order_learn(struct upserter *u, const struct feed *f)
 {
 	enum feed_order o = u->order;
 
-	if (f->rises_created && f->rises_updated)
+	u->rose_created |= f->rises_created > 0;
+	u->rose_updated |= f->rises_updated > 0;
+	if (u->rose_created && u->rose_updated)
 		o = ORDER_NEITHER;
-	else if (f->rises_created)
+	else if (u->rose_created)
 		o = ORDER_UPDATE;
-	else if (f->rises_updated)
+	else if (u->rose_updated)
 		o = ORDER_CREATION;
 	if (o == u->order)
 		return;
@@ -383,7 +391,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	if (rc)
 		return err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
 	now = now_s(&u->p);
-	full = m.valid && u->full_scan_s >= 0 && now - m.full_at >= full_scan_every(u);
+	full = m.valid && (u->catch_up || (u->full_scan_s >= 0 && now - m.full_at >= full_scan_every(u)));
 	rc = feed_read(u, &m, full, &f, errmsg);
 	if (rc)
 		goto release;
@@ -413,6 +421,8 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 		u->p.svc->rollback(u->p.task);
 		goto release;
 	}
+	if (full)
+		u->catch_up = false;
 	/* Products after the commit: a failure leaves the rows marked
 	 * product_due for the next purchase, never a gap. */
 	rc = products_buy(&u->p, u->sel.domain, due.v, due.n, errmsg);

@@ -28,6 +28,8 @@ struct upserter {
 	int64_t cache_window_ms; /* Keepa's deal cache window, host clock */
 	int64_t last_read_ms;    /* host time of the last page's answer (0: none) */
 	enum feed_order order;   /* learned from the pages (feed_order_learn) */
+	bool rose_created, rose_updated; /* ever seen rising along a page */
+	bool catch_up;           /* an incremental read hit max_pages: scan next */
 	const char *time_field;  /* legacy: the deal time it trusts sortType 1 to order by */
 };
 

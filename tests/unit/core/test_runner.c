@@ -176,7 +176,9 @@ static void test_not_before_delays_next_run(void **state)
 	                      "settings = { not_before_ms = 3600000; }; },"
 	                      "{ name = \"idle\"; plugin = \"good\"; settings = { idle_s = 0; not_before_ms = 3600000; }; },"
 	                      "{ name = \"sooner\"; plugin = \"good\"; schedule = 3600; "
-	                      "settings = { not_before_ms = 0; }; }",
+	                      "settings = { not_before_ms = 0; }; },"
+	                      "{ name = \"failing\"; plugin = \"good\"; schedule = 1; "
+	                      "settings = { fail = true; not_before_ms = 3600000; }; }",
 	                      &err),
 	                 0);
 	assert_int_equal((daemon_init(&d), daemon_open(&d, &cf, &opts, &err)), 0);
@@ -184,7 +186,10 @@ static void test_not_before_delays_next_run(void **state)
 	assert_true(WAIT_FOR(state_of(&d.tasks[0]) == TASK_SLEEPING, 30000));
 	assert_true(WAIT_FOR(state_of(&d.tasks[1]) == TASK_IDLE, 30000));
 	assert_true(WAIT_FOR(state_of(&d.tasks[2]) == TASK_SLEEPING, 30000));
-	for (int i = 0; i < 3; i++) {
+	/* A failed run's request holds too: its back-off lasts the hour, not
+	 * the first 5 s, so a useless retry cannot reset the failure streak. */
+	assert_true(WAIT_FOR(state_of(&d.tasks[3]) == TASK_BACKOFF, 30000));
+	for (int i = 0; i < 4; i++) {
 		pthread_mutex_lock(&d.tasks[i].mu);
 		/* An hour away, not the 1 s schedule nor idle_s 0; and the
 		 * hourly one keeps its hour. */

@@ -623,6 +623,70 @@ static void test_change_feed_order_creation_keeps_scans(void **st)
 	fake_free(f);
 }
 
+/* Once a page showed lastUpdate rising, lastUpdate is not the order, for
+ * good: a later read where only creationDate rises says "neither", never
+ * "by update", and the share-paid full scans stay. */
+static void test_change_feed_order_proof_stays(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "creationDate");
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 20; i++)
+		add_deal_times(f, i, T0_KM - i, i % 7 == 0 ? T0_KM : T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "orders this feed by creationDate"), 1);
+	/* The next page shows only creation rising. */
+	fake_advance(f, 130);
+	fake_keepa_deal_age(f, "lastUpdate");
+	fake_keepa_clear_deals(f);
+	for (i = 0; i < 20; i++)
+		add_deal_times(f, i, T0_KM - 2000 + (i % 7 == 0 ? 1000 : 0) - i, T0_KM + 1 - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "orders this feed by lastUpdate"), 0);
+	assert_int_equal(fake_log_count(f, "orders this feed by neither time"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* An incremental read that hits max_pages before a page older than the
+ * watermark leaves deals unread behind the watermark: the next run is a
+ * full scan, even with full_scan_s = -1. */
+static void test_change_truncated_read_catches_up(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_set_int(f, "max_pages", 1);
+	fake_set_int(f, "full_scan_s", -1);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 20; i++)
+		add_deal_times(f, i, T0_KM - 100 - i, T0_KM - 100 - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	/* 300 newer deals: two pages' worth, one page allowed. */
+	fake_advance(f, 130);
+	for (i = 100; i < 400; i++)
+		add_deal_times(f, i, T0_KM + 400 - i, T0_KM + 400 - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "the next run is a full scan"), 1);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
+	fake_advance(f, 130);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	assert_int_equal(fake_nrows(f, "deals"), 320);
+	/* Caught up: incremental again. */
+	fake_advance(f, 130);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 /* ABI 1.2: after each run the upserter asks not to be run again before
  * Keepa's cache of page 0 expires, so no run lands inside the window (and
  * the next read comes at the window's end, not a schedule later). On an
@@ -699,6 +763,8 @@ int main(void)
 	    cmocka_unit_test(test_change_full_scan_share),
 	    cmocka_unit_test(test_change_feed_order_learned),
 	    cmocka_unit_test(test_change_not_before_cache_expiry),
+	    cmocka_unit_test(test_change_feed_order_proof_stays),
+	    cmocka_unit_test(test_change_truncated_read_catches_up),
 	    cmocka_unit_test(test_change_feed_order_creation_keeps_scans),
 	};
 
