@@ -132,6 +132,7 @@ static void legitimate_messages_pass(void **state)
 	check_one("{\"t\":\"desc\",\"ok\":false,\"error\":\"/p/x.so: no entry\"}", PROTO_DESC, NULL);
 	check_one("{\"t\":\"init_done\",\"rc\":-3,\"error\":\"cannot\"}", PROTO_INIT_DONE, NULL);
 	check_one("{\"t\":\"run_done\",\"rc\":0,\"idle_s\":-1}", PROTO_RUN_DONE, NULL);
+	check_one("{\"t\":\"run_done\",\"rc\":0,\"idle_s\":60,\"not_before_ms\":120000}", PROTO_RUN_DONE, NULL);
 	check_one("{\"t\":\"log\",\"level\":0,\"msg\":\"\"}", PROTO_LOG, NULL);
 	check_one("{\"t\":\"progress\",\"done\":5,\"total\":-1,\"unit\":\"rows\"}", PROTO_PROGRESS, NULL);
 	check_one("{\"t\":\"state\",\"state\":\"waiting_for_lock\",\"until_ms\":-1,\"lock\":\"walk\"}", PROTO_STATE,
@@ -166,6 +167,9 @@ static void malformed_messages_are_refused_by_field(void **state)
 	          "\"settings\":[]}}",
 	          0, "\"fixed\"");
 	check_one("{\"t\":\"run_done\",\"rc\":0}", 0, "\"idle_s\"");
+	/* not_before_ms only delays: a negative or fractional value is garbage. */
+	check_one("{\"t\":\"run_done\",\"rc\":0,\"idle_s\":60,\"not_before_ms\":-1}", 0, "\"not_before_ms\"");
+	check_one("{\"t\":\"run_done\",\"rc\":0,\"idle_s\":60,\"not_before_ms\":1.5}", 0, "\"not_before_ms\"");
 }
 
 static void settings_keep_their_types(void **state)
