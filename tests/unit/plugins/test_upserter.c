@@ -566,6 +566,24 @@ static void test_change_full_scan_share(void **st)
 	fake_free(f);
 }
 
+/* n deals newest first by lastUpdate (from newest down), with every
+ * seventh created long after its neighbours: creationDate rises along the
+ * page, lastUpdate never does - a feed sorted by update. */
+static void add_feed_sorted_by_update(struct fake *f, int n, int64_t newest)
+{
+	for (int i = 0; i < n; i++)
+		add_deal_times(f, i, T0_KM - 2000 + (i % 7 == 0 ? 1000 : 0) - i, newest - i, 2500);
+}
+
+/* n deals newest first by creationDate, with every seventh re-priced now:
+ * lastUpdate rises along the page, creationDate never does - a feed sorted
+ * by creation. */
+static void add_feed_sorted_by_creation(struct fake *f, int n)
+{
+	for (int i = 0; i < n; i++)
+		add_deal_times(f, i, T0_KM - i, i % 7 == 0 ? T0_KM : T0_KM - i, 2500);
+}
+
 /* The pages show the feed sorted by lastUpdate (creationDate rises along
  * it): the incremental read finds every change, so the full scan that
  * full_scan_share would pay for at 530 s (see the test above) is not run;
@@ -574,7 +592,6 @@ static void test_change_feed_order_learned(void **st)
 {
 	struct fake *f = world_change(100);
 	struct inst in;
-	int i;
 
 	(void)st;
 	fake_keepa_deal_age(f, "lastUpdate");
@@ -582,9 +599,7 @@ static void test_change_feed_order_learned(void **st)
 	fake_set_int(f, "full_scan_s", 1800);
 	fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
 	in = inst_start(f, tollgate_plugin_v1());
-	/* Every seventh deal was created long after its neighbours. */
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - 2000 + (i % 7 == 0 ? 1000 : 0) - i, T0_KM - i, 2500);
+	add_feed_sorted_by_update(f, 450, T0_KM);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "orders this feed by lastUpdate"), 1);
 	fake_advance(f, 530);
@@ -605,15 +620,13 @@ static void test_change_feed_order_creation_keeps_scans(void **st)
 {
 	struct fake *f = world_change(100);
 	struct inst in;
-	int i;
 
 	(void)st;
 	fake_keepa_deal_age(f, "creationDate");
 	fake_set_int(f, "first_run_pages", 3);
 	fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
 	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - i, i % 7 == 0 ? T0_KM : T0_KM - i, 2500);
+	add_feed_sorted_by_creation(f, 450);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "orders this feed by creationDate"), 1);
 	fake_advance(f, 530);
@@ -630,21 +643,18 @@ static void test_change_feed_order_proof_stays(void **st)
 {
 	struct fake *f = world_change(100);
 	struct inst in;
-	int i;
 
 	(void)st;
 	fake_keepa_deal_age(f, "creationDate");
 	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 20; i++)
-		add_deal_times(f, i, T0_KM - i, i % 7 == 0 ? T0_KM : T0_KM - i, 2500);
+	add_feed_sorted_by_creation(f, 20);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "orders this feed by creationDate"), 1);
 	/* The next page shows only creation rising. */
 	fake_advance(f, 130);
 	fake_keepa_deal_age(f, "lastUpdate");
 	fake_keepa_clear_deals(f);
-	for (i = 0; i < 20; i++)
-		add_deal_times(f, i, T0_KM - 2000 + (i % 7 == 0 ? 1000 : 0) - i, T0_KM + 1 - i, 2500);
+	add_feed_sorted_by_update(f, 20, T0_KM + 1);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "orders this feed by lastUpdate"), 0);
 	assert_int_equal(fake_log_count(f, "orders this feed by neither time"), 1);
