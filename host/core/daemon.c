@@ -57,22 +57,26 @@ int task_wait_until(struct tg_task *task, int64_t deadline)
 	return wait_until(task->daemon, &task->stop, deadline);
 }
 
-void task_request_stop(struct tg_task *task)
+/* Raise a stop flag (the daemon's or one task's): under stop_mu, so a
+ * waiter between its check and its wait cannot miss the broadcast; then
+ * make its eventfd readable for poll(). Never read: it stays readable. */
+static void raise_stop(struct daemon *d, atomic_bool *flag, int fd)
 {
-	struct daemon *d = task->daemon;
-
-	/* Under stop_mu, so a waiter between its check and its wait cannot
-	 * miss the broadcast. */
 	pthread_mutex_lock(&d->stop_mu);
-	atomic_store(&task->stop, true);
+	atomic_store(flag, true);
 	pthread_cond_broadcast(&d->stop_cv);
 	pthread_mutex_unlock(&d->stop_mu);
-	if (task->stop_fd >= 0) {
+	if (fd >= 0) {
 		uint64_t one = 1;
-		if (write(task->stop_fd, &one, sizeof(one)) < 0) {
+		if (write(fd, &one, sizeof(one)) < 0) {
 			/* Full counter: already readable. */
 		}
 	}
+}
+
+void task_request_stop(struct tg_task *task)
+{
+	raise_stop(task->daemon, &task->stop, task->stop_fd);
 }
 
 void daemon_task_slot_init(struct daemon *d, struct tg_task *t, const struct task_config *cfg)
@@ -326,17 +330,7 @@ void daemon_init(struct daemon *d)
 
 void daemon_signal_stop(struct daemon *d)
 {
-	pthread_mutex_lock(&d->stop_mu);
-	atomic_store(&d->stopping, true);
-	pthread_cond_broadcast(&d->stop_cv);
-	pthread_mutex_unlock(&d->stop_mu);
-	if (d->stop_fd >= 0) {
-		uint64_t one = 1;
-		/* Never read: it stays readable for every poll() from now on. */
-		if (write(d->stop_fd, &one, sizeof(one)) < 0) {
-			/* Full counter: already readable. */
-		}
-	}
+	raise_stop(d, &d->stopping, d->stop_fd);
 }
 
 /* A stop asked for while starting: say so, and let the caller exit 0. */
