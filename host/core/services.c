@@ -212,6 +212,29 @@ static int refused_write(struct tg_task *task, const char *what, const char *tab
 	return TG_EINVAL;
 }
 
+/* An index belongs to a table the plugin declared (the contract's rule for
+ * writes: building an index writes the database). */
+static int svc_table_index(struct tg_task *task, const char *table, const char *column, char **errmsg)
+{
+	int rc;
+
+	sdk_errmsg(errmsg);
+	if (!contract_may_write(task, table)) {
+		rc = refused_write(task, "index", table);
+		if (errmsg)
+			*errmsg = strdup("table not declared by this plugin");
+		return rc;
+	}
+	rc = storage_index(task->db, table, column, errmsg);
+	if (rc) {
+		log_warn(task->cfg->name, "storage index %s.%s: %s", table, column ? column : "(null)",
+		         errmsg && *errmsg ? *errmsg : "failed");
+		note_failure(task, "storage index %s.%s: %s", table, column ? column : "(null)",
+		             errmsg && *errmsg ? *errmsg : "failed");
+	}
+	return rc;
+}
+
 static int svc_begin(struct tg_task *task)
 {
 	char *err = NULL;
@@ -372,4 +395,6 @@ const struct tg_services services_table = {
 	.last_error = svc_last_error,
 	/* ABI 1.2 */
 	.not_before_ms = svc_not_before_ms,
+	/* ABI 1.3 */
+	.table_index = svc_table_index,
 };

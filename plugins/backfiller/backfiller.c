@@ -158,7 +158,8 @@ static int backfiller_init(struct tg_task *task, const struct tg_services *svc, 
 		rc = selection_load(&b->sel, &b->p, 0, errmsg);
 	if (rc)
 		goto free_b;
-	rc = svc->table_declare(task, &deals_table, errmsg);
+	/* products_buy_due() selects product_due = 1 of a domain by asin. */
+	rc = deals_table_setup(task, svc, (const char *const[]){COL_PRODUCT_DUE, NULL}, errmsg);
 	if (rc)
 		goto release_sel;
 	*state = b;

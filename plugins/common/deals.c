@@ -19,7 +19,7 @@ static const struct tg_column deals_columns[] = {
     {COL_AMAZON_SELLS, TG_INT, false},  {COL_CREATED, TG_INT, false},     {COL_UPDATED, TG_INT, false},
     {COL_FIRST_SEEN, TG_INT, false},    {COL_LAST_SEEN, TG_INT, false},   {COL_CHECKED, TG_INT, false},
     {COL_REFRESHED, TG_INT, false},     {COL_WRITTEN_BY, TG_TEXT, false}, {COL_PROFIT, TG_INT, false},
-    {COL_PRODUCT_AT, TG_INT, false},    {COL_PRODUCT_DUE, TG_INT, false},
+    {COL_PRODUCT_AT, TG_INT, false},    {COL_PRODUCT_DUE, TG_INT, false}, {COL_TOUCHED, TG_INT, false},
 };
 
 const struct tg_table deals_table = {
@@ -27,6 +27,24 @@ const struct tg_table deals_table = {
     .columns = deals_columns,
     .ncolumns = sizeof(deals_columns) / sizeof(deals_columns[0]),
 };
+
+int deals_table_setup(struct tg_task *task, const struct tg_services *svc, const char *const *index_columns,
+                      char **errmsg)
+{
+	int rc = svc->table_declare(task, &deals_table, errmsg);
+
+	if (rc || !index_columns[0])
+		return rc;
+	if (!TG_SERVICES_HAS(svc, table_index)) {
+		svc->log(task, TG_LOG_INFO,
+		         "the host predates ABI 1.3: table %s keeps no index on %s (selects read the whole table)",
+		         deals_table.name, index_columns[0]);
+		return TG_OK;
+	}
+	for (const char *const *c = index_columns; *c && !rc; c++)
+		rc = svc->table_index(task, deals_table.name, *c, errmsg);
+	return rc;
+}
 
 /* Keepa's product csv/stats indices used here. */
 enum { KT_AMAZON = 0, KT_NEW = 1, KT_USED = 2, KT_SALES = 3, KT_COUNT_NEW = 11, KT_COUNT_USED = 12 };
@@ -249,6 +267,7 @@ int deal_row_build(struct deal_row *row, const struct deal_ctx *ctx, const cJSON
 		row_add(row, TG_VINT(COL_FIRST_SEEN, ctx->now_s));
 	row_add(row, TG_VINT(COL_LAST_SEEN, ctx->now_s));
 	row_add(row, TG_VINT(COL_CHECKED, ctx->now_s));
+	row_add(row, TG_VINT(COL_TOUCHED, ctx->now_s));
 	row_add(row, TG_VTEXT(COL_WRITTEN_BY, ctx->written_by));
 
 	*product_ok = row_add_product(row, product);
@@ -283,6 +302,7 @@ int deal_row_refresh(struct deal_row *row, const struct deal_ctx *ctx, const cha
 	if (mark_checked)
 		row_add(row, TG_VINT(COL_CHECKED, ctx->now_s));
 	row_add(row, TG_VINT(COL_REFRESHED, ctx->now_s));
+	row_add(row, TG_VINT(COL_TOUCHED, ctx->now_s));
 	row_add(row, TG_VTEXT(COL_WRITTEN_BY, ctx->written_by));
 	return TG_OK;
 }
@@ -306,5 +326,6 @@ void deal_row_refresh_product(struct deal_row *row, const struct deal_ctx *ctx, 
 	row_add(row, TG_VTEXT(COL_ASIN, asin));
 	row_add_product(row, product);
 	row_add(row, TG_VINT(COL_REFRESHED, ctx->now_s));
+	row_add(row, TG_VINT(COL_TOUCHED, ctx->now_s));
 	row_add(row, TG_VTEXT(COL_WRITTEN_BY, ctx->written_by));
 }

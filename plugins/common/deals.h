@@ -20,6 +20,13 @@ struct cJSON;
 /* The table every shipped plugin writes: key (domain, asin). */
 extern const struct tg_table deals_table;
 
+/* Declare deals_table and, on a host of ABI 1.3 or later, an index on each
+ * of the NULL-terminated columns (the columns this plugin's selects range
+ * over). An older host keeps the table unindexed: the selects stay right,
+ * only slower on a big table, and the plugin says so once in the log. */
+int deals_table_setup(struct tg_task *task, const struct tg_services *svc, const char *const *index_columns,
+                      char **errmsg);
+
 /* Column names, so no plugin spells one twice. */
 #define COL_DOMAIN "domain"
 #define COL_ASIN "asin"
@@ -50,6 +57,10 @@ extern const struct tg_table deals_table;
 #define COL_PROFIT "est_profit_cents"
 #define COL_PRODUCT_AT "product_at"   /* when the product columns were last bought */
 #define COL_PRODUCT_DUE "product_due" /* 1: the row waits for a /product purchase */
+/* When a feed or the janitor last looked at the row: the later of
+ * checked_at and refreshed_at, kept as a column of its own so the janitor's
+ * "due for a refresh" is one indexed range (janitor.c). */
+#define COL_TOUCHED "touched_at"
 
 /* Keepa time: minutes since 2011-01-01 00:00 UTC. */
 #define KEEPA_EPOCH_OFFSET_MIN 21564000LL

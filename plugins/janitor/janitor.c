@@ -24,9 +24,15 @@
  * price: they are kept while the product exists and leave only when no feed
  * has seen them for max_age_h.
  *
- * The due rows are read with SQL limits, oldest first: past max_age_h, then
- * stale and never refreshed, then stale and refreshed before
- * refresh_after_h, so a run reads only the rows it refreshes.
+ * The due rows are read with SQL limits, oldest first, each set from an
+ * index (declared in init, ABI 1.3), so a run reads only the rows it
+ * refreshes, however big the table:
+ *   - past max_age_h: checked_at < now - max_age_h, by checked_at;
+ *   - stale and not refreshed lately: touched_at (the later of checked_at
+ *     and refreshed_at, deals.h) < now - refresh_after_h, by touched_at,
+ *     leaving out the first set (checked_at >= now - max_age_h).
+ * Rows written before touched_at existed get it once, without a token:
+ * migrate_touched() before the first select.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -195,8 +201,10 @@ static int janitor_init(struct tg_task *task, const struct tg_services *svc, voi
 		             j->extra_offers);
 	if (!rc)
 		rc = fees_load(&j->p, &j->p.fees, errmsg);
+	/* The two ranges select_due() reads (and touched_at IS NULL, which
+	 * migrate_touched() looks up in the second). */
 	if (!rc)
-		rc = svc->table_declare(task, &deals_table, errmsg);
+		rc = deals_table_setup(task, svc, (const char *const[]){COL_CHECKED, COL_TOUCHED, NULL}, errmsg);
 	if (rc) {
 		free(j);
 		return rc;
@@ -236,26 +244,101 @@ static size_t offers_batch_size(struct janitor *j, bool offers)
 }
 
 /* Read at most s->max due rows, oldest first, with SQL limits: past
- * max_age_h; stale and never refreshed; stale and refreshed before
- * refresh_after_h. The three sets are disjoint. */
+ * max_age_h (by checked_at); then stale and not refreshed within
+ * refresh_after_h (by touched_at). The two sets are disjoint, and each is
+ * one range of an index. */
 static int select_due(struct janitor *j, struct scan *s)
 {
 	const struct tg_filter past[] = {{TG_LT, TG_VINT(COL_CHECKED, s->cutoff_drop)}};
-	const struct tg_filter never[] = {{TG_LT, TG_VINT(COL_CHECKED, s->cutoff_refresh)},
-	                                  {TG_GE, TG_VINT(COL_CHECKED, s->cutoff_drop)},
-	                                  {TG_EQ, TG_VNULL(COL_REFRESHED)}};
-	const struct tg_filter lately[] = {{TG_LT, TG_VINT(COL_CHECKED, s->cutoff_refresh)},
-	                                   {TG_GE, TG_VINT(COL_CHECKED, s->cutoff_drop)},
-	                                   {TG_LT, TG_VINT(COL_REFRESHED, s->cutoff_refresh)}};
-	const struct {
-		const struct tg_filter *f;
-		size_t n;
-	} sets[] = {{past, 1}, {never, 3}, {lately, 3}};
+	const struct tg_filter stale[] = {{TG_LT, TG_VINT(COL_TOUCHED, s->cutoff_refresh)},
+	                                  {TG_GE, TG_VINT(COL_CHECKED, s->cutoff_drop)}};
+	int rc;
+
+	rc = j->p.svc->select(j->p.task, deals_table.name, past, 1, COL_CHECKED, (int64_t)s->max, scan_row, s);
+	if (!rc && s->n < s->max && !s->oom)
+		rc = j->p.svc->select(j->p.task, deals_table.name, stale, 2, COL_TOUCHED, (int64_t)(s->max - s->n),
+		                      scan_row, s);
+	return rc;
+}
+
+/* Rows written before touched_at existed (tollgate <= 0.3) have it NULL,
+ * and no select of select_due() would ever see them: give each the later of
+ * its checked_at and refreshed_at (0 when it has neither, so it is never
+ * read again), MIGRATE_BATCH rows a transaction. No Keepa call; runs once
+ * on an upgraded database, and finds nothing after. */
+#define MIGRATE_BATCH 2000
+
+struct untouched {
+	struct {
+		int64_t domain;
+		char asin[24];
+		int64_t touched;
+	} rows[MIGRATE_BATCH];
+	size_t n, seen;
+};
+
+/* A row the batch cannot key (a foreign writer's asin longer than any
+ * Amazon's) is left out; the loop below ends on a batch it wrote nothing
+ * of, so it never spins on such rows. */
+static int untouched_row(void *ud, const struct tg_value *row, size_t n)
+{
+	struct untouched *u = ud;
+	const struct tg_value *asin = col(row, n, COL_ASIN);
+	int64_t domain, checked = 0, refreshed = 0;
+
+	u->seen++;
+	if (!asin || asin->type != TG_TEXT || strlen(asin->v.s) >= sizeof(u->rows[0].asin) ||
+	    !col_int(row, n, COL_DOMAIN, &domain))
+		return 0;
+	col_int(row, n, COL_CHECKED, &checked);
+	col_int(row, n, COL_REFRESHED, &refreshed);
+	u->rows[u->n].domain = domain;
+	snprintf(u->rows[u->n].asin, sizeof(u->rows[u->n].asin), "%s", asin->v.s);
+	u->rows[u->n].touched = checked > refreshed ? checked : refreshed;
+	u->n++;
+	return 0;
+}
+
+static int migrate_touched(struct janitor *j, int64_t *migrated, char **errmsg)
+{
+	const struct tg_filter untouched[] = {{TG_EQ, TG_VNULL(COL_TOUCHED)}};
+	struct untouched *u = malloc(sizeof(*u));
 	int rc = TG_OK;
 
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]) && !rc && s->n < s->max && !s->oom; i++)
-		rc = j->p.svc->select(j->p.task, deals_table.name, sets[i].f, sets[i].n, COL_CHECKED,
-		                      (int64_t)(s->max - s->n), scan_row, s);
+	*migrated = 0;
+	if (!u)
+		return err_set(errmsg, TG_ENOMEM, "out of memory");
+	for (;;) {
+		u->n = u->seen = 0;
+		rc = j->p.svc->select(j->p.task, deals_table.name, untouched, 1, NULL, MIGRATE_BATCH, untouched_row, u);
+		if (rc < 0) {
+			storage_err(&j->p, errmsg, rc, "storage: cannot select the rows without %s", COL_TOUCHED);
+			break;
+		}
+		if (!u->n)
+			break;
+		rc = j->p.svc->begin(j->p.task);
+		for (size_t i = 0; i < u->n && !rc; i++) {
+			struct tg_value v[3] = {TG_VINT(COL_DOMAIN, u->rows[i].domain), TG_VTEXT(COL_ASIN, u->rows[i].asin),
+			                        TG_VINT(COL_TOUCHED, u->rows[i].touched)};
+
+			rc = j->p.svc->upsert(j->p.task, deals_table.name, v, 3);
+		}
+		if (!rc)
+			rc = j->p.svc->commit(j->p.task);
+		if (rc) {
+			j->p.svc->rollback(j->p.task);
+			storage_err(&j->p, errmsg, rc, "storage: cannot write %s", COL_TOUCHED);
+			break;
+		}
+		*migrated += (int64_t)u->n;
+		if (u->seen < MIGRATE_BATCH || j->p.svc->should_stop(j->p.task))
+			break;
+	}
+	free(u);
+	if (*migrated)
+		plog(&j->p, TG_LOG_INFO, "%" PRId64 " rows written before %s existed now have it", *migrated,
+		     COL_TOUCHED);
 	return rc;
 }
 
@@ -296,8 +379,8 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 		                       .now_s = now,
 		                       .written_by = j->p.name,
 		                       .fees = &j->p.fees};
-		struct tg_value key[3] = {TG_VINT(COL_DOMAIN, d->domain), TG_VTEXT(COL_ASIN, d->asin),
-		                          TG_VINT(COL_REFRESHED, now)};
+		struct tg_value key[4] = {TG_VINT(COL_DOMAIN, d->domain), TG_VTEXT(COL_ASIN, d->asin),
+		                          TG_VINT(COL_REFRESHED, now), TG_VINT(COL_TOUCHED, now)};
 		struct deal_row row;
 		int64_t cur = prod ? product_current(prod, d->price_type) : -1;
 		bool usable = prod && deal_row_refresh(&row, &ctx, d->asin, d->avg, prod, false) == TG_OK;
@@ -325,7 +408,7 @@ static int refresh_batch(struct janitor *j, struct scan *s, const struct due *ro
 			                          : "no longer a deal");
 		} else {
 			rc = usable ? j->p.svc->upsert(j->p.task, deals_table.name, row.v, row.n)
-			            : j->p.svc->upsert(j->p.task, deals_table.name, key, 3);
+			            : j->p.svc->upsert(j->p.task, deals_table.name, key, 4);
 			t->waiting++;
 		}
 	}
@@ -355,6 +438,7 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	struct tally t = {0};
 	int64_t now = now_s(&j->p);
 	size_t i, n, batch, end;
+	int64_t migrated;
 	int rc;
 
 	(void)idle_s;
@@ -362,6 +446,9 @@ static int janitor_run(void *state, int64_t *idle_s, char **errmsg)
 	s.cutoff_refresh = now - j->refresh_after_h * 3600;
 	s.cutoff_drop = now - j->max_age_h * 3600;
 	s.max = (size_t)j->max_rows;
+	rc = migrate_touched(j, &migrated, errmsg);
+	if (rc)
+		return rc;
 	rc = select_due(j, &s);
 	if (s.oom)
 		rc = err_set(errmsg, TG_ENOMEM, "out of memory");
@@ -410,7 +497,7 @@ static const struct tg_plugin plugin = {
     .abi_minor = TG_ABI_MINOR,
     .struct_size = sizeof(struct tg_plugin),
     .name = "janitor",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .description = "refreshes stale deals with a light /product call and removes those no longer qualifying",
     .costs = costs,
     .ncosts = sizeof(costs) / sizeof(costs[0]),

@@ -182,6 +182,15 @@ class PayForChange(E2ETest):
         self.assertGreater(current, 0)
         # Refreshed with offers: 6 tokens a page of offers, not the light 1.
         self.assertGreaterEqual(sim.stats()["tokensConsumedTotal"], 6)
+        # The row, written without touched_at (as by tollgate 0.3), got it.
+        self.assertGreater(env.rows("select touched_at from deals where asin = ?", asins[0])[0][0], old)
+        # Its selects read indexes (ABI 1.3), not the whole table.
+        names = {r[0] for r in env.rows("select name from sqlite_master where type = 'index' and tbl_name = 'deals'")}
+        self.assertLessEqual({"tg_ix_deals_checked_at", "tg_ix_deals_touched_at"}, names)
+        plan = " ".join(r[3] for r in env.rows(
+            "explain query plan select asin from deals where touched_at < ? and checked_at >= ?"
+            " order by touched_at, domain, asin limit 1000", 0, 0))
+        self.assertIn("USING INDEX tg_ix_deals_touched_at", plan)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,13 @@ static int mb_run(void *state, int64_t *idle_s, char **errmsg)
 		rc = st->svc->remove(st->task, "writer_rows", key, 1);
 		st->svc->log(st->task, TG_LOG_INFO, "remove from writer_rows returned %d", rc);
 	}
+	if (TG_SERVICES_HAS(st->svc, table_index)) {
+		char *err = NULL;
+
+		rc = st->svc->table_index(st->task, "writer_rows", "id", &err);
+		st->svc->log(st->task, TG_LOG_INFO, "index on writer_rows returned %d (%s)", rc, err ? err : "-");
+		st->svc->free(err);
+	}
 #endif
 #if defined(VARIANT_CALLER) || defined(VARIANT_PINGER)
 	/* For tests/bench/workers.py: nothing but Keepa calls as fast as the

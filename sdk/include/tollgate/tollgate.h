@@ -53,10 +53,10 @@ extern "C" {
  *    (struct_size tells the host how much there is).
  *
  * History: 1.0 first release; 1.1 added services->last_error(); 1.2 added
- * services->not_before_ms().
+ * services->not_before_ms(); 1.3 added services->table_index().
  */
 #define TG_ABI_MAJOR 1
-#define TG_ABI_MINOR 2
+#define TG_ABI_MINOR 3
 
 /* The entry symbol a plugin exports: its name carries the ABI major. */
 #define TG_PLUGIN_ENTRY tollgate_plugin_v1
@@ -320,6 +320,19 @@ struct tg_services {
 	 * run counts; a run that makes none keeps the usual wait. The wait is
 	 * shown as "sleeping" in status, and ends at shutdown. */
 	void (*not_before_ms)(struct tg_task *task, int64_t ms);
+
+	/* ---- ABI 1.3: check with TG_SERVICES_HAS(services, table_index) ---- */
+
+	/* Make sure a table this plugin declared has an index on column (then
+	 * the key columns), so a select filtered by a range of column, or by
+	 * column = value, and ordered by it reads only the rows it returns:
+	 * declare the index of every select a run makes on a table that grows.
+	 * Call it in init(), after table_declare(); it is idempotent (the first
+	 * call on a big table builds the index, later ones find it). Returns
+	 * TG_EINVAL for an undeclared table or an unknown column, TG_ENOTSUP
+	 * when the storage backend has no indexes, TG_ESTORAGE with the
+	 * database's reason in *errmsg (free with free()). */
+	int (*table_index)(struct tg_task *task, const char *table, const char *column, char **errmsg);
 };
 
 /* True when the host's table is large enough to contain member. */

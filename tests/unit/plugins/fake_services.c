@@ -70,6 +70,10 @@ struct fake {
 	char storage_reason[256]; /* what last_error() says after a failed storage call */
 	char last_error[256];
 	int64_t not_before_ms; /* the last not_before_ms() asked, -1: none */
+	char indexes[16][96];  /* "table.column" asked with table_index() */
+	size_t nindexes;
+	size_t unindexed_selects;
+	char unindexed_last[160];
 	int64_t deal_call_ms;  /* how long each /deal call takes on the fake's clock */
 
 	struct fake_call *calls;
@@ -685,6 +689,59 @@ static int row_cmp(const void *a, const void *b)
 	return sort_desc ? -c : c;
 }
 
+bool fake_has_index(struct fake *f, const char *table, const char *column)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s.%s", table, column);
+	for (size_t i = 0; i < f->nindexes; i++)
+		if (!strcmp(f->indexes[i], name))
+			return true;
+	return false;
+}
+
+static int svc_table_index(struct tg_task *task, const char *table, const char *column, char **errmsg)
+{
+	struct fake *f = F(task);
+	struct ftable *t = table_need(f, table);
+
+	(void)errmsg;
+	if (col_index(t, column) < 0)
+		fail_msg("index on unknown column %s.%s", table, column);
+	if (!fake_has_index(f, table, column)) {
+		assert_true(f->nindexes < sizeof(f->indexes) / sizeof(f->indexes[0]));
+		snprintf(f->indexes[f->nindexes++], sizeof(f->indexes[0]), "%s.%s", table, column);
+	}
+	return TG_OK;
+}
+
+/* Whether an index as the host makes it (column, then the key columns)
+ * serves the select: a filter on the column, and the order by that column,
+ * by a key column behind column = value, or no order. */
+static bool select_indexed(struct fake *f, const struct ftable *t, const struct tg_filter *filters,
+                           size_t nfilters, const char *order_by)
+{
+	const char *by = order_by ? order_by + (order_by[0] == '-') : NULL;
+	int by_col = by ? col_index(t, by) : -1;
+
+	for (size_t k = 0; k < nfilters; k++) {
+		const char *c = filters[k].value.column;
+
+		if (!fake_has_index(f, t->name, c))
+			continue;
+		if (!by || !strcmp(by, c) || (filters[k].op == TG_EQ && by_col >= 0 && t->cols[by_col].key))
+			return true;
+	}
+	return false;
+}
+
+size_t fake_unindexed_selects(struct fake *f, const char **last)
+{
+	if (last)
+		*last = f->unindexed_last;
+	return f->unindexed_selects;
+}
+
 static int svc_select(struct tg_task *task, const char *table, const struct tg_filter *filters,
                       size_t nfilters, const char *order_by, int64_t limit, tg_row_fn fn, void *ud)
 {
@@ -692,6 +749,12 @@ static int svc_select(struct tg_task *task, const char *table, const struct tg_f
 	struct tg_value **sel = xcalloc(t->nrows, sizeof(*sel));
 	size_t n = 0, i, k;
 	int rc = 0;
+
+	if (!select_indexed(F(task), t, filters, nfilters, order_by)) {
+		F(task)->unindexed_selects++;
+		snprintf(F(task)->unindexed_last, sizeof(F(task)->unindexed_last), "%s: %zu filters, first on %s, by %s",
+		         table, nfilters, nfilters ? filters[0].value.column : "-", order_by ? order_by : "-");
+	}
 
 	for (i = 0; i < t->nrows; i++) {
 		for (k = 0; k < nfilters; k++)
@@ -1060,6 +1123,7 @@ struct fake *fake_new(const struct tg_plugin *plugin)
 	    .free = svc_free,
 	    .last_error = svc_last_error,
 	    .not_before_ms = svc_not_before_ms,
+	    .table_index = svc_table_index,
 	};
 	f->now_ms = 1700000000000LL;
 	f->budget = 100;
@@ -1246,15 +1310,22 @@ void fake_storage_reason(struct fake *f, const char *reason)
 
 void fake_services_abi_1_0(struct fake *f)
 {
+	fake_services_abi_1_1(f);
 	f->svc.struct_size = offsetof(struct tg_services, last_error);
 	f->svc.last_error = NULL;
-	f->svc.not_before_ms = NULL;
 }
 
 void fake_services_abi_1_1(struct fake *f)
 {
+	fake_services_abi_1_2(f);
 	f->svc.struct_size = offsetof(struct tg_services, not_before_ms);
 	f->svc.not_before_ms = NULL;
+}
+
+void fake_services_abi_1_2(struct fake *f)
+{
+	f->svc.struct_size = offsetof(struct tg_services, table_index);
+	f->svc.table_index = NULL;
 }
 
 void fake_fail_state_get(struct fake *f, int code)

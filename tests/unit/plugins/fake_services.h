@@ -111,6 +111,13 @@ void fake_storage_reason(struct fake *f, const char *reason);
 void fake_services_abi_1_0(struct fake *f);
 /* ... of an ABI 1.1 host (no not_before_ms). */
 void fake_services_abi_1_1(struct fake *f);
+/* ... of an ABI 1.2 host (no table_index). */
+void fake_services_abi_1_2(struct fake *f);
+/* Whether the plugin asked for an index on table.column (ABI 1.3). */
+bool fake_has_index(struct fake *f, const char *table, const char *column);
+/* How many select() calls no index asked for serves (see select_indexed in
+ * fake_services.c); *last describes the last one. */
+size_t fake_unindexed_selects(struct fake *f, const char **last);
 /* What the plugin last asked with not_before_ms() (ABI 1.2), -1 when
  * nothing since the last take; resets it to -1. */
 int64_t fake_take_not_before_ms(struct fake *f);

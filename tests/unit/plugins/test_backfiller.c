@@ -447,6 +447,11 @@ static void test_pages_then_products(void **st)
 	assert_int_equal(cell_int(f, "B000000123", "product_at"), T0_S);
 	assert_int_equal(cell_int(f, "B000000123", "sales_rank"), 50123);
 	assert_non_null(strstr(fake_state(f, "walk"), " done "));
+	/* The rows waiting for products are found from an index (ABI 1.3),
+	 * not by reading the table. */
+	assert_true(fake_has_index(f, "deals", "product_due"));
+	assert_int_equal(fake_unindexed_selects(f, NULL), 0);
+	assert_int_equal(cell_int(f, "B000000123", "touched_at"), T0_S);
 	inst_stop(&in);
 	fake_free(f);
 }

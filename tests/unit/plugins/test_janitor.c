@@ -317,6 +317,115 @@ static void test_limit_counts_due_rows_only(void **st)
 	fake_free(f);
 }
 
+/* Every select a run makes is served by an index the janitor asked for
+ * (ABI 1.3): past max_age_h by checked_at, stale by touched_at, and the
+ * one-time look-up of rows without touched_at. */
+static void test_selects_use_indexes(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+	const char *last = NULL;
+	char asin[16];
+
+	(void)st;
+	assert_true(fake_has_index(f, "deals", "checked_at"));
+	assert_true(fake_has_index(f, "deals", "touched_at"));
+	for (int i = 0; i < 6; i++) {
+		asin_of(asin, i);
+		put_row(f, 1, asin, T0_S - (i < 3 ? 30 : 80) * H);
+		put_product(f, asin, 2400);
+	}
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "B000000000"), 1);
+	assert_int_equal(fake_product_asks(f, "B000000005"), 1);
+	assert_int_equal(fake_unindexed_selects(f, &last), 0);
+	(void)last;
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* Rows of an older version have no touched_at: the first run gives each the
+ * later of checked_at and refreshed_at without a Keepa call, so a row
+ * refreshed an hour ago is not refreshed again, and a stale one is. */
+static void test_rows_without_touched_at_migrate(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+	struct tg_value lately[] = {TG_VINT("domain", 1), TG_VTEXT("asin", "BLATELY001"),
+	                            TG_VINT("refreshed_at", T0_S - H)};
+	int64_t touched = 0;
+
+	(void)st;
+	put_row(f, 1, "BLATELY001", T0_S - 30 * H);
+	fake_put_row(f, "deals", lately, 3);
+	put_row(f, 1, "BSTALE0001", T0_S - 30 * H);
+	put_row(f, 1, "BFRESH0001", T0_S - 2 * H);
+	put_product(f, "BLATELY001", 2400);
+	put_product(f, "BSTALE0001", 2400);
+	put_product(f, "BFRESH0001", 2400);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "3 rows written before touched_at existed"), 1);
+	assert_int_equal(fake_product_asks(f, "BLATELY001"), 0);
+	assert_int_equal(fake_product_asks(f, "BSTALE0001"), 1);
+	assert_int_equal(fake_product_asks(f, "BFRESH0001"), 0);
+	assert_int_equal(fake_cell_int(f, "deals", 1, "BLATELY001", "touched_at", &touched), 0);
+	assert_int_equal(touched, T0_S - H);
+	assert_int_equal(fake_cell_int(f, "deals", 1, "BFRESH0001", "touched_at", &touched), 0);
+	assert_int_equal(touched, T0_S - 2 * H);
+	assert_int_equal(cell_int(f, "BSTALE0001", "touched_at"), T0_S);
+	/* Nothing is left to migrate: the next run writes no touched_at. */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "written before touched_at existed"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* A row refreshed without qualifying is touched then: it waits
+ * refresh_after_h from that refresh, not from when a feed last saw it. */
+static void test_refresh_touches_the_row(void **st)
+{
+	struct inst in;
+	struct fake *f = world(&in);
+
+	(void)st;
+	put_row(f, 1, "BSTALEBAD1", T0_S - 25 * H);
+	put_product(f, "BSTALEBAD1", 4500); /* no longer below its average */
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "BSTALEBAD1"), 1);
+	assert_int_equal(cell_int(f, "BSTALEBAD1", "touched_at"), T0_S);
+	assert_int_equal(cell_int(f, "BSTALEBAD1", "checked_at"), T0_S - 25 * H);
+	fake_advance(f, 23 * H);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "BSTALEBAD1"), 1);
+	fake_advance(f, 2 * H);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "BSTALEBAD1"), 2);
+	inst_stop(&in);
+	fake_free(f);
+}
+
+/* On a host older than ABI 1.3 the janitor works without indexes, and
+ * says so once. */
+static void test_host_without_indexes(void **st)
+{
+	struct fake *f = fake_new(tollgate_plugin_v1());
+	struct inst in;
+
+	(void)st;
+	fake_set_now(f, T0_S);
+	fake_services_abi_1_2(f);
+	in = inst_start(f, tollgate_plugin_v1());
+	assert_int_equal(fake_log_count(f, "predates ABI 1.3"), 1);
+	assert_false(fake_has_index(f, "deals", "touched_at"));
+	put_row(f, 1, "BSTALEOK01", T0_S - 25 * H);
+	put_product(f, "BSTALEOK01", 2400);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_product_asks(f, "BSTALEOK01"), 1);
+	assert_int_equal(cell_int(f, "BSTALEOK01", "checked_at"), T0_S);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +435,10 @@ int main(void)
 	    cmocka_unit_test(test_offers_only_type_refreshed_with_offers),
 	    cmocka_unit_test(test_offers_only_type_not_judged_without_offers),
 	    cmocka_unit_test(test_limit_counts_due_rows_only),
+	    cmocka_unit_test(test_selects_use_indexes),
+	    cmocka_unit_test(test_rows_without_touched_at_migrate),
+	    cmocka_unit_test(test_refresh_touches_the_row),
+	    cmocka_unit_test(test_host_without_indexes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
