@@ -178,10 +178,11 @@ static void log_counts(struct backfiller *b, const char *what, const struct walk
 
 	plog(&b->p, TG_LOG_INFO,
 	     "%s: %" PRId64 " deals walked; this run wrote %" PRId64 " rows (%" PRId64 " new), bought %" PRId64
-	     " products, %" PRId64 " deals unchanged (no product bought), skipped %" PRId64
-	     " deals without asin, %" PRId64 " products missing, %" PRId64 " malformed, %" PRId64 " Keepa calls",
-	     what, w->count, c->written, c->inserted, c->products_bought, c->products_skipped, c->deals_skipped,
-	     c->products_missing, c->products_malformed, c->keepa_calls);
+	     " products, %" PRId64 " deals unchanged (no product bought), %" PRId64
+	     " older than their rows (kept), skipped %" PRId64 " deals without asin, %" PRId64
+	     " products missing, %" PRId64 " malformed, %" PRId64 " Keepa calls",
+	     what, w->count, c->written, c->inserted, c->products_bought, c->products_skipped, c->deals_older,
+	     c->deals_skipped, c->products_missing, c->products_malformed, c->keepa_calls);
 }
 
 /* Commit a checkpoint on its own (a page that had nothing left to do). */

@@ -70,6 +70,13 @@ static int64_t deal_updated_s(const cJSON *deal)
 	return json_get_int(deal, "lastUpdate", &km) && km > 0 ? keepa_minutes_to_unix_s(km) : -1;
 }
 
+bool deal_older_than_row(const struct stored_deal *st, const cJSON *deal)
+{
+	int64_t updated = deal_updated_s(deal);
+
+	return st->exists && st->updated_at >= 0 && updated >= 0 && updated < st->updated_at;
+}
+
 bool deal_changed(const struct stored_deal *st, const cJSON *deal)
 {
 	return !st->exists || st->updated_at != deal_updated_s(deal);
@@ -108,6 +115,14 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
 		rc = stored_deal_get(p, sel->domain, asin, &st);
 		if (rc < 0)
 			return storage_err(p, errmsg, rc, "storage: cannot read deal %s", asin);
+		/* Keepa serves a query's pages from a result it keeps 120 s, and a
+		 * long read spans several: a page can come from a result older than
+		 * the one another read (or this one) already stored. It must not
+		 * take the row back to that older deal. */
+		if (deal_older_than_row(&st, deals[i])) {
+			p->counts.deals_older++;
+			continue;
+		}
 		rc = deal_row_build(&row, &ctx, deals[i], NULL, !st.exists, &product_ok);
 		if (rc)
 			return err_set(errmsg, rc, "deal %s: cannot build its row (%d)", asin, rc);

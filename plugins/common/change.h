@@ -48,6 +48,10 @@ int stored_deal_get(struct pctx *p, int64_t domain, const char *asin, struct sto
  * always. now is Unix seconds. */
 bool product_needed(const struct pctx *p, const struct stored_deal *st, const struct cJSON *deal, int64_t now);
 
+/* The page shows the deal with a lastUpdate older than the row's: it comes
+ * from an older cached result, and writing it would lose the newer data. */
+bool deal_older_than_row(const struct stored_deal *st, const struct cJSON *deal);
+
 /* True when the page's deal differs from the stored row (new, or another
  * lastUpdate): a change worth counting. */
 bool deal_changed(const struct stored_deal *st, const struct cJSON *deal);
@@ -57,7 +61,8 @@ bool deal_changed(const struct stored_deal *st, const struct cJSON *deal);
  * the deal columns of every deal with a valid ASIN, product_due = 1 for the
  * ones that need a product (their ASINs are appended to *due when due is
  * not NULL). *changed (when not NULL) counts the deals that were new or
- * changed.
+ * changed. A deal older than its row (deal_older_than_row) is left as the
+ * row has it, and counted in p->counts.deals_older.
  */
 int page_store(struct pctx *p, const struct selection *sel, struct cJSON *const *deals, size_t n, int64_t now,
                struct asin_list *due, int64_t *changed, char **errmsg);

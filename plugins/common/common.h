@@ -101,6 +101,7 @@ struct run_counts {
 	int64_t keepa_calls;
 	int64_t products_bought;   /* ASINs asked from /product */
 	int64_t products_skipped;  /* deals written from the page alone */
+	int64_t deals_older;       /* deals a page showed older than their row: not written back */
 };
 
 /* One task's context. */

@@ -430,9 +430,10 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 release:
 	plog(&u->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
 	     "%s: %zu pages read%s, %zu deals written, %" PRId64 " new or changed, %" PRId64
-	     " products bought; watermark created %" PRId64 " updated %" PRId64,
+	     " older than their rows (kept), %" PRId64 " products bought; watermark created %" PRId64
+	     " updated %" PRId64,
 	     rc ? "run interrupted" : "run done", f.npages, full ? " (full scan)" : "", f.n, changed,
-	     u->p.counts.products_bought, f.max_created, f.max_updated);
+	     u->p.counts.deals_older, u->p.counts.products_bought, f.max_created, f.max_updated);
 	asin_list_release(&due);
 	feed_release(&f);
 	not_before_cache_expiry(u);

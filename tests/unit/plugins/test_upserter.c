@@ -465,6 +465,32 @@ static void test_change_no_double_buy(void **st)
 	fake_free(f);
 }
 
+/* A page from an older cached result shows a deal older than its row (a
+ * later read already stored the newer deal): the row keeps the newer deal,
+ * and no product is bought for it. */
+static void test_change_older_page_keeps_newer_row(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in = inst_start(f, tollgate_plugin_v1());
+	struct tg_value row[] = {TG_VINT("domain", 1), TG_VTEXT("asin", "B000000000"),
+	                         TG_VINT("current_cents", 1999),
+	                         TG_VINT("deal_updated_at", (T0_KM + 21564000LL) * 60), TG_VINT("product_at", T0_S),
+	                         TG_VINT("product_due", 0)};
+
+	(void)st;
+	fake_put_row(f, "deals", row, sizeof(row) / sizeof(row[0]));
+	add_deal_times(f, 0, T0_KM - 5, T0_KM - 3, 2500); /* the same deal, three minutes older */
+	add_deal_times(f, 1, T0_KM - 5, T0_KM - 4, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(cell_int(f, "B000000000", "current_cents"), 1999);
+	assert_int_equal(cell_int(f, "B000000000", "deal_updated_at"), (T0_KM + 21564000LL) * 60);
+	assert_asks(f, 0, 0, 0);
+	assert_int_equal(cell_int(f, "B000000001", "current_cents"), 2500);
+	assert_int_equal(fake_log_count(f, "1 older than their rows (kept)"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 /* A deal as Keepa's page carries it: `current` for every price type (34),
  * here Amazon none, New 2800, Used `used`, sales rank `rank`, 7 new and
  * `nused` used offers; avg[3] (ninety days) with the rank's average. */
@@ -769,6 +795,7 @@ int main(void)
 	    cmocka_unit_test(test_change_feed_by_update),
 	    cmocka_unit_test(test_change_feed_by_creation_full_scan),
 	    cmocka_unit_test(test_change_no_double_buy),
+	    cmocka_unit_test(test_change_older_page_keeps_newer_row),
 	    cmocka_unit_test(test_change_page_carries_product),
 	    cmocka_unit_test(test_change_full_scan_share),
 	    cmocka_unit_test(test_change_feed_order_learned),
