@@ -19,7 +19,13 @@
  *     Each read also shows which time the feed is sorted by (a time that
  *     rises along the feed is not its order): once the pages show the feed
  *     ordered by lastUpdate, the incremental read alone finds every change,
- *     and full scans come only every `full_scan_s`, a safety net.
+ *     and full scans come only every `full_scan_s`, a safety net. Its
+ *     default is the backfiller's rewalk_after_s (6 h): what no incremental
+ *     read can find (a deal entering the result with an old lastUpdate, as
+ *     its average moves) is found by either within that time, and a net of
+ *     30 minutes cost more tokens than the changes it guards (a 67-page
+ *     feed every 30 min is 11 tokens a minute) and, on small plans, the
+ *     freshness of every other change while it ran.
  * Keepa caches a deal query about 120 s: a run within `cache_window_s` of
  * the last page 0 would be answered from the same frozen result, so it is
  * skipped without a call.
@@ -56,7 +62,7 @@ static const struct tg_setting settings[] = {
     {"max_pages", TG_SETTING_INT, "67", "read at most this many /deal pages per incremental run (Keepa serves 67)"},
     {"first_run_pages", TG_SETTING_INT, "1",
      "without a watermark, read this many pages (older deals are the backfiller's)"},
-    {"full_scan_s", TG_SETTING_INT, "1800",
+    {"full_scan_s", TG_SETTING_INT, "21600",
      "read the whole feed at least this often, diffing lastUpdate against the rows (0: every run, -1: never)"},
     {"full_scan_share", TG_SETTING_REAL, "0.5",
      "read the whole feed more often while its pages cost at most this share of the plan (0: only full_scan_s)"},
