@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "observe/log.h"
+#include "storage/index_name.h"
 #include "storage/pg_conn.h"
 #include "storage/sql_text.h"
 #include "storage/storage.h"
@@ -613,6 +614,7 @@ static int pq_add_column(void *conn, const char *table, const struct storage_col
 
 /* ---------------------------------------------------------------- rows */
 
+
 static const struct storage_column *column_of(const struct storage_table *t, const char *name)
 {
 	for (size_t i = 0; i < t->ncolumns; i++)
@@ -813,6 +815,59 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------- indexes */
+
+/* One column of an index, in the order pq_select reads it: text bytewise,
+ * NULL first ascending (so last descending, read backwards). */
+static void index_column(struct sql_text *b, const struct storage_column *col)
+{
+	sql_text_ident(b, col->name);
+	if (col->type == TG_TEXT)
+		sql_text_add(b, " COLLATE \"C\"");
+	sql_text_add(b, " NULLS FIRST");
+}
+
+/* CREATE INDEX IF NOT EXISTS is not safe against a twin creating the same
+ * index at that moment (both insert its name into pg_class: one fails with
+ * a unique violation), so it runs under the schema lock as all DDL does.
+ * Outside a transaction it is a transaction of its own: begin takes the
+ * write lock first, as every transaction does (one lock order, no
+ * deadlock), and commit checks the fence. While the index is built, writers
+ * wait, as they do on SQLite. */
+static int pq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
+{
+	struct pg_conn *c = conn;
+	struct sql_text b = {0};
+	char name[STORAGE_INDEX_NAME_SIZE];
+	bool own_tx = !c->in_tx;
+	int rc;
+
+	if (own_tx && (rc = pq_begin(c, errmsg)) < 0)
+		return rc;
+	storage_index_name(t->name, column, name);
+	sql_text_add(&b, "CREATE INDEX IF NOT EXISTS ");
+	sql_text_ident(&b, name);
+	sql_text_add(&b, " ON ");
+	sql_text_ident(&b, t->name);
+	sql_text_add(&b, " (");
+	index_column(&b, column_of(t, column));
+	for (unsigned k = 1; k <= t->nkeys; k++)
+		for (size_t i = 0; i < t->ncolumns; i++)
+			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0) {
+				sql_text_add(&b, ", ");
+				index_column(&b, &t->columns[i]);
+			}
+	sql_text_add(&b, ")");
+	rc = exec_ddl(c, &b, "creating an index", errmsg);
+	if (!own_tx)
+		return rc;
+	if (rc < 0) {
+		pq_rollback(c, NULL);
+		return rc;
+	}
+	return pq_commit(c, errmsg);
+}
+
 /* --------------------------------------------------------------- state */
 
 static int pq_state_get(void *conn, const char *task, const char *key, char **value, char **errmsg)
@@ -870,4 +925,5 @@ const struct storage_backend_ops storage_postgresql_ops = {
     .select = pq_select,
     .state_get = pq_state_get,
     .state_set = pq_state_set,
+    .index = pq_index,
 };
