@@ -46,7 +46,7 @@
 #include <string.h>
 
 #include "observe/log.h"
-#include "storage/index_name.h"
+#include "storage/index_def.h"
 #include "storage/pg_conn.h"
 #include "storage/sql_text.h"
 #include "storage/storage.h"
@@ -838,6 +838,7 @@ static int pq_index(void *conn, const struct storage_table *t, const char *colum
 {
 	struct pg_conn *c = conn;
 	struct sql_text b = {0};
+	const struct storage_column *col;
 	char name[STORAGE_INDEX_NAME_SIZE];
 	bool own_tx = !c->in_tx;
 	int rc;
@@ -849,14 +850,10 @@ static int pq_index(void *conn, const struct storage_table *t, const char *colum
 	sql_text_ident(&b, name);
 	sql_text_add(&b, " ON ");
 	sql_text_ident(&b, t->name);
-	sql_text_add(&b, " (");
-	index_column(&b, column_of(t, column));
-	for (unsigned k = 1; k <= t->nkeys; k++)
-		for (size_t i = 0; i < t->ncolumns; i++)
-			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0) {
-				sql_text_add(&b, ", ");
-				index_column(&b, &t->columns[i]);
-			}
+	for (size_t n = 0; (col = storage_index_column(t, column, n)); n++) {
+		sql_text_add(&b, n ? ", " : " (");
+		index_column(&b, col);
+	}
 	sql_text_add(&b, ")");
 	rc = exec_ddl(c, &b, "creating an index", errmsg);
 	if (!own_tx)

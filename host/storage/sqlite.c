@@ -24,7 +24,7 @@
 
 #include "util/dynbuf.h"
 #include "util/errmsg.h"
-#include "storage/index_name.h"
+#include "storage/index_def.h"
 #include "storage/storage.h"
 
 /* How long a connection waits for another writer before SQLITE_BUSY. */
@@ -1241,6 +1241,7 @@ static int sq_count(void *conn, const struct storage_table *t, const struct stor
 static int sq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
 {
 	struct sql b = SQL_INIT;
+	const struct storage_column *col;
 	char name[STORAGE_INDEX_NAME_SIZE];
 
 	/* tg_ names are the host's: no plugin table or column can take them. */
@@ -1249,14 +1250,10 @@ static int sq_index(void *conn, const struct storage_table *t, const char *colum
 	sql_ident(&b, name);
 	sql_add(&b, " ON ");
 	sql_ident(&b, t->name);
-	sql_add(&b, " (");
-	sql_ident(&b, column);
-	for (unsigned k = 1; k <= t->nkeys; k++)
-		for (size_t i = 0; i < t->ncolumns; i++)
-			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0) {
-				sql_add(&b, ", ");
-				sql_ident(&b, t->columns[i].name);
-			}
+	for (size_t n = 0; (col = storage_index_column(t, column, n)); n++) {
+		sql_add(&b, n ? ", " : " (");
+		sql_ident(&b, col->name);
+	}
 	sql_add(&b, ")");
 	return exec_built(conn, &b, "creating an index", errmsg);
 }

@@ -172,7 +172,7 @@ int storage_query(struct storage_conn *conn, const struct storage_query *q, tg_r
 int storage_count(struct storage_conn *conn, const struct storage_query *q, int64_t *count, char **errmsg);
 /* Create, when missing, an index on (column, key columns...) so a page
  * ordered by column in either direction is read from the index. Its name is
- * the same on every backend (storage/index_name.h: "tg_ix_<table>_<column>",
+ * the same on every backend (storage/index_def.h: "tg_ix_<table>_<column>",
  * shortened with a hash past 63 bytes). Inside a transaction it is part of
  * it; outside, a transaction of its own. Writers wait while it is built.
  * On PostgreSQL it runs under the schema lock, so twins asking at once both

@@ -981,7 +981,7 @@ static void test_index_serves_pages(void **state)
 }
 
 /* Names past PostgreSQL's 63 bytes are shortened by the documented rule
- * (index_name.h), so two columns that differ only at the end get two
+ * (index_def.h), so two columns that differ only at the end get two
  * indexes, not one name cut twice. The expected names are pinned: changing
  * the rule would leave every existing database with orphaned indexes. */
 static void test_index_long_names(void **state)

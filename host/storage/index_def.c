@@ -1,7 +1,8 @@
 /*
- * index_name.c - the name of the index on table.column (see index_name.h).
+ * index_def.c - the name and columns of the index on table.column (see
+ * index_def.h).
  */
-#include "storage/index_name.h"
+#include "storage/index_def.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -36,4 +37,18 @@ void storage_index_name(const char *table, const char *column, char out[STORAGE_
 	h = fnv1a(h, column, strlen(column));
 	snprintf(readable, sizeof(readable), "%s_%s", table, column);
 	snprintf(out, STORAGE_INDEX_NAME_SIZE, LONG_PREFIX "%.*s_%016" PRIx64, (int)LONG_READABLE, readable, h);
+}
+
+const struct storage_column *storage_index_column(const struct storage_table *t, const char *column, size_t n)
+{
+	size_t pos = 1;
+
+	for (size_t i = 0; n == 0 && i < t->ncolumns; i++)
+		if (strcmp(t->columns[i].name, column) == 0)
+			return &t->columns[i];
+	for (unsigned k = 1; n > 0 && k <= t->nkeys; k++)
+		for (size_t i = 0; i < t->ncolumns; i++)
+			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0 && pos++ == n)
+				return &t->columns[i];
+	return NULL;
 }
