@@ -614,7 +614,6 @@ static int pq_add_column(void *conn, const char *table, const struct storage_col
 
 /* ---------------------------------------------------------------- rows */
 
-
 static const struct storage_column *column_of(const struct storage_table *t, const char *name)
 {
 	for (size_t i = 0; i < t->ncolumns; i++)
@@ -858,11 +857,12 @@ static int pq_index(void *conn, const struct storage_table *t, const char *colum
 	rc = exec_ddl(c, &b, "creating an index", errmsg);
 	if (!own_tx)
 		return rc;
-	if (rc < 0) {
+	if (rc == 0)
+		rc = pq_commit(c, errmsg);
+	/* A refused commit (fenced) leaves the transaction open. */
+	if (rc < 0)
 		pq_rollback(c, NULL);
-		return rc;
-	}
-	return pq_commit(c, errmsg);
+	return rc;
 }
 
 /* --------------------------------------------------------------- state */

@@ -1253,7 +1253,7 @@ static void test_fencing(void **state)
 	struct tg_value a[] = {TG_VTEXT("asin", "F1"), TG_VINT("price", 1)};
 	struct tg_value b[] = {TG_VTEXT("asin", "F2"), TG_VINT("price", 2)};
 	struct rows r;
-	char *err = NULL, *v = NULL;
+	char *err = NULL, *v = NULL, text[256];
 
 	if (!but_is_postgresql()) {
 		skip();
@@ -1282,6 +1282,12 @@ static void test_fencing(void **state)
 	assert_int_equal(storage_upsert(f->conn, "deals", b, 2, &err), TG_ESTOPPED);
 	free(err);
 	assert_int_equal(storage_state_set(f->conn, "t", "page", "10", NULL), TG_ESTOPPED);
+	/* Nor an index; and its refused transaction is not left open. */
+	assert_int_equal(storage_index(f->conn, "deals", "price", NULL), TG_ESTOPPED);
+	assert_int_equal(but_pg_number(f->path, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+	                                        "current_database() AND state LIKE 'idle in transaction%'"),
+	                 0);
+	assert_string_equal(index_names(f, "deals", text, sizeof(text)), "");
 	storage_fence(-1);
 	assert_int_equal(storage_upsert(f->conn, "deals", b, 2, NULL), TG_ESTOPPED);
 	storage_fence(0);
