@@ -221,9 +221,7 @@ static int svc_table_index(struct tg_task *task, const char *table, const char *
 	sdk_errmsg(errmsg);
 	if (!contract_may_write(task, table)) {
 		rc = refused_write(task, "index", table);
-		if (errmsg)
-			*errmsg = strdup("table not declared by this plugin");
-		return rc;
+		return errmsg_set(errmsg, rc, "table not declared by this plugin");
 	}
 	rc = storage_index(task->db, table, column, errmsg);
 	if (rc) {

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "observe/log.h"
+#include "storage/index_def.h"
 #include "storage/pg_conn.h"
 #include "storage/sql_text.h"
 #include "storage/storage.h"
@@ -813,6 +814,57 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------- indexes */
+
+/* One column of an index, in the order pq_select reads it: text bytewise,
+ * NULL first ascending (so last descending, read backwards). */
+static void index_column(struct sql_text *b, const struct storage_column *col)
+{
+	sql_text_ident(b, col->name);
+	if (col->type == TG_TEXT)
+		sql_text_add(b, " COLLATE \"C\"");
+	sql_text_add(b, " NULLS FIRST");
+}
+
+/* CREATE INDEX IF NOT EXISTS is not safe against a twin creating the same
+ * index at that moment (both insert its name into pg_class: one fails with
+ * a unique violation), so it runs under the schema lock as all DDL does.
+ * Outside a transaction it is a transaction of its own: begin takes the
+ * write lock first, as every transaction does (one lock order, no
+ * deadlock), and commit checks the fence. While the index is built, writers
+ * wait, as they do on SQLite. */
+static int pq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
+{
+	struct pg_conn *c = conn;
+	struct sql_text b = {0};
+	const struct storage_column *col;
+	char name[STORAGE_INDEX_NAME_SIZE];
+	bool own_tx = !c->in_tx;
+	int rc;
+
+	if (own_tx && (rc = pq_begin(c, errmsg)) < 0)
+		return rc;
+	storage_index_name(t->name, column, name);
+	sql_text_add(&b, "CREATE INDEX IF NOT EXISTS ");
+	sql_text_ident(&b, name);
+	sql_text_add(&b, " ON ");
+	sql_text_ident(&b, t->name);
+	for (size_t n = 0; (col = storage_index_column(t, column, n)); n++) {
+		sql_text_add(&b, n ? ", " : " (");
+		index_column(&b, col);
+	}
+	sql_text_add(&b, ")");
+	rc = exec_ddl(c, &b, "creating an index", errmsg);
+	if (!own_tx)
+		return rc;
+	if (rc == 0)
+		rc = pq_commit(c, errmsg);
+	/* A refused commit (fenced) leaves the transaction open. */
+	if (rc < 0)
+		pq_rollback(c, NULL);
+	return rc;
+}
+
 /* --------------------------------------------------------------- state */
 
 static int pq_state_get(void *conn, const char *task, const char *key, char **value, char **errmsg)
@@ -870,4 +922,5 @@ const struct storage_backend_ops storage_postgresql_ops = {
     .select = pq_select,
     .state_get = pq_state_get,
     .state_set = pq_state_set,
+    .index = pq_index,
 };

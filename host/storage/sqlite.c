@@ -24,6 +24,7 @@
 
 #include "util/dynbuf.h"
 #include "util/errmsg.h"
+#include "storage/index_def.h"
 #include "storage/storage.h"
 
 /* How long a connection waits for another writer before SQLITE_BUSY. */
@@ -1239,30 +1240,20 @@ static int sq_count(void *conn, const struct storage_table *t, const struct stor
 
 static int sq_index(void *conn, const struct storage_table *t, const char *column, char **errmsg)
 {
-	struct sql b = SQL_INIT, name = SQL_INIT;
+	struct sql b = SQL_INIT;
+	const struct storage_column *col;
+	char name[STORAGE_INDEX_NAME_SIZE];
 
 	/* tg_ names are the host's: no plugin table or column can take them. */
-	sql_add(&name, "tg_ix_");
-	sql_add(&name, t->name);
-	sql_add(&name, "_");
-	sql_add(&name, column);
-	if (dynbuf_error(&name.d)) {
-		dynbuf_free(&name.d);
-		return errmsg_set(errmsg, TG_ENOMEM, "out of memory");
-	}
+	storage_index_name(t->name, column, name);
 	sql_add(&b, "CREATE INDEX IF NOT EXISTS ");
-	sql_ident(&b, dynbuf_str(&name.d));
-	dynbuf_free(&name.d);
+	sql_ident(&b, name);
 	sql_add(&b, " ON ");
 	sql_ident(&b, t->name);
-	sql_add(&b, " (");
-	sql_ident(&b, column);
-	for (unsigned k = 1; k <= t->nkeys; k++)
-		for (size_t i = 0; i < t->ncolumns; i++)
-			if (t->columns[i].key == k && strcmp(t->columns[i].name, column) != 0) {
-				sql_add(&b, ", ");
-				sql_ident(&b, t->columns[i].name);
-			}
+	for (size_t n = 0; (col = storage_index_column(t, column, n)); n++) {
+		sql_add(&b, n ? ", " : " (");
+		sql_ident(&b, col->name);
+	}
 	sql_add(&b, ")");
 	return exec_built(conn, &b, "creating an index", errmsg);
 }

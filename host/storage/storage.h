@@ -171,7 +171,12 @@ int storage_query(struct storage_conn *conn, const struct storage_query *q, tg_r
 /* How many rows match q's filters and match (limit and offset ignored). */
 int storage_count(struct storage_conn *conn, const struct storage_query *q, int64_t *count, char **errmsg);
 /* Create, when missing, an index on (column, key columns...) so a page
- * ordered by column in either direction is read from the index. */
+ * ordered by column in either direction is read from the index. Its name is
+ * the same on every backend (storage/index_def.h: "tg_ix_<table>_<column>",
+ * shortened with a hash past 63 bytes). Inside a transaction it is part of
+ * it; outside, a transaction of its own. Writers wait while it is built.
+ * On PostgreSQL it runs under the schema lock, so twins asking at once both
+ * succeed. */
 int storage_index(struct storage_conn *conn, const char *table, const char *column, char **errmsg);
 
 /* ------------------------------------------------ for backends only */

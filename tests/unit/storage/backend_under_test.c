@@ -5,6 +5,7 @@
 #include "backend_under_test.h"
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,21 +35,63 @@ static const char *cluster(void)
 	return c;
 }
 
-bool but_pg_exec(const char *locator, const char *sql)
+/* Append one cell to out (rows and cells separated as the header says). */
+static void add_cell(char *out, size_t size, size_t *len, int row, int col, const char *cell)
+{
+	const char *sep = col ? "|" : row ? "\n" : "";
+	int n = snprintf(out + *len, size - *len, "%s%s", sep, cell ? cell : "NULL");
+
+	if (n > 0)
+		*len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+static bool sqlite_query_text(const char *path, const char *sql, char *out, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len = 0;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	out[0] = '\0';
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	for (int row = 0; rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW; row++, rc = SQLITE_OK)
+		for (int col = 0; col < sqlite3_column_count(st); col++)
+			add_cell(out, size, &len, row, col, (const char *)sqlite3_column_text(st, col));
+	if (rc != SQLITE_DONE)
+		fprintf(stderr, "%s: %s\n", sql, db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc == SQLITE_DONE;
+}
+
+static bool pg_query_text(const char *locator, const char *sql, char *out, size_t size)
 {
 	PGconn *c = PQconnectdb(locator);
 	PGresult *r = NULL;
+	size_t len = 0;
 	bool ok = PQstatus(c) == CONNECTION_OK;
 
+	out[0] = '\0';
 	if (ok) {
 		r = PQexec(c, sql);
 		ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 	}
+	for (int row = 0; ok && row < PQntuples(r); row++)
+		for (int col = 0; col < PQnfields(r); col++)
+			add_cell(out, size, &len, row, col, PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col));
 	if (!ok)
 		fprintf(stderr, "%s: %s", sql, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	PQclear(r);
 	PQfinish(c);
 	return ok;
+}
+
+bool but_pg_exec(const char *locator, const char *sql)
+{
+	char rows[1];
+
+	return pg_query_text(locator, sql, rows, sizeof(rows));
 }
 
 long but_pg_number(const char *locator, const char *sql)
@@ -64,6 +107,11 @@ long but_pg_number(const char *locator, const char *sql)
 	PQclear(r);
 	PQfinish(c);
 	return n;
+}
+
+bool but_query_text(const char *locator, const char *sql, char *out, size_t size)
+{
+	return but_is_postgresql() ? pg_query_text(locator, sql, out, size) : sqlite_query_text(locator, sql, out, size);
 }
 
 /* The database name a locator ends with (" dbname=NAME"). */

@@ -31,4 +31,10 @@ bool but_pg_exec(const char *locator, const char *sql);
  * number (-1 when it fails or returns nothing). */
 long but_pg_number(const char *locator, const char *sql);
 
+/* Run sql on the database of locator behind the storage service's back
+ * (SQLite: its own connection to the file; PostgreSQL: as the cluster's
+ * superuser) and write its rows to out: cells joined by "|", rows by "\n"
+ * (NULL as "NULL"). false with a message on stderr when it fails. */
+bool but_query_text(const char *locator, const char *sql, char *out, size_t size);
+
 #endif

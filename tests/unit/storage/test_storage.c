@@ -848,6 +848,268 @@ static void test_read_then_write_transaction(void **state)
 	assert_int_equal(n, 2);
 }
 
+/* ------------------------------------------------------------- indexes */
+
+/* "table: col1,col2" for the index called name, read from the database's
+ * own catalogue ("" when there is no such index). */
+static const char *index_columns(const struct fixture *f, const char *name, char *out, size_t size)
+{
+	char sql[1024];
+
+	if (but_is_postgresql())
+		snprintf(sql, sizeof(sql),
+		         "SELECT t.relname || ': ' || string_agg(a.attname, ',' ORDER BY k.n) FROM pg_class ic "
+		         "JOIN pg_index i ON i.indexrelid = ic.oid JOIN pg_class t ON t.oid = i.indrelid "
+		         "CROSS JOIN unnest(i.indkey) WITH ORDINALITY k(attnum, n) "
+		         "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+		         "WHERE ic.relname = '%s' GROUP BY t.relname",
+		         name);
+	else
+		snprintf(sql, sizeof(sql),
+		         "SELECT m.tbl_name || ': ' || (SELECT group_concat(name, ',') FROM "
+		         "(SELECT name FROM pragma_index_info(m.name) ORDER BY seqno)) "
+		         "FROM sqlite_master m WHERE m.type = 'index' AND m.name = '%s'",
+		         name);
+	assert_true(but_query_text(f->path, sql, out, size));
+	return out;
+}
+
+/* The names of the host's indexes on table, one a line, sorted. */
+static const char *index_names(const struct fixture *f, const char *table, char *out, size_t size)
+{
+	char sql[512];
+
+	if (but_is_postgresql())
+		snprintf(sql, sizeof(sql),
+		         "SELECT indexname FROM pg_indexes WHERE tablename = '%s' AND indexname LIKE 'tg\\_ix%%' "
+		         "ORDER BY indexname COLLATE \"C\"",
+		         table);
+	else
+		snprintf(sql, sizeof(sql),
+		         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '%s' "
+		         "AND name LIKE 'tg\\_ix%%' ESCAPE '\\' ORDER BY name",
+		         table);
+	assert_true(but_query_text(f->path, sql, out, size));
+	return out;
+}
+
+static void index_ok(struct storage_conn *c, const char *table, const char *column)
+{
+	char *err = NULL;
+	int rc = storage_index(c, table, column, &err);
+
+	if (rc != 0)
+		fail_msg("index %s.%s: %d %s", table, column, rc, err ? err : "");
+}
+
+static void test_index(void **state)
+{
+	struct fixture *f = *state;
+	char text[1024], *err = NULL;
+
+	declare_ok(f->conn, &deals);
+	upsert_ok(f->conn, "deals", (struct tg_value[]){TG_VTEXT("asin", "A1"), TG_VINT("price", 3)}, 2);
+	index_ok(f->conn, "deals", "price");
+	index_ok(f->conn, "deals", "price"); /* idempotent */
+	index_ok(f->conn, "deals", "title");
+	index_ok(f->conn, "deals", "asin"); /* the key: not twice in the list */
+	/* The names SQLite databases already carry: they must not change. */
+	assert_string_equal(index_columns(f, "tg_ix_deals_price", text, sizeof(text)), "deals: price,asin");
+	assert_string_equal(index_columns(f, "tg_ix_deals_title", text, sizeof(text)), "deals: title,asin");
+	assert_string_equal(index_columns(f, "tg_ix_deals_asin", text, sizeof(text)), "deals: asin");
+	assert_string_equal(index_names(f, "deals", text, sizeof(text)),
+	                    "tg_ix_deals_asin\ntg_ix_deals_price\ntg_ix_deals_title");
+	if (but_is_postgresql()) {
+		/* In the order pq_select reads: text bytewise, NULLs first. */
+		assert_true(but_query_text(f->path,
+		                           "SELECT indexdef FROM pg_indexes WHERE indexname = 'tg_ix_deals_title'",
+		                           text, sizeof(text)));
+		assert_string_equal(text, "CREATE INDEX tg_ix_deals_title ON public.deals USING btree "
+		                          "(title COLLATE \"C\" NULLS FIRST, asin COLLATE \"C\" NULLS FIRST)");
+	}
+
+	assert_int_equal(storage_index(f->conn, "deals", "nope", &err), TG_EINVAL);
+	assert_string_equal(err, "table 'deals' has no column 'nope' to index");
+	free(err);
+	err = NULL;
+	assert_int_equal(storage_index(f->conn, "nosuch", "price", &err), TG_EINVAL);
+	assert_non_null(strstr(err, "nosuch"));
+	free(err);
+}
+
+/* The page reader's own statements are answered from the index, in both
+ * directions, without sorting. */
+static void test_index_serves_pages(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const pg_pages[][2] = {
+	    {"SELECT * FROM deals WHERE price < 5 ORDER BY price ASC NULLS FIRST LIMIT 10",
+	     "Index Scan using tg_ix_deals_price"},
+	    {"SELECT * FROM deals WHERE price < 5 ORDER BY price DESC NULLS LAST LIMIT 10",
+	     "Index Scan Backward using tg_ix_deals_price"},
+	    {"SELECT * FROM deals ORDER BY title COLLATE \"C\" ASC NULLS FIRST LIMIT 10",
+	     "Index Scan using tg_ix_deals_title"},
+	    {"SELECT * FROM deals ORDER BY title COLLATE \"C\" DESC NULLS LAST LIMIT 10",
+	     "Index Scan Backward using tg_ix_deals_title"},
+	};
+	static const char *const sqlite_pages[] = {
+	    "SELECT * FROM deals WHERE price < 5 ORDER BY price ASC, asin ASC LIMIT 10",
+	    "SELECT * FROM deals WHERE price < 5 ORDER BY price DESC, asin DESC LIMIT 10",
+	};
+	char sql[512], plan[2048];
+
+	declare_ok(f->conn, &deals);
+	index_ok(f->conn, "deals", "price");
+	index_ok(f->conn, "deals", "title");
+	if (but_is_postgresql()) {
+		for (size_t i = 0; i < sizeof(pg_pages) / sizeof(pg_pages[0]); i++) {
+			/* An empty table is read by a scan whatever the indexes:
+			 * forbid it, so what is left shows whether an index fits. */
+			snprintf(sql, sizeof(sql), "SET enable_seqscan = off; EXPLAIN %s", pg_pages[i][0]);
+			assert_true(but_query_text(f->path, sql, plan, sizeof(plan)));
+			if (!strstr(plan, pg_pages[i][1]) || strstr(plan, "Sort"))
+				fail_msg("%s:\n%s", pg_pages[i][0], plan);
+		}
+		return;
+	}
+	for (size_t i = 0; i < sizeof(sqlite_pages) / sizeof(sqlite_pages[0]); i++) {
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite_pages[i]);
+		assert_true(but_query_text(f->path, sql, plan, sizeof(plan)));
+		if (!strstr(plan, "USING INDEX tg_ix_deals_price") || strstr(plan, "TEMP B-TREE"))
+			fail_msg("%s:\n%s", sqlite_pages[i], plan);
+	}
+}
+
+/* Names past PostgreSQL's 63 bytes are shortened by the documented rule
+ * (index_def.h), so two columns that differ only at the end get two
+ * indexes, not one name cut twice. The expected names are pinned: changing
+ * the rule would leave every existing database with orphaned indexes. */
+static void test_index_long_names(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tg_column cols[] = {
+	    {"id", TG_INT, true},
+	    {"first_seen_in_unix_seconds_a", TG_INT, false},
+	    {"first_seen_in_unix_seconds_b", TG_INT, false},
+	};
+	const struct tg_table t = {"listing_snapshots_by_marketplace", cols, 3};
+	char text[1024];
+
+	declare_ok(f->conn, &t);
+	index_ok(f->conn, t.name, cols[1].name);
+	index_ok(f->conn, t.name, cols[2].name);
+	index_ok(f->conn, t.name, cols[2].name);
+	assert_string_equal(index_names(f, t.name, text, sizeof(text)),
+	                    "tg_ixh_listing_snapshots_by_marketplace_first__486a580add880a2f\n"
+	                    "tg_ixh_listing_snapshots_by_marketplace_first__486a590add880be2");
+	assert_string_equal(
+	    index_columns(f, "tg_ixh_listing_snapshots_by_marketplace_first__486a590add880be2", text, sizeof(text)),
+	    "listing_snapshots_by_marketplace: first_seen_in_unix_seconds_a,id");
+	assert_string_equal(
+	    index_columns(f, "tg_ixh_listing_snapshots_by_marketplace_first__486a580add880a2f", text, sizeof(text)),
+	    "listing_snapshots_by_marketplace: first_seen_in_unix_seconds_b,id");
+}
+
+/* Inside the caller's transaction the index is part of it: gone with a
+ * rollback, there after a commit (DDL is transactional on both backends). */
+static void test_index_in_transaction(void **state)
+{
+	struct fixture *f = *state;
+	char text[256];
+
+	declare_ok(f->conn, &deals);
+	assert_int_equal(storage_begin(f->conn, NULL), 0);
+	index_ok(f->conn, "deals", "price");
+	assert_int_equal(storage_rollback(f->conn, NULL), 0);
+	assert_string_equal(index_names(f, "deals", text, sizeof(text)), "");
+	assert_int_equal(storage_begin(f->conn, NULL), 0);
+	index_ok(f->conn, "deals", "price");
+	upsert_ok(f->conn, "deals", (struct tg_value[]){TG_VTEXT("asin", "A1"), TG_VINT("price", 3)}, 2);
+	assert_int_equal(storage_commit(f->conn, NULL), 0);
+	assert_string_equal(index_names(f, "deals", text, sizeof(text)), "tg_ix_deals_price");
+}
+
+/* A failure is the database's own reason, and leaves the connection
+ * usable (outside a transaction, the index's own one is rolled back). */
+static void test_index_database_reason(void **state)
+{
+	struct fixture *f = *state;
+	char text[64], *err = NULL;
+
+	declare_ok(f->conn, &deals);
+	assert_true(but_query_text(f->path, "DROP TABLE deals", text, sizeof(text)));
+	assert_int_equal(storage_index(f->conn, "deals", "price", &err), TG_ESTORAGE);
+	if (!strstr(err, but_is_postgresql() ? "relation \"deals\" does not exist" : "no such table"))
+		fail_msg("%s", err);
+	assert_non_null(strstr(err, "creating an index"));
+	free(err);
+	assert_int_equal(storage_state_set(f->conn, "t", "k", "v", NULL), 0);
+}
+
+#define TWIN_COLUMNS 8
+
+struct twin {
+	struct storage *st;
+	pthread_barrier_t *start;
+	int failures;
+	char err[256];
+};
+
+static void *twin_main(void *arg)
+{
+	struct twin *w = arg;
+	struct storage_conn *c;
+	char *err = NULL, col[8];
+	int rc = storage_connect(w->st, &c, &err);
+
+	pthread_barrier_wait(w->start);
+	for (int i = 0; rc == 0 && i < TWIN_COLUMNS; i++) {
+		snprintf(col, sizeof(col), "c%d", i);
+		if (storage_index(c, "wide", col, &err) != 0 && !w->failures++)
+			snprintf(w->err, sizeof(w->err), "%s: %s", col, err ? err : "");
+		free(err);
+		err = NULL;
+	}
+	if (rc != 0)
+		snprintf(w->err, sizeof(w->err), "connect: %s", err ? err : ""), w->failures++;
+	free(err);
+	if (rc == 0)
+		storage_conn_free(c);
+	return NULL;
+}
+
+/* Two connections (twins on one database) asking for the same indexes at
+ * the same moment both succeed, and each index exists once. */
+static void test_index_twins(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_column cols[TWIN_COLUMNS + 1] = {{"id", TG_INT, true}};
+	char names[TWIN_COLUMNS][8], text[1024], want[1024] = "";
+	const struct tg_table t = {"wide", cols, TWIN_COLUMNS + 1};
+	struct twin w[2] = {{.st = f->st}, {.st = f->st}};
+	pthread_barrier_t start;
+	pthread_t th[2];
+
+	for (int i = 0; i < TWIN_COLUMNS; i++) {
+		snprintf(names[i], sizeof(names[i]), "c%d", i);
+		cols[i + 1] = (struct tg_column){names[i], TG_INT, false};
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%stg_ix_wide_c%d", i ? "\n" : "", i);
+	}
+	declare_ok(f->conn, &t);
+	pthread_barrier_init(&start, NULL, 2);
+	for (int i = 0; i < 2; i++) {
+		w[i].start = &start;
+		assert_int_equal(pthread_create(&th[i], NULL, twin_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < 2; i++)
+		if (w[i].failures)
+			fail_msg("twin %d: %d failures, first: %s", i, w[i].failures, w[i].err);
+	assert_string_equal(index_names(f, "wide", text, sizeof(text)), want);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -991,7 +1253,7 @@ static void test_fencing(void **state)
 	struct tg_value a[] = {TG_VTEXT("asin", "F1"), TG_VINT("price", 1)};
 	struct tg_value b[] = {TG_VTEXT("asin", "F2"), TG_VINT("price", 2)};
 	struct rows r;
-	char *err = NULL, *v = NULL;
+	char *err = NULL, *v = NULL, text[256];
 
 	if (!but_is_postgresql()) {
 		skip();
@@ -1020,6 +1282,12 @@ static void test_fencing(void **state)
 	assert_int_equal(storage_upsert(f->conn, "deals", b, 2, &err), TG_ESTOPPED);
 	free(err);
 	assert_int_equal(storage_state_set(f->conn, "t", "page", "10", NULL), TG_ESTOPPED);
+	/* Nor an index; and its refused transaction is not left open. */
+	assert_int_equal(storage_index(f->conn, "deals", "price", NULL), TG_ESTOPPED);
+	assert_int_equal(but_pg_number(f->path, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+	                                        "current_database() AND state LIKE 'idle in transaction%'"),
+	                 0);
+	assert_string_equal(index_names(f, "deals", text, sizeof(text)), "");
 	storage_fence(-1);
 	assert_int_equal(storage_upsert(f->conn, "deals", b, 2, NULL), TG_ESTOPPED);
 	storage_fence(0);
@@ -1047,6 +1315,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_type_mismatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_then_write_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_serves_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_long_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_in_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_database_reason, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_twins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_value_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
