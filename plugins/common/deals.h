@@ -23,7 +23,8 @@ extern const struct tg_table deals_table;
 /* Declare deals_table and, on a host of ABI 1.3 or later, an index on each
  * of the NULL-terminated columns (the columns this plugin's selects range
  * over). An older host keeps the table unindexed: the selects stay right,
- * only slower on a big table, and the plugin says so once in the log. */
+ * only slower on a big table, and the plugin says so once in the log; so
+ * does a storage backend without indexes (TG_ENOTSUP, logged by the host). */
 int deals_table_setup(struct tg_task *task, const struct tg_services *svc, const char *const *index_columns,
                       char **errmsg);
 

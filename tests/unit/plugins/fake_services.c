@@ -74,6 +74,7 @@ struct fake {
 	size_t nindexes;
 	size_t unindexed_selects;
 	char unindexed_last[160];
+	bool index_unsupported; /* table_index() answers TG_ENOTSUP, as a backend without indexes */
 	int64_t deal_call_ms;  /* how long each /deal call takes on the fake's clock */
 
 	struct fake_call *calls;
@@ -705,9 +706,13 @@ static int svc_table_index(struct tg_task *task, const char *table, const char *
 	struct fake *f = F(task);
 	struct ftable *t = table_need(f, table);
 
-	(void)errmsg;
 	if (col_index(t, column) < 0)
 		fail_msg("index on unknown column %s.%s", table, column);
+	if (f->index_unsupported) {
+		if (errmsg)
+			*errmsg = xstrdup("storage backend 'fake' cannot create indexes");
+		return TG_ENOTSUP;
+	}
 	if (!fake_has_index(f, table, column)) {
 		assert_true(f->nindexes < sizeof(f->indexes) / sizeof(f->indexes[0]));
 		snprintf(f->indexes[f->nindexes++], sizeof(f->indexes[0]), "%s.%s", table, column);
@@ -733,6 +738,11 @@ static bool select_indexed(struct fake *f, const struct ftable *t, const struct 
 			return true;
 	}
 	return false;
+}
+
+void fake_index_unsupported(struct fake *f)
+{
+	f->index_unsupported = true;
 }
 
 size_t fake_unindexed_selects(struct fake *f, const char **last)

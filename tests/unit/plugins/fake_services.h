@@ -118,6 +118,8 @@ bool fake_has_index(struct fake *f, const char *table, const char *column);
 /* How many select() calls no index asked for serves (see select_indexed in
  * fake_services.c); *last describes the last one. */
 size_t fake_unindexed_selects(struct fake *f, const char **last);
+/* table_index() answers TG_ENOTSUP from now on (a backend without indexes). */
+void fake_index_unsupported(struct fake *f);
 /* What the plugin last asked with not_before_ms() (ABI 1.2), -1 when
  * nothing since the last take; resets it to -1. */
 int64_t fake_take_not_before_ms(struct fake *f);

@@ -404,18 +404,20 @@ static void test_refresh_touches_the_row(void **st)
 	fake_free(f);
 }
 
-/* On a host older than ABI 1.3 the janitor works without indexes, and
- * says so once. */
-static void test_host_without_indexes(void **st)
+/* On a host older than ABI 1.3, or a storage backend without indexes, the
+ * janitor works without indexes (the older host: it says so once). */
+static void host_without_indexes(bool old_host)
 {
 	struct fake *f = fake_new(tollgate_plugin_v1());
 	struct inst in;
 
-	(void)st;
 	fake_set_now(f, T0_S);
-	fake_services_abi_1_2(f);
+	if (old_host)
+		fake_services_abi_1_2(f);
+	else
+		fake_index_unsupported(f);
 	in = inst_start(f, tollgate_plugin_v1());
-	assert_int_equal(fake_log_count(f, "predates ABI 1.3"), 1);
+	assert_int_equal(fake_log_count(f, "predates ABI 1.3"), old_host ? 1 : 0);
 	assert_false(fake_has_index(f, "deals", "touched_at"));
 	put_row(f, 1, "BSTALEOK01", T0_S - 25 * H);
 	put_product(f, "BSTALEOK01", 2400);
@@ -424,6 +426,18 @@ static void test_host_without_indexes(void **st)
 	assert_int_equal(cell_int(f, "BSTALEOK01", "checked_at"), T0_S);
 	inst_stop(&in);
 	fake_free(f);
+}
+
+static void test_host_without_indexes(void **st)
+{
+	(void)st;
+	host_without_indexes(true);
+}
+
+static void test_backend_without_indexes(void **st)
+{
+	(void)st;
+	host_without_indexes(false);
 }
 
 int main(void)
@@ -439,6 +453,7 @@ int main(void)
 	    cmocka_unit_test(test_rows_without_touched_at_migrate),
 	    cmocka_unit_test(test_refresh_touches_the_row),
 	    cmocka_unit_test(test_host_without_indexes),
+	    cmocka_unit_test(test_backend_without_indexes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
