@@ -317,7 +317,16 @@ static int migrate_touched(struct janitor *j, int64_t *migrated, char **errmsg)
 		}
 		if (!u->n)
 			break;
+		/* Read again inside the transaction that writes: a feed writing
+		 * a row in between (with its own touched_at) is then either
+		 * before the read, and the row is not selected, or after the
+		 * commit; never overwritten with the older time. */
 		rc = j->p.svc->begin(j->p.task);
+		if (!rc) {
+			u->n = u->seen = 0;
+			rc = j->p.svc->select(j->p.task, deals_table.name, untouched, 1, NULL, MIGRATE_BATCH,
+			                      untouched_row, u);
+		}
 		for (size_t i = 0; i < u->n && !rc; i++) {
 			struct tg_value v[3] = {TG_VINT(COL_DOMAIN, u->rows[i].domain), TG_VTEXT(COL_ASIN, u->rows[i].asin),
 			                        TG_VINT(COL_TOUCHED, u->rows[i].touched)};
