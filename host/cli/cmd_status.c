@@ -9,6 +9,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
@@ -113,7 +114,8 @@ static void print_ha(FILE *out, const cJSON *ha)
 
 	if (!ha)
 		return;
-	t = (time_t)(status_num(ha, "active_since_ms") / 1000);
+	/* Up to the year 9999: gmtime_r's tm_year stays an int. */
+	t = (time_t)(status_whole(ha, "active_since_ms", 0, 253402300799000LL) / 1000);
 	if (t > 0 && gmtime_r(&t, &tm))
 		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	fprintf(out, "ha: %s (node %s); active: %s since %s, epoch %.0f, heartbeat %.1f s ago (lease %.0f s), "
@@ -144,10 +146,10 @@ void status_print_human(FILE *out, const cJSON *snap)
 {
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(snap, "tokens");
 	const cJSON *t, *p;
-	double up = status_num(snap, "uptime_s");
+	long long up = status_whole(snap, "uptime_s", 0, LLONG_MAX);
 
-	fprintf(out, "tollgate %s (pid %.0f), up %ldh%02ldm, verdict: %s\n", status_str(snap, "version"), status_num(snap, "pid"),
-	        (long)up / 3600, ((long)up % 3600) / 60, status_str(snap, "verdict"));
+	fprintf(out, "tollgate %s (pid %.0f), up %lldh%02lldm, verdict: %s\n", status_str(snap, "version"),
+	        status_num(snap, "pid"), up / 3600, (up % 3600) / 60, status_str(snap, "verdict"));
 	if (status_str(snap, "reason")[0])
 		fprintf(out, "  %s\n", status_str(snap, "reason"));
 	print_ha(out, cJSON_GetObjectItemCaseSensitive(snap, "ha"));
@@ -285,7 +287,7 @@ static int status(const struct cli_options *opts, const struct cli_args *args)
 		free(text);
 		return report_failure(json, STATUS_UNKNOWN, "the daemon's answer is not a status document");
 	}
-	rc = (int)status_num(snap, "exit_status");
+	rc = (int)status_whole(snap, "exit_status", -1, STATUS_UNKNOWN + 1);
 	if (rc < STATUS_OK || rc > STATUS_CRITICAL)
 		rc = STATUS_UNKNOWN;
 	if (json) {

@@ -30,6 +30,17 @@ double status_num(const cJSON *o, const char *key)
 	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+long long status_whole(const cJSON *o, const char *key, long long lo, long long hi)
+{
+	double v = status_num(o, key);
+
+	if (!(v > (double)lo)) /* also NaN */
+		return lo;
+	if (v >= (double)hi)
+		return hi;
+	return (long long)v;
+}
+
 const char *status_str(const cJSON *o, const char *key)
 {
 	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));

@@ -43,6 +43,10 @@ struct cJSON *status_snapshot(struct daemon *d);
  * the string, or "". */
 double status_num(const struct cJSON *o, const char *key);
 const char *status_str(const struct cJSON *o, const char *key);
+/* A field as a whole number in [lo, hi] (clamped; not a number: lo). The
+ * snapshot may come from whatever listens on the socket, and converting a
+ * double out of a type's range to that type is undefined behaviour. */
+long long status_whole(const struct cJSON *o, const char *key, long long lo, long long hi);
 
 /* How long a task may go without progress before it is stalled. */
 int64_t status_stall_after_ms(const struct daemon *d, int task_index);
