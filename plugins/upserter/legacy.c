@@ -154,7 +154,7 @@ static int cand_cmp(const void *a, const void *b)
 }
 
 /* Everything one run holds. */
-struct feed {
+struct legacy_feed {
 	cJSON **pages;
 	size_t npages;
 	struct cand *c;
@@ -162,7 +162,7 @@ struct feed {
 	int64_t skipped;
 };
 
-static void feed_release(struct feed *f)
+static void legacy_feed_release(struct legacy_feed *f)
 {
 	size_t i;
 
@@ -173,7 +173,7 @@ static void feed_release(struct feed *f)
 }
 
 /* Read pages until the watermark; collect the new or changed deals. */
-static int feed_read(struct upserter *u, const struct watermark *wm, struct feed *f, char **errmsg)
+static int legacy_feed_read(struct upserter *u, const struct watermark *wm, struct legacy_feed *f, char **errmsg)
 {
 	int64_t limit = wm->valid ? u->max_pages : u->first_run_pages, page, expected;
 	bool reached = false;
@@ -237,7 +237,7 @@ static int feed_read(struct upserter *u, const struct watermark *wm, struct feed
 int upserter_run_legacy(struct upserter *u, char **errmsg)
 {
 	struct watermark wm;
-	struct feed f = {0};
+	struct legacy_feed f = {0};
 	cJSON **chunk = NULL;
 	size_t i, done = 0;
 	int rc;
@@ -248,7 +248,7 @@ int upserter_run_legacy(struct upserter *u, char **errmsg)
 		err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
 		goto release_wm;
 	}
-	rc = feed_read(u, &wm, &f, errmsg);
+	rc = legacy_feed_read(u, &wm, &f, errmsg);
 	if (rc)
 		goto release_feed;
 	u->p.counts.deals_skipped += f.skipped;
@@ -304,7 +304,7 @@ int upserter_run_legacy(struct upserter *u, char **errmsg)
 	     u->p.counts.products_malformed, wm.valid ? wm.minute : -1, wm.n);
 	free(chunk);
 release_feed:
-	feed_release(&f);
+	legacy_feed_release(&f);
 release_wm:
 	wm_release(&wm);
 	return rc;

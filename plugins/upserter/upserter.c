@@ -10,24 +10,23 @@
  *     feed is sorted by, every later deal is older still, so a new or
  *     re-priced deal is found either way), and write every deal at or after
  *     the watermark in either time; unchanged ones cost nothing;
- *   - a full scan reads the whole feed and diffs lastUpdate against the
- *     rows, which catches what an order by creation leaves deep in the feed
- *     (a deal whose lastUpdate moved but whose creation did not). It runs as
- *     often as `full_scan_share` of the plan pays for (the pages of the last
- *     full scan over that share of the refillRate the answers report), but
- *     at least every `full_scan_s`, and never within the cache window.
- *     Each read also shows which time the feed is sorted by (a time that
- *     rises along the feed is not its order): once the pages show the feed
- *     ordered by lastUpdate, the incremental read alone finds every change,
- *     and full scans come only every `full_scan_s`, a safety net. Its
- *     default is the backfiller's rewalk_after_s (6 h): what no incremental
- *     read can find (a deal entering the result with an old lastUpdate, as
- *     its average moves) is found by either within that time, and a net of
- *     30 minutes cost more tokens than the changes it guards (a 67-page
- *     feed every 30 min is 11 tokens a minute) and, on small plans, the
- *     freshness of every other change while it ran.
+ *   - the deep pages, where a feed sorted by creation keeps a deal whose
+ *     lastUpdate moved, are swept a slice per run, as many pages as
+ *     `full_scan_share` of the plan has paid for since the last run
+ *     (feed.c); every deal on them is diffed against its row. Each read
+ *     also shows which time the feed is sorted by (a time that rises along
+ *     the feed is not its order): once the pages show the feed ordered by
+ *     lastUpdate, the incremental read alone finds every change and the
+ *     sweep stops;
+ *   - a full scan reads the whole feed at least every `full_scan_s` (a
+ *     round of the sweep counts), a safety net. Its default is the
+ *     backfiller's rewalk_after_s (6 h): what no incremental read can find
+ *     (a deal entering the result with an old lastUpdate, as its average
+ *     moves) is found by either within that time, and a net of 30 minutes
+ *     cost more tokens than the changes it guards (a 67-page feed every 30
+ *     min is 11 tokens a minute).
  * Keepa caches a deal query about 120 s: a run within `cache_window_s` of
- * the last page 0 would be answered from the same frozen result, so it is
+ * the first page of the last result would be answered from it, so it is
  * skipped without a call.
  *
  * Watermark (state key "watermark"), one line of text:
@@ -65,17 +64,11 @@ static const struct tg_setting settings[] = {
     {"full_scan_s", TG_SETTING_INT, "21600",
      "read the whole feed at least this often, diffing lastUpdate against the rows (0: every run, -1: never)"},
     {"full_scan_share", TG_SETTING_REAL, "0.5",
-     "read the whole feed more often while its pages cost at most this share of the plan (0: only full_scan_s)"},
+     "the share of the plan the sweep of the deep pages may take, a slice per run (0: only full_scan_s)"},
     {"cache_window_s", TG_SETTING_INT, "120",
      "Keepa's deal cache window in seconds of the host's clock: no run starts within it of the last page read"},
     {"watermark_field", TG_SETTING_STRING, "lastUpdate",
      "policy legacy only: the deal time sortType 1 is trusted to order by (lastUpdate or creationDate)"},
-};
-
-struct mark {
-	bool valid;
-	int64_t created, updated; /* Keepa minutes */
-	int64_t full_at;          /* Unix s of the last full scan, 0: none */
 };
 
 int upserter_state_get(struct upserter *u, char **value)
@@ -186,173 +179,6 @@ free_u:
 	return rc;
 }
 
-/* What one run read: the pages (owning the deals) and the deals to write. */
-struct feed {
-	cJSON **pages;
-	size_t npages;
-	cJSON **deals;
-	size_t n, cap;
-	int64_t max_created, max_updated;
-	/* Along each page, newest first: the previous deal's times, and how
-	 * often each time rose from one deal to the next (out of order). */
-	int64_t prev_created, prev_updated;
-	int64_t rises_created, rises_updated;
-};
-
-static void feed_release(struct feed *f)
-{
-	for (size_t i = 0; i < f->npages; i++)
-		cJSON_Delete(f->pages[i]);
-	free(f->pages);
-	free(f->deals);
-}
-
-static int feed_add(struct feed *f, cJSON *deal)
-{
-	if (f->n == f->cap) {
-		cJSON **d = array_grow(f->deals, &f->cap, sizeof(*d), 256);
-
-		if (!d)
-			return TG_ENOMEM;
-		f->deals = d;
-	}
-	f->deals[f->n++] = deal;
-	return TG_OK;
-}
-
-/* Read the pages a run needs: all of them on a full scan, else until a
- * whole page is older than the watermark in both times. */
-static int feed_read(struct upserter *u, const struct mark *m, bool full, struct feed *f, char **errmsg)
-{
-	int64_t limit = full ? DEAL_MAX_PAGES : m->valid ? u->max_pages : u->first_run_pages;
-	int rc;
-
-	for (int64_t page = 0; page < limit; page++) {
-		cJSON *resp, *dr, *d;
-		int64_t expected, c = -1, t = -1;
-
-		rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
-		if (rc)
-			return rc;
-		/* Every page, not only page 0: a read that outlasts the window
-		 * (a full scan) makes Keepa compute a new result at a later
-		 * page, and the next run's pages would come from that one,
-		 * answering again what this run already paid for. */
-		u->last_read_ms = u->p.svc->now_ms(u->p.task);
-		if (page == 0) {
-			json_get_int(resp, "refillRate", &u->rate);
-			/* Until a full scan has counted them, the announced total
-			 * says how many pages one takes. */
-			if (!u->full_pages && expected >= 0)
-				u->full_pages = expected / DEAL_PAGE_SIZE + 1;
-		}
-		rc = page_keep(&f->pages, &f->npages, resp, errmsg);
-		if (rc)
-			return rc;
-		/* Order within a page only: the next page may come from a
-		 * re-sorted result (the cache expired), whose first deal may be
-		 * newer than this page's last in either time. */
-		f->prev_created = f->prev_updated = -1;
-		cJSON_ArrayForEach(d, dr)
-		{
-			bool recent;
-
-			c = t = -1;
-			json_get_int(d, "creationDate", &c);
-			json_get_int(d, "lastUpdate", &t);
-			/* At the watermark's minute counts as recent: a deal of that
-			 * minute may have come after the last read. */
-			recent = !m->valid || c >= m->created || t >= m->updated;
-			if (f->prev_created >= 0 && c > f->prev_created)
-				f->rises_created++;
-			if (f->prev_updated >= 0 && t > f->prev_updated)
-				f->rises_updated++;
-			f->prev_created = c;
-			f->prev_updated = t;
-			if (c > f->max_created)
-				f->max_created = c;
-			if (t > f->max_updated)
-				f->max_updated = t;
-			if ((recent || full) && feed_add(f, d))
-				return err_set(errmsg, TG_ENOMEM, "out of memory");
-		}
-		if (cJSON_GetArraySize(dr) < DEAL_PAGE_SIZE) {
-			if (full)
-				u->full_pages = page + 1;
-			return TG_OK;
-		}
-		/* The page's last deal is older than the watermark in both
-		 * times: whichever of them the feed is sorted by, every later
-		 * deal is older still. */
-		if (m->valid && !full && c < m->created && t < m->updated)
-			return TG_OK;
-	}
-	if (m->valid && !full) {
-		/* The watermark moves past what was not read: the next run
-		 * reads it all, whatever the order or full_scan_s. */
-		plog(&u->p, TG_LOG_WARN,
-		     "no page older than the watermark within %" PRId64 " pages: the next run is a full scan", limit);
-		u->catch_up = true;
-	}
-	return TG_OK;
-}
-
-/* Seconds between full scans: what full_scan_share of the plan pays for,
- * bounded by full_scan_s and by the cache window. */
-static int64_t full_scan_every(const struct upserter *u)
-{
-	double pages_per_min, every;
-
-	/* Ordered by update, the incremental read misses nothing: the full scan
-	 * is only the safety net. */
-	if (u->order == ORDER_UPDATE || u->full_scan_share <= 0 || u->rate <= 0 || u->full_pages <= 0 ||
-	    u->full_scan_s == 0)
-		return u->full_scan_s;
-	/* Pages at 5 tokens in share * rate tokens a (Keepa) minute, turned into
-	 * the host's seconds through the cache window: Keepa's 120 s, two Keepa
-	 * minutes in the host's clock however fast the simulator runs. */
-	pages_per_min = u->full_scan_share * (double)u->rate / 5.0;
-	every = (double)u->full_pages / pages_per_min * (double)u->cache_window_ms / 2000.0;
-	if (every < (double)u->cache_window_ms / 1000.0)
-		every = (double)u->cache_window_ms / 1000.0;
-	return every < (double)u->full_scan_s ? (int64_t)every : u->full_scan_s;
-}
-
-static const char *order_name(enum feed_order o)
-{
-	static const char *const names[] = {"unknown", "lastUpdate", "creationDate", "neither time"};
-	return names[o];
-}
-
-/* What the reads showed about the feed's order. A time that rose along a
- * page is not the order, and that stays proven for the life of the task
- * (a later read that happens to show only the other time rising does not
- * undo it); the other time, if it never rose while this one did, is the
- * order. Times that never disagree say nothing (every deal unchanged
- * since its creation): the order stays unknown. */
-static void feed_order_learn(struct upserter *u, const struct feed *f)
-{
-	enum feed_order o = u->order;
-
-	u->rose_created |= f->rises_created > 0;
-	u->rose_updated |= f->rises_updated > 0;
-	if (u->rose_created && u->rose_updated)
-		o = ORDER_NEITHER;
-	else if (u->rose_created)
-		o = ORDER_UPDATE;
-	else if (u->rose_updated)
-		o = ORDER_CREATION;
-	if (o == u->order)
-		return;
-	plog(&u->p, TG_LOG_INFO,
-	     "sortType 1 orders this feed by %s (%" PRId64 " rises in creationDate, %" PRId64
-	     " in lastUpdate over %zu pages): %s",
-	     order_name(o), f->rises_created, f->rises_updated, f->npages,
-	     o == ORDER_UPDATE ? "the incremental read finds every change; full scans only every full_scan_s"
-	                       : "full scans find what the incremental read cannot");
-	u->order = o;
-}
-
 /* Ask the host (ABI 1.2) not to start the next run before Keepa's cache of
  * the last page read expires: a run inside the window would find nothing to read, and
  * the one after it would come a whole schedule late. Bounded by the
@@ -370,6 +196,16 @@ static void not_before_cache_expiry(struct upserter *u)
 		u->p.svc->not_before_ms(u->p.task, left);
 }
 
+/* The run's share of the sweep, for its log line: " (sweep: pages 3-5)". */
+static void sweep_describe(const struct feed *f, char *out, size_t len)
+{
+	if (!f->sweep_pages)
+		*out = '\0';
+	else
+		snprintf(out, len, " (sweep: pages %" PRId64 "-%" PRId64 "%s)", f->sweep_first,
+		         f->sweep_first + f->sweep_pages - 1, f->sweep_done ? ", the end of the feed" : "");
+}
+
 static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 {
 	struct upserter *u = state;
@@ -377,7 +213,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	struct feed f = {.max_created = -1, .max_updated = -1};
 	struct mark m, next;
 	int64_t now, now_ms, changed = 0;
-	char value[128];
+	char value[128], sweep[80];
 	bool full;
 	int rc;
 
@@ -397,8 +233,14 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	if (rc)
 		return err_set(errmsg, rc, "cannot read the watermark (%d)", rc);
 	now = now_s(&u->p);
-	full = m.valid && (u->catch_up || (u->full_scan_s >= 0 && now - m.full_at >= full_scan_every(u)));
+	/* The sweep's credit accrues from the first run on. */
+	if (!u->sweep_credit_ms)
+		u->sweep_credit_ms = now_ms;
+	/* The safety net, and a read that fell behind: the whole feed. */
+	full = m.valid && (u->catch_up || (u->full_scan_s >= 0 && now - m.full_at >= u->full_scan_s));
 	rc = feed_read(u, &m, full, &f, errmsg);
+	if (!rc && m.valid && !full && !f.reached_end && !u->catch_up && feed_sweeps(u))
+		rc = feed_sweep(u, &f, errmsg);
 	if (rc)
 		goto release;
 	feed_order_learn(u, &f);
@@ -409,7 +251,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 		next.created = f.max_created;
 	if (f.max_updated > next.updated)
 		next.updated = f.max_updated;
-	if (full || !m.valid)
+	if (full || !m.valid || f.sweep_done)
 		next.full_at = now;
 	mark_format(value, sizeof(value), u->sel.fp, &next);
 	/* The rows and the watermark that covers them: one transaction. */
@@ -429,16 +271,20 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	}
 	if (full)
 		u->catch_up = false;
+	/* The sweep goes on from where this committed run left it; after a
+	 * full scan it starts over. */
+	u->sweep_page = full ? 0 : f.sweep_pages ? f.sweep_next : u->sweep_page;
 	/* Products after the commit: a failure leaves the rows marked
 	 * product_due for the next purchase, never a gap. */
 	rc = products_buy(&u->p, u->sel.domain, due.v, due.n, errmsg);
 	u->p.svc->progress(u->p.task, changed, changed, "changes");
 release:
+	sweep_describe(&f, sweep, sizeof(sweep));
 	plog(&u->p, rc ? TG_LOG_WARN : TG_LOG_INFO,
-	     "%s: %zu pages read%s, %zu deals written, %" PRId64 " new or changed, %" PRId64
+	     "%s: %zu pages read%s%s, %zu deals written, %" PRId64 " new or changed, %" PRId64
 	     " older than their rows (kept), %" PRId64 " products bought; watermark created %" PRId64
 	     " updated %" PRId64,
-	     rc ? "run interrupted" : "run done", f.npages, full ? " (full scan)" : "", f.n, changed,
+	     rc ? "run interrupted" : "run done", f.npages, full ? " (full scan)" : "", sweep, f.n, changed,
 	     u->p.counts.deals_older, u->p.counts.products_bought, f.max_created, f.max_updated);
 	asin_list_release(&due);
 	feed_release(&f);
@@ -461,7 +307,7 @@ static const struct tg_plugin plugin = {
     .abi_minor = TG_ABI_MINOR,
     .struct_size = sizeof(struct tg_plugin),
     .name = "upserter",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .description = "keeps the deals table fresh from the newest deals, paying only for what changed",
     .costs = costs,
     .ncosts = sizeof(costs) / sizeof(costs[0]),

@@ -9,7 +9,10 @@ and Keepa's 120 s deal cache (all on 127.0.0.1).
    window plus one schedule of upserter runs, with sortType 1 ordered by
    creation and by update;
 4. the janitor keeps (and refreshes with offers) a row of a price type Keepa
-   serves only with offers.
+   serves only with offers;
+6. sorted by creation, a deal deep in the feed whose lastUpdate moved without
+   a re-price (so it stays deep) reaches its row through the upserter's
+   sweep of the deep pages, with no full scan.
 Every wait polls a state with a generous deadline; nothing asserts a time.
 """
 import os
@@ -154,6 +157,49 @@ class PayForChange(E2ETest):
 
     def test_4_repriced_deep_deal_by_update(self):
         self.repriced_deep_deal("update")
+
+    def test_6_sweep_finds_deep_update_by_creation(self):
+        sim = self.sim("--rate", 250, "--minute-ms", FAST, "--products", 20000, "--seed", 5,
+                       "--deal-age", "creation")
+        env = Env()
+        feed = dict(QUERY, sortType=1)
+        pt = QUERY["priceTypes"][0]
+        # The safety net far away: only the sweep reads the deep pages.
+        env.write_config(sim, [upserter(schedule=1, cache_window_s=CACHE_S, full_scan_s=100000)],
+                         minute_ms=FAST)
+        d = self.daemon(env)
+        d.wait_for(lambda: "the end of the feed" in d.log_text(), 120, "a whole round of the sweep")
+        # Deep deals (page 2 on) as they are now, and rows of them.
+        dr = sim.truth(feed)["deals"]["dr"]
+        self.assertGreater(len(dr), 450)
+        deep = {x["asin"]: (x["current"][pt], x["creationDate"], x["lastUpdate"]) for x in dr[300:]}
+        found = []
+        end = time.monotonic() + 180
+        while len(found) < 3 and time.monotonic() < end:
+            now = sim.truth(feed)["deals"]["dr"]
+            at = {x["asin"]: i for i, x in enumerate(now)}
+            moved = [x for x in now if x["asin"] in deep and at[x["asin"]] >= 300
+                     and (x["current"][pt], x["creationDate"]) == deep[x["asin"]][:2]
+                     and x["lastUpdate"] > deep[x["asin"]][2]]
+            if not moved:
+                time.sleep(0.25)
+                continue
+            x = moved[0]
+            want = (x["lastUpdate"] + KEEPA_EPOCH_MIN) * 60
+
+            def stored(asin=x["asin"], want=want):
+                r = env.rows("select deal_updated_at from deals where asin = ?", asin)
+                return r and r[0][0] is not None and r[0][0] >= want
+
+            d.wait_for(stored, 60, f"deep deal {x['asin']}, updated without a re-price, in the database")
+            found.append(x["asin"])
+            del deep[x["asin"]]
+        log = d.log_text()
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(found), 3, "not enough deep deals were updated to test")
+        self.assertIn("(sweep: pages ", log)
+        self.assertNotIn("(full scan)", log)
+        self.assertEqual(sim.stats()["dealCache"]["repeats"], 0, "a page was paid for twice from one result")
 
     def test_5_janitor_keeps_offers_only_row(self):
         sim = self.sim("--rate", 2000, "--minute-ms", 3600000, "--products", 2500, "--seed", 11)

@@ -402,18 +402,23 @@ static void test_change_feed_by_update(void **st)
 }
 
 /* Feed sorted by creation: a deal whose lastUpdate moved but whose creation
- * did not stays deep in the feed; the full scan finds it by diffing
- * lastUpdate against the rows, and buys only its product. */
-static void test_change_feed_by_creation_full_scan(void **st)
+ * did not stays deep in the feed. The sweep finds it by diffing lastUpdate
+ * against the rows, a slice of the deep pages per run as full_scan_share
+ * pays for, and buys only its product. The fake's plan is 5 tokens a
+ * minute: at half of it, a page every two Keepa minutes (120 s of the
+ * host's clock, the cache window being two minutes). */
+static void test_change_feed_by_creation_sweep(void **st)
 {
 	struct fake *f = world_change(100);
 	struct inst in;
+	const char *wm;
+	char want[32];
 	int i;
 
 	(void)st;
 	fake_keepa_deal_age(f, "creationDate");
 	fake_set_int(f, "first_run_pages", 3);
-	fake_set_int(f, "full_scan_s", 600);
+	fake_set_int(f, "full_scan_s", 3600);
 	in = inst_start(f, tollgate_plugin_v1());
 	for (i = 0; i < 450; i++)
 		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
@@ -426,19 +431,30 @@ static void test_change_feed_by_creation_full_scan(void **st)
 	for (i = 0; i < 450; i++)
 		add_deal_times(f, i, T0_KM - i, i == 400 ? T0_KM + 3 : T0_KM - i, 2500);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	/* Incremental: page 0 ends older than the watermark in both times:
-	 * one page, deal 400 not found. */
-	assert_string_equal(fake_pages(f), "0,1,2,0");
-	assert_int_equal(cell_int(f, "B000000400", "deal_updated_at"), (T0_KM - 400 + 21564000LL) * 60);
-
-	fake_advance(f, 300);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	/* 450 deals: three full pages, then an empty one ends the scan. */
-	assert_string_equal(fake_pages(f), "0,1,2,0,0,1,2,3");
+	/* Page 0 ends older than the watermark in both times: the
+	 * incremental read stops there. Five minutes paid for 2.5 pages: the
+	 * sweep reads pages 1 and 2, and finds deal 400. */
+	assert_string_equal(fake_pages(f), "0,1,2,0,1,2");
+	assert_int_equal(fake_log_count(f, "(sweep: pages 1-2)"), 1);
 	assert_int_equal(cell_int(f, "B000000400", "deal_updated_at"), T0_S + 3 * 60);
 	assert_asks(f, 400, 400, 2);
 	assert_asks(f, 0, 399, 1);
-	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+
+	/* The next slice goes on from page 3, the end of the feed: a whole
+	 * round, which counts as a full scan for full_scan_s. */
+	fake_advance(f, 300);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2,0,1,2,0,3");
+	assert_int_equal(fake_log_count(f, "(sweep: pages 3-3, the end of the feed)"), 1);
+	wm = fake_state(f, "watermark");
+	snprintf(want, sizeof(want), " %lld", T0_S + 600); /* full_at */
+	assert_non_null(wm);
+	assert_non_null(strstr(wm, want));
+	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
+	/* And starts over at the top. */
+	fake_advance(f, 130);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2,0,1,2,0,3,0,1,2,3");
 	inst_stop(&in);
 	fake_free(f);
 }
@@ -563,33 +579,45 @@ static void test_change_page_carries_product(void **st)
 	}
 }
 
-/* The full scan runs as often as full_scan_share of the plan pays for: the
- * fake's plan is 5 tokens a minute, a full scan 4 pages (the 450 announced
- * deals and the empty page): at half the plan every 8 Keepa minutes, 480 s
- * at 120 s per cache window of two minutes; full_scan_s bounds it. */
-static void test_change_full_scan_share(void **st)
+/* The sweep reads as many deep pages as full_scan_share of the plan has
+ * paid for since the last run: the fake's plan is 5 tokens a minute, a
+ * page 5 tokens, the share half of it, a Keepa minute 60 s of the host's
+ * clock (the cache window, 120 s, is two). The feed is 4 pages (450
+ * announced deals and the empty page), and the credit never exceeds one
+ * feed. With full_scan_share 0 only full_scan_s reads the deep pages. */
+static void test_change_sweep_share(void **st)
 {
-	struct fake *f = world_change(100);
-	struct inst in;
-	int i;
+	for (int share = 0; share <= 1; share++) {
+		struct fake *f = world_change(100);
+		struct inst in;
+		int i;
 
-	(void)st;
-	fake_keepa_deal_age(f, "creationDate");
-	fake_set_int(f, "first_run_pages", 3);
-	/* No category filter: the fake's categoryCount is the total. */
-	fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
-	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	fake_advance(f, 400);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
-	fake_advance(f, 130); /* 530 s: due, and past the cache window */
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
-	inst_stop(&in);
-	fake_free(f);
+		(void)st;
+		fake_keepa_deal_age(f, "creationDate");
+		fake_set_int(f, "first_run_pages", 3);
+		if (!share)
+			fake_set_real(f, "full_scan_share", 0);
+		/* No category filter: the fake's categoryCount is the total. */
+		fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
+		in = inst_start(f, tollgate_plugin_v1());
+		for (i = 0; i < 450; i++)
+			add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		/* 400 s: 3.3 pages paid for, the rest of the feed. */
+		fake_advance(f, 400);
+		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		assert_string_equal(fake_pages(f), share ? "0,1,2,0,1,2,3" : "0,1,2,0");
+		/* Then 130 s a run: 1.08 pages each, one page a slice. */
+		for (i = 0; i < 3; i++) {
+			fake_advance(f, 130);
+			assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		}
+		assert_string_equal(fake_pages(f), share ? "0,1,2,0,1,2,3,0,1,0,2,0,3" : "0,1,2,0,0,0,0");
+		assert_int_equal(fake_log_count(f, "the end of the feed"), share ? 2 : 0);
+		assert_int_equal(fake_log_count(f, "(full scan)"), 0);
+		inst_stop(&in);
+		fake_free(f);
+	}
 }
 
 /* n deals newest first by lastUpdate (from newest down), with every
@@ -631,6 +659,7 @@ static void test_change_feed_order_learned(void **st)
 	fake_advance(f, 530);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
+	assert_int_equal(fake_log_count(f, "(sweep"), 0);
 	fake_advance(f, 1300); /* 1830 s: full_scan_s is due */
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
@@ -641,7 +670,7 @@ static void test_change_feed_order_learned(void **st)
 }
 
 /* Sorted by creation (lastUpdate rises where a deal deep in the feed was
- * re-priced): the share-paid full scans stay. */
+ * re-priced): the sweep stays. */
 static void test_change_feed_order_creation_keeps_scans(void **st)
 {
 	struct fake *f = world_change(100);
@@ -657,14 +686,14 @@ static void test_change_feed_order_creation_keeps_scans(void **st)
 	assert_int_equal(fake_log_count(f, "orders this feed by creationDate"), 1);
 	fake_advance(f, 530);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	assert_int_equal(fake_log_count(f, "(sweep: pages 1-3, the end of the feed)"), 1);
 	inst_stop(&in);
 	fake_free(f);
 }
 
 /* Once a page showed lastUpdate rising, lastUpdate is not the order, for
  * good: a later read where only creationDate rises says "neither", never
- * "by update", and the share-paid full scans stay. */
+ * "by update", and the sweep stays. */
 static void test_change_feed_order_proof_stays(void **st)
 {
 	struct fake *f = world_change(100);
@@ -751,20 +780,24 @@ static void test_change_not_before_cache_expiry(void **st)
 	inst_stop(&in);
 	fake_free(f);
 
-	/* A read of three pages, a second each: the window counts from the
-	 * last page (a read that outlasts the window makes Keepa compute a new
-	 * result at a later page, which the next run would be served from). */
-	f = world_change(100);
-	fake_set_int(f, "first_run_pages", 3);
-	fake_set_deal_call_ms(f, 1000);
-	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-	assert_string_equal(fake_pages(f), "0,1,2");
-	assert_int_equal(fake_take_not_before_ms(f), 120000);
-	inst_stop(&in);
-	fake_free(f);
+	/* A read of three pages, a second each: one result, whose window
+	 * counts from the first page's answer. At 50 s each the third page was
+	 * asked for a whole window after the first: Keepa may have computed a
+	 * new result for it, which the next run would be served from, so the
+	 * window counts from that page. */
+	for (int slow = 0; slow <= 1; slow++) {
+		f = world_change(100);
+		fake_set_int(f, "first_run_pages", 3);
+		fake_set_deal_call_ms(f, slow ? 50000 : 1000);
+		in = inst_start(f, tollgate_plugin_v1());
+		for (i = 0; i < 450; i++)
+			add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		assert_string_equal(fake_pages(f), "0,1,2");
+		assert_int_equal(fake_take_not_before_ms(f), slow ? 120000 : 118000);
+		inst_stop(&in);
+		fake_free(f);
+	}
 
 	f = world_change(100);
 	fake_services_abi_1_1(f);
@@ -793,11 +826,11 @@ int main(void)
 	    cmocka_unit_test(test_state_error_is_not_an_empty_watermark),
 	    cmocka_unit_test(test_stop),
 	    cmocka_unit_test(test_change_feed_by_update),
-	    cmocka_unit_test(test_change_feed_by_creation_full_scan),
+	    cmocka_unit_test(test_change_feed_by_creation_sweep),
 	    cmocka_unit_test(test_change_no_double_buy),
 	    cmocka_unit_test(test_change_older_page_keeps_newer_row),
 	    cmocka_unit_test(test_change_page_carries_product),
-	    cmocka_unit_test(test_change_full_scan_share),
+	    cmocka_unit_test(test_change_sweep_share),
 	    cmocka_unit_test(test_change_feed_order_learned),
 	    cmocka_unit_test(test_change_not_before_cache_expiry),
 	    cmocka_unit_test(test_change_feed_order_proof_stays),
