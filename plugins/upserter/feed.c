@@ -138,8 +138,8 @@ int feed_read(struct upserter *u, const struct mark *m, bool full, struct feed *
 	if (full)
 		m = &everything;
 	for (int64_t page = 0; page < limit; page++) {
-		int64_t c, t;
-		bool end;
+		int64_t c = -1, t = -1;
+		bool end = false;
 
 		rc = feed_page(u, m, page, page == 0, f, &c, &t, &end, errmsg);
 		if (rc)
@@ -200,8 +200,8 @@ int feed_sweep(struct upserter *u, struct feed *f, char **errmsg)
 	f->sweep_first = page;
 	f->sweep_next = u->sweep_page;
 	while (u->sweep_credit >= 1.0 && page < DEAL_MAX_PAGES) {
-		int64_t c, t;
-		bool end;
+		int64_t c = -1, t = -1;
+		bool end = false;
 
 		rc = feed_page(u, NULL, page, false, f, &c, &t, &end, errmsg);
 		if (rc)
