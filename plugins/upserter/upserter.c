@@ -196,6 +196,27 @@ static void not_before_cache_expiry(struct upserter *u)
 		u->p.svc->not_before_ms(u->p.task, left);
 }
 
+/* Write deals and the watermark that covers them in one transaction. */
+static int store_commit(struct upserter *u, cJSON **deals, size_t n, const struct mark *next, int64_t now,
+                        struct asin_list *due, int64_t *changed, char **errmsg)
+{
+	char value[128];
+	int rc;
+
+	mark_format(value, sizeof(value), u->sel.fp, next);
+	rc = u->p.svc->begin(u->p.task);
+	if (rc)
+		return storage_err(&u->p, errmsg, rc, "storage: cannot begin");
+	rc = page_store(&u->p, &u->sel, deals, n, now, due, changed, errmsg);
+	if (!rc && (rc = u->p.svc->state_set(u->p.task, STATE_KEY, value)))
+		storage_err(&u->p, errmsg, rc, "storage: cannot set the watermark");
+	if (!rc && (rc = u->p.svc->commit(u->p.task)))
+		storage_err(&u->p, errmsg, rc, "storage: commit failed");
+	if (rc)
+		u->p.svc->rollback(u->p.task);
+	return rc;
+}
+
 /* The run's share of the sweep, for its log line: " (sweep: pages 3-5)". */
 static void sweep_describe(const struct feed *f, char *out, size_t len)
 {
@@ -213,7 +234,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	struct feed f = {.max_created = -1, .max_updated = -1};
 	struct mark m, next;
 	int64_t now, now_ms, changed = 0;
-	char value[128], sweep[80];
+	char sweep[80];
 	bool full;
 	int rc;
 
@@ -239,41 +260,41 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	/* The safety net, and a read that fell behind: the whole feed. */
 	full = m.valid && (u->catch_up || (u->full_scan_s >= 0 && now - m.full_at >= u->full_scan_s));
 	rc = feed_read(u, &m, full, &f, errmsg);
-	if (!rc && m.valid && !full && !f.reached_end && !u->catch_up && feed_sweeps(u))
-		rc = feed_sweep(u, &f, errmsg);
 	if (rc)
 		goto release;
-	feed_order_learn(u, &f);
-
 	next = m;
 	next.valid = true;
 	if (f.max_created > next.created)
 		next.created = f.max_created;
 	if (f.max_updated > next.updated)
 		next.updated = f.max_updated;
-	if (full || !m.valid || f.sweep_done)
+	if (full || !m.valid)
 		next.full_at = now;
-	mark_format(value, sizeof(value), u->sel.fp, &next);
-	/* The rows and the watermark that covers them: one transaction. */
-	rc = u->p.svc->begin(u->p.task);
-	if (rc) {
-		storage_err(&u->p, errmsg, rc, "storage: cannot begin");
+	/* The top of the feed is committed before the sweep reads on: new
+	 * deals do not wait for the deep pages' tokens. */
+	rc = store_commit(u, f.deals, f.n, &next, now, &due, &changed, errmsg);
+	if (rc)
 		goto release;
-	}
-	rc = page_store(&u->p, &u->sel, f.deals, f.n, now, &due, &changed, errmsg);
-	if (!rc && (rc = u->p.svc->state_set(u->p.task, STATE_KEY, value)))
-		storage_err(&u->p, errmsg, rc, "storage: cannot set the watermark");
-	if (!rc && (rc = u->p.svc->commit(u->p.task)))
-		storage_err(&u->p, errmsg, rc, "storage: commit failed");
-	if (rc) {
-		u->p.svc->rollback(u->p.task);
-		goto release;
-	}
-	if (full)
+	if (full) {
 		u->catch_up = false;
-	/* The sweep goes on from where this committed run left it; after a
-	 * full scan it starts over. */
-	u->sweep_page = full ? 0 : f.sweep_pages ? f.sweep_next : u->sweep_page;
+		u->sweep_page = 0; /* the next round starts at the top */
+	}
+	if (m.valid && !full && !f.reached_end && !u->catch_up && feed_sweeps(u)) {
+		size_t top = f.n;
+
+		rc = feed_sweep(u, &f, errmsg);
+		if (!rc && f.sweep_pages) {
+			if (f.sweep_done)
+				next.full_at = now;
+			rc = store_commit(u, f.deals + top, f.n - top, &next, now, &due, &changed, errmsg);
+		}
+		if (rc)
+			goto release;
+		/* It goes on from where this committed slice ended. */
+		if (f.sweep_pages)
+			u->sweep_page = f.sweep_next;
+	}
+	feed_order_learn(u, &f);
 	/* Products after the commit: a failure leaves the rows marked
 	 * product_due for the next purchase, never a gap. */
 	rc = products_buy(&u->p, u->sel.domain, due.v, due.n, errmsg);

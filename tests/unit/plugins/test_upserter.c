@@ -579,6 +579,42 @@ static void test_change_page_carries_product(void **st)
 	}
 }
 
+/* The top of the feed commits before the sweep reads on: a sweep page that
+ * fails leaves the new deal at the top stored and the watermark past it,
+ * and the next run sweeps the same slice again. */
+static void test_change_sweep_failure_keeps_top(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	char want[64];
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "creationDate");
+	fake_set_int(f, "first_run_pages", 3);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+
+	/* A new deal at the top; the sweep's first page (the run's second
+	 * call) fails. */
+	fake_advance(f, 300);
+	add_deal_times(f, 999, T0_KM + 4, T0_KM + 4, 1999);
+	fake_keepa_fail_call(f, (int64_t)fake_ncalls(f) + 2, TG_EKEEPA, "HTTP 500");
+	assert_int_not_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(cell_int(f, "B000000999", "current_cents"), 1999);
+	snprintf(want, sizeof(want), " %lld %lld ", (long long)(T0_KM + 4), (long long)(T0_KM + 4));
+	assert_non_null(strstr(fake_state(f, "watermark"), want));
+
+	fake_advance(f, 130);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2,0,1,0,1,2,3");
+	assert_int_equal(fake_log_count(f, "(sweep: pages 1-3, the end of the feed)"), 1);
+	inst_stop(&in);
+	fake_free(f);
+}
+
 /* The sweep reads as many deep pages as full_scan_share of the plan has
  * paid for since the last run: the fake's plan is 5 tokens a minute, a
  * page 5 tokens, the share half of it, a Keepa minute 60 s of the host's
@@ -831,6 +867,7 @@ int main(void)
 	    cmocka_unit_test(test_change_older_page_keeps_newer_row),
 	    cmocka_unit_test(test_change_page_carries_product),
 	    cmocka_unit_test(test_change_sweep_share),
+	    cmocka_unit_test(test_change_sweep_failure_keeps_top),
 	    cmocka_unit_test(test_change_feed_order_learned),
 	    cmocka_unit_test(test_change_not_before_cache_expiry),
 	    cmocka_unit_test(test_change_feed_order_proof_stays),
