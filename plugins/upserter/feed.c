@@ -12,10 +12,12 @@
  * finds it: after the incremental pages, each run reads the next slice of
  * the deep pages, as many as `full_scan_share` of the plan has paid for
  * since the last run, and diffs every deal on them against the rows. The
- * slices go round the feed; a round that reaches the end counts as a full
- * scan. It costs what the share-paid full scans of 1.1 cost, but no run
- * holds the plan for a whole feed: the top of the feed, where new deals
- * are, is read every cache window on small plans too.
+ * slices go round the feed. It costs what the share-paid full scans of 1.1
+ * cost, but no run holds the plan for a whole feed: the top of the feed,
+ * where new deals are, is read every cache window on small plans too. A
+ * round is not a full scan: the feed moves under the cursor, and a deal
+ * that moves up across it as deals above it leave waits for the next
+ * round. The full_scan_s net stays.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -53,20 +55,31 @@ static int feed_add(struct feed *f, cJSON *deal)
 }
 
 /* Keepa computes a result at the first request after the last one expired
- * and answers every page of the query from it for the cache window. The
- * host cannot see when; it knows when it asked and when the answer came.
- * A page asked for a whole window after the request that began the
- * current result may have begun a new one, so from then on the window is
- * counted from that page's answer. The next run starts a window after the
- * first page of the newest result: every page of it is then expired, and
- * the run does not also wait out its own duration (counting from the last
- * page read did, 1.5 Keepa minutes per run for 14 pages in the benchmark).
- * The first page of a run always begins a result: runs start only after
- * the window of the last one. */
-static void feed_note_read(struct upserter *u, int64_t asked_ms, int64_t answered_ms, bool first)
+ * and answers every page of the query from it for the cache window W. The
+ * host cannot see when: a call may wait for tokens between being asked
+ * for and being sent, so it knows only when it asked and when the answer
+ * came. Two bounds on the creation of the newest result are kept:
+ * result_asked_ms below it, last_read_ms above it.
+ *   - A page asked for W after last_read_ms was sent after the newest
+ *     result expired: it began a new one, and both bounds move to it. The
+ *     first page of a run always is such a page (runs start only then).
+ *   - Otherwise a page answered W after result_asked_ms may have begun a
+ *     new result or may not: only the upper bound moves to its answer.
+ *   - Otherwise it came from the newest result.
+ * The next run starts W after the upper bound: every result read from has
+ * expired, and a run that stays within one result does not also wait out
+ * its own duration (counting from the last page read did: 1.5 Keepa
+ * minutes per run for 14 pages in the benchmark). A call that failed may
+ * still have begun a result: it moves the upper bound to its end. */
+static void feed_note_read(struct upserter *u, int64_t asked_ms, int64_t answered_ms, bool first, bool failed)
 {
-	if (first || answered_ms - u->result_asked_ms >= u->cache_window_ms) {
+	if (failed) {
+		if (answered_ms > u->last_read_ms)
+			u->last_read_ms = answered_ms;
+	} else if (first || asked_ms - u->last_read_ms >= u->cache_window_ms) {
 		u->result_asked_ms = asked_ms;
+		u->last_read_ms = answered_ms;
+	} else if (answered_ms - u->result_asked_ms >= u->cache_window_ms) {
 		u->last_read_ms = answered_ms;
 	}
 }
@@ -83,9 +96,9 @@ static int feed_page(struct upserter *u, const struct mark *m, int64_t page, boo
 	int rc;
 
 	rc = deal_page_fetch(&u->p, &u->sel, (int)page, &resp, &dr, &expected, errmsg);
+	feed_note_read(u, asked, u->p.svc->now_ms(u->p.task), first, rc != TG_OK);
 	if (rc)
 		return rc;
-	feed_note_read(u, asked, u->p.svc->now_ms(u->p.task), first);
 	if (page == 0) {
 		json_get_int(resp, "refillRate", &u->rate);
 		/* Until a full scan has counted them, the announced total says
@@ -169,6 +182,11 @@ int feed_read(struct upserter *u, const struct mark *m, bool full, struct feed *
 bool feed_sweeps(const struct upserter *u)
 {
 	return u->order != ORDER_UPDATE && u->full_scan_share > 0 && u->full_scan_s > 0;
+}
+
+void feed_sweep_skip(struct upserter *u, int64_t now_ms)
+{
+	u->sweep_credit_ms = now_ms;
 }
 
 /* Pages the share has paid for since the last run: full_scan_share of the

@@ -18,8 +18,9 @@
  *     the feed is not its order): once the pages show the feed ordered by
  *     lastUpdate, the incremental read alone finds every change and the
  *     sweep stops;
- *   - a full scan reads the whole feed at least every `full_scan_s` (a
- *     round of the sweep counts), a safety net. Its default is the
+ *   - a full scan reads the whole feed at least every `full_scan_s`, a
+ *     safety net (a round of the sweep is not one: the feed moves under
+ *     its cursor). Its default is the
  *     backfiller's rewalk_after_s (6 h): what no incremental read can find
  *     (a deal entering the result with an old lastUpdate, as its average
  *     moves) is found by either within that time, and a net of 30 minutes
@@ -66,7 +67,7 @@ static const struct tg_setting settings[] = {
     {"full_scan_share", TG_SETTING_REAL, "0.5",
      "the share of the plan the sweep of the deep pages may take, a slice per run (0: only full_scan_s)"},
     {"cache_window_s", TG_SETTING_INT, "120",
-     "Keepa's deal cache window in seconds of the host's clock: no run starts within it of the last page read"},
+     "Keepa's deal cache window in seconds of the host's clock: no run starts within it of the last result read"},
     {"watermark_field", TG_SETTING_STRING, "lastUpdate",
      "policy legacy only: the deal time sortType 1 is trusted to order by (lastUpdate or creationDate)"},
 };
@@ -180,7 +181,7 @@ free_u:
 }
 
 /* Ask the host (ABI 1.2) not to start the next run before Keepa's cache of
- * the last page read expires: a run inside the window would find nothing to read, and
+ * the last result read expires: a run inside the window would find nothing to read, and
  * the one after it would come a whole schedule late. Bounded by the
  * window, whatever the wall clock did. */
 static void not_before_cache_expiry(struct upserter *u)
@@ -236,7 +237,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	int64_t now, now_ms, changed = 0;
 	char sweep[80];
 	bool full;
-	int rc;
+	int rc, swept = TG_OK; /* the sweep's outcome */
 
 	(void)idle_s;
 	memset(&u->p.counts, 0, sizeof(u->p.counts));
@@ -245,7 +246,7 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	now_ms = u->p.svc->now_ms(u->p.task);
 	if (u->last_read_ms && now_ms - u->last_read_ms < u->cache_window_ms) {
 		plog(&u->p, TG_LOG_DEBUG,
-"the last page was read %" PRId64 " ms ago, inside Keepa's cache window: it would answer the same",
+"the last result was read %" PRId64 " ms ago, inside Keepa's cache window: it would answer the same",
 		     now_ms - u->last_read_ms);
 		not_before_cache_expiry(u);
 		return TG_OK;
@@ -282,22 +283,28 @@ static int upserter_run(void *state, int64_t *idle_s, char **errmsg)
 	if (m.valid && !full && !f.reached_end && !u->catch_up && feed_sweeps(u)) {
 		size_t top = f.n;
 
-		rc = feed_sweep(u, &f, errmsg);
-		if (!rc && f.sweep_pages) {
-			if (f.sweep_done)
-				next.full_at = now;
-			rc = store_commit(u, f.deals + top, f.n - top, &next, now, &due, &changed, errmsg);
-		}
-		if (rc)
-			goto release;
+		swept = feed_sweep(u, &f, errmsg);
+		if (!swept && f.sweep_pages)
+			swept = store_commit(u, f.deals + top, f.n - top, &next, now, &due, &changed, errmsg);
 		/* It goes on from where this committed slice ended. */
-		if (f.sweep_pages)
+		if (!swept && f.sweep_pages)
 			u->sweep_page = f.sweep_next;
+	} else {
+		feed_sweep_skip(u, u->p.svc->now_ms(u->p.task));
 	}
 	feed_order_learn(u, &f);
-	/* Products after the commit: a failure leaves the rows marked
-	 * product_due for the next purchase, never a gap. */
-	rc = products_buy(&u->p, u->sel.domain, due.v, due.n, errmsg);
+	/* Products after the commits, for what committed even if the sweep
+	 * failed: a failure leaves the rows marked product_due for the next
+	 * purchase, never a gap. */
+	if (swept) {
+		char *lost = NULL; /* the sweep's error is the run's */
+
+		products_buy(&u->p, u->sel.domain, due.v, due.n, &lost);
+		free(lost);
+		rc = swept;
+	} else {
+		rc = products_buy(&u->p, u->sel.domain, due.v, due.n, errmsg);
+	}
 	u->p.svc->progress(u->p.task, changed, changed, "changes");
 release:
 	sweep_describe(&f, sweep, sizeof(sweep));

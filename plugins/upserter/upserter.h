@@ -23,7 +23,7 @@ enum feed_order { ORDER_UNKNOWN = 0, ORDER_UPDATE, ORDER_CREATION, ORDER_NEITHER
 struct mark {
 	bool valid;
 	int64_t created, updated; /* Keepa minutes */
-	int64_t full_at;          /* Unix s of the last full scan or completed sweep, 0: none */
+	int64_t full_at;          /* Unix s of the last full scan, 0: none */
 };
 
 struct upserter {
@@ -35,11 +35,11 @@ struct upserter {
 	int64_t rate;            /* refillRate of the last answer, tokens a minute */
 	int64_t full_pages;      /* pages of the last full scan (0: none yet) */
 	int64_t cache_window_ms; /* Keepa's deal cache window, host clock */
-	/* Host time of the answer to the first page of the newest result
-	 * Keepa may have computed for this run's reads (0: none): no run
-	 * starts within cache_window_ms of it (feed.c, feed_note_read). */
+	/* Bounds on when Keepa computed the newest result this task read
+	 * from (feed.c, feed_note_read): no run starts within cache_window_ms
+	 * of the upper one (0: nothing read yet). */
 	int64_t last_read_ms;
-	int64_t result_asked_ms; /* when the page that began that result was asked for */
+	int64_t result_asked_ms;
 	/* The sweep (feed.c): the deep pages, a slice per run, as
 	 * full_scan_share pays for. */
 	int64_t sweep_page;      /* the next deep page to read (0: start over) */
@@ -80,6 +80,10 @@ bool feed_sweeps(const struct upserter *u);
 /* After an incremental read, the slice of the deep pages the credit pays
  * for; every deal on them is written (diffed against the rows). */
 int feed_sweep(struct upserter *u, struct feed *f, char **errmsg);
+
+/* A run that does not sweep: the credit does not accrue over it (no
+ * burst of deep pages after full scans or a time sorted by update). */
+void feed_sweep_skip(struct upserter *u, int64_t now_ms);
 
 /* What the pages of one run showed about the feed's order (logged once). */
 void feed_order_learn(struct upserter *u, const struct feed *f);

@@ -440,21 +440,26 @@ static void test_change_feed_by_creation_sweep(void **st)
 	assert_asks(f, 400, 400, 2);
 	assert_asks(f, 0, 399, 1);
 
-	/* The next slice goes on from page 3, the end of the feed: a whole
-	 * round, which counts as a full scan for full_scan_s. */
+	/* The next slice goes on from page 3, the end of the feed. A round is
+	 * not a full scan (the feed moves under the cursor): full_at stays
+	 * the first run's. */
 	fake_advance(f, 300);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_string_equal(fake_pages(f), "0,1,2,0,1,2,0,3");
 	assert_int_equal(fake_log_count(f, "(sweep: pages 3-3, the end of the feed)"), 1);
 	wm = fake_state(f, "watermark");
-	snprintf(want, sizeof(want), " %lld", T0_S + 600); /* full_at */
+	snprintf(want, sizeof(want), " %lld", T0_S); /* full_at */
 	assert_non_null(wm);
-	assert_non_null(strstr(wm, want));
+	assert_true(strlen(wm) > strlen(want) && !strcmp(wm + strlen(wm) - strlen(want), want));
 	assert_int_equal(fake_log_count(f, "(full scan)"), 0);
 	/* And starts over at the top. */
 	fake_advance(f, 130);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_string_equal(fake_pages(f), "0,1,2,0,1,2,0,3,0,1,2,3");
+	/* The full_scan_s net still comes. */
+	fake_advance(f, 3000);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
 	inst_stop(&in);
 	fake_free(f);
 }
@@ -604,6 +609,9 @@ static void test_change_sweep_failure_keeps_top(void **st)
 	fake_keepa_fail_call(f, (int64_t)fake_ncalls(f) + 2, TG_EKEEPA, "HTTP 500");
 	assert_int_not_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(cell_int(f, "B000000999", "current_cents"), 1999);
+	/* Its product is bought all the same. */
+	assert_asks(f, 999, 999, 1);
+	assert_int_equal(cell_int(f, "B000000999", "product_due"), 0);
 	snprintf(want, sizeof(want), " %lld %lld ", (long long)(T0_KM + 4), (long long)(T0_KM + 4));
 	assert_non_null(strstr(fake_state(f, "watermark"), want));
 
@@ -654,6 +662,33 @@ static void test_change_sweep_share(void **st)
 		inst_stop(&in);
 		fake_free(f);
 	}
+}
+
+/* The credit accrues only over runs that sweep: after a full scan (here the
+ * full_scan_s net), the next slice is what the time since pays for (130 s:
+ * one page), not a burst saved up over the scan. */
+static void test_change_sweep_no_burst_after_full_scan(void **st)
+{
+	struct fake *f = world_change(100);
+	struct inst in;
+	int i;
+
+	(void)st;
+	fake_keepa_deal_age(f, "creationDate");
+	fake_set_int(f, "first_run_pages", 3);
+	fake_set_int(f, "full_scan_s", 600);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	fake_advance(f, 600);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
+	fake_advance(f, 130);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_string_equal(fake_pages(f), "0,1,2,0,1,2,3,0,1");
+	inst_stop(&in);
+	fake_free(f);
 }
 
 /* n deals newest first by lastUpdate (from newest down), with every
@@ -816,24 +851,41 @@ static void test_change_not_before_cache_expiry(void **st)
 	inst_stop(&in);
 	fake_free(f);
 
-	/* A read of three pages, a second each: one result, whose window
-	 * counts from the first page's answer. At 50 s each the third page was
-	 * asked for a whole window after the first: Keepa may have computed a
-	 * new result for it, which the next run would be served from, so the
-	 * window counts from that page. */
+	/* A read of four pages, a second each: one result, whose window counts
+	 * from the first page's answer. At 50 s each the third page was
+	 * answered a whole window after the first was asked for: Keepa may have
+	 * computed a new result for it, or not (the first may have waited to
+	 * be sent), so the window counts from the answer of each page after
+	 * it until one is asked for a window after that. */
 	for (int slow = 0; slow <= 1; slow++) {
 		f = world_change(100);
-		fake_set_int(f, "first_run_pages", 3);
+		fake_set_int(f, "first_run_pages", 4);
 		fake_set_deal_call_ms(f, slow ? 50000 : 1000);
 		in = inst_start(f, tollgate_plugin_v1());
-		for (i = 0; i < 450; i++)
+		for (i = 0; i < 600; i++)
 			add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
 		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
-		assert_string_equal(fake_pages(f), "0,1,2");
-		assert_int_equal(fake_take_not_before_ms(f), slow ? 120000 : 118000);
+		assert_string_equal(fake_pages(f), "0,1,2,3");
+		assert_int_equal(fake_take_not_before_ms(f), slow ? 120000 : 117000);
 		inst_stop(&in);
 		fake_free(f);
 	}
+
+	/* A call that failed may have begun a result: the window counts from
+	 * its end. */
+	f = world_change(100);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (i = 0; i < 20; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_take_not_before_ms(f), 120000);
+	fake_advance(f, 130);
+	fake_set_deal_call_ms(f, 5000);
+	fake_keepa_fail_call(f, (int64_t)fake_ncalls(f) + 1, TG_ENETWORK, "timed out");
+	assert_int_not_equal(inst_run(&in, NULL, NULL), TG_OK);
+	assert_int_equal(fake_take_not_before_ms(f), 120000);
+	inst_stop(&in);
+	fake_free(f);
 
 	f = world_change(100);
 	fake_services_abi_1_1(f);
@@ -868,6 +920,7 @@ int main(void)
 	    cmocka_unit_test(test_change_page_carries_product),
 	    cmocka_unit_test(test_change_sweep_share),
 	    cmocka_unit_test(test_change_sweep_failure_keeps_top),
+	    cmocka_unit_test(test_change_sweep_no_burst_after_full_scan),
 	    cmocka_unit_test(test_change_feed_order_learned),
 	    cmocka_unit_test(test_change_not_before_cache_expiry),
 	    cmocka_unit_test(test_change_feed_order_proof_stays),
