@@ -189,20 +189,9 @@ static void log_counts(struct backfiller *b, const char *what, const struct walk
 static int walk_commit(struct backfiller *b, const struct walk *w, char **errmsg)
 {
 	char value[160];
-	int rc;
 
 	walk_format(value, sizeof(value), b->sel.fp, w);
-	rc = b->p.svc->begin(b->p.task);
-	if (rc)
-		return storage_err(&b->p, errmsg, rc, "storage: cannot begin");
-	rc = b->p.svc->state_set(b->p.task, STATE_KEY, value);
-	if (!rc)
-		rc = b->p.svc->commit(b->p.task);
-	if (rc) {
-		b->p.svc->rollback(b->p.task);
-		return storage_err(&b->p, errmsg, rc, "storage: cannot save the checkpoint");
-	}
-	return TG_OK;
+	return page_store_commit(&b->p, &b->sel, NULL, 0, now_s(&b->p), NULL, NULL, STATE_KEY, value, errmsg);
 }
 
 /* Do the deals of one page from w->offset, chunk by chunk. */
@@ -364,17 +353,8 @@ static int walk_pages(struct backfiller *b, struct walk *w, int64_t *expected, i
 		cJSON_ArrayForEach(d, dr) deals[i++] = d;
 		next = pages_next(b, w, len, t);
 		walk_format(value, sizeof(value), b->sel.fp, &next);
-		rc = b->p.svc->begin(b->p.task);
-		if (rc)
-			storage_err(&b->p, errmsg, rc, "storage: cannot begin");
-		if (!rc)
-			rc = page_store(&b->p, &b->sel, deals, (size_t)len, now_s(&b->p), NULL, &changed, errmsg);
-		if (!rc && (rc = b->p.svc->state_set(b->p.task, STATE_KEY, value)))
-			storage_err(&b->p, errmsg, rc, "storage: cannot set the checkpoint");
-		if (!rc && (rc = b->p.svc->commit(b->p.task)))
-			storage_err(&b->p, errmsg, rc, "storage: commit failed");
-		if (rc)
-			b->p.svc->rollback(b->p.task);
+		rc = page_store_commit(&b->p, &b->sel, deals, (size_t)len, now_s(&b->p), NULL, &changed, STATE_KEY,
+		                       value, errmsg);
 		free(deals);
 		cJSON_Delete(resp);
 		if (rc)

@@ -156,6 +156,23 @@ int page_store(struct pctx *p, const struct selection *sel, cJSON *const *deals,
 	return TG_OK;
 }
 
+int page_store_commit(struct pctx *p, const struct selection *sel, cJSON *const *deals, size_t n, int64_t now,
+                      struct asin_list *due, int64_t *changed, const char *key, const char *value, char **errmsg)
+{
+	int rc = p->svc->begin(p->task);
+
+	if (rc)
+		return storage_err(p, errmsg, rc, "storage: cannot begin");
+	rc = page_store(p, sel, deals, n, now, due, changed, errmsg);
+	if (!rc && (rc = p->svc->state_set(p->task, key, value)))
+		storage_err(p, errmsg, rc, "storage: cannot save the %s", key);
+	if (!rc && (rc = p->svc->commit(p->task)))
+		storage_err(p, errmsg, rc, "storage: commit failed");
+	if (rc)
+		p->svc->rollback(p->task);
+	return rc;
+}
+
 /* One batch: fetch, then write every product row in one transaction. */
 static int buy_batch(struct pctx *p, int64_t domain, const char *const *asins, size_t n, char **errmsg)
 {

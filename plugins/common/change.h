@@ -68,6 +68,15 @@ int page_store(struct pctx *p, const struct selection *sel, struct cJSON *const 
                struct asin_list *due, int64_t *changed, char **errmsg);
 
 /*
+ * page_store() and the task's state key = value in one transaction of its
+ * own: the rows and the checkpoint (or watermark) that covers them commit
+ * together or not at all. n may be 0 (the state alone).
+ */
+int page_store_commit(struct pctx *p, const struct selection *sel, struct cJSON *const *deals, size_t n,
+                      int64_t now, struct asin_list *due, int64_t *changed, const char *key, const char *value,
+                      char **errmsg);
+
+/*
  * Buy the products of asins[0..n) of domain in batches (product_batch_size)
  * and write each batch's product columns in one transaction (product_at =
  * now, product_due = 0), so a failure loses at most the batch in flight.

@@ -202,20 +202,9 @@ static int store_commit(struct upserter *u, cJSON **deals, size_t n, const struc
                         struct asin_list *due, int64_t *changed, char **errmsg)
 {
 	char value[128];
-	int rc;
 
 	mark_format(value, sizeof(value), u->sel.fp, next);
-	rc = u->p.svc->begin(u->p.task);
-	if (rc)
-		return storage_err(&u->p, errmsg, rc, "storage: cannot begin");
-	rc = page_store(&u->p, &u->sel, deals, n, now, due, changed, errmsg);
-	if (!rc && (rc = u->p.svc->state_set(u->p.task, STATE_KEY, value)))
-		storage_err(&u->p, errmsg, rc, "storage: cannot set the watermark");
-	if (!rc && (rc = u->p.svc->commit(u->p.task)))
-		storage_err(&u->p, errmsg, rc, "storage: commit failed");
-	if (rc)
-		u->p.svc->rollback(u->p.task);
-	return rc;
+	return page_store_commit(&u->p, &u->sel, deals, n, now, due, changed, STATE_KEY, value, errmsg);
 }
 
 /* The run's share of the sweep, for its log line: " (sweep: pages 3-5)". */
