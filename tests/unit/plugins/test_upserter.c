@@ -401,6 +401,22 @@ static void test_change_feed_by_update(void **st)
 	fake_free(f);
 }
 
+/* The start the sweep's tests share: 450 deals sorted by creation (three
+ * full pages and an empty one), the first run reading three pages. The
+ * caller's settings are set before. */
+static struct inst creation_feed_first_run(struct fake *f)
+{
+	struct inst in;
+
+	fake_keepa_deal_age(f, "creationDate");
+	fake_set_int(f, "first_run_pages", 3);
+	in = inst_start(f, tollgate_plugin_v1());
+	for (int i = 0; i < 450; i++)
+		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
+	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	return in;
+}
+
 /* Feed sorted by creation: a deal whose lastUpdate moved but whose creation
  * did not stays deep in the feed. The sweep finds it by diffing lastUpdate
  * against the rows, a slice of the deep pages per run as full_scan_share
@@ -416,13 +432,8 @@ static void test_change_feed_by_creation_sweep(void **st)
 	int i;
 
 	(void)st;
-	fake_keepa_deal_age(f, "creationDate");
-	fake_set_int(f, "first_run_pages", 3);
 	fake_set_int(f, "full_scan_s", 3600);
-	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	in = creation_feed_first_run(f);
 	assert_int_equal(fake_nrows(f, "deals"), 450);
 
 	/* Deal 400 is updated (same creation): deep on page 2. */
@@ -592,15 +603,9 @@ static void test_change_sweep_failure_keeps_top(void **st)
 	struct fake *f = world_change(100);
 	struct inst in;
 	char want[64];
-	int i;
 
 	(void)st;
-	fake_keepa_deal_age(f, "creationDate");
-	fake_set_int(f, "first_run_pages", 3);
-	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	in = creation_feed_first_run(f);
 
 	/* A new deal at the top; the sweep's first page (the run's second
 	 * call) fails. */
@@ -637,16 +642,11 @@ static void test_change_sweep_share(void **st)
 		int i;
 
 		(void)st;
-		fake_keepa_deal_age(f, "creationDate");
-		fake_set_int(f, "first_run_pages", 3);
 		if (!share)
 			fake_set_real(f, "full_scan_share", 0);
 		/* No category filter: the fake's categoryCount is the total. */
 		fake_set_json(f, "query", "{\"domainId\":1,\"priceTypes\":[2],\"dateRange\":1}");
-		in = inst_start(f, tollgate_plugin_v1());
-		for (i = 0; i < 450; i++)
-			add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
-		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+		in = creation_feed_first_run(f);
 		/* 400 s: 3.3 pages paid for, the rest of the feed. */
 		fake_advance(f, 400);
 		assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
@@ -671,16 +671,10 @@ static void test_change_sweep_no_burst_after_full_scan(void **st)
 {
 	struct fake *f = world_change(100);
 	struct inst in;
-	int i;
 
 	(void)st;
-	fake_keepa_deal_age(f, "creationDate");
-	fake_set_int(f, "first_run_pages", 3);
 	fake_set_int(f, "full_scan_s", 600);
-	in = inst_start(f, tollgate_plugin_v1());
-	for (i = 0; i < 450; i++)
-		add_deal_times(f, i, T0_KM - i, T0_KM - i, 2500);
-	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
+	in = creation_feed_first_run(f);
 	fake_advance(f, 600);
 	assert_int_equal(inst_run(&in, NULL, NULL), TG_OK);
 	assert_int_equal(fake_log_count(f, "(full scan)"), 1);
