@@ -68,7 +68,7 @@ static int count_row(void *ud, const struct tg_value *row, size_t n)
 /* The table as a steady install has it: most rows seen by a feed lately. */
 static void fill(struct storage_conn *c, size_t rows, size_t due, int64_t now)
 {
-	char *err = NULL, asin[16];
+	char *err = NULL, asin[24]; /* "B" and up to 20 digits of a size_t */
 
 	for (size_t i = 0; i < rows; i += 1000) {
 		check(storage_begin(c, &err), "begin", err);
